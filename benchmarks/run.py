@@ -68,7 +68,7 @@ class ImplResult:
         v = self.value(key)
         if v is not None:
             return fmt(v, metric.digits)
-        return {"n/a": "n/a", "unavailable": "unavail", "error": "ERROR"}.get(self.status, "-")
+        return {"unavailable": "unavail", "error": "ERROR"}.get(self.status, "n/a")
 
 
 def fmt(v: float | None, digits: int = 2) -> str:
@@ -106,8 +106,8 @@ def run_workload(mod: Any, n: int, reps: int, mem_reps: int,
         res = results[name]
         if res.status != "ok":
             return
-        if fn is None:
-            res.status, res.reason = "n/a", f"{name} has no equivalent for this workload"
+        if fn is None:  # no peer_<name> function: shown as n/a, no note
+            res.status = "n/a"
             return
         t0 = time.perf_counter()
         try:
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    unavailable: dict[str, list[str]] = {}
     for wname in selected:
         mod = importlib.import_module(f"benchmarks.workloads.{wname}")
         n = args.n or (mod.QUICK_N if args.quick else mod.N)
@@ -235,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
             results = run_workload(mod, n, reps, mem_reps, peers)
         notes.extend(getattr(mod, "NOTES", []))
         for name, res in results.items():
-            if res.status != "ok" and res.reason:
+            if res.status == "unavailable":
+                unavailable.setdefault(f"{name}: {res.reason}", []).append(wname)
+            elif res.status != "ok" and res.reason:
                 notes.append(f"{wname}/{name}: {res.status} - {res.reason}")
         raw = results["raw_trio"]
         ours = results["ours"]
@@ -261,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"{p}_status"] = results[p].status
             rows.append(row)
 
+    for reason, wnames in unavailable.items():
+        notes.append(f"skipped {reason} [{', '.join(wnames)}]")
     total = time.perf_counter() - started
     print_table(rows, peers, info, args.quick, reps, mem_reps, notes + peer_notes, total)
 

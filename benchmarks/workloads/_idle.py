@@ -1,0 +1,101 @@
+"""Idle actors/tasks shared by the ``start`` and ``stop`` workloads (not a workload itself)."""
+
+import functools
+
+import attrs
+import trio
+
+from benchmarks import _peers
+from benchmarks._common import mailbox_size, runtime
+
+
+@attrs.frozen
+class Noop:
+    pass
+
+
+# --------------------------------------------------------------------------- raw trio
+
+
+async def raw_idle_task(cap: int, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    """A raw 'actor': owns a memory channel (its mailbox), reports started, waits on receive."""
+    send, recv = trio.open_memory_channel(cap)
+    task_status.started(send)
+    await recv.receive()
+
+
+async def raw_start_all(nursery: trio.Nursery, n: int) -> list[object]:
+    cap, _ = mailbox_size()
+    start = nursery.start
+    return [await start(raw_idle_task, cap) for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- ours
+
+
+@functools.cache
+def our_idle() -> type:
+    actors, _ = runtime()
+
+    class Idle(actors.Actor):
+        @actors.handler
+        async def noop(self, msg: Noop) -> None:
+            pass
+
+    return Idle
+
+
+def our_tree(n: int) -> object:
+    """A root supervisor with n idle actor children (specs built outside any timed region)."""
+    _, sup = runtime()
+    idle = our_idle()
+    return sup.Supervisor(
+        name="bench",
+        children=[sup.ChildSpec(name=f"a{i}", factory=idle) for i in range(n)],
+    )
+
+
+# --------------------------------------------------------------------------- triotp
+
+
+def triotp_idle_specs(n: int, on_init: object) -> tuple[list[object], object]:
+    """n gen_server child specs; ``on_init()`` is called by each gen_server's init."""
+    from triotp import gen_server, supervisor
+
+    async def init(_arg: object) -> None:
+        on_init()
+
+    mod = _peers.triotp_module("bench_idle", init=init)
+    specs = [
+        supervisor.child_spec(id=f"a{i}", task=gen_server.start, args=[mod, None, None])
+        for i in range(n)
+    ]
+    return specs, supervisor.options(max_restarts=3, max_seconds=5)
+
+
+class Countdown:
+    """Sets ``done`` once ``hit()`` was called n times (triotp reports 'started' before its
+    gen_servers have run init, so readiness is observed through init itself)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.done = trio.Event()
+
+    def hit(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.done.set()
+
+
+# --------------------------------------------------------------------------- pykka
+
+
+@functools.cache
+def pykka_idle() -> type:
+    pykka = _peers.require_pykka()
+
+    class Idle(pykka.ThreadingActor):
+        def on_receive(self, message: object) -> None:
+            return None
+
+    return Idle

@@ -1,0 +1,92 @@
+"""Workload 5 - stop a tree of N actors (our runtime stops children in reverse start order)."""
+
+import trio
+
+from benchmarks import _peers
+from benchmarks._common import Metric, perf_counter, run_trio, runtime
+from benchmarks.workloads import _idle
+
+NAME = "stop"
+TITLE = "stop a tree of actors"
+N = 10_000
+QUICK_N = 500
+METRICS = [Metric("stop_per_actor", "us/actor", digits=2)]
+DESCRIPTION = (
+    "A root Supervisor with N idle actor children is started (untimed), then `await t.stop()` "
+    "(graceful stop: children stopped one by one in reverse start order, each running its "
+    "default on_stop) is timed until the open_tree block has exited; divided by N."
+)
+BASELINE = (
+    "A nursery holding N tasks each waiting on its own memory channel receive (started with "
+    "nursery.start, untimed); timed: nursery.cancel_scope.cancel() until the nursery exits. "
+    "Raw Trio cancels everything at once; there is no ordering or per-child grace."
+)
+
+
+async def _raw(n: int) -> dict[str, float]:
+    async with trio.open_nursery() as nursery:
+        await _idle.raw_start_all(nursery, n)
+        t0 = perf_counter()
+        nursery.cancel_scope.cancel()
+    elapsed = perf_counter() - t0
+    return {"stop_per_actor": elapsed / n * 1e6}
+
+
+def raw_trio(n: int) -> dict[str, float]:
+    return run_trio(_raw, n)
+
+
+async def _ours(n: int) -> dict[str, float]:
+    _, sup = runtime()
+    tree = _idle.our_tree(n)
+    async with sup.open_tree(tree) as t:
+        t0 = perf_counter()
+        await t.stop()
+    elapsed = perf_counter() - t0
+    return {"stop_per_actor": elapsed / n * 1e6}
+
+
+def ours(n: int) -> dict[str, float]:
+    runtime()
+    return run_trio(_ours, n)
+
+
+async def _triotp(n: int) -> dict[str, float]:
+    from triotp import supervisor
+
+    _peers.triotp_init()
+    countdown = _idle.Countdown(n)
+    specs, opts = _idle.triotp_idle_specs(n, countdown.hit)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.start, specs, opts)
+        await countdown.done.wait()
+        t0 = perf_counter()
+        nursery.cancel_scope.cancel()
+    elapsed = perf_counter() - t0
+    return {"stop_per_actor": elapsed / n * 1e6}
+
+
+def peer_triotp(n: int) -> dict[str, float]:
+    _peers.require_triotp()
+    with _peers.triotp_node():
+        return run_trio(_triotp, n)
+
+
+def peer_pykka(n: int) -> dict[str, float]:
+    pykka = _peers.require_pykka()
+    idle = _idle.pykka_idle()
+    with _peers.pykka_cleanup():
+        for _ in range(n):
+            idle.start()
+        t0 = perf_counter()
+        pykka.ActorRegistry.stop_all(block=True, timeout=600)
+        elapsed = perf_counter() - t0
+    return {"stop_per_actor": elapsed / n * 1e6}
+
+
+NOTES = [
+    "stop/triotp: no graceful tree stop exists (application.stop cancels the app nursery), "
+    "so the supervisor's nursery is cancelled.",
+    "stop/pykka: ActorRegistry.stop_all(block=True) - stops actors one by one in reverse "
+    "start order, each stop a message to its thread plus a join.",
+]
