@@ -1,0 +1,50 @@
+"""The errors of the job system: one base class, `JobError`, and a subclass per kind of mistake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class JobError(Exception):
+    """Base class of every error raised by `supervisors.jobs`."""
+
+
+class UnknownJobError(JobError, LookupError):
+    """A job name that no `JobRegistry` entry carries.
+
+    The message lists the registered names so that a typo is easy to spot.
+    """
+
+    def __init__(self, name: str, registered: Iterable[str]) -> None:
+        names = sorted(registered)
+        known = ", ".join(repr(n) for n in names) if names else "none"
+        super().__init__(
+            f"unknown job name {name!r} (registered: {known}); "
+            "register it with @registry.job(...) before enqueueing it"
+        )
+        self.name = name
+        self.registered = tuple(names)
+
+
+class JobArgumentsError(JobError, ValueError):
+    """Job arguments that cannot be converted to or from JSON with `cattrs`."""
+
+
+class CronError(JobError, ValueError):
+    """A malformed cron expression or an unknown time zone."""
+
+
+class JobNotFoundError(JobError, LookupError):
+    """No job with the given id exists in the store (it may have been pruned)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"no job with id {job_id} (it never existed or was pruned)")
+        self.job_id = job_id
+
+
+class JobStateError(JobError):
+    """An operation that the job's current state does not allow (e.g. retrying a running job)."""
+
+
+class StoreError(JobError):
+    """The store cannot be used: wrong schema version, SQLite too old, file already in use."""

@@ -1,0 +1,228 @@
+"""Plain data of the job system: states, job records, retry policy, store records.
+
+Times inside the store layer are floats (seconds since the Unix epoch, UTC); the records handed to
+users (`Job`, `AttemptError`) carry timezone-aware UTC `datetime` objects.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import attrs
+
+JSONValue: TypeAlias = Any
+"""A value made of ``None``, ``bool``, ``int``, ``float``, ``str``, lists and string-keyed dicts."""
+
+
+class JobState(enum.Enum):
+    """The life cycle of a job.
+
+    ``SCHEDULED`` (due later) → ``ENQUEUED`` (due, waiting for a worker) → ``RUNNING`` (claimed,
+    holds a lease) → ``SUCCEEDED`` | ``RETRYING`` (failed, waits for its backoff, then goes back to
+    ``ENQUEUED``) | ``DEAD`` (failed its last attempt, or cannot run at all; kept until retried
+    by hand).
+    """
+
+    SCHEDULED = "scheduled"
+    ENQUEUED = "enqueued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    DEAD = "dead"
+
+
+UNFINISHED_STATES = frozenset(
+    {JobState.SCHEDULED, JobState.ENQUEUED, JobState.RUNNING, JobState.RETRYING}
+)
+"""The states in which a unique job blocks a second copy and a recurring run blocks the next."""
+
+
+def to_datetime(ts: float) -> datetime:
+    """Convert seconds since the epoch to an aware UTC datetime."""
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def to_timestamp(dt: datetime) -> float:
+    """Convert an aware datetime to seconds since the epoch; naive datetimes are refused."""
+    if dt.tzinfo is None:
+        msg = f"naive datetime {dt.isoformat()} is ambiguous; pass an aware one (tzinfo=UTC)"
+        raise ValueError(msg)
+    return dt.timestamp()
+
+
+@attrs.frozen(kw_only=True)
+class AttemptError:
+    """The failure of one attempt of a job, as recorded in the store."""
+
+    attempt: int
+    """The attempt that failed (1 for the first run)."""
+    at: datetime
+    """When the failure was recorded (UTC)."""
+    error: str
+    """``"ExceptionType: message"``, or the reason the job could not run."""
+    traceback: str
+    """The formatted traceback, or ``""`` when there was no exception (e.g. an expired lease)."""
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """A snapshot of one job as stored. Returned by `JobSystem.get` and `JobSystem.list`."""
+
+    id: int
+    name: str
+    queue: str
+    args: JSONValue
+    """The arguments in their JSON form (``cattrs``-unstructured)."""
+    state: JobState
+    attempt: int
+    """How many attempts have started so far (0 before the first run)."""
+    max_attempts: int
+    run_at: datetime
+    """When the job is or was due (UTC)."""
+    created_at: datetime
+    finished_at: datetime | None
+    """When it reached ``SUCCEEDED`` or ``DEAD``; ``None`` otherwise."""
+    lease_until: datetime | None
+    """While ``RUNNING``: when the lease expires unless renewed by a heartbeat."""
+    unique_key: str | None
+    schedule: str | None
+    """The `Recurring` schedule that created the job, if any."""
+    fire_time: datetime | None
+    """For a recurring job: the cron occurrence it stands for."""
+    errors: tuple[AttemptError, ...]
+    """Every failed attempt, oldest first."""
+
+
+def _zero_counts() -> dict[JobState, int]:
+    return dict.fromkeys(JobState, 0)
+
+
+@attrs.frozen(kw_only=True)
+class JobCounts:
+    """How many jobs are in each state, in total and per queue."""
+
+    by_state: Mapping[JobState, int] = attrs.field(factory=_zero_counts)
+    """Every state is present, with 0 when no job is in it."""
+    by_queue: Mapping[str, Mapping[JobState, int]] = attrs.field(factory=dict)
+    """Only queues that hold at least one job; each inner mapping has every state."""
+
+    @property
+    def total(self) -> int:
+        """The number of jobs in the store."""
+        return sum(self.by_state.values())
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[str, JobState, int]]) -> JobCounts:
+        """Build from ``(queue, state, count)`` rows."""
+        by_state = _zero_counts()
+        by_queue: dict[str, dict[JobState, int]] = {}
+        for queue, state, n in rows:
+            by_state[state] += n
+            by_queue.setdefault(queue, _zero_counts())[state] += n
+        return cls(by_state=by_state, by_queue=by_queue)
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        msg = f"{attribute.name!r} must be > 0 (got {value!r})"
+        raise ValueError(msg)
+
+
+def _attempts(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        msg = f"{attribute.name!r} must be >= 1 (got {value!r})"
+        raise ValueError(msg)
+
+
+def _factor(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 1:
+        msg = f"{attribute.name!r} must be >= 1 (got {value!r})"
+        raise ValueError(msg)
+
+
+def _jitter(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value < 1:
+        msg = f"{attribute.name!r} must be in [0, 1) (got {value!r})"
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How often a failing job is tried and how long it waits between attempts.
+
+    The delay before attempt ``n + 1`` after attempt ``n`` failed is
+    ``min(max_delay, base * factor ** (n - 1))``, multiplied by a random factor drawn uniformly
+    from ``[1 - jitter, 1 + jitter]``. With the defaults (20 attempts, 1 s, doubling, capped at
+    one hour, ±10 %) the delays are about 1 s, 2 s, 4 s, ... 2048 s, then 3600 s seven times: a
+    job that always fails is declared dead about 8.1 hours after its first attempt.
+    """
+
+    max_attempts: int = attrs.field(default=20, validator=_attempts)
+    """Attempts in total, the first run included. Defaults to 20 (as Oban; Hangfire uses 10)."""
+    base: float = attrs.field(default=1.0, validator=_positive)
+    """The delay after the first failure, in seconds. Defaults to 1.0."""
+    factor: float = attrs.field(default=2.0, validator=_factor)
+    """The growth of the delay per failed attempt. Defaults to 2.0."""
+    max_delay: float = attrs.field(default=3600.0, validator=_positive)
+    """The cap on the delay before jitter, in seconds. Defaults to 3600.0 (one hour)."""
+    jitter: float = attrs.field(default=0.1, validator=_jitter)
+    """The relative spread of the random jitter, in ``[0, 1)``. Defaults to 0.1 (±10 %)."""
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """The backoff in seconds after attempt ``attempt`` (1-based) failed."""
+        try:
+            raw = min(self.max_delay, self.base * self.factor ** max(0, attempt - 1))
+        except OverflowError:
+            raw = self.max_delay
+        return raw * (1.0 + self.jitter * (2.0 * rand() - 1.0))
+
+
+# --- records exchanged with stores -------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class NewJob:
+    """A job to insert into a store. ``args`` is JSON text; times are epoch seconds."""
+
+    name: str
+    queue: str
+    args: str
+    run_at: float
+    max_attempts: int
+    unique_key: str | None = None
+    schedule: str | None = None
+    fire_time: float | None = None
+
+
+@attrs.frozen(slots=True)
+class ClaimedJob:
+    """A job handed to a worker by `Store.claim`: it is ``RUNNING`` and leased to the claimer."""
+
+    id: int
+    name: str
+    queue: str
+    args: str
+    attempt: int
+    max_attempts: int
+
+
+@attrs.frozen(slots=True)
+class Failure:
+    """A failed attempt to record: ``retry_at`` is when to try again, ``None`` means dead."""
+
+    job_id: int
+    error: str
+    traceback: str
+    retry_at: float | None
+
+
+@attrs.frozen(kw_only=True)
+class Promoted:
+    """What `Store.promote_due` did: the queues that received jobs, and the next due time."""
+
+    queues: frozenset[str]
+    next_due: float | None
