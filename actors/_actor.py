@@ -1,0 +1,279 @@
+"""The Actor base class, handler dispatch by message type, and BackgroundService."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+
+from ._errors import ActorError
+
+if TYPE_CHECKING:
+    from ._cell import ActorCell
+    from ._ref import ActorRef
+    from ._timers import TimerHandle
+
+__all__ = ["Actor", "BackgroundService", "handler"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__actor_handler__"
+# (function, is_async): a plain ``def`` handler is called without creating a coroutine.
+HandlerEntry = tuple[Callable[..., Any], bool]
+
+
+class _Unresolved:
+    __slots__ = ()
+
+
+_UNRESOLVED = _Unresolved()
+
+
+@overload
+def handler(fn: F, /) -> F: ...
+@overload
+def handler(message_type: type, /) -> Callable[[F], F]: ...
+def handler(arg: Any, /) -> Any:
+    """Mark a method as the handler of one message type.
+
+    The type is read from the annotation of the method's message parameter::
+
+        @handler
+        async def increment(self, msg: Increment) -> None: ...
+
+    or given explicitly, which is needed when the annotation cannot be resolved at class
+    creation (a message class defined later or in a local scope)::
+
+        @handler(Increment)
+        async def increment(self, msg) -> None: ...
+
+    Handlers may be ``async def`` or plain ``def``. A message is dispatched to the handler of
+    its exact type, else to the handler of its nearest base class (in MRO order). A handler's
+    return value is the reply of a :meth:`ActorRef.call`; for a cast it is discarded.
+    Subclasses inherit their bases' handlers and may override them.
+    """
+    if isinstance(arg, type):
+        message_type = arg
+
+        def mark(fn: F) -> F:
+            setattr(fn, _MARK, message_type)
+            return fn
+
+        return mark
+    if callable(arg):
+        setattr(arg, _MARK, _UNRESOLVED)
+        return arg
+    raise TypeError(f"@handler takes a method or a message type (got {arg!r})")
+
+
+def _message_type(cls: type, name: str, fn: Callable[..., Any]) -> type | None:
+    params = list(inspect.signature(fn).parameters.values())
+    if len(params) != 2:
+        raise TypeError(
+            f"handler {cls.__qualname__}.{name} must take (self, msg) (it takes {len(params)} "
+            "parameters)"
+        )
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, AttributeError):
+        return None
+    hint = hints.get(params[1].name)
+    if hint is None:
+        raise TypeError(
+            f"handler {cls.__qualname__}.{name} has no type annotation on {params[1].name!r}; "
+            "annotate it with the message class, or write @handler(MessageClass)"
+        )
+    origin = typing.get_origin(hint)
+    resolved = origin if isinstance(origin, type) else hint
+    if not isinstance(resolved, type):
+        raise TypeError(
+            f"handler {cls.__qualname__}.{name}: {hint!r} is not a class; messages are "
+            "dispatched by class, so annotate with one class or write @handler(MessageClass)"
+        )
+    return resolved
+
+
+class Actor:
+    """A hosted service that handles messages from its mailbox, one at a time, in order.
+
+    Subclass it, keep state in attributes, and mark handlers with :func:`handler`. Start it
+    as a child of a supervisor (``ChildSpec(name=..., factory=MyActor)``); the factory builds
+    a new instance for every incarnation, so a restart starts from fresh state.
+
+    Lifecycle of one incarnation:
+
+    1. ``factory()`` builds the instance, then :meth:`on_start` runs. The child counts as
+       started only when ``on_start`` returns; if either raises, the start failed.
+    2. Messages are handled one at a time, in arrival order. A handler that raises crashes
+       the incarnation; that message is not redelivered (it is reported in the crash event).
+    3. The incarnation ends when its supervisor stops it (the handler in progress finishes,
+       then the loop stops), when it calls :meth:`stop` (a normal exit), or when a handler
+       raises (a crash). :meth:`on_stop` then runs, within the child's shutdown grace.
+       ``on_stop`` does not run when the child is cancelled: shutdown ``0``, a grace
+       overrun, or the cancellation of an enclosing scope.
+
+    Messages left in the mailbox stay there for the next incarnation.
+    """
+
+    _handlers: ClassVar[dict[type, HandlerEntry]] = {}
+    _unresolved: ClassVar[tuple[tuple[str, Callable[..., Any]], ...]] = ()
+    _cell: ActorCell | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[type, HandlerEntry] = {}
+        unresolved: list[tuple[str, Callable[..., Any]]] = []
+        for base in reversed(cls.__mro__):
+            for name, value in vars(base).items():
+                mark = getattr(value, _MARK, None)
+                if mark is None:
+                    continue
+                message_type = mark if isinstance(mark, type) else _message_type(cls, name, value)
+                if message_type is None:
+                    unresolved.append((name, value))
+                else:
+                    table[message_type] = (value, inspect.iscoroutinefunction(value))
+        cls._handlers = table
+        cls._unresolved = tuple(unresolved)
+
+    @classmethod
+    def _resolve_handlers(cls) -> None:
+        """Resolve annotations that could not be resolved at class creation, or fail."""
+        for name, fn in cls._unresolved:
+            message_type = _message_type(cls, name, fn)
+            if message_type is None:
+                raise TypeError(
+                    f"cannot resolve the message type of handler {cls.__qualname__}.{name}; "
+                    "define the message class before the actor at module level, or write "
+                    "@handler(MessageClass)"
+                )
+            cls._handlers[message_type] = (fn, inspect.iscoroutinefunction(fn))
+        cls._unresolved = ()
+
+    @classmethod
+    def _lookup(cls, message_type: type) -> HandlerEntry | None:
+        table = cls._handlers
+        entry = table.get(message_type)
+        if entry is None:
+            for base in message_type.__mro__[1:]:
+                entry = table.get(base)
+                if entry is not None:
+                    table[message_type] = entry
+                    break
+        return entry
+
+    @classmethod
+    def _accepts(cls, message_type: type) -> bool:
+        return message_type in cls._handlers or cls._lookup(message_type) is not None
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Called once per incarnation before any message; the start completes when it returns.
+
+        Raising here fails the start (the supervisor counts it as a crash). Defaults to doing
+        nothing.
+        """
+
+    async def on_stop(self) -> None:
+        """Called once per incarnation when it ends after a successful start.
+
+        Runs after a stop request, a normal exit and a crash, within the child's shutdown
+        grace; not when the child is cancelled (shutdown ``0`` or a grace overrun). An
+        exception here after a stop request counts as a crash; after a crash it is logged.
+        Defaults to doing nothing.
+        """
+
+    async def on_unhandled(self, msg: object) -> object:
+        """Called for a message that has no handler; the default raises :class:`NoHandler`.
+
+        Sends are checked at the call site once the actor has started, so this is reached only
+        by messages sent before the first incarnation existed.
+        """
+        from ._errors import NoHandler
+
+        raise NoHandler(
+            f"{type(self).__qualname__} has no handler for {type(msg).__qualname__}; "
+            f"it handles {_names(type(self))}"
+        )
+
+    # -- context ---------------------------------------------------------------------------
+
+    def _require_cell(self) -> ActorCell:
+        cell = self._cell
+        if cell is None:
+            raise ActorError(
+                f"{type(self).__qualname__} is not running yet: ref, path, timers and stop() "
+                "are available from on_start() on, not in __init__"
+            )
+        return cell
+
+    @property
+    def ref(self) -> ActorRef:
+        """This actor's own reference (the same object its supervisor hands out)."""
+        return self._require_cell().ref
+
+    @property
+    def path(self) -> str:
+        """The child's path in its tree, e.g. ``"app/workers/mailer"``."""
+        return self._require_cell().path
+
+    def stop(self) -> None:
+        """End this incarnation normally after the current message (or cancel ``execute``).
+
+        Whether it is restarted then depends on the child's restart type: a permanent child
+        is, a transient or temporary one is not.
+        """
+        self._require_cell().request_stop(immediate=False)
+
+    def send_after(self, delay: float, msg: object) -> TimerHandle:
+        """Deliver ``msg`` to this actor's mailbox once, after ``delay`` seconds.
+
+        Timer messages are enqueued even past the mailbox capacity (a timer never blocks).
+        The timer belongs to this incarnation and is cancelled when it ends.
+        """
+        return self._require_cell().start_timer(msg, delay, None)
+
+    def send_every(self, interval: float, msg: object, *, first: float | None = None) -> TimerHandle:
+        """Deliver ``msg`` every ``interval`` seconds, first after ``first`` (default: interval).
+
+        Deadlines are fixed-rate (``start + k * interval``), so delivery does not drift with a
+        slow handler. Cancelled when the incarnation ends or with :meth:`TimerHandle.cancel`.
+        """
+        if interval <= 0:
+            raise ValueError(f"'interval' must be > 0 (got {interval})")
+        return self._require_cell().start_timer(msg, interval if first is None else first, interval)
+
+
+def _names(cls: type[Actor]) -> str:
+    names = sorted(t.__qualname__ for t in cls._handlers)
+    return ", ".join(names) if names else "no messages"
+
+
+class BackgroundService(Actor):
+    """A hosted service written as one ``execute()`` loop (compare .NET ``BackgroundService``).
+
+    Subclass and implement :meth:`execute`. It starts after :meth:`on_start` returns and is
+    cancelled, Trio-style, when the supervisor stops the child: ``Cancelled`` is raised at its
+    next checkpoint and its ``finally`` blocks run (use a shielded scope for async clean-up,
+    or :meth:`on_stop`). If ``execute`` returns, the child exits normally; if it raises, the
+    child crashes. A background service may also define message handlers; they are handled
+    one at a time, concurrently with ``execute``.
+    """
+
+    async def execute(self) -> None:
+        """The service's body. Must be overridden."""
+        raise NotImplementedError(f"{type(self).__qualname__} must implement 'async def execute(self)'")
+
+
+def is_background(actor: Actor) -> bool:
+    return isinstance(actor, BackgroundService)
+
+
+def has_hook(actor: Actor, name: str) -> Callable[[], Awaitable[None]] | None:
+    """Return the bound hook if the subclass overrides it (saves an await per actor)."""
+    if getattr(type(actor), name) is getattr(Actor, name):
+        return None
+    hook: Callable[[], Awaitable[None]] = getattr(actor, name)
+    return hook

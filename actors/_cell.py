@@ -1,0 +1,228 @@
+"""ActorCell: runs the incarnations of one actor child slot.
+
+This is the contract between :mod:`actors` and whatever supervises them (the
+:mod:`supervisors` package): the supervisor creates one cell per incarnation, runs
+:meth:`ActorCell.run` in a task of its own nursery inside a cancel scope it controls, and
+asks it to stop with :meth:`ActorCell.request_stop`. ``run`` returns on a normal exit and
+raises on a crash; ``current`` is the message whose handler was running at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import trio
+
+from ._actor import Actor, BackgroundService, has_hook
+from ._errors import ActorError
+from ._mailbox import WAKE, Call, Mailbox, fail_call
+from ._ref import ActorRef
+from ._timers import TimerHandle, run_timer
+
+__all__ = ["ActorCell", "Spawn"]
+
+logger = logging.getLogger("actors")
+
+Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+
+
+class ActorCell:
+    """One incarnation of an actor (see the module docstring)."""
+
+    __slots__ = (
+        "_execute_scope",
+        "_spawn",
+        "_stop_requested",
+        "_timers",
+        "actor",
+        "current",
+        "factory",
+        "immediate",
+        "mailbox",
+        "path",
+        "ref",
+    )
+
+    def __init__(
+        self, path: str, factory: Callable[[], Any], mailbox: Mailbox, ref: ActorRef, spawn: Spawn
+    ) -> None:
+        self.path = path
+        self.factory = factory
+        self.mailbox = mailbox
+        self.ref = ref
+        self._spawn = spawn
+        self.actor: Actor | None = None
+        self.current: object = None
+        self.immediate = False
+        self._stop_requested = False
+        self._execute_scope: trio.CancelScope | None = None
+        self._timers: set[TimerHandle] | None = None
+
+    # -- control (called by the supervisor) ------------------------------------------------
+
+    def request_stop(self, *, immediate: bool) -> None:
+        """Ask the incarnation to end: after the current message, or at once if ``immediate``.
+
+        ``immediate`` only records that ``on_stop`` must not run; the supervisor cancels the
+        scope around :meth:`run` itself.
+        """
+        self._stop_requested = True
+        self.immediate = self.immediate or immediate
+        scope = self._execute_scope
+        if scope is not None:
+            scope.cancel()
+        self.mailbox.wake()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
+    def start_timer(self, msg: object, delay: float, interval: float | None) -> TimerHandle:
+        handle = TimerHandle()
+        timers = self._timers
+        if timers is None:
+            timers = self._timers = set()
+        timers.add(handle)
+        mailbox = self.mailbox
+
+        async def timer() -> None:
+            try:
+                await run_timer(handle, mailbox, msg, delay, interval)
+            finally:
+                timers.discard(handle)
+
+        self._spawn(timer)
+        return handle
+
+    def _cancel_timers(self) -> None:
+        timers = self._timers
+        if timers:
+            for handle in list(timers):
+                handle.cancel()
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[None]) -> None:
+        actor = self.factory()
+        if not isinstance(actor, Actor):
+            raise TypeError(
+                f"the factory of {self.path!r} returned {actor!r}, not an Actor; pass the actor "
+                "class or a callable that returns an instance"
+            )
+        cls = type(actor)
+        if cls._unresolved:
+            cls._resolve_handlers()
+        actor._cell = self
+        self.actor = actor
+        self.mailbox.handles = cls._accepts
+        on_start = has_hook(actor, "on_start")
+        if on_start is not None:
+            await on_start()
+        task_status.started()
+        try:
+            if isinstance(actor, BackgroundService):
+                await self._run_background(actor)
+            else:
+                await self._loop(actor)
+        except Exception:
+            self._cancel_timers()
+            if not self.immediate:
+                await self._on_stop_after_crash(actor)
+            raise
+        except BaseException:
+            self._cancel_timers()
+            raise
+        self._cancel_timers()
+        on_stop = has_hook(actor, "on_stop")
+        if on_stop is not None and not self.immediate:
+            await on_stop()
+
+    async def _on_stop_after_crash(self, actor: Actor) -> None:
+        on_stop = has_hook(actor, "on_stop")
+        if on_stop is None:
+            return
+        try:
+            await on_stop()
+        except Exception:
+            logger.exception("on_stop of %r raised after a crash; the crash stands", self.path)
+
+    async def _loop(self, actor: Actor) -> None:
+        receive = self.mailbox.receive
+        lookup = type(actor)._lookup
+        while not self._stop_requested:
+            item = await receive()
+            if item is WAKE:
+                continue
+            self.current = item
+            if type(item) is Call:
+                msg = item.msg
+                try:
+                    result = await self._dispatch(actor, lookup, msg)
+                except BaseException as exc:
+                    if isinstance(exc, Exception):
+                        fail_call(
+                            item,
+                            f"handler for {type(msg).__qualname__} in actor {self.path!r} "
+                            f"raised {type(exc).__name__}: {exc}",
+                            exc,
+                        )
+                    else:
+                        fail_call(item, f"actor {self.path!r} was stopped before replying")
+                    raise
+                item.reply(result)
+            else:
+                entry = lookup(type(item))
+                if entry is None:
+                    await actor.on_unhandled(item)
+                elif entry[1]:
+                    await entry[0](actor, item)
+                else:
+                    entry[0](actor, item)
+            self.current = None
+
+    @staticmethod
+    async def _dispatch(actor: Actor, lookup: Any, msg: object) -> object:
+        entry = lookup(type(msg))
+        if entry is None:
+            return await actor.on_unhandled(msg)
+        if entry[1]:
+            return await entry[0](actor, msg)
+        return entry[0](actor, msg)
+
+    async def _execute(self, actor: BackgroundService) -> None:
+        with trio.CancelScope() as scope:
+            self._execute_scope = scope
+            if self._stop_requested:
+                scope.cancel()
+            await actor.execute()
+
+    async def _run_background(self, actor: BackgroundService) -> None:
+        if not type(actor)._handlers:
+            await self._execute(actor)
+            return
+        failure: Exception | None = None
+        async with trio.open_nursery() as nursery:
+
+            async def serve() -> None:
+                nonlocal failure
+                try:
+                    await self._loop(actor)
+                except Exception as exc:
+                    failure = exc
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(serve)
+            try:
+                await self._execute(actor)
+            except Exception as exc:
+                failure = failure or exc
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+
+def check_running(actor: Actor) -> None:
+    if actor._cell is None:
+        raise ActorError(f"{type(actor).__qualname__} is not running")

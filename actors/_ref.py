@@ -1,0 +1,110 @@
+"""ActorRef: the handle through which messages reach an actor's mailbox."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, TypeVar, final
+
+import trio
+
+from ._errors import CallTimeout, NoHandler
+from ._mailbox import Call, Mailbox
+from ._message import Request
+
+__all__ = ["ActorRef"]
+
+R = TypeVar("R")
+
+
+def _abort_call(envelope: Call) -> Any:
+    def abort(_: Any) -> trio.lowlevel.Abort:
+        envelope.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    return abort
+
+
+@final
+class ActorRef:
+    """A reference to a child slot's mailbox; valid across restarts of the child.
+
+    Refs are handed out by the tree (``tree.ref(path)``, ``SupervisorRef.start_child``) and
+    by an actor itself (``self.ref``); there is no public constructor. Two refs to the same
+    slot compare equal.
+    """
+
+    __slots__ = ("_mailbox",)
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self._mailbox = mailbox
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self._mailbox.path!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorRef) and other._mailbox is self._mailbox
+
+    def __hash__(self) -> int:
+        return id(self._mailbox)
+
+    @property
+    def path(self) -> str:
+        """The child's path in its tree, e.g. ``"app/workers/mailer"``."""
+        return self._mailbox.path
+
+    @property
+    def mailbox_depth(self) -> int:
+        """How many messages wait in the mailbox now."""
+        return len(self._mailbox)
+
+    def _check(self, msg: object) -> None:
+        handles = self._mailbox.handles
+        if handles is not None and not handles(type(msg)):
+            raise NoHandler(
+                f"actor {self.path!r} has no handler for {type(msg).__qualname__}; "
+                "send a message type it handles (see its @handler methods)"
+            )
+
+    async def cast(self, msg: object) -> None:
+        """Send ``msg`` one way; wait for room while the mailbox is full (backpressure).
+
+        Checks for cancellation first; yields to other tasks only when it has to wait, so a
+        sender that casts in a loop yields at the latest when the mailbox fills. Raises
+        :class:`NoHandler` if the running actor has no handler for the message's type and
+        :class:`ActorStopped` if the actor has stopped for good.
+        """
+        self._check(msg)
+        await self._mailbox.put(msg)
+
+    def cast_nowait(self, msg: object) -> None:
+        """Send ``msg`` one way without waiting; raise :class:`MailboxFull` if there is no room."""
+        self._check(msg)
+        self._mailbox.put_nowait(msg)
+
+    async def call(self, msg: Request[R], *, timeout: float | None = 5.0) -> R:
+        """Send a request and wait for the handler's return value.
+
+        ``timeout`` (seconds, default 5.0; ``None`` or ``math.inf`` waits forever) covers both
+        waiting for mailbox room and waiting for the reply; when it expires
+        :class:`CallTimeout` names the actor and the message type, and a reply that arrives
+        later is dropped. If the handler raises, :class:`CallFailed` is raised here, chained to
+        the handler's exception, and the actor crashes. If the actor stops for good before the
+        request is handled, :class:`ActorStopped` is raised.
+        """
+        self._check(msg)
+        envelope = Call(msg, trio.lowlevel.current_task())
+        mailbox = self._mailbox
+        if timeout is None or timeout == math.inf:
+            await mailbox.put(envelope)
+            result: R = await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))
+            return result
+        with trio.move_on_after(timeout):
+            await mailbox.put(envelope)
+            result = await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))
+            return result
+        envelope.task = None
+        raise CallTimeout(
+            f"call {type(msg).__qualname__} to actor {self.path!r} got no reply within "
+            f"{timeout} s; the actor may be busy, blocked or restarting. Pass a larger "
+            "timeout= (or timeout=None to wait forever)."
+        )

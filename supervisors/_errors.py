@@ -1,0 +1,41 @@
+"""The supervision errors. One base class; escalation always raises one of these."""
+
+from __future__ import annotations
+
+__all__ = ["ChildNotFound", "NotRunning", "StartFailed", "SupervisionError", "SupervisorGaveUp"]
+
+
+class SupervisionError(Exception):
+    """Base class of every error raised by the :mod:`supervisors` package."""
+
+
+class StartFailed(SupervisionError):
+    """A child could not be started (its factory or ``on_start`` raised); ``__cause__`` says why.
+
+    Raised by :func:`open_tree` and :func:`run` when the tree cannot start, and by
+    :meth:`SupervisorRef.start_child`. During a supervisor's own start, the children already
+    started are stopped in reverse order before this is raised.
+    """
+
+
+class SupervisorGaveUp(SupervisionError):
+    """A supervisor exceeded its restart intensity, stopped its children and failed.
+
+    Its parent sees this as a crash of that child (and may give up in turn); at the root it
+    is raised from :func:`open_tree` and makes :func:`run` exit with code 1. ``__cause__`` is
+    the failure that needed the restart too many.
+    """
+
+    def __init__(self, message: str, *, path: str, restarts: int, within: float) -> None:
+        super().__init__(message)
+        self.path = path
+        self.restarts = restarts
+        self.within = within
+
+
+class ChildNotFound(SupervisionError, LookupError):
+    """No child, actor or supervisor exists at the given name or path."""
+
+
+class NotRunning(SupervisionError):
+    """The operation needs a running supervisor or tree, and it has stopped."""

@@ -1,0 +1,278 @@
+"""open_tree: run a supervision tree inside an existing Trio program; the Tree handle."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import final
+
+import trio
+
+from actors import ActorRef
+
+from ._errors import ChildNotFound, NotRunning
+from ._events import Event, TreeStarted, TreeStopped, TreeStopping
+from ._runtime import ChildKind, ChildSnapshot, ChildState, Runtime, current_tree_var
+from ._spec import DynamicSupervisor, Supervisor, TreeSpec
+from ._supervisor import SupervisorCell
+
+__all__ = ["SupervisorRef", "Tree", "current_tree", "open_tree"]
+
+
+@final
+class SupervisorRef:
+    """A handle on a supervisor of a running tree, by path; valid across its restarts."""
+
+    __slots__ = ("_path", "_runtime")
+
+    def __init__(self, runtime: Runtime, path: str) -> None:
+        self._runtime = runtime
+        self._path = path
+
+    def __repr__(self) -> str:
+        return f"<SupervisorRef {self._path!r}>"
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def _cell(self) -> SupervisorCell:
+        cell = self._runtime.supervisors.get(self._path)
+        if cell is None:
+            raise NotRunning(
+                f"supervisor {self._path!r} is not running now (it stopped, or is restarting); "
+                "retry once it is running"
+            )
+        return cell
+
+    async def start_child(self, spec: TreeSpec) -> ActorRef | SupervisorRef:
+        """Add ``spec`` as the last child and start it; return its ref once it has started.
+
+        Returns an :class:`~actors.ActorRef` for a :class:`ChildSpec` and a
+        :class:`SupervisorRef` for a supervisor. Raises ``ValueError`` if a sibling has the same
+        name, :class:`SupervisionError` when ``max_children`` is reached, and
+        :class:`StartFailed` (the child is not added) if it fails to start.
+        """
+        slot = await self._cell().start_child(spec)
+        if slot.ref is not None:
+            return slot.ref
+        return SupervisorRef(self._runtime, slot.path)
+
+    async def terminate_child(self, name: str) -> None:
+        """Stop the child ``name`` (within its shutdown grace) and remove it for good.
+
+        Its mailbox is closed: later sends through old refs raise :class:`~actors.ActorStopped`.
+        """
+        await self._cell().terminate_child(name)
+
+    def children(self) -> tuple[ChildSnapshot, ...]:
+        """Snapshots of the children, in order."""
+        return self._cell().snapshot_children()
+
+
+@final
+class Tree:
+    """A running supervision tree, handed out by :func:`open_tree`; no public constructor."""
+
+    def __init__(self, spec: Supervisor | DynamicSupervisor, runtime: Runtime) -> None:
+        self._spec = spec
+        self._runtime = runtime
+        self._root: SupervisorCell | None = None
+        self._started = trio.Event()
+        self._stopping = trio.Event()
+        self._stopped = trio.Event()
+        self.error: BaseException | None = None
+        """Why the root failed (a :class:`SupervisorGaveUp`), once stopped; else None."""
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    def _absolute(self, path: str) -> str:
+        root = self._spec.name
+        if path == root or path.startswith(root + "/"):
+            return path
+        return f"{root}/{path}"
+
+    def ref(self, path: str) -> ActorRef:
+        """The ref of the actor at ``path`` (relative to the root, e.g. ``"workers/mailer"``).
+
+        Raises :class:`ChildNotFound` if no actor child was ever started at that path.
+        """
+        ref = self._runtime.refs.get(self._absolute(path))
+        if ref is None:
+            known = sorted(self._runtime.refs)
+            raise ChildNotFound(
+                f"no actor at {path!r} in tree {self.name!r}; actors: {known[:20]}"
+                + (" ..." if len(known) > 20 else "")
+            )
+        return ref
+
+    def supervisor(self, path: str = "") -> SupervisorRef:
+        """A handle on the supervisor at ``path`` (``""`` for the root)."""
+        absolute = self._absolute(path) if path else self.name
+        if absolute not in self._runtime.supervisors:
+            raise ChildNotFound(
+                f"no running supervisor at {path!r} in tree {self.name!r}; supervisors: "
+                f"{sorted(self._runtime.supervisors)}"
+            )
+        return SupervisorRef(self._runtime, absolute)
+
+    def snapshot(self) -> ChildSnapshot:
+        """The whole tree now: state, restart count, last error and mailbox depth per child."""
+        root = self._root
+        running = root is not None and not root.finished
+        if self._stopped.is_set():
+            state = ChildState.STOPPED if self.error is None else ChildState.DOWN
+        elif self._stopping.is_set():
+            state = ChildState.STOPPING
+        else:
+            state = ChildState.RUNNING if running else ChildState.STARTING
+        kind = ChildKind.SUPERVISOR if isinstance(self._spec, Supervisor) else ChildKind.DYNAMIC_SUPERVISOR
+        return ChildSnapshot(
+            path=self.name, name=self.name, kind=kind, state=state, restarts=0,
+            last_error=None if self.error is None else repr(self.error), mailbox_depth=None,
+            children=root.snapshot_children() if root is not None and running else (),
+        )
+
+    def subscribe(self, max_buffer: float = math.inf) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
+        """``async with tree.subscribe() as events: async for event in events: ...``.
+
+        Yields every event emitted after subscribing, in order. With a finite ``max_buffer``,
+        events that find the buffer full are dropped for this subscriber (never blocking the
+        tree); the default buffer is unbounded.
+        """
+        return self._runtime.bus.stream(max_buffer)
+
+    def add_listener(self, callback: object) -> object:
+        """Call ``callback(event)`` synchronously for every later event; returns an unsubscribe function.
+
+        Listeners run inside the supervisor's task: they must be quick and must not block.
+        """
+        return self._runtime.bus.subscribe(callback)  # type: ignore[arg-type]
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    @property
+    def is_stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def wait_started(self) -> None:
+        """Return once every child has started (at once, inside ``open_tree``)."""
+        await self._started.wait()
+
+    async def wait_stopping(self) -> None:
+        """Return once a stop was requested or the root failed."""
+        await self._stopping.wait()
+
+    async def wait_stopped(self) -> None:
+        """Return once nothing of the tree runs any more."""
+        await self._stopped.wait()
+
+    def request_stop(self) -> None:
+        """Ask the tree to stop gracefully (reverse start order, each child's grace); returns at once."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self._runtime.bus.emit(TreeStopping(path=self.name, time=trio.current_time()))
+        if self._root is not None:
+            self._root.request_stop(immediate=False)
+
+    async def stop(self) -> None:
+        """Stop the tree gracefully and wait until it has stopped."""
+        self.request_stop()
+        await self._stopped.wait()
+
+
+def current_tree() -> Tree:
+    """The tree the calling task belongs to (any actor or supervisor task of a running tree).
+
+    Raises ``LookupError`` outside a tree.
+    """
+    try:
+        return current_tree_var.get()
+    except LookupError:
+        raise LookupError("current_tree() was called outside a running supervision tree") from None
+
+
+@asynccontextmanager
+async def open_tree(
+    spec: Supervisor | DynamicSupervisor, *, seed: int | None = None
+) -> AsyncIterator[Tree]:
+    """Start the tree ``spec`` in the current Trio run; stop it when the block exits.
+
+    Returns (enters) once every child has started. If the tree cannot start,
+    :class:`StartFailed` is raised and the children that did start were stopped in reverse
+    order. When the block exits, normally or with an exception, the tree is stopped
+    gracefully (reverse start order, each child's shutdown grace); wrap the block in
+    ``trio.move_on_after`` or use :func:`run` for an overall deadline. If the root supervisor
+    gives up while the block runs, the block is cancelled and :class:`SupervisorGaveUp` is
+    raised from the ``async with``. ``seed`` seeds the backoff jitter (for reproducible tests).
+    """
+    if not isinstance(spec, Supervisor | DynamicSupervisor):
+        raise TypeError(
+            f"open_tree takes a Supervisor or DynamicSupervisor as the root (got {spec!r}); "
+            "wrap a ChildSpec in Supervisor(children=[...])"
+        )
+    body_error: BaseException | None = None
+    start_error: Exception | None = None
+    token = None
+    try:
+        async with trio.open_nursery() as system:
+            runtime = Runtime(system.start_soon, seed)
+            tree = Tree(spec, runtime)
+            runtime.tree = tree
+            token = current_tree_var.set(tree)
+            start_error = await system.start(_run_root, tree, runtime, system.cancel_scope)
+            if start_error is None:
+                try:
+                    yield tree
+                except trio.Cancelled:
+                    raise
+                except BaseException as exc:
+                    body_error = exc
+                await tree.stop()
+            system.cancel_scope.cancel()
+    finally:
+        if token is not None:
+            current_tree_var.reset(token)
+    if start_error is not None:
+        raise start_error
+    if tree.error is not None:
+        raise tree.error
+    if body_error is not None:
+        raise body_error
+
+
+async def _run_root(
+    tree: Tree, runtime: Runtime, system: trio.CancelScope, task_status: trio.TaskStatus[Exception | None]
+) -> None:
+    cell = SupervisorCell(tree._spec, tree.name, runtime)
+    tree._root = cell
+    started = False
+
+    class _Status:
+        def started(self, value: object = None) -> None:
+            nonlocal started
+            started = True
+            tree._started.set()
+            runtime.bus.emit(TreeStarted(path=tree.name, time=trio.current_time()))
+            task_status.started(None)
+
+    error: Exception | None = None
+    try:
+        await cell.run(_Status())
+    except Exception as exc:
+        error = exc
+    finally:
+        runtime.stopped = True
+        runtime.close_under(tree.name, "its tree has stopped", forget=False)
+        if started:
+            tree.error = error
+            tree._stopping.set()
+            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error))
+            tree._stopped.set()
+    if not started:
+        task_status.started(error)
+    elif error is not None:
+        system.cancel()  # the root gave up: cancel the body; open_tree raises the error
