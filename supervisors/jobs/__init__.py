@@ -1,8 +1,19 @@
-"""Durable jobs and cron scheduling (placeholder façade, completed below)."""
+"""Durable background jobs and cron scheduling, run as a supervised subtree.
 
+Register job functions by name in a `JobRegistry`, describe a `JobSystem` (a store, queues with
+their concurrency, `Recurring` schedules) and add ``jobs.child_spec()`` to a supervision tree.
+Jobs are enqueued with `JobSystem.enqueue` / `schedule` / `enqueue_many` from the Trio program,
+or with `JobClient` from plain synchronous code in another process. Jobs run at least once:
+see ``docs/jobs.md`` for the state machine, every default and the exact guarantee.
+
+Requires the ``jobs`` extra (``cronsim``).
+"""
+
+from ._client import JobClient as JobClient
 from ._clock import Clock as Clock
 from ._clock import SystemClock as SystemClock
 from ._clock import TrioWallClock as TrioWallClock
+from ._core import current_job as current_job
 from ._cron import Cron as Cron
 from ._errors import CronError as CronError
 from ._errors import JobArgumentsError as JobArgumentsError
@@ -13,11 +24,53 @@ from ._errors import StoreError as StoreError
 from ._errors import UnknownJobError as UnknownJobError
 from ._memory import InMemoryStore as InMemoryStore
 from ._model import AttemptError as AttemptError
+from ._model import ClaimedJob as ClaimedJob
+from ._model import Failure as Failure
 from ._model import Job as Job
 from ._model import JobCounts as JobCounts
 from ._model import JobState as JobState
+from ._model import NewJob as NewJob
+from ._model import Promoted as Promoted
 from ._model import RetryPolicy as RetryPolicy
+from ._recurring import Misfire as Misfire
+from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
 from ._registry import JobRegistry as JobRegistry
+from ._requests import JobRequest as JobRequest
 from ._sqlite import SQLiteStore as SQLiteStore
 from ._store import Store as Store
+from ._system import JobSystem as JobSystem
+
+__all__ = [
+    "AttemptError",
+    "ClaimedJob",
+    "Clock",
+    "Cron",
+    "CronError",
+    "Failure",
+    "InMemoryStore",
+    "Job",
+    "JobArgumentsError",
+    "JobClient",
+    "JobCounts",
+    "JobDefinition",
+    "JobError",
+    "JobNotFoundError",
+    "JobRegistry",
+    "JobRequest",
+    "JobState",
+    "JobStateError",
+    "JobSystem",
+    "Misfire",
+    "NewJob",
+    "Promoted",
+    "Recurring",
+    "RetryPolicy",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "SystemClock",
+    "TrioWallClock",
+    "UnknownJobError",
+    "current_job",
+]

@@ -64,15 +64,26 @@ class InMemoryStore(Store):
         self._unique: dict[str, int] = {}
         self._occurrences: dict[tuple[str, float], int] = {}
         self._cursors: dict[str, float] = {}
+        self._tally: dict[tuple[str, JobState], int] = {}
 
     def __repr__(self) -> str:
         return f"InMemoryStore(<{len(self._rows)} jobs>)"
 
     # --- state changes keep the indexes in step -------------------------------------------------
 
+    def _count(self, row: _Row, delta: int) -> None:
+        key = (row.job.queue, row.state)
+        n = self._tally.get(key, 0) + delta
+        if n:
+            self._tally[key] = n
+        else:
+            self._tally.pop(key, None)
+
     def _set_state(self, row: _Row, state: JobState) -> None:
         old = row.state
+        self._count(row, -1)
         row.state = state
+        self._count(row, +1)
         if old is _RUN:
             self._running.discard(row.id)
         key = row.job.unique_key
@@ -103,6 +114,7 @@ class InMemoryStore(Store):
         )
         self._next_id += 1
         self._rows[row.id] = row
+        self._count(row, +1)
         if job.schedule is not None:
             self._occurrences[(job.schedule, job.fire_time or 0.0)] = row.id
         self._set_state(row, _ENQ if job.run_at <= now else JobState.SCHEDULED)
@@ -332,11 +344,7 @@ class InMemoryStore(Store):
 
     async def counts(self) -> JobCounts:
         await trio.lowlevel.checkpoint()
-        tally: dict[tuple[str, JobState], int] = {}
-        for r in self._rows.values():
-            key = (r.job.queue, r.state)
-            tally[key] = tally.get(key, 0) + 1
-        return JobCounts.from_rows([(q, s, n) for (q, s), n in tally.items()])
+        return JobCounts.from_rows([(q, s, n) for (q, s), n in self._tally.items()])
 
     async def retry(self, job_id: int, *, now: float, attempts: int) -> str:
         await trio.lowlevel.checkpoint()
@@ -375,6 +383,7 @@ class InMemoryStore(Store):
         ]
         for r in doomed:
             del self._rows[r.id]
+            self._count(r, -1)
             if r.job.schedule is not None:
                 self._occurrences.pop((r.job.schedule, r.job.fire_time or 0.0), None)
         return len(doomed)

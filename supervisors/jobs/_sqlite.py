@@ -52,6 +52,10 @@ class SQLiteStore(Store):
 
         return await trio.to_thread.run_sync(call, limiter=self._limiter)
 
+    async def open(self) -> None:
+        """Connect and create the schema if needed; raises `StoreError` if the file is unusable."""
+        await self._run(lambda db: None)
+
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
         return await self._run(lambda db: db.insert(jobs, now))
 

@@ -160,7 +160,9 @@ class SQLiteDB:
                     f"understands version {SCHEMA_VERSION}; use a matching library version"
                 )
                 raise StoreError(msg)
-            c.executescript("SAVEPOINT schema;" + _SCHEMA + "RELEASE schema;")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:

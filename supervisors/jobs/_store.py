@@ -154,5 +154,12 @@ class Store(abc.ABC):
     async def prune(self, *, before: float) -> int:
         """Delete ``SUCCEEDED`` jobs that finished before ``before``; return how many."""
 
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare the store (connect, create the schema). Defaults to doing nothing.
+
+        Other methods work without it; a `JobSystem` calls it when its subtree starts so that a
+        store that cannot be used fails the start with a clear error.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the store's resources. Defaults to doing nothing."""

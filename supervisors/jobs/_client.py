@@ -1,0 +1,163 @@
+"""`JobClient`: enqueue and inspect jobs in a SQLite job store from plain synchronous code."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import final
+
+import cattrs
+
+from ._clock import Clock, SystemClock
+from ._errors import JobNotFoundError
+from ._model import Job, JobCounts, JobState, RetryPolicy
+from ._registry import JobRegistry
+from ._requests import JobRequest, build
+from ._sqlite_db import SQLiteDB
+
+
+@final
+class JobClient:
+    """A synchronous handle on a SQLite job store, for another process (a web app, a script).
+
+    A host running a `JobSystem` on the same file starts the jobs enqueued here within its
+    ``poll_interval`` (1 s by default). Calls block; the client is safe to share between
+    threads (calls are serialised by a lock).
+
+    - ``registry``: when given, job names and arguments are checked as `JobSystem.enqueue`
+      checks them, and queues, attempts and uniqueness come from the registrations. Without
+      it, any name is accepted, arguments are unstructured with ``converter`` (default: a plain
+      ``cattrs.Converter()``), the queue defaults to ``"default"`` and attempts to ``retry``'s;
+      a wrong name or argument then makes the job dead when a host runs it, with the reason.
+    - ``retry``: the attempts of jobs registered without a policy; default ``RetryPolicy()``.
+    - ``clock``: defaults to `SystemClock`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        registry: JobRegistry | None = None,
+        converter: cattrs.Converter | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.path = Path(path)
+        self.registry = registry
+        self._converter = converter
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._clock = clock if clock is not None else SystemClock()
+        self._db = SQLiteDB(self.path, synchronous=synchronous)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"JobClient({str(self.path)!r})"
+
+    def close(self) -> None:
+        """Close the connection. Further calls raise."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> JobClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def enqueue_many(self, requests: Iterable[JobRequest]) -> list[int]:
+        """Enqueue several jobs in one transaction; return their ids in order (see `JobRequest`).
+
+        Every request is validated before anything is written.
+        """
+        now = self._clock.now()
+        jobs = [
+            build(
+                r, registry=self.registry, retry=self._retry, now=now, converter=self._converter
+            )
+            for r in requests
+        ]
+        with self._lock:
+            return self._db.insert(jobs, now)
+
+    def enqueue(
+        self,
+        job: str,
+        args: object = None,
+        *,
+        queue: str | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
+        """Enqueue ``job`` to run now; return its id (see `JobSystem.enqueue`)."""
+        request = JobRequest(
+            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts
+        )
+        return self.enqueue_many([request])[0]
+
+    def schedule(
+        self,
+        job: str,
+        args: object = None,
+        *,
+        at: datetime | None = None,
+        after: float | timedelta | None = None,
+        queue: str | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
+        """Enqueue ``job`` to run at ``at`` or ``after`` seconds (exactly one); return its id."""
+        if (at is None) == (after is None):
+            msg = "schedule() needs exactly one of 'at' (a datetime) or 'after' (seconds)"
+            raise ValueError(msg)
+        request = JobRequest(
+            job=job,
+            args=args,
+            queue=queue,
+            at=at,
+            after=after,
+            unique_key=unique_key,
+            max_attempts=max_attempts,
+        )
+        return self.enqueue_many([request])[0]
+
+    def get(self, job_id: int) -> Job:
+        """The job ``job_id``; raises `JobNotFoundError` if there is none."""
+        with self._lock:
+            job = self._db.get(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    def list(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Jobs in ``state`` and ``queue`` (``None`` = any), by id."""
+        with self._lock:
+            return self._db.list(state, queue, limit, offset)
+
+    def counts(self) -> JobCounts:
+        """How many jobs are in each state, in total and per queue."""
+        with self._lock:
+            return self._db.counts()
+
+    def retry(self, job_id: int, *, attempts: int = 1) -> None:
+        """As `JobSystem.retry`; a host picks the job up within its poll interval."""
+        if attempts < 1:
+            msg = f"'attempts' must be >= 1 (got {attempts})"
+            raise ValueError(msg)
+        with self._lock:
+            self._db.retry(job_id, self._clock.now(), attempts)

@@ -1,0 +1,96 @@
+"""The state shared by a `JobSystem`'s façade, its queue runners and its scheduler."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from contextvars import ContextVar
+
+import attrs
+import trio
+
+from ._clock import Clock
+from ._errors import JobError
+from ._model import ClaimedJob, RetryPolicy
+from ._registry import JobRegistry
+from ._signal import Signal
+from ._store import Store
+
+_current: ContextVar[ClaimedJob | None] = ContextVar("supervisors.jobs.current", default=None)
+
+
+def current_job() -> ClaimedJob:
+    """The job whose function is running in this task (id, name, queue, attempt, ...).
+
+    Raises `JobError` outside a job function.
+    """
+    job = _current.get()
+    if job is None:
+        msg = "current_job() was called outside a job function; call it from inside one"
+        raise JobError(msg)
+    return job
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The timing knobs of a job system (see `JobSystem` for their meaning and defaults)."""
+
+    lease: float
+    heartbeat: float
+    poll_interval: float
+    grace: float
+    keep_succeeded: float | None
+    prune_interval: float
+
+
+class Core:
+    """Store, registry, clock and the in-process wake-ups shared by the parts of a job system."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: JobRegistry,
+        clock: Clock,
+        retry: RetryPolicy,
+        queues: Mapping[str, int],
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.retry = retry
+        self.queues = dict(queues)
+        self.settings = settings
+        self.owner = f"host-{uuid.uuid4().hex[:12]}"
+        self.wake_gen = dict.fromkeys(self.queues, 0)
+        self.queue_signals = {q: Signal() for q in self.queues}
+        self.scheduler_signal = Signal()
+        self._settled: trio.Event | None = None
+
+    def wake_queue(self, queue: str) -> None:
+        """Tell the runner of ``queue`` (if it runs in this process) that jobs may be ready."""
+        signal = self.queue_signals.get(queue)
+        if signal is not None:
+            self.wake_gen[queue] += 1
+            signal.set()
+
+    def wake_scheduler(self) -> None:
+        """Tell the scheduler that the next due time may have moved earlier."""
+        self.scheduler_signal.set()
+
+    def notify_settled(self) -> None:
+        """Wake the tasks waiting in `wait_settled`."""
+        event = self._settled
+        if event is not None:
+            self._settled = None
+            event.set()
+
+    async def wait_settled(self, max_wait: float = math.inf) -> None:
+        """Wait until some job's attempt is recorded in this process, or ``max_wait`` seconds."""
+        if self._settled is None:
+            self._settled = trio.Event()
+        event = self._settled
+        with trio.move_on_after(max_wait):
+            await event.wait()

@@ -1,0 +1,91 @@
+"""Job requests and their conversion to store records, shared by `JobSystem` and `JobClient`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+import cattrs
+
+from ._model import NewJob, RetryPolicy, to_timestamp
+from ._registry import JobRegistry, encode_plain
+
+
+def seconds(value: float | timedelta) -> float:
+    """A duration as seconds."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _at_or_after(
+    inst: JobRequest, _attribute: attrs.Attribute[datetime | None], _value: datetime | None
+) -> None:
+    if inst.at is not None and inst.after is not None:
+        msg = "give 'at' or 'after', not both"
+        raise ValueError(msg)
+    if inst.at is not None and inst.at.tzinfo is None:
+        msg = f"'at' must be timezone-aware (got naive {inst.at.isoformat()}); add tzinfo=UTC"
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class JobRequest:
+    """One job to enqueue with `JobSystem.enqueue_many` or `JobClient.enqueue_many`.
+
+    ``at`` (an aware datetime) or ``after`` (seconds or a timedelta) delay the job; neither
+    means now. ``queue``, ``max_attempts`` and ``unique_key`` default to the job's registration
+    (queue ``"default"``, the retry policy's attempts, a key derived from the arguments when the
+    job was registered with ``unique=True``).
+    """
+
+    job: str
+    args: object = None
+    queue: str | None = None
+    at: datetime | None = attrs.field(default=None, validator=_at_or_after)
+    after: float | timedelta | None = None
+    unique_key: str | None = None
+    max_attempts: int | None = None
+
+
+def build(
+    request: JobRequest,
+    *,
+    registry: JobRegistry | None,
+    retry: RetryPolicy,
+    now: float,
+    converter: cattrs.Converter | None = None,
+) -> NewJob:
+    """Validate ``request`` (against ``registry`` when given) and make the store record.
+
+    Raises `UnknownJobError` or `JobArgumentsError` (from the registry), ``ValueError`` for a
+    bad ``max_attempts``.
+    """
+    if registry is not None:
+        definition = registry.get(request.job)
+        args = registry.encode(definition, request.args)
+        queue = request.queue or definition.queue
+        attempts = (definition.retry or retry).max_attempts
+        unique = f"{request.job}:{args}" if definition.unique else None
+    else:
+        args = encode_plain(request.args, converter)
+        queue = request.queue or "default"
+        attempts = retry.max_attempts
+        unique = None
+    if request.max_attempts is not None:
+        if request.max_attempts < 1:
+            msg = f"'max_attempts' must be >= 1 (got {request.max_attempts})"
+            raise ValueError(msg)
+        attempts = request.max_attempts
+    if request.at is not None:
+        run_at = to_timestamp(request.at)
+    elif request.after is not None:
+        run_at = now + seconds(request.after)
+    else:
+        run_at = now
+    return NewJob(
+        name=request.job,
+        queue=queue,
+        args=args,
+        run_at=run_at,
+        max_attempts=attempts,
+        unique_key=request.unique_key if request.unique_key is not None else unique,
+    )

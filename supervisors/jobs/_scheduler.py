@@ -1,0 +1,142 @@
+"""The scheduler: makes due jobs ready, recovers expired leases, fires recurring schedules, prunes.
+
+It sleeps until the earliest of: the next due ``SCHEDULED``/``RETRYING`` job, the next
+occurrence of a recurring schedule, the next lease check (every heartbeat interval), the next
+pruning pass, and, with a store other processes write to, the poll interval. In-process
+changes that may move that time earlier (a job scheduled, a failure to retry) wake it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+from ._core import Core
+from ._model import NewJob
+from ._recurring import Recurring, plan
+
+logger = logging.getLogger("supervisors.jobs")
+
+MAX_SLEEP = 60.0
+"""The scheduler re-reads the wall clock at least this often (tolerates clock jumps)."""
+
+
+class Prepared:
+    """A recurring schedule with its job's queue, JSON arguments and attempts resolved."""
+
+    __slots__ = ("args", "max_attempts", "queue", "spec")
+
+    def __init__(self, spec: Recurring, queue: str, args: str, max_attempts: int) -> None:
+        self.spec = spec
+        self.queue = queue
+        self.args = args
+        self.max_attempts = max_attempts
+
+
+class Scheduler:
+    """The scheduler of one job system (see the module docstring)."""
+
+    def __init__(self, core: Core, recurring: Sequence[Prepared]) -> None:
+        self.core = core
+        self.recurring = tuple(recurring)
+        self._cursors: dict[str, float] = {}
+
+    async def _load_cursors(self) -> None:
+        store = self.core.store
+        for r in self.recurring:
+            name = r.spec.name
+            cursor = await store.cursor(name)
+            while cursor is None:
+                now = self.core.clock.now()
+                done = await store.fire(
+                    name, expected=None, cursor=now, jobs=(), exclusive=False, now=now
+                )
+                cursor = now if done is not None else await store.cursor(name)
+            self._cursors[name] = cursor
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        core = self.core
+        store = core.store
+        clock = core.clock
+        settings = core.settings
+        await self._load_cursors()
+        next_check = -math.inf
+        next_prune = -math.inf
+        while True:
+            now = clock.now()
+            wake_at: list[float] = []
+            promoted = await store.promote_due(now=now)
+            for queue in promoted.queues:
+                core.wake_queue(queue)
+            if promoted.next_due is not None:
+                wake_at.append(promoted.next_due)
+            if now >= next_check:
+                for queue in await store.requeue_expired(now=now):
+                    core.wake_queue(queue)
+                next_check = now + settings.heartbeat
+            wake_at.append(next_check)
+            for r in self.recurring:
+                upcoming = await self._fire(r, now)
+                if upcoming is not None:
+                    wake_at.append(upcoming)
+            if settings.keep_succeeded is not None:
+                if now >= next_prune:
+                    pruned = await store.prune(before=now - settings.keep_succeeded)
+                    if pruned:
+                        logger.debug("pruned %d succeeded jobs", pruned)
+                    next_prune = now + settings.prune_interval
+                wake_at.append(next_prune)
+            wait = min(wake_at) - clock.now()
+            if store.shared:
+                wait = min(wait, settings.poll_interval)
+            await core.scheduler_signal.wait(min(wait, MAX_SLEEP))
+
+    async def _fire(self, r: Prepared, now: float) -> float | None:
+        """Enqueue the due occurrences of ``r``; return its next occurrence after them."""
+        core = self.core
+        spec = r.spec
+        cursor = self._cursors[spec.name]
+        while (decision := plan(spec, cursor, now)) is not None:
+            fire_times, new_cursor, n_due = decision
+            jobs = [
+                NewJob(
+                    name=spec.job,
+                    queue=r.queue,
+                    args=r.args,
+                    run_at=t,
+                    max_attempts=r.max_attempts,
+                    schedule=spec.name,
+                    fire_time=t,
+                )
+                for t in fire_times
+            ]
+            ids = await core.store.fire(
+                spec.name,
+                expected=cursor,
+                cursor=new_cursor,
+                jobs=jobs,
+                exclusive=not spec.overlap,
+                now=now,
+            )
+            if ids is None:  # another host fired first: continue from where it got to
+                stored = await core.store.cursor(spec.name)
+                cursor = new_cursor if stored is None else stored
+                continue
+            missed = n_due - len(jobs)
+            if missed > 0:
+                logger.info(
+                    "recurring %r: %d missed occurrence(s) not run (misfire policy %s)",
+                    spec.name, missed, spec.misfire.name,
+                )  # fmt: skip
+            if len(ids) < len(jobs):
+                logger.info(
+                    "recurring %r: %d occurrence(s) skipped because a previous run is "
+                    "unfinished (overlap=False)", spec.name, len(jobs) - len(ids),
+                )  # fmt: skip
+            if ids:
+                core.wake_queue(r.queue)
+            cursor = new_cursor
+        self._cursors[spec.name] = cursor
+        return spec.compiled.next_after(cursor)

@@ -1,0 +1,96 @@
+"""The supervised children of a job system's subtree (built by `JobSystem.child_spec`)."""
+
+from __future__ import annotations
+
+import functools
+
+import trio
+
+from actors import Actor, BackgroundService
+from supervisors import ChildSpec, Restart, current_tree
+
+from ._core import Core
+from ._runner import QueueRunner
+from ._scheduler import Prepared, Scheduler
+
+FLUSH_MARGIN = 15.0
+"""Extra shutdown time given to a queue worker beyond its grace, to record outcomes."""
+
+
+class StoreService(Actor):
+    """Opens the store when the subtree starts (a broken store fails the start) and closes it
+    when the subtree stops (last, since it is the first child)."""
+
+    def __init__(self, core: Core) -> None:
+        super().__init__()
+        self._core = core
+
+    async def on_start(self) -> None:
+        await self._core.store.open()
+
+    async def on_stop(self) -> None:
+        await self._core.store.aclose()
+
+
+class QueueWorker(BackgroundService):
+    """Runs one queue. On stop it claims nothing more and lets running jobs finish within the
+    grace; then cancels them and returns them to the queue."""
+
+    def __init__(self, core: Core, queue: str) -> None:
+        super().__init__()
+        self._core = core
+        self._queue = queue
+
+    async def execute(self) -> None:
+        core = self._core
+        runner = QueueRunner(core, self._queue, core.queues[self._queue])
+        # The runner is shielded from the stop request's cancellation so that running jobs can
+        # finish; the shield's own deadline, set at the stop, enforces the grace.
+        shield = trio.CancelScope(shield=True)
+
+        async def shielded() -> None:
+            with shield:
+                await runner.run()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(shielded)
+            try:
+                await trio.sleep_forever()
+            finally:
+                runner.drain()
+                shield.deadline = trio.current_time() + core.settings.grace
+
+
+class PoolStarter(Actor):
+    """Adds one `QueueWorker` per queue to the sibling dynamic supervisor ``workers``."""
+
+    def __init__(self, core: Core) -> None:
+        super().__init__()
+        self._core = core
+
+    async def on_start(self) -> None:
+        parent = self.path.rsplit("/", 1)[0]
+        pool = current_tree().supervisor(f"{parent}/workers")
+        present = {child.name for child in pool.children()}
+        for queue in self._core.queues:
+            if queue in present:
+                continue
+            await pool.start_child(
+                ChildSpec(
+                    name=queue,
+                    factory=functools.partial(QueueWorker, self._core, queue),
+                    restart=Restart.PERMANENT,
+                    shutdown=self._core.settings.grace + FLUSH_MARGIN,
+                )
+            )
+
+
+class SchedulerService(BackgroundService):
+    """Runs the `Scheduler` until stopped."""
+
+    def __init__(self, core: Core, recurring: tuple[Prepared, ...]) -> None:
+        super().__init__()
+        self._scheduler = Scheduler(core, recurring)
+
+    async def execute(self) -> None:
+        await self._scheduler.run()

@@ -1,0 +1,337 @@
+"""`JobSystem`: the façade users enqueue through, and the factory of its supervised subtree."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import final
+
+from supervisors import ChildSpec, DynamicSupervisor, Restart, Strategy, Supervisor
+
+from ._clock import Clock, SystemClock
+from ._core import Core, Settings
+from ._errors import JobError, JobNotFoundError
+from ._model import Job, JobCounts, JobState, NewJob, RetryPolicy
+from ._recurring import Recurring
+from ._registry import JobRegistry
+from ._requests import JobRequest, build, seconds
+from ._scheduler import Prepared
+from ._services import PoolStarter, SchedulerService, StoreService
+from ._store import Store
+
+FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.DEAD})
+
+
+def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
+    if not queues:
+        msg = "'queues' must name at least one queue, e.g. {'default': 10}"
+        raise ValueError(msg)
+    for name, limit in queues.items():
+        if not isinstance(name, str) or not name or "/" in name:
+            msg = f"queue names must be non-empty strings without '/' (got {name!r})"
+            raise ValueError(msg)
+        if not isinstance(limit, int) or limit < 1:
+            msg = f"the concurrency of queue {name!r} must be an int >= 1 (got {limit!r})"
+            raise ValueError(msg)
+    return dict(queues)
+
+
+@final
+class JobSystem:
+    """Durable background jobs: a store, a registry of job functions, queues and schedules.
+
+    Add ``jobs.child_spec()`` to a supervision tree to run the jobs; the façade methods
+    (`enqueue`, `schedule`, `get`, ...) work whether or not the subtree is running, from any task
+    of the Trio program.
+
+    - ``store``: where jobs live (`SQLiteStore` for durable jobs, `InMemoryStore` for tests).
+    - ``registry``: the job functions.
+    - ``queues``: queue name → how many jobs of that queue run at once. Defaults to
+      ``{"default": 10}``. Only these queues are run by this system.
+    - ``recurring``: `Recurring` schedules; their names must be unique, their jobs registered and
+      their arguments valid (checked here).
+    - ``retry``: the `RetryPolicy` of jobs registered without one. Defaults to ``RetryPolicy()``:
+      20 attempts, backoff ``min(3600, 2 ** (n - 1))`` s ±10 %.
+    - ``clock``: the wall clock; defaults to `SystemClock`. Use `TrioWallClock` under
+      ``trio.testing.MockClock``.
+    - ``lease``: how long a claimed job stays leased without a heartbeat, in seconds; default
+      30.0. A job whose host died is run again at most ``lease + heartbeat`` seconds after the
+      host's last heartbeat.
+    - ``heartbeat``: how often running jobs' leases are renewed and expired leases are looked
+      for, in seconds; default 10.0; must be less than ``lease``.
+    - ``poll_interval``: with a store that other processes write to (SQLite), how often to look
+      for jobs they enqueued, in seconds; default 1.0. Jobs enqueued through this object wake
+      the workers at once.
+    - ``grace``: on a graceful stop, how long running jobs may take to finish before they are
+      cancelled and returned to their queue, in seconds; default 10.0.
+    - ``keep_succeeded``: succeeded jobs are deleted this long after they finished, in seconds
+      or a timedelta; default one day; ``None`` keeps them forever. Dead jobs are never pruned.
+    - ``name``: the name of the subtree in the supervision tree; default ``"jobs"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: JobRegistry,
+        queues: Mapping[str, int] | None = None,
+        recurring: Sequence[Recurring] = (),
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        lease: float = 30.0,
+        heartbeat: float = 10.0,
+        poll_interval: float = 1.0,
+        grace: float = 10.0,
+        keep_succeeded: float | timedelta | None = timedelta(days=1),
+        name: str = "jobs",
+    ) -> None:
+        for label, value in (("lease", lease), ("heartbeat", heartbeat)):
+            if not value > 0:
+                msg = f"{label!r} must be > 0 (got {value!r})"
+                raise ValueError(msg)
+        if heartbeat >= lease:
+            msg = f"'heartbeat' ({heartbeat}) must be less than 'lease' ({lease})"
+            raise ValueError(msg)
+        if not poll_interval > 0 or not grace >= 0:
+            msg = f"'poll_interval' must be > 0 and 'grace' >= 0 (got {poll_interval}, {grace})"
+            raise ValueError(msg)
+        keep = None if keep_succeeded is None else seconds(keep_succeeded)
+        self.name = name
+        self.registry = registry
+        retry = retry if retry is not None else RetryPolicy()
+        self._core = Core(
+            store=store,
+            registry=registry,
+            clock=clock if clock is not None else SystemClock(),
+            retry=retry,
+            queues=_check_queues(queues if queues is not None else {"default": 10}),
+            settings=Settings(
+                lease=float(lease),
+                heartbeat=float(heartbeat),
+                poll_interval=float(poll_interval),
+                grace=float(grace),
+                keep_succeeded=keep,
+                prune_interval=60.0,
+            ),
+        )
+        self._recurring = self._prepare(recurring)
+
+    def _prepare(self, recurring: Sequence[Recurring]) -> tuple[Prepared, ...]:
+        seen: set[str] = set()
+        out = []
+        for spec in recurring:
+            if spec.name in seen:
+                msg = f"two recurring schedules are named {spec.name!r}; names must be unique"
+                raise ValueError(msg)
+            seen.add(spec.name)
+            definition = self.registry.get(spec.job)
+            args = self.registry.encode(definition, spec.args)
+            queue = spec.queue or definition.queue
+            self._check_queue(queue, f"recurring schedule {spec.name!r}")
+            attempts = (definition.retry or self._core.retry).max_attempts
+            out.append(Prepared(spec, queue, args, attempts))
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"<JobSystem {self.name!r} store={self._core.store!r} queues={self._core.queues}>"
+
+    @property
+    def store(self) -> Store:
+        """The store this system uses."""
+        return self._core.store
+
+    @property
+    def queues(self) -> Mapping[str, int]:
+        """Queue name → concurrency, as configured."""
+        return dict(self._core.queues)
+
+    # --- the subtree -------------------------------------------------------------------------
+
+    def child_spec(self) -> Supervisor:
+        """The supervised subtree that runs the jobs; add it to a tree's ``children``.
+
+        A `Supervisor` named ``name`` (rest-for-one; stopped in reverse order) with children
+        ``store`` (opens the store on start, closes it on stop), ``workers`` (a
+        `DynamicSupervisor` with one worker per queue, named after the queue), ``pool`` (adds the
+        queue workers on start) and ``scheduler``. Run one subtree per `JobSystem` at a time.
+        """
+        core = self._core
+        return Supervisor(
+            name=self.name,
+            strategy=Strategy.REST_FOR_ONE,
+            children=[
+                ChildSpec(name="store", factory=functools.partial(StoreService, core)),
+                DynamicSupervisor(name="workers"),
+                ChildSpec(name="pool", factory=functools.partial(PoolStarter, core)),
+                ChildSpec(
+                    name="scheduler",
+                    factory=functools.partial(SchedulerService, core, self._recurring),
+                    restart=Restart.PERMANENT,
+                ),
+            ],
+        )
+
+    # --- enqueueing ----------------------------------------------------------------------------
+
+    def _check_queue(self, queue: str, what: str) -> None:
+        if queue not in self._core.queues:
+            msg = (
+                f"{what} targets queue {queue!r}, which this job system does not run "
+                f"(queues: {sorted(self._core.queues)}); add it to JobSystem(queues=...), or "
+                "enqueue it with JobClient for the host that runs it"
+            )
+            raise JobError(msg)
+
+    async def _insert(self, jobs: list[NewJob]) -> list[int]:
+        core = self._core
+        now = core.clock.now()
+        ids = await core.store.insert(jobs, now=now)
+        for queue in {j.queue for j in jobs if j.run_at <= now}:
+            core.wake_queue(queue)
+        scheduled = any(j.run_at > now for j in jobs)
+        if scheduled:
+            core.wake_scheduler()
+        return ids
+
+    def _build(self, request: JobRequest) -> NewJob:
+        core = self._core
+        job = build(request, registry=self.registry, retry=core.retry, now=core.clock.now())
+        self._check_queue(job.queue, f"job {request.job!r}")
+        return job
+
+    async def enqueue(
+        self,
+        job: str,
+        args: object = None,
+        *,
+        queue: str | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
+        """Enqueue the job ``job`` with ``args`` to run now (fire-and-forget); return its id.
+
+        ``args`` is an instance of the job function's argument type (or plain JSON), converted
+        with the registry's ``cattrs`` converter. Raises `UnknownJobError` for an unregistered
+        name, `JobArgumentsError` for arguments that do not convert, `JobError` for a queue this
+        system does not run. For a unique job whose copy is unfinished, returns that copy's id.
+        """
+        request = JobRequest(
+            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts
+        )
+        return (await self._insert([self._build(request)]))[0]
+
+    async def schedule(
+        self,
+        job: str,
+        args: object = None,
+        *,
+        at: datetime | None = None,
+        after: float | timedelta | None = None,
+        queue: str | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
+        """Like `enqueue`, but the job runs at ``at`` (an aware datetime) or ``after`` seconds.
+
+        Exactly one of ``at`` and ``after`` must be given. A time in the past runs at once.
+        """
+        if (at is None) == (after is None):
+            msg = "schedule() needs exactly one of 'at' (a datetime) or 'after' (seconds)"
+            raise ValueError(msg)
+        request = JobRequest(
+            job=job,
+            args=args,
+            queue=queue,
+            at=at,
+            after=after,
+            unique_key=unique_key,
+            max_attempts=max_attempts,
+        )
+        return (await self._insert([self._build(request)]))[0]
+
+    async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[int]:
+        """Enqueue several jobs in one store transaction; return their ids in order.
+
+        Every request is validated before anything is written: one bad request raises and
+        enqueues nothing.
+        """
+        jobs = [self._build(r) for r in requests]
+        if not jobs:
+            return []
+        return await self._insert(jobs)
+
+    # --- inspecting and managing ---------------------------------------------------------------
+
+    async def get(self, job_id: int) -> Job:
+        """The job ``job_id``; raises `JobNotFoundError` if there is none (or it was pruned)."""
+        job = await self._core.store.get(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    async def list(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Jobs in ``state`` and ``queue`` (``None`` = any), by id, ``limit`` from ``offset``."""
+        return await self._core.store.list(state=state, queue=queue, limit=limit, offset=offset)
+
+    async def counts(self) -> JobCounts:
+        """How many jobs are in each state, in total and per queue."""
+        return await self._core.store.counts()
+
+    async def retry(self, job_id: int, *, attempts: int = 1) -> None:
+        """Run a dead job again (with ``attempts`` more attempts, default 1), or a retrying or
+        scheduled job now.
+
+        Raises `JobNotFoundError`, or `JobStateError` if the job is enqueued, running or
+        succeeded, or if it is unique and an unfinished copy exists.
+        """
+        if attempts < 1:
+            msg = f"'attempts' must be >= 1 (got {attempts})"
+            raise ValueError(msg)
+        core = self._core
+        queue = await core.store.retry(job_id, now=core.clock.now(), attempts=attempts)
+        core.wake_queue(queue)
+
+    async def prune(self, *, older_than: float | timedelta) -> int:
+        """Delete succeeded jobs that finished more than ``older_than`` ago; return how many."""
+        core = self._core
+        return await core.store.prune(before=core.clock.now() - seconds(older_than))
+
+    async def wait_finished(self, job_id: int) -> Job:
+        """Wait until the job ``job_id`` has succeeded or is dead, and return it.
+
+        Wakes up when this process records an outcome, and at least every ``poll_interval``.
+        Raises `JobNotFoundError` if the job does not exist.
+        """
+        core = self._core
+        while True:
+            job = await self.get(job_id)
+            if job.state in FINISHED_STATES:
+                return job
+            await core.wait_settled(core.settings.poll_interval)
+
+    async def wait_idle(self) -> None:
+        """Wait until no job of this system's queues is enqueued or running.
+
+        Scheduled and retrying jobs do not count. Checks after every recorded outcome, and at
+        least every ``poll_interval``.
+        """
+        core = self._core
+        while True:
+            counts = await core.store.counts()
+            busy = sum(
+                per[JobState.ENQUEUED] + per[JobState.RUNNING]
+                for queue, per in counts.by_queue.items()
+                if queue in core.queues
+            )
+            if busy == 0:
+                return
+            await core.wait_settled(core.settings.poll_interval)
+
