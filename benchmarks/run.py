@@ -234,7 +234,12 @@ def main(argv: list[str] | None = None) -> int:
                 results = run_workload(mod, n, reps, mem_reps, peers)
         else:
             results = run_workload(mod, n, reps, mem_reps, peers)
-        notes.extend(getattr(mod, "NOTES", []))
+        for note in getattr(mod, "NOTES", []):
+            # "workload/peer: ..." notes only when that peer was run
+            subject = note.split(":", 1)[0].split("/")
+            if len(subject) == 2 and subject[1] in _peers.PEERS and subject[1] not in peers:
+                continue
+            notes.append(note)
         for name, res in results.items():
             if res.status == "unavailable":
                 unavailable.setdefault(f"{name}: {res.reason}", []).append(wname)
