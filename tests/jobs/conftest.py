@@ -1,0 +1,50 @@
+"""Fixtures for the job-system tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import trio.testing
+
+from supervisors import Supervisor, Tree, open_tree
+from supervisors.jobs import InMemoryStore, JobSystem, SQLiteStore, Store, TrioWallClock
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+"""The wall time at which tests using `TrioWallClock` start."""
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """A mock clock that jumps to the next deadline whenever all tasks are blocked."""
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.fixture
+def wall(autojump_clock: trio.testing.MockClock) -> TrioWallClock:
+    """Wall time that follows the mock clock, starting at `START`."""
+    return TrioWallClock(START)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store implementation in turn (the contract suite runs against all of them)."""
+    if request.param == "memory":
+        yield InMemoryStore()
+    else:
+        yield SQLiteStore(tmp_path / "jobs.db")
+
+
+@asynccontextmanager
+async def _running(jobs: JobSystem) -> AsyncIterator[Tree]:
+    async with open_tree(Supervisor(name="app", children=[jobs.child_spec()])) as tree:
+        yield tree
+
+
+@pytest.fixture
+def running() -> Callable[[JobSystem], AbstractAsyncContextManager[Tree]]:
+    """``async with running(jobs) as tree:`` runs ``jobs`` as the only child of tree ``app``."""
+    return _running

@@ -1,0 +1,387 @@
+"""The contract every job store keeps; each test runs against every store implementation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+
+from supervisors.jobs import (
+    Failure,
+    JobNotFoundError,
+    JobState,
+    JobStateError,
+    NewJob,
+    Store,
+)
+
+T0 = 1_700_000_000.0
+LEASE = 30.0
+
+
+def new(
+    name: str = "noop",
+    *,
+    queue: str = "default",
+    run_at: float = T0,
+    args: object = None,
+    unique_key: str | None = None,
+    max_attempts: int = 3,
+    schedule: str | None = None,
+    fire_time: float | None = None,
+) -> NewJob:
+    return NewJob(
+        name=name,
+        queue=queue,
+        args=json.dumps(args),
+        run_at=run_at,
+        max_attempts=max_attempts,
+        unique_key=unique_key,
+        schedule=schedule,
+        fire_time=fire_time,
+    )
+
+
+async def claim(store: Store, queue: str = "default", limit: int = 10, owner: str = "a") -> list[int]:
+    jobs = await store.claim(queue, limit, owner=owner, now=T0, lease_until=T0 + LEASE)
+    return [j.id for j in jobs]
+
+
+async def state(store: Store, job_id: int) -> JobState:
+    job = await store.get(job_id)
+    assert job is not None
+    return job.state
+
+
+async def test_insert_makes_due_jobs_enqueued_and_later_jobs_scheduled(any_store: Store) -> None:
+    """A job due now is enqueued; a job due later is scheduled; ids come back in order."""
+    ids = await any_store.insert([new(run_at=T0), new(run_at=T0 + 5)], now=T0)
+    assert ids == sorted(ids)
+    assert await state(any_store, ids[0]) is JobState.ENQUEUED
+    assert await state(any_store, ids[1]) is JobState.SCHEDULED
+
+
+async def test_insert_keeps_name_queue_and_json_args(any_store: Store) -> None:
+    """The stored job has the name, queue and arguments it was inserted with."""
+    (job_id,) = await any_store.insert([new("mail", queue="q", args={"to": ["a", 1]})], now=T0)
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert (job.name, job.queue, job.args, job.attempt) == ("mail", "q", {"to": ["a", 1]}, 0)
+    assert job.created_at.timestamp() == T0
+
+
+async def test_unique_key_returns_the_unfinished_copy(any_store: Store) -> None:
+    """A second job with the key of an unfinished one is not added; its id is returned."""
+    first = await any_store.insert([new(unique_key="k")], now=T0)
+    again = await any_store.insert([new(unique_key="k"), new(unique_key="other")], now=T0)
+    assert again[0] == first[0]
+    assert again[1] != first[0]
+    assert (await any_store.counts()).total == 2
+
+
+async def test_unique_key_is_free_again_once_the_copy_succeeded(any_store: Store) -> None:
+    """After the unique job succeeded, a new copy is added."""
+    (first,) = await any_store.insert([new(unique_key="k")], now=T0)
+    assert await claim(any_store) == [first]
+    await any_store.settle(owner="a", now=T0, succeeded=[first])
+    (second,) = await any_store.insert([new(unique_key="k")], now=T0)
+    assert second != first
+
+
+async def test_unique_key_blocks_while_the_copy_runs(any_store: Store) -> None:
+    """A running unique job still blocks a second copy."""
+    (first,) = await any_store.insert([new(unique_key="k")], now=T0)
+    await claim(any_store)
+    assert await any_store.insert([new(unique_key="k")], now=T0) == [first]
+
+
+async def test_claim_takes_oldest_first_up_to_the_limit(any_store: Store) -> None:
+    """Claims return the lowest ids first and at most ``limit`` jobs."""
+    ids = await any_store.insert([new() for _ in range(5)], now=T0)
+    assert await claim(any_store, limit=2) == ids[:2]
+    assert await claim(any_store, limit=10) == ids[2:]
+    assert await claim(any_store) == []
+
+
+async def test_claim_only_takes_jobs_of_its_queue(any_store: Store) -> None:
+    """A claim on one queue leaves other queues' jobs alone."""
+    a, b = await any_store.insert([new(queue="a"), new(queue="b")], now=T0)
+    assert await claim(any_store, "b") == [b]
+    assert await state(any_store, a) is JobState.ENQUEUED
+
+
+async def test_claim_leases_and_counts_the_attempt(any_store: Store) -> None:
+    """A claimed job is running, leased until the given time, with its attempt counted."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    (claimed,) = await any_store.claim("default", 1, owner="a", now=T0, lease_until=T0 + 7)
+    assert (claimed.id, claimed.attempt, claimed.max_attempts) == (job_id, 1, 3)
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert job.state is JobState.RUNNING
+    assert job.lease_until is not None
+    assert job.lease_until.timestamp() == T0 + 7
+
+
+async def test_concurrent_claims_never_share_a_job(any_store: Store) -> None:
+    """Many claimers racing on one queue each get distinct jobs, and together all of them."""
+    ids = await any_store.insert([new() for _ in range(200)], now=T0)
+    got: list[int] = []
+
+    async def claimer(owner: str) -> None:
+        while batch := await claim(any_store, limit=7, owner=owner):
+            got.extend(batch)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(5):
+            nursery.start_soon(claimer, f"owner{i}")
+    assert sorted(got) == ids
+
+
+async def test_settle_records_success(any_store: Store) -> None:
+    """A succeeded job is finished and holds no lease."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0 + 1, succeeded=[job_id])
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert job.state is JobState.SUCCEEDED
+    assert job.finished_at is not None
+    assert job.finished_at.timestamp() == T0 + 1
+    assert job.lease_until is None
+
+
+async def test_settle_failure_with_retry_time_makes_the_job_retrying(any_store: Store) -> None:
+    """A failure with a retry time records the error and waits until then."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.settle(
+        owner="a", now=T0 + 1, failed=[Failure(job_id, "ValueError: x", "tb", T0 + 9)]
+    )
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert job.state is JobState.RETRYING
+    assert job.run_at.timestamp() == T0 + 9
+    assert [(e.attempt, e.error, e.traceback) for e in job.errors] == [(1, "ValueError: x", "tb")]
+
+
+async def test_settle_failure_without_retry_time_makes_the_job_dead(any_store: Store) -> None:
+    """A failure without a retry time kills the job, keeping args and error."""
+    (job_id,) = await any_store.insert([new(args=[1, 2])], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0 + 2, failed=[Failure(job_id, "E: y", "tb", None)])
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert (job.state, job.args, job.errors[0].error) == (JobState.DEAD, [1, 2], "E: y")
+    assert job.finished_at is not None
+
+
+async def test_settle_release_requeues_without_counting_the_attempt(any_store: Store) -> None:
+    """A released job is enqueued again and its attempt is given back."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0, released=[job_id])
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert (job.state, job.attempt) == (JobState.ENQUEUED, 0)
+    assert await claim(any_store) == [job_id]
+
+
+async def test_settle_ignores_jobs_leased_to_someone_else(any_store: Store) -> None:
+    """An owner whose lease was lost cannot record an outcome for the job."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store, owner="a")
+    await any_store.settle(owner="b", now=T0, succeeded=[job_id])
+    assert await state(any_store, job_id) is JobState.RUNNING
+
+
+async def test_settle_and_claim_records_then_claims(any_store: Store) -> None:
+    """One call records outcomes and claims the next jobs."""
+    first, second = await any_store.insert([new(), new()], now=T0)
+    await claim(any_store, limit=1)
+    got = await any_store.settle_and_claim(
+        "default", 5, owner="a", now=T0, lease_until=T0 + LEASE, succeeded=[first]
+    )
+    assert [j.id for j in got] == [second]
+    assert await state(any_store, first) is JobState.SUCCEEDED
+
+
+async def test_renew_extends_only_the_owners_leases(any_store: Store) -> None:
+    """Renewing moves the lease of jobs held by the owner, not of others'."""
+    a, b = await any_store.insert([new(), new()], now=T0)
+    await claim(any_store, limit=1, owner="x")
+    await claim(any_store, limit=1, owner="y")
+    await any_store.renew([a, b], owner="x", lease_until=T0 + 100)
+    ja, jb = await any_store.get(a), await any_store.get(b)
+    assert ja is not None and jb is not None
+    assert ja.lease_until is not None and jb.lease_until is not None
+    assert (ja.lease_until.timestamp(), jb.lease_until.timestamp()) == (T0 + 100, T0 + LEASE)
+
+
+async def test_promote_due_enqueues_due_jobs_and_reports_the_next(any_store: Store) -> None:
+    """Due scheduled jobs become enqueued; the earliest later one is reported."""
+    a, b, c = await any_store.insert(
+        [new(run_at=T0 + 1, queue="q1"), new(run_at=T0 + 2, queue="q2"), new(run_at=T0 + 9)],
+        now=T0,
+    )
+    promoted = await any_store.promote_due(now=T0 + 2)
+    assert promoted.queues == {"q1", "q2"}
+    assert promoted.next_due == T0 + 9
+    assert [await state(any_store, i) for i in (a, b, c)] == [
+        JobState.ENQUEUED,
+        JobState.ENQUEUED,
+        JobState.SCHEDULED,
+    ]
+    assert (await any_store.promote_due(now=T0 + 100)).next_due is None
+
+
+async def test_promote_due_enqueues_retrying_jobs_whose_backoff_ended(any_store: Store) -> None:
+    """A retrying job becomes enqueued when its retry time comes."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0, failed=[Failure(job_id, "e", "", T0 + 5)])
+    assert (await any_store.promote_due(now=T0 + 4)).next_due == T0 + 5
+    await any_store.promote_due(now=T0 + 5)
+    assert await state(any_store, job_id) is JobState.ENQUEUED
+
+
+async def test_requeue_expired_recovers_jobs_of_a_dead_owner(any_store: Store) -> None:
+    """A job whose lease ended goes back to the queue with the expiry recorded."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    assert await any_store.requeue_expired(now=T0 + LEASE) == frozenset()
+    assert await any_store.requeue_expired(now=T0 + LEASE + 1) == {"default"}
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert (job.state, job.attempt) == (JobState.ENQUEUED, 1)
+    assert "lease expired" in job.errors[0].error
+
+
+async def test_requeue_expired_kills_a_job_out_of_attempts(any_store: Store) -> None:
+    """An expired job that used its last attempt is dead, not requeued."""
+    (job_id,) = await any_store.insert([new(max_attempts=1)], now=T0)
+    await claim(any_store)
+    assert await any_store.requeue_expired(now=T0 + LEASE + 1) == frozenset()
+    assert await state(any_store, job_id) is JobState.DEAD
+
+
+async def test_fire_inserts_occurrences_and_moves_the_cursor(any_store: Store) -> None:
+    """Firing inserts the occurrence jobs and records the new cursor."""
+    assert await any_store.cursor("s") is None
+    jobs = [new(schedule="s", fire_time=T0 + i) for i in (1, 2)]
+    ids = await any_store.fire("s", expected=None, cursor=T0 + 2, jobs=jobs, exclusive=False, now=T0)
+    assert ids is not None and len(ids) == 2
+    assert await any_store.cursor("s") == T0 + 2
+    job = await any_store.get(ids[0])
+    assert job is not None
+    assert job.schedule == "s"
+    assert job.fire_time is not None and job.fire_time.timestamp() == T0 + 1
+
+
+async def test_fire_with_a_stale_cursor_changes_nothing(any_store: Store) -> None:
+    """A second host firing from an old cursor is refused (compare-and-set)."""
+    await any_store.fire("s", expected=None, cursor=T0, jobs=[], exclusive=False, now=T0)
+    late = await any_store.fire(
+        "s", expected=None, cursor=T0 + 5, jobs=[new(schedule="s", fire_time=T0 + 5)],
+        exclusive=False, now=T0,
+    )  # fmt: skip
+    assert late is None
+    assert await any_store.cursor("s") == T0
+    assert (await any_store.counts()).total == 0
+
+
+async def test_fire_never_inserts_an_occurrence_twice(any_store: Store) -> None:
+    """The same (schedule, fire time) is inserted once even if fired again."""
+    job = new(schedule="s", fire_time=T0 + 1)
+    await any_store.fire("s", expected=None, cursor=T0 + 1, jobs=[job], exclusive=False, now=T0)
+    again = await any_store.fire(
+        "s", expected=T0 + 1, cursor=T0 + 1, jobs=[job], exclusive=False, now=T0
+    )
+    assert again == []
+    assert (await any_store.counts()).total == 1
+
+
+async def test_fire_exclusive_skips_while_a_run_is_unfinished(any_store: Store) -> None:
+    """With ``exclusive``, no occurrence is added while one of the schedule is unfinished."""
+    first = [new(schedule="s", fire_time=T0 + 1)]
+    await any_store.fire("s", expected=None, cursor=T0 + 1, jobs=first, exclusive=True, now=T0)
+    second = [new(schedule="s", fire_time=T0 + 2)]
+    ids = await any_store.fire("s", expected=T0 + 1, cursor=T0 + 2, jobs=second, exclusive=True, now=T0)
+    assert ids == []
+    assert await any_store.cursor("s") == T0 + 2
+
+
+async def test_list_filters_by_state_and_queue(any_store: Store) -> None:
+    """Listing filters by state and queue, ordered by id, with limit and offset."""
+    ids = await any_store.insert(
+        [new(queue="a"), new(queue="b"), new(queue="a", run_at=T0 + 9), new(queue="a")], now=T0
+    )
+    enqueued_a = await any_store.list(state=JobState.ENQUEUED, queue="a")
+    assert [j.id for j in enqueued_a] == [ids[0], ids[3]]
+    assert [j.id for j in await any_store.list(limit=2, offset=1)] == ids[1:3]
+    assert [j.id for j in await any_store.list(state=JobState.SCHEDULED)] == [ids[2]]
+
+
+async def test_counts_per_state_and_queue(any_store: Store) -> None:
+    """Counts add up per state and per queue; absent states count zero."""
+    await any_store.insert([new(queue="a"), new(queue="a"), new(queue="b", run_at=T0 + 1)], now=T0)
+    counts = await any_store.counts()
+    assert counts.total == 3
+    assert counts.by_state[JobState.ENQUEUED] == 2
+    assert counts.by_state[JobState.DEAD] == 0
+    assert counts.by_queue["a"][JobState.ENQUEUED] == 2
+    assert counts.by_queue["b"][JobState.SCHEDULED] == 1
+
+
+async def test_retry_gives_a_dead_job_more_attempts(any_store: Store) -> None:
+    """Retrying a dead job enqueues it with the extra attempts and keeps its errors."""
+    (job_id,) = await any_store.insert([new(max_attempts=1)], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0, failed=[Failure(job_id, "e", "tb", None)])
+    assert await any_store.retry(job_id, now=T0 + 1, attempts=2) == "default"
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert (job.state, job.max_attempts, len(job.errors)) == (JobState.ENQUEUED, 3, 1)
+    assert job.finished_at is None
+
+
+async def test_retry_refuses_running_and_succeeded_jobs(any_store: Store) -> None:
+    """Only dead, retrying or scheduled jobs can be retried."""
+    a, b = await any_store.insert([new(), new()], now=T0)
+    await claim(any_store, limit=1)
+    with pytest.raises(JobStateError, match="is running"):
+        await any_store.retry(a, now=T0, attempts=1)
+    with pytest.raises(JobStateError, match="is enqueued"):
+        await any_store.retry(b, now=T0, attempts=1)
+    with pytest.raises(JobNotFoundError, match="no job with id 999"):
+        await any_store.retry(999, now=T0, attempts=1)
+
+
+async def test_retry_refuses_a_dead_unique_job_with_a_live_copy(any_store: Store) -> None:
+    """A dead unique job cannot come back while another copy is unfinished."""
+    (dead,) = await any_store.insert([new(unique_key="k", max_attempts=1)], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0, failed=[Failure(dead, "e", "", None)])
+    (live,) = await any_store.insert([new(unique_key="k")], now=T0)
+    with pytest.raises(JobStateError, match=f"job {live}"):
+        await any_store.retry(dead, now=T0, attempts=1)
+
+
+async def test_retry_runs_a_scheduled_job_now(any_store: Store) -> None:
+    """Retrying a scheduled job makes it enqueued at once."""
+    (job_id,) = await any_store.insert([new(run_at=T0 + 100)], now=T0)
+    await any_store.retry(job_id, now=T0, attempts=1)
+    assert await claim(any_store) == [job_id]
+
+
+async def test_prune_deletes_only_old_succeeded_jobs(any_store: Store) -> None:
+    """Pruning removes succeeded jobs finished before the cut-off, nothing else."""
+    old, new_ok, dead = await any_store.insert([new(), new(), new(max_attempts=1)], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0, succeeded=[old])
+    await any_store.settle(owner="a", now=T0 + 10, succeeded=[new_ok])
+    await any_store.settle(owner="a", now=T0, failed=[Failure(dead, "e", "", None)])
+    assert await any_store.prune(before=T0 + 5) == 1
+    assert await any_store.get(old) is None
+    assert await any_store.get(new_ok) is not None
+    assert await any_store.get(dead) is not None
