@@ -80,9 +80,7 @@ class JobClient:
         """
         now = self._clock.now()
         jobs = [
-            build(
-                r, registry=self.registry, retry=self._retry, now=now, converter=self._converter
-            )
+            build(r, registry=self.registry, retry=self._retry, now=now, converter=self._converter)
             for r in requests
         ]
         with self._lock:

@@ -87,9 +87,7 @@ class SQLiteStore(Store):
         failed: Sequence[Failure] = (),
     ) -> list[ClaimedJob]:
         return await self._run(
-            lambda db: db.settle_and_claim(
-                queue, limit, owner, now, lease_until, succeeded, failed
-            )
+            lambda db: db.settle_and_claim(queue, limit, owner, now, lease_until, succeeded, failed)
         )
 
     async def renew(self, ids: Sequence[int], *, owner: str, lease_until: float) -> None:

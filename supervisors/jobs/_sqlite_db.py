@@ -346,10 +346,13 @@ class SQLiteDB:
                 return None
             ids: list[int] = []
             for job in jobs:
-                if exclusive and c.execute(
-                    f"SELECT 1 FROM jobs WHERE schedule = ? AND state IN {_UNFINISHED} LIMIT 1",
-                    (schedule,),
-                ).fetchone():
+                if (
+                    exclusive
+                    and c.execute(
+                        f"SELECT 1 FROM jobs WHERE schedule = ? AND state IN {_UNFINISHED} LIMIT 1",
+                        (schedule,),
+                    ).fetchone()
+                ):
                     continue
                 new = self._insert_one(c, job, now)
                 if new is not None:
@@ -372,8 +375,7 @@ class SQLiteDB:
             state, attempt, max_attempts, queue, unique_key = row
             if state not in ("dead", "retrying", "scheduled"):
                 msg = (
-                    f"job {job_id} is {state}; only dead, retrying or scheduled jobs "
-                    "can be retried"
+                    f"job {job_id} is {state}; only dead, retrying or scheduled jobs can be retried"
                 )
                 raise JobStateError(msg)
             if state == "dead":

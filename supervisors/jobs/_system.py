@@ -334,4 +334,3 @@ class JobSystem:
             if busy == 0:
                 return
             await core.wait_settled(core.settings.poll_interval)
-

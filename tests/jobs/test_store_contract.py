@@ -43,7 +43,9 @@ def new(
     )
 
 
-async def claim(store: Store, queue: str = "default", limit: int = 10, owner: str = "a") -> list[int]:
+async def claim(
+    store: Store, queue: str = "default", limit: int = 10, owner: str = "a"
+) -> list[int]:
     jobs = await store.claim(queue, limit, owner=owner, now=T0, lease_until=T0 + LEASE)
     return [j.id for j in jobs]
 
@@ -213,8 +215,10 @@ async def test_renew_extends_only_the_owners_leases(any_store: Store) -> None:
     await claim(any_store, limit=1, owner="y")
     await any_store.renew([a, b], owner="x", lease_until=T0 + 100)
     ja, jb = await any_store.get(a), await any_store.get(b)
-    assert ja is not None and jb is not None
-    assert ja.lease_until is not None and jb.lease_until is not None
+    assert ja is not None
+    assert jb is not None
+    assert ja.lease_until is not None
+    assert jb.lease_until is not None
     assert (ja.lease_until.timestamp(), jb.lease_until.timestamp()) == (T0 + 100, T0 + LEASE)
 
 
@@ -269,13 +273,17 @@ async def test_fire_inserts_occurrences_and_moves_the_cursor(any_store: Store) -
     """Firing inserts the occurrence jobs and records the new cursor."""
     assert await any_store.cursor("s") is None
     jobs = [new(schedule="s", fire_time=T0 + i) for i in (1, 2)]
-    ids = await any_store.fire("s", expected=None, cursor=T0 + 2, jobs=jobs, exclusive=False, now=T0)
-    assert ids is not None and len(ids) == 2
+    ids = await any_store.fire(
+        "s", expected=None, cursor=T0 + 2, jobs=jobs, exclusive=False, now=T0
+    )
+    assert ids is not None
+    assert len(ids) == 2
     assert await any_store.cursor("s") == T0 + 2
     job = await any_store.get(ids[0])
     assert job is not None
     assert job.schedule == "s"
-    assert job.fire_time is not None and job.fire_time.timestamp() == T0 + 1
+    assert job.fire_time is not None
+    assert job.fire_time.timestamp() == T0 + 1
 
 
 async def test_fire_with_a_stale_cursor_changes_nothing(any_store: Store) -> None:
@@ -306,7 +314,9 @@ async def test_fire_exclusive_skips_while_a_run_is_unfinished(any_store: Store) 
     first = [new(schedule="s", fire_time=T0 + 1)]
     await any_store.fire("s", expected=None, cursor=T0 + 1, jobs=first, exclusive=True, now=T0)
     second = [new(schedule="s", fire_time=T0 + 2)]
-    ids = await any_store.fire("s", expected=T0 + 1, cursor=T0 + 2, jobs=second, exclusive=True, now=T0)
+    ids = await any_store.fire(
+        "s", expected=T0 + 1, cursor=T0 + 2, jobs=second, exclusive=True, now=T0
+    )
     assert ids == []
     assert await any_store.cursor("s") == T0 + 2
 
