@@ -2,7 +2,7 @@
 
 import trio
 
-from benchmarks import _peers
+from benchmarks import _common, _peers
 from benchmarks._common import Metric, perf_counter, run_trio, runtime
 from benchmarks.workloads import _idle
 
@@ -10,11 +10,16 @@ NAME = "stop"
 TITLE = "stop a tree of actors"
 N = 10_000
 QUICK_N = 500
-METRICS = [Metric("stop_per_actor", "us/actor", digits=2)]
+METRICS = [
+    Metric("stop_per_actor", "us/actor", digits=2),
+    Metric("stop_dynamic_per_actor", "us/actor", digits=2),
+]
 DESCRIPTION = (
     "A root Supervisor with N idle actor children is started (untimed), then `await t.stop()` "
     "(graceful stop: children stopped one by one in reverse start order, each running its "
-    "default on_stop) is timed until the open_tree block has exited; divided by N."
+    "default on_stop) is timed until the open_tree block has exited; divided by N. "
+    "stop_dynamic_per_actor: the same with the N actors added to a DynamicSupervisor with "
+    "start_child (untimed), in a second fresh trio.run."
 )
 BASELINE = (
     "A nursery holding N tasks each waiting on its own memory channel receive (started with "
@@ -29,7 +34,8 @@ async def _raw(n: int) -> dict[str, float]:
         t0 = perf_counter()
         nursery.cancel_scope.cancel()
     elapsed = perf_counter() - t0
-    return {"stop_per_actor": elapsed / n * 1e6}
+    per = elapsed / n * 1e6
+    return {"stop_per_actor": per, "stop_dynamic_per_actor": per}
 
 
 def raw_trio(n: int) -> dict[str, float]:
@@ -46,9 +52,27 @@ async def _ours(n: int) -> dict[str, float]:
     return {"stop_per_actor": elapsed / n * 1e6}
 
 
+async def _ours_dynamic(n: int) -> dict[str, float]:
+    _, sup = runtime()
+    idle = _idle.our_idle()
+    tree = sup.Supervisor(name="bench", children=[sup.DynamicSupervisor(name="pool")])
+    specs = [sup.ChildSpec(name=f"w{i}", factory=idle) for i in range(n)]
+    async with sup.open_tree(tree) as t:
+        pool = t.supervisor("pool")
+        for spec in specs:
+            await pool.start_child(spec)
+        t0 = perf_counter()
+        await t.stop()
+    elapsed = perf_counter() - t0
+    return {"stop_dynamic_per_actor": elapsed / n * 1e6}
+
+
 def ours(n: int) -> dict[str, float]:
     runtime()
-    return run_trio(_ours, n)
+    result = run_trio(_ours, n)
+    _common.prepare_repetition()
+    result.update(run_trio(_ours_dynamic, n))
+    return result
 
 
 async def _triotp(n: int) -> dict[str, float]:
