@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-install", action="store_true",
                     help="with --peers: do not run pip, use whatever peers are importable")
     ap.add_argument("--only", metavar="NAME", action="append",
-                    help=f"run only this workload (repeatable or comma-separated): {', '.join(ALL)}")
+                    help="run only this workload (repeatable or comma-separated): "
+                         + ", ".join(ALL))
     ap.add_argument("--reps", type=int, help="override the number of repetitions")
     ap.add_argument("--n", type=int, help="override N for every selected workload")
     args = ap.parse_args(argv)

@@ -3,6 +3,7 @@
 import functools
 
 import trio
+import trio.lowlevel
 
 from benchmarks import _peers
 from benchmarks._common import (
@@ -69,7 +70,7 @@ async def _raw(n: int) -> dict[str, float]:
     samples = []
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server)
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         for _ in range(n):
             t0 = perf_counter()
             slot = _Slot()
@@ -99,7 +100,7 @@ async def _raw_reply_channel(n: int) -> dict[str, float]:
     samples = []
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server)
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         for _ in range(n):
             t0 = perf_counter()
             reply_send, reply_recv = trio.open_memory_channel(1)
@@ -180,7 +181,7 @@ async def _triotp(n: int) -> dict[str, float]:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(gen_server.start, mod, None, "counter")
         while mailbox._resolve("counter") is None:
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
         for _ in range(n):
             t0 = perf_counter()
             await gen_server.call("counter", req)

@@ -9,6 +9,7 @@ import threading
 
 import attrs
 import trio
+import trio.lowlevel
 
 from benchmarks import _peers
 from benchmarks._common import Metric, mailbox_size, perf_counter, run_trio, runtime
@@ -60,7 +61,7 @@ async def _raw(n: int) -> dict[str, float]:
     msg = Increment(1)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(receiver)
-        await trio.sleep(0)  # let the receiver park on the channel, as our actor does
+        await trio.lowlevel.checkpoint()  # let the receiver park on the channel, as our actor does
         t0 = perf_counter()
         for _ in range(n):
             await send.send(msg)
@@ -142,8 +143,8 @@ async def _triotp(n: int) -> dict[str, float]:
     msg = Increment(1)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(gen_server.start, mod, None, "sink")
-        while mailbox._resolve("sink") is None:  # wait for the gen_server's mailbox
-            await trio.sleep(0)
+        while mailbox._resolve("sink") is None:
+            await trio.lowlevel.checkpoint()
         t0 = perf_counter()
         for _ in range(n):
             await gen_server.cast("sink", msg)

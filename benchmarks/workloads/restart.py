@@ -5,6 +5,7 @@ import functools
 
 import attrs
 import trio
+import trio.lowlevel
 
 from benchmarks import _peers
 from benchmarks._common import (
@@ -210,7 +211,7 @@ async def _triotp(n: int) -> dict[str, float]:
             try:
                 return await fn(*args)
             except retry:
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
 
     samples = []
     async with trio.open_nursery() as nursery:

@@ -1,6 +1,5 @@
 """Workload 3 - start N actors under one supervisor: time and memory per actor."""
 
-import functools
 
 import trio
 
