@@ -160,17 +160,25 @@ class JobRegistry:
     def encode(self, definition: JobDefinition, args: object) -> str:
         """Unstructure ``args`` for ``definition`` to JSON text (keys sorted).
 
-        Raises `JobArgumentsError` when the arguments do not fit the function's argument type or
-        are not JSON-serialisable: the check structures them back, as the worker will.
+        ``args`` may be an instance of the argument type or its unstructured (JSON) form. Raises
+        `JobArgumentsError` when the arguments do not fit the function's argument type or are not
+        JSON-serialisable: the check structures them, as the worker will.
         """
         if not definition.takes_arg:
             if args is not None:
                 msg = f"job {definition.name!r} takes no arguments (got {args!r})"
                 raise JobArgumentsError(msg)
             return "null"
+        arg_type = definition.arg_type
+        conv = self.converter
         try:
-            value = self.converter.unstructure(args, unstructure_as=definition.arg_type)
-            self.converter.structure(value, definition.arg_type)
+            if arg_type is Any:
+                value = conv.unstructure(args)
+            elif isinstance(arg_type, type) and isinstance(args, arg_type):
+                value = conv.unstructure(args, unstructure_as=arg_type)
+                conv.structure(value, arg_type)
+            else:  # the unstructured form (e.g. a dict for an attrs class): check it structures
+                value = conv.unstructure(conv.structure(args, arg_type), unstructure_as=arg_type)
             return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except Exception as exc:
             msg = f"arguments of job {definition.name!r} do not convert: {describe_error(exc)}"

@@ -24,8 +24,9 @@ def autojump_clock() -> trio.testing.MockClock:
 
 
 @pytest.fixture
-def wall(autojump_clock: trio.testing.MockClock) -> TrioWallClock:
-    """Wall time that follows the mock clock, starting at `START`."""
+def wall() -> TrioWallClock:
+    """Wall time that follows Trio's clock from `START` (request ``autojump_clock`` too: only a
+    clock requested by the test itself is used by pytest-trio)."""
     return TrioWallClock(START)
 
 
