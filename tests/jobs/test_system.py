@@ -1,7 +1,8 @@
-"""The job system run as a supervised subtree, under an autojump MockClock and an in-memory store."""
+"""The job system as a supervised subtree, under an autojump MockClock and an in-memory store."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -179,7 +180,7 @@ async def test_failing_job_retries_with_exponential_backoff_then_dies(
     jobs = system(wall, reg)
     async with running(jobs):
         job = await jobs.wait_finished(await jobs.enqueue("flaky"))
-    gaps = [b - a for a, b in zip(attempts_at, attempts_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts_at)]
     assert gaps == [pytest.approx(1), pytest.approx(2), pytest.approx(4)]
     assert job.state is JobState.DEAD
     assert [e.attempt for e in job.errors] == [1, 2, 3, 4]
@@ -595,7 +596,7 @@ async def test_list_and_counts_report_states_per_queue(
 async def test_invalid_settings_are_refused(autojump_clock: MockClock, wall: TrioWallClock) -> None:
     """Bad timing settings and queue limits raise with the offending value."""
     reg = JobRegistry()
-    with pytest.raises(ValueError, match="'heartbeat'.*less than 'lease'"):
+    with pytest.raises(ValueError, match=r"'heartbeat'.*less than 'lease'"):
         system(wall, reg, lease=5.0, heartbeat=5.0)
     with pytest.raises(ValueError, match="concurrency of queue 'q'"):
         system(wall, reg, queues={"q": 0})
