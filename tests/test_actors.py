@@ -1,0 +1,509 @@
+"""Actors: messages, cast/call, errors at the call site, timers, lifecycle hooks."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import pytest
+import trio
+import trio.testing
+from _probes import Crash, Echo, Exit, Log, Probe, Sleep, Ticker, probe
+
+from actors import (
+    Actor,
+    ActorStopped,
+    BackgroundService,
+    CallFailed,
+    CallTimeout,
+    MailboxFull,
+    NoHandler,
+    Request,
+    handler,
+)
+from supervisors import ChildCrashed, ChildSpec, Event, Restart, Supervisor, open_tree
+
+
+@attrs.frozen
+class Add:
+    n: int
+
+
+@attrs.frozen
+class Total(Request[int]):
+    pass
+
+
+@attrs.frozen
+class Tick:
+    pass
+
+
+@attrs.frozen
+class Ping:
+    hops: int
+
+
+class Counter(Actor):
+    def __init__(self) -> None:
+        self.total = 0
+        self.order: list[int] = []
+
+    @handler
+    async def add(self, msg: Add) -> None:
+        self.total += msg.n
+        self.order.append(msg.n)
+
+    @handler
+    def get(self, msg: Total) -> int:  # a plain def handler
+        return self.total
+
+
+class Base:
+    pass
+
+
+@attrs.frozen
+class Derived(Base):
+    pass
+
+
+class Catcher(Actor):
+    @handler
+    def base(self, msg: Base) -> str:
+        return "base"
+
+
+def tree_of(*specs: ChildSpec) -> Supervisor:
+    return Supervisor(name="app", children=specs)
+
+
+async def test_casts_are_handled_one_at_a_time_in_arrival_order(autojump_clock: trio.testing.MockClock) -> None:
+    """Every cast is handled exactly once, in the order sent."""
+    async with open_tree(tree_of(ChildSpec(name="c", factory=Counter))) as tree:
+        ref = tree.ref("c")
+        for i in range(3000):
+            await ref.cast(Add(i))
+        assert await ref.call(Total()) == sum(range(3000))
+
+
+async def test_call_returns_the_handlers_value(autojump_clock: trio.testing.MockClock) -> None:
+    """call() returns what the handler returned."""
+    async with open_tree(tree_of(ChildSpec(name="c", factory=Counter))) as tree:
+        await tree.ref("c").cast(Add(5))
+        assert await tree.ref("c").call(Total()) == 5
+
+
+async def test_message_is_dispatched_to_the_handler_of_its_nearest_base(autojump_clock: trio.testing.MockClock) -> None:
+    """A message of a subclass goes to the handler of its nearest base class."""
+    async with open_tree(tree_of(ChildSpec(name="c", factory=Catcher))) as tree:
+        assert await tree.ref("c").call(Derived()) == "base"  # type: ignore[arg-type]
+
+
+async def test_message_without_handler_is_refused_at_the_call_site(autojump_clock: trio.testing.MockClock) -> None:
+    """Sending a type the actor does not handle raises NoHandler and enqueues nothing."""
+    async with open_tree(tree_of(ChildSpec(name="c", factory=Counter))) as tree:
+        with pytest.raises(NoHandler, match="no handler for Tick"):
+            await tree.ref("c").cast(Tick())
+        with pytest.raises(NoHandler):
+            tree.ref("c").cast_nowait(Tick())
+        assert tree.ref("c").mailbox_depth == 0
+
+
+async def test_cast_nowait_raises_mailbox_full_and_loses_nothing(autojump_clock: trio.testing.MockClock) -> None:
+    """A full mailbox refuses cast_nowait with MailboxFull; what was enqueued is handled."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), mailbox_size=2))
+    async with open_tree(spec) as tree:
+        ref = tree.ref("p")
+        await ref.cast(Sleep(10))
+        await trio.testing.wait_all_tasks_blocked()
+        ref.cast_nowait(Echo(1))
+        ref.cast_nowait(Echo(2))
+        with pytest.raises(MailboxFull, match="mailbox of actor 'app/p' is full"):
+            ref.cast_nowait(Echo(3))
+        assert await ref.call(Echo(4), timeout=None) == 4
+
+
+async def test_cast_waits_for_room_when_the_mailbox_is_full(autojump_clock: trio.testing.MockClock) -> None:
+    """cast blocks while the mailbox is full and proceeds once the actor takes a message."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), mailbox_size=1))
+    async with open_tree(spec) as tree:
+        ref = tree.ref("p")
+        await ref.cast(Sleep(10))
+        await trio.testing.wait_all_tasks_blocked()
+        await ref.cast(Echo(1))
+        t0 = trio.current_time()
+        await ref.cast(Echo(2))  # waits until the 10 s sleep ends and Echo(1) is taken
+        assert trio.current_time() - t0 == pytest.approx(10)
+
+
+async def test_call_timeout_names_the_actor_and_the_message_type(autojump_clock: trio.testing.MockClock) -> None:
+    """A call that gets no reply in time raises CallTimeout naming actor and message."""
+    log = Log()
+    async with open_tree(tree_of(ChildSpec(name="p", factory=probe("p", log)))) as tree:
+        await tree.ref("p").cast(Sleep(math.inf))
+        t0 = trio.current_time()
+        with pytest.raises(CallTimeout, match=r"call Echo to actor 'app/p' got no reply within 5.0 s"):
+            await tree.ref("p").call(Echo(1))
+        assert trio.current_time() - t0 == pytest.approx(5.0)
+
+
+async def test_call_whose_handler_raises_fails_in_the_caller_chained_to_the_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """CallFailed is raised in the caller with the handler's exception as __cause__."""
+
+    @attrs.frozen
+    class Bad(Request[None]):
+        pass
+
+    class Fragile(Actor):
+        @handler(Bad)
+        async def bad(self, msg: Bad) -> None:
+            raise KeyError("missing")
+
+    events: list[Event] = []
+    async with open_tree(tree_of(ChildSpec(name="f", factory=Fragile))) as tree:
+        tree.add_listener(events.append)
+        with pytest.raises(CallFailed, match="raised KeyError") as info:
+            await tree.ref("f").call(Bad())
+        assert isinstance(info.value.__cause__, KeyError)
+        await trio.testing.wait_all_tasks_blocked()
+    crashed = [e for e in events if isinstance(e, ChildCrashed)]
+    assert crashed[0].message == Bad()
+    assert crashed[0].error is info.value.__cause__
+
+
+async def test_ref_stays_valid_across_restarts_and_messages_wait_for_the_new_incarnation(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Messages sent while the child restarts are delivered to the next incarnation."""
+    from supervisors import Backoff
+
+    log = Log()
+    spec = Supervisor(name="app", backoff=Backoff(initial=1.0, jitter=0.0),
+                      children=[ChildSpec(name="p", factory=probe("p", log))])
+    async with open_tree(spec) as tree:
+        ref = tree.ref("p")
+        await ref.cast(Crash())
+        await trio.testing.wait_all_tasks_blocked()  # crashed; restart waits 1 s of backoff
+        assert log.of("start") == ["p"]
+        await ref.cast(Echo("during restart"))
+        assert await ref.call(Echo("after"), timeout=None) == "after"
+        assert log.of("start") == ["p", "p"]
+        assert tree.ref("p") == ref
+
+
+async def test_crashed_message_is_reported_not_redelivered(autojump_clock: trio.testing.MockClock) -> None:
+    """The message whose handler crashed is in the crash event and is not handled again."""
+    events: list[Event] = []
+    log = Log()
+    instances: list[Probe] = []
+
+    def factory() -> Probe:
+        instances.append(Probe("p", log))
+        return instances[-1]
+
+    async with open_tree(tree_of(ChildSpec(name="p", factory=factory))) as tree:
+        tree.add_listener(events.append)
+        await tree.ref("p").cast(Crash("once"))
+        await tree.ref("p").cast(Echo(1))
+        await tree.ref("p").call(Echo(2))
+    assert [e.message for e in events if isinstance(e, ChildCrashed)] == [Crash("once")]
+    assert instances[1].seen == [1, 2]
+
+
+async def test_sending_to_an_actor_stopped_for_good_raises(autojump_clock: trio.testing.MockClock) -> None:
+    """A temporary child that exited, or a stopped tree, refuses messages with ActorStopped."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="t", factory=probe("t", log), restart=Restart.TEMPORARY))
+    async with open_tree(spec) as tree:
+        ref = tree.ref("t")
+        await ref.cast(Exit())
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(ActorStopped, match="actor 'app/t' has stopped for good"):
+            await ref.cast(Echo(1))
+    async with open_tree(tree_of(ChildSpec(name="c", factory=Counter))) as tree:
+        ref = tree.ref("c")
+    with pytest.raises(ActorStopped, match="its tree has stopped"):
+        await ref.call(Total())
+
+
+async def test_pending_call_fails_when_the_actor_stops_for_good(autojump_clock: trio.testing.MockClock) -> None:
+    """A call still in the mailbox when the actor stops for good raises ActorStopped."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), shutdown=0))
+    result: list[BaseException] = []
+    async with open_tree(spec) as tree:
+        ref = tree.ref("p")
+        await ref.cast(Sleep(math.inf))
+
+        async def caller() -> None:
+            try:
+                await ref.call(Echo(1), timeout=None)
+            except Exception as exc:
+                result.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(caller)
+            await trio.testing.wait_all_tasks_blocked()
+            await tree.stop()
+    assert isinstance(result[0], ActorStopped)
+
+
+async def test_call_interrupted_by_stop_fails_instead_of_hanging(autojump_clock: trio.testing.MockClock) -> None:
+    """A call whose handler is cancelled by a stop raises CallFailed in the caller."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), shutdown=1.0))
+
+    @attrs.frozen
+    class SlowEcho(Request[None]):
+        pass
+
+    result: list[BaseException] = []
+    async with open_tree(spec) as tree:
+        ref = tree.ref("p")
+
+        async def caller() -> None:
+            try:
+                await ref.call(Sleep(math.inf), timeout=None)  # type: ignore[arg-type]
+            except Exception as exc:
+                result.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(caller)
+            await trio.testing.wait_all_tasks_blocked()
+            await tree.stop()
+    assert isinstance(result[0], CallFailed)
+    assert "stopped before replying" in str(result[0])
+
+
+async def test_send_after_delivers_once_after_the_delay(autojump_clock: trio.testing.MockClock) -> None:
+    """send_after delivers one message after the delay."""
+    got: list[float] = []
+
+    class Delayed(Actor):
+        async def on_start(self) -> None:
+            self.send_after(3.0, Tick())
+
+        @handler
+        async def tick(self, msg: Tick) -> None:
+            got.append(trio.current_time())
+
+    async with open_tree(tree_of(ChildSpec(name="d", factory=Delayed))):
+        t0 = trio.current_time()
+        await trio.sleep(10)
+    assert got == [pytest.approx(t0 + 3.0)]
+
+
+async def test_send_every_delivers_at_a_fixed_rate_until_cancelled(autojump_clock: trio.testing.MockClock) -> None:
+    """send_every ticks at start + k * interval; cancel() stops it."""
+    got: list[float] = []
+
+    class Periodic(Actor):
+        async def on_start(self) -> None:
+            self.timer = self.send_every(2.0, Tick())
+
+        @handler
+        async def tick(self, msg: Tick) -> None:
+            got.append(trio.current_time())
+            await trio.sleep(0.5)  # a slow handler does not make the timer drift
+            if len(got) == 4:
+                self.timer.cancel()
+
+    async with open_tree(tree_of(ChildSpec(name="p", factory=Periodic))):
+        t0 = trio.current_time()
+        await trio.sleep(20)
+    assert got == [pytest.approx(t0 + 2.0 * k) for k in (1, 2, 3, 4)]
+
+
+async def test_timers_of_a_crashed_incarnation_are_cancelled(autojump_clock: trio.testing.MockClock) -> None:
+    """A timer belongs to its incarnation: after a crash the old one no longer fires."""
+    ticks: list[int] = []
+    incarnations: list[int] = []
+
+    class Ticking(Actor):
+        async def on_start(self) -> None:
+            incarnations.append(len(incarnations))
+            self.me = incarnations[-1]
+            self.send_every(1.0, Tick())
+
+        @handler
+        async def tick(self, msg: Tick) -> None:
+            ticks.append(self.me)
+            if self.me == 0 and len(ticks) == 2:
+                raise RuntimeError("crash after two ticks")
+
+    async with open_tree(tree_of(ChildSpec(name="t", factory=Ticking))):
+        await trio.sleep(5.5)
+    assert ticks == [0, 0, 1, 1, 1]
+
+
+async def test_on_start_runs_before_messages_and_on_stop_after_the_last(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """on_start precedes every message; on_stop follows the message in progress at stop."""
+    order: list[str] = []
+
+    class Hooked(Actor):
+        async def on_start(self) -> None:
+            order.append("on_start")
+
+        async def on_stop(self) -> None:
+            order.append("on_stop")
+
+        @handler
+        async def sleep(self, msg: Sleep) -> None:
+            await trio.sleep(msg.seconds)
+            order.append("handled")
+
+    async with open_tree(tree_of(ChildSpec(name="h", factory=Hooked))) as tree:
+        await tree.ref("h").cast(Sleep(1.0))
+        await trio.testing.wait_all_tasks_blocked()
+    assert order == ["on_start", "handled", "on_stop"]
+
+
+async def test_actor_context_is_not_available_in_init(autojump_clock: trio.testing.MockClock) -> None:
+    """Touching ref/path/timers in __init__ fails with a clear message."""
+    from actors import ActorError
+
+    class Early(Actor):
+        def __init__(self) -> None:
+            self.path_seen = self.path
+
+    with pytest.raises(Exception) as info:
+        async with open_tree(tree_of(ChildSpec(name="e", factory=Early))):
+            pass
+    assert isinstance(info.value.__cause__, ActorError)
+    assert "not in __init__" in str(info.value.__cause__)
+
+
+async def test_background_service_is_cancelled_on_stop_and_its_finally_runs(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """execute() is cancelled Trio-style on stop; its finally block runs."""
+    log = Log()
+    async with open_tree(tree_of(ChildSpec(name="t", factory=lambda: Ticker("t", log)))):
+        await trio.sleep(1)
+    assert log == ["start t", "stop t"]
+
+
+async def test_background_service_that_returns_exits_normally(autojump_clock: trio.testing.MockClock) -> None:
+    """A transient background service whose execute() returns is not restarted."""
+    runs: list[int] = []
+
+    class OneShot(BackgroundService):
+        async def execute(self) -> None:
+            runs.append(1)
+
+    spec = tree_of(ChildSpec(name="o", factory=OneShot, restart=Restart.TRANSIENT))
+    async with open_tree(spec) as tree:
+        await trio.testing.wait_all_tasks_blocked()
+        assert tree.snapshot().find("o").state.value == "down"  # type: ignore[union-attr]
+    assert runs == [1]
+
+
+async def test_background_service_can_also_handle_messages(autojump_clock: trio.testing.MockClock) -> None:
+    """Handlers of a background service run concurrently with execute()."""
+
+    class Poller(BackgroundService):
+        polls = 0
+
+        async def execute(self) -> None:
+            while True:
+                self.polls += 1
+                await trio.sleep(1)
+
+        @handler
+        def count(self, msg: Total) -> int:
+            return self.polls
+
+    async with open_tree(tree_of(ChildSpec(name="p", factory=Poller))) as tree:
+        await trio.sleep(2.5)
+        assert await tree.ref("p").call(Total()) == 3
+
+
+async def test_background_service_crash_in_execute_is_a_crash(autojump_clock: trio.testing.MockClock) -> None:
+    """An exception from execute() crashes the child and it is restarted."""
+    starts: list[int] = []
+    events: list[Event] = []
+
+    class Flaky(BackgroundService):
+        async def execute(self) -> None:
+            starts.append(1)
+            await trio.sleep(1)
+            if len(starts) == 1:
+                raise ValueError("flaky")
+            await trio.sleep_forever()
+
+    async with open_tree(tree_of(ChildSpec(name="f", factory=Flaky))) as tree:
+        tree.add_listener(events.append)
+        await trio.sleep(5)
+    assert len(starts) == 2
+    assert [type(e.error) for e in events if isinstance(e, ChildCrashed)] == [ValueError]
+
+
+async def test_mutual_casts_through_full_mailboxes_can_deadlock_but_cast_nowait_reports_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Two actors casting to each other through full mailboxes block; cast_nowait raises instead.
+
+    This is the documented hazard of bounded mailboxes: keep request/reply cycles on call()
+    or cast_nowait(), or size the mailboxes for the traffic in flight.
+    """
+
+    class Bouncer(Actor):
+        def __init__(self, peer: str, nowait: bool) -> None:
+            self.peer = peer
+            self.nowait = nowait
+            self.dropped = 0
+
+        @handler
+        async def ping(self, msg: Ping) -> None:
+            from supervisors import current_tree
+
+            if msg.hops >= 30:
+                return
+            peer = current_tree().ref(self.peer)
+            for _ in range(3):  # each ping fans out: traffic grows until mailboxes fill
+                if self.nowait:
+                    try:
+                        peer.cast_nowait(Ping(msg.hops + 1))
+                    except MailboxFull:
+                        self.dropped += 1
+                else:
+                    await peer.cast(Ping(msg.hops + 1))
+
+        @handler
+        def dropped_count(self, msg: Total) -> int:
+            return self.dropped
+
+    def spec(nowait: bool) -> Supervisor:
+        return tree_of(
+            ChildSpec(name="a", factory=lambda: Bouncer("b", nowait), mailbox_size=4),
+            ChildSpec(name="b", factory=lambda: Bouncer("a", nowait), mailbox_size=4),
+        )
+
+    async with open_tree(spec(nowait=False)) as tree:
+        await tree.ref("a").cast(Ping(0))
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(CallTimeout):  # both are blocked in cast: a deadlock
+            await tree.ref("a").call(Total(), timeout=1.0)
+        depth = tree.ref("a").mailbox_depth + tree.ref("b").mailbox_depth
+        assert depth == 8
+    async with open_tree(spec(nowait=True)) as tree:
+        await tree.ref("a").cast(Ping(0))
+        await trio.testing.wait_all_tasks_blocked()  # the storm dies out: nobody is stuck
+        assert await tree.ref("a").call(Total(), timeout=1.0) > 0  # type: ignore[operator]
+
+
+async def test_handler_annotation_that_is_not_a_class_is_refused() -> None:
+    """@handler needs a message class; a bad annotation fails at class creation."""
+    with pytest.raises(TypeError, match="has no type annotation"):
+
+        class NoAnnotation(Actor):
+            @handler
+            async def h(self, msg) -> None:  # type: ignore[no-untyped-def]
+                pass
