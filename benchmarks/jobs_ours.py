@@ -31,8 +31,8 @@ import trio
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from supervisors import Supervisor, open_tree  # noqa: E402
-from supervisors.jobs import JobRegistry, JobRequest, JobSystem, SQLiteStore  # noqa: E402
+from supervisors import Supervisor, open_tree
+from supervisors.jobs import JobRegistry, JobRequest, JobState, JobSystem, SQLiteStore
 
 QUEUE_CONCURRENCY = 100
 """Concurrency of the benchmark's queue: also the largest batch claimed in one transaction."""
@@ -121,18 +121,12 @@ def end_to_end(n: int) -> float:
             await jobs.wait_idle()
             elapsed = time.perf_counter() - t0
             counts = await jobs.counts()
-        if counts.by_state[counts_key()] != n:
+        if counts.by_state[JobState.SUCCEEDED] != n:
             raise AssertionError(f"expected {n} succeeded jobs, got {counts}")
         return n / elapsed
 
     with _tempdir() as path:
         return trio.run(main, path)
-
-
-def counts_key() -> object:
-    from supervisors.jobs import JobState
-
-    return JobState.SUCCEEDED
 
 
 def pickup_latency(n: int) -> tuple[float, float]:
