@@ -31,9 +31,9 @@ _UNRESOLVED = _Unresolved()
 
 
 @overload
-def handler(fn: F, /) -> F: ...
-@overload
 def handler(message_type: type, /) -> Callable[[F], F]: ...
+@overload
+def handler(fn: F, /) -> F: ...
 def handler(arg: Any, /) -> Any:
     """Mark a method as the handler of one message type.
 

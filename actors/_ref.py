@@ -100,8 +100,7 @@ class ActorRef:
             return result
         with trio.move_on_after(timeout):
             await mailbox.put(envelope)
-            result = await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))
-            return result
+            return await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))  # type: ignore[no-any-return]
         envelope.task = None
         raise CallTimeout(
             f"call {type(msg).__qualname__} to actor {self.path!r} got no reply within "

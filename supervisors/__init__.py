@@ -6,10 +6,10 @@ program or a test). ``docs/semantics.md`` states every rule precisely.
 """
 
 from ._errors import ChildNotFound as ChildNotFound
+from ._errors import NotRunning as NotRunning
 from ._errors import StartFailed as StartFailed
 from ._errors import SupervisionError as SupervisionError
 from ._errors import SupervisorGaveUp as SupervisorGaveUp
-from ._errors import NotRunning as NotRunning
 from ._events import ChildCrashed as ChildCrashed
 from ._events import ChildExited as ChildExited
 from ._events import ChildRestarting as ChildRestarting

@@ -49,7 +49,7 @@ def record_restart(
     allowed is False when the window would hold more than ``max_restarts`` restarts, counting
     this one, in which case the supervisor gives up instead.
     """
-    kept = tuple(t for t in history if now - t <= within) + (now,)
+    kept = (*(t for t in history if now - t <= within), now)
     return len(kept) <= max_restarts, kept
 
 

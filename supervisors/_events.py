@@ -6,6 +6,7 @@ the dashboard and metrics all read this stream; none of them re-derives state.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
@@ -195,10 +196,8 @@ class EventBus:
         send, receive = trio.open_memory_channel[Event](max_buffer)
 
         def forward(event: Event) -> None:
-            try:
+            with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 send.send_nowait(event)
-            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
 
         unsubscribe = self.subscribe(forward)
         try:
@@ -209,27 +208,23 @@ class EventBus:
             send.close()
 
 
-def _exc_info(error: BaseException) -> tuple[type[BaseException], BaseException, object]:
-    return (type(error), error, error.__traceback__)
-
-
 def log_event(event: Event) -> None:
     """The logging subscriber: every crash with its traceback and path; nothing silent."""
     if isinstance(event, ChildCrashed):
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
-        logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=_exc_info(event.error))
+        logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
-        logger.error("child %s failed to start: %r", event.path, event.error, exc_info=_exc_info(event.error))
+        logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
         logger.error(
             "supervisor %s gave up: more than %d restarts within %s s; stopping its children "
             "and failing (its parent decides next)",
-            event.path, event.restarts - 1, event.within, exc_info=_exc_info(event.error),
+            event.path, event.restarts - 1, event.within, exc_info=event.error,
         )
     elif isinstance(event, ChildStopped):
         if event.error is not None:
             logger.error("child %s raised while stopping: %r", event.path, event.error,
-                         exc_info=_exc_info(event.error))
+                         exc_info=event.error)
         elif event.cancelled and logger.isEnabledFor(logging.WARNING):
             logger.warning("child %s did not stop within its shutdown grace and was cancelled", event.path)
         elif logger.isEnabledFor(logging.DEBUG):

@@ -58,12 +58,12 @@ def _name(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
         )
 
 
-def _non_negative(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not value >= 0:
         raise ValueError(f"{attribute.name!r} must be >= 0 (got {value!r})")
 
 
-def _positive(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not value > 0:
         raise ValueError(f"{attribute.name!r} must be > 0 (got {value!r})")
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import trio
 
+from actors import ActorRef
 from actors._cell import ActorCell
-from actors._mailbox import Call
+from actors._mailbox import Call, Mailbox
 
 from ._decide import ExitKind, needs_restart, plan_restart, plan_retry, record_restart
 from ._errors import ChildNotFound, NotRunning, StartFailed, SupervisionError, SupervisorGaveUp
@@ -88,13 +89,13 @@ class _Slot:
         self.incarnations = 0
         self.state = ChildState.STOPPED
         self.last_error: BaseException | None = None
+        self.mailbox: Mailbox | None = None
+        self.ref: ActorRef | None = None
         if isinstance(spec, ChildSpec):
             self.kind = ChildKind.ACTOR
             self.mailbox, self.ref = runtime.mailbox(path, spec.mailbox_size)
         else:
             self.kind = ChildKind.SUPERVISOR if isinstance(spec, Supervisor) else ChildKind.DYNAMIC_SUPERVISOR
-            self.mailbox = None
-            self.ref = None
 
 
 class SupervisorCell:
@@ -163,7 +164,8 @@ class SupervisorCell:
     def _new_cell(self, slot: _Slot) -> ActorCell | SupervisorCell:
         spec = slot.spec
         if isinstance(spec, ChildSpec):
-            assert slot.mailbox is not None and slot.ref is not None
+            assert slot.mailbox is not None
+            assert slot.ref is not None
             slot.mailbox.reopen()
             return ActorCell(slot.path, spec.factory, slot.mailbox, slot.ref, self.runtime.spawn)
         return SupervisorCell(spec, slot.path, self.runtime)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import final
 
 import trio
@@ -136,7 +136,7 @@ class Tree:
             children=root.snapshot_children() if root is not None and running else (),
         )
 
-    def subscribe(self, max_buffer: float = math.inf) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
+    def subscribe(self, max_buffer: float = math.inf) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Event]]:
         """``async with tree.subscribe() as events: async for event in events: ...``.
 
         Yields every event emitted after subscribing, in order. With a finite ``max_buffer``,
@@ -145,12 +145,12 @@ class Tree:
         """
         return self._runtime.bus.stream(max_buffer)
 
-    def add_listener(self, callback: object) -> object:
+    def add_listener(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` synchronously for every later event; returns an unsubscribe function.
 
         Listeners run inside the supervisor's task: they must be quick and must not block.
         """
-        return self._runtime.bus.subscribe(callback)  # type: ignore[arg-type]
+        return self._runtime.bus.subscribe(callback)
 
     # -- lifetime --------------------------------------------------------------------------
 

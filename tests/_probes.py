@@ -42,7 +42,11 @@ class Probe(Actor):
     """Records start/stop; crashes, exits or sleeps on demand."""
 
     def __init__(
-        self, name: str, log: Log, *, fail_start: Callable[[], bool] = lambda: False,
+        self,
+        name: str,
+        log: Log,
+        *,
+        fail_start: Callable[[], bool] = lambda: False,
         stop_takes: float = 0.0,
     ) -> None:
         self.name = name

@@ -183,8 +183,9 @@ async def test_ref_stays_valid_across_restarts_and_messages_wait_for_the_new_inc
     from supervisors import Backoff
 
     log = Log()
-    spec = Supervisor(name="app", backoff=Backoff(initial=1.0, jitter=0.0),
-                      children=[ChildSpec(name="p", factory=probe("p", log))])
+    spec = Supervisor(
+        name="app", backoff=Backoff(initial=1.0, jitter=0.0), children=[ChildSpec(name="p", factory=probe("p", log))]
+    )
     async with open_tree(spec) as tree:
         ref = tree.ref("p")
         await ref.cast(Crash())
@@ -373,7 +374,9 @@ async def test_actor_context_is_not_available_in_init(autojump_clock: trio.testi
         def __init__(self) -> None:
             self.path_seen = self.path
 
-    with pytest.raises(Exception) as info:
+    from supervisors import StartFailed
+
+    with pytest.raises(StartFailed) as info:
         async with open_tree(tree_of(ChildSpec(name="e", factory=Early))):
             pass
     assert isinstance(info.value.__cause__, ActorError)

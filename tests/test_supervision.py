@@ -7,6 +7,7 @@ import math
 import pytest
 import trio
 import trio.testing
+from _probes import Crash, Echo, Exit, Log, Sleep, probe
 
 from supervisors import (
     Backoff,
@@ -28,7 +29,6 @@ from supervisors import (
     open_tree,
 )
 
-from _probes import Crash, Echo, Exit, Log, Sleep, probe
 
 def children(log: Log, *names: str, **kwargs: object) -> list[ChildSpec]:
     return [ChildSpec(name=n, factory=probe(n, log), **kwargs) for n in names]  # type: ignore[arg-type]
@@ -50,11 +50,14 @@ async def test_children_start_in_list_order_and_stop_in_reverse(autojump_clock: 
 async def test_nested_subtree_stops_whole_before_previous_sibling(autojump_clock: trio.testing.MockClock) -> None:
     """A child's whole subtree is stopped before its previous sibling is asked to stop."""
     log = Log()
-    spec = Supervisor(name="app", children=[
-        *children(log, "a"),
-        Supervisor(name="sub", children=children(log, "s1", "s2")),
-        *children(log, "z"),
-    ])
+    spec = Supervisor(
+        name="app",
+        children=[
+            *children(log, "a"),
+            Supervisor(name="sub", children=children(log, "s1", "s2")),
+            *children(log, "z"),
+        ],
+    )
     async with open_tree(spec):
         assert log.of("start") == ["a", "s1", "s2", "z"]
     assert log.of("stop") == ["z", "s2", "s1", "a"]
@@ -70,7 +73,9 @@ async def test_one_for_one_restarts_only_the_failed_child(autojump_clock: trio.t
         assert tree.snapshot().find("b").restarts == 1  # type: ignore[union-attr]
 
 
-async def test_one_for_all_stops_others_in_reverse_then_starts_all_in_order(autojump_clock: trio.testing.MockClock) -> None:
+async def test_one_for_all_stops_others_in_reverse_then_starts_all_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """ONE_FOR_ALL: the others stop in reverse order, then all start in list order."""
     log = Log()
     spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL, children=children(log, "a", "b", "c", "d"))
@@ -81,7 +86,9 @@ async def test_one_for_all_stops_others_in_reverse_then_starts_all_in_order(auto
         assert log == ["stop b", "stop d", "stop c", "stop a", "start a", "start b", "start c", "start d"]
 
 
-async def test_rest_for_one_restarts_the_failed_child_and_those_after_it(autojump_clock: trio.testing.MockClock) -> None:
+async def test_rest_for_one_restarts_the_failed_child_and_those_after_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """REST_FOR_ONE: children after the failed one stop in reverse, then restart in order."""
     log = Log()
     spec = Supervisor(name="app", strategy=Strategy.REST_FOR_ONE, children=children(log, "a", "b", "c", "d"))
@@ -154,7 +161,9 @@ async def test_restart_exactly_at_the_window_edge_still_counts(autojump_clock: t
             await trio.sleep_forever()
 
 
-async def test_transient_child_returning_normally_is_not_restarted_and_does_not_count(autojump_clock: trio.testing.MockClock) -> None:
+async def test_transient_child_returning_normally_is_not_restarted_and_does_not_count(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """A transient child's normal exit leaves it down and spends no intensity."""
     log = Log()
     spec = Supervisor(name="app", max_restarts=0, children=children(log, "a", restart=Restart.TRANSIENT))
@@ -177,9 +186,14 @@ async def test_transient_child_that_crashes_is_restarted(autojump_clock: trio.te
 async def test_down_transient_child_is_started_again_by_a_group_restart(autojump_clock: trio.testing.MockClock) -> None:
     """ONE_FOR_ALL starts again a transient child that was down after a normal exit (OTP)."""
     log = Log()
-    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL, children=[
-        *children(log, "t", restart=Restart.TRANSIENT), *children(log, "p"),
-    ])
+    spec = Supervisor(
+        name="app",
+        strategy=Strategy.ONE_FOR_ALL,
+        children=[
+            *children(log, "t", restart=Restart.TRANSIENT),
+            *children(log, "p"),
+        ],
+    )
     async with open_tree(spec) as tree:
         await tree.ref("t").cast(Exit())
         await trio.testing.wait_all_tasks_blocked()
@@ -189,7 +203,9 @@ async def test_down_transient_child_is_started_again_by_a_group_restart(autojump
         assert await tree.ref("t").call(Echo(1)) == 1
 
 
-async def test_permanent_child_returning_normally_is_restarted_and_counts(autojump_clock: trio.testing.MockClock) -> None:
+async def test_permanent_child_returning_normally_is_restarted_and_counts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """A permanent child that returns normally is restarted like a crash, and counts."""
     log = Log()
     spec = Supervisor(name="app", max_restarts=1, children=children(log, "a"))
@@ -205,9 +221,15 @@ async def test_permanent_child_returning_normally_is_restarted_and_counts(autoju
 async def test_temporary_child_is_never_restarted_and_is_removed(autojump_clock: trio.testing.MockClock) -> None:
     """A temporary child's crash restarts nothing and spends no intensity; it is removed."""
     log = Log()
-    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL, max_restarts=0, children=[
-        *children(log, "a"), *children(log, "tmp", restart=Restart.TEMPORARY),
-    ])
+    spec = Supervisor(
+        name="app",
+        strategy=Strategy.ONE_FOR_ALL,
+        max_restarts=0,
+        children=[
+            *children(log, "a"),
+            *children(log, "tmp", restart=Restart.TEMPORARY),
+        ],
+    )
     async with open_tree(spec) as tree:
         await crash(tree, "tmp")
         assert [c.name for c in tree.snapshot().children] == ["a"]
@@ -217,9 +239,15 @@ async def test_temporary_child_is_never_restarted_and_is_removed(autojump_clock:
 async def test_group_restart_stops_temporary_siblings_for_good(autojump_clock: trio.testing.MockClock) -> None:
     """A group restart stops temporary siblings and does not start them again."""
     log = Log()
-    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL, children=[
-        *children(log, "a"), *children(log, "tmp", restart=Restart.TEMPORARY), *children(log, "c"),
-    ])
+    spec = Supervisor(
+        name="app",
+        strategy=Strategy.ONE_FOR_ALL,
+        children=[
+            *children(log, "a"),
+            *children(log, "tmp", restart=Restart.TEMPORARY),
+            *children(log, "c"),
+        ],
+    )
     async with open_tree(spec) as tree:
         log.clear()
         await crash(tree, "a")
@@ -227,14 +255,19 @@ async def test_group_restart_stops_temporary_siblings_for_good(autojump_clock: t
         assert [c.name for c in tree.snapshot().children] == ["a", "c"]
 
 
-async def test_start_failure_during_tree_start_stops_started_children_in_reverse(autojump_clock: trio.testing.MockClock) -> None:
+async def test_start_failure_during_tree_start_stops_started_children_in_reverse(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """A child that fails to start: those started are stopped in reverse; the start fails."""
     log = Log()
-    spec = Supervisor(name="app", children=[
-        *children(log, "a", "b"),
-        ChildSpec(name="bad", factory=probe("bad", log, fail_start=lambda: True)),
-        *children(log, "never"),
-    ])
+    spec = Supervisor(
+        name="app",
+        children=[
+            *children(log, "a", "b"),
+            ChildSpec(name="bad", factory=probe("bad", log, fail_start=lambda: True)),
+            *children(log, "never"),
+        ],
+    )
     with pytest.raises(StartFailed) as info:
         async with open_tree(spec):
             pytest.fail("the body must not run")
@@ -243,13 +276,19 @@ async def test_start_failure_during_tree_start_stops_started_children_in_reverse
     assert isinstance(info.value.__cause__, RuntimeError)
 
 
-async def test_start_failure_during_restart_is_retried_and_each_attempt_counts(autojump_clock: trio.testing.MockClock) -> None:
+async def test_start_failure_during_restart_is_retried_and_each_attempt_counts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """A failed start during a restart is retried at once; every attempt counts (OTP)."""
     log = Log()
     failures = iter([False, True, True, False])
-    spec = Supervisor(name="app", max_restarts=3, children=[
-        ChildSpec(name="a", factory=probe("a", log, fail_start=lambda: next(failures, False))),
-    ])
+    spec = Supervisor(
+        name="app",
+        max_restarts=3,
+        children=[
+            ChildSpec(name="a", factory=probe("a", log, fail_start=lambda: next(failures, False))),
+        ],
+    )
     async with open_tree(spec) as tree:
         log.clear()
         await crash(tree, "a")
@@ -257,9 +296,13 @@ async def test_start_failure_during_restart_is_retried_and_each_attempt_counts(a
     failures = iter([False, True, True, True])
     log.clear()
     with pytest.raises(SupervisorGaveUp):
-        spec2 = Supervisor(name="app", max_restarts=2, children=[
-            ChildSpec(name="a", factory=probe("a", log, fail_start=lambda: next(failures, False))),
-        ])
+        spec2 = Supervisor(
+            name="app",
+            max_restarts=2,
+            children=[
+                ChildSpec(name="a", factory=probe("a", log, fail_start=lambda: next(failures, False))),
+            ],
+        )
         async with open_tree(spec2) as tree:
             await crash(tree, "a")
             await trio.sleep_forever()
@@ -269,27 +312,44 @@ async def test_one_for_all_retry_restarts_the_whole_group(autojump_clock: trio.t
     """ONE_FOR_ALL: after a failed start, the siblings just started stop again and all retry."""
     log = Log()
     failures = iter([False, True])  # first start ok, first restart fails, then ok
-    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL, children=[
-        *children(log, "a"),
-        ChildSpec(name="b", factory=probe("b", log, fail_start=lambda: next(failures, False))),
-        *children(log, "c"),
-    ])
+    spec = Supervisor(
+        name="app",
+        strategy=Strategy.ONE_FOR_ALL,
+        children=[
+            *children(log, "a"),
+            ChildSpec(name="b", factory=probe("b", log, fail_start=lambda: next(failures, False))),
+            *children(log, "c"),
+        ],
+    )
     async with open_tree(spec) as tree:
         log.clear()
         await crash(tree, "c")
-        assert log == ["stop c", "stop b", "stop a", "start a", "startfail b", "stop a",
-                       "start a", "start b", "start c"]
+        assert log == [
+            "stop c",
+            "stop b",
+            "stop a",
+            "start a",
+            "startfail b",
+            "stop a",
+            "start a",
+            "start b",
+            "start c",
+        ]
 
 
 async def test_rest_for_one_retry_starts_from_the_failed_child(autojump_clock: trio.testing.MockClock) -> None:
     """REST_FOR_ONE: after a failed start, it retries from the child that failed."""
     log = Log()
     failures = iter([False, True])
-    spec = Supervisor(name="app", strategy=Strategy.REST_FOR_ONE, children=[
-        *children(log, "a", "b"),
-        ChildSpec(name="c", factory=probe("c", log, fail_start=lambda: next(failures, False))),
-        *children(log, "d"),
-    ])
+    spec = Supervisor(
+        name="app",
+        strategy=Strategy.REST_FOR_ONE,
+        children=[
+            *children(log, "a", "b"),
+            ChildSpec(name="c", factory=probe("c", log, fail_start=lambda: next(failures, False))),
+            *children(log, "d"),
+        ],
+    )
     async with open_tree(spec) as tree:
         log.clear()
         await crash(tree, "b")
@@ -300,9 +360,12 @@ async def test_child_overrunning_its_grace_is_cancelled(autojump_clock: trio.tes
     """After `shutdown` seconds the child is cancelled; the stop event says so."""
     log = Log()
     events: list[Event] = []
-    spec = Supervisor(name="app", children=[
-        ChildSpec(name="slow", factory=probe("slow", log, stop_takes=60.0), shutdown=2.0),
-    ])
+    spec = Supervisor(
+        name="app",
+        children=[
+            ChildSpec(name="slow", factory=probe("slow", log, stop_takes=60.0), shutdown=2.0),
+        ],
+    )
     async with open_tree(spec) as tree:
         tree.add_listener(events.append)
         t0 = trio.current_time()
@@ -315,9 +378,12 @@ async def test_child_overrunning_its_grace_is_cancelled(autojump_clock: trio.tes
 async def test_grace_is_waited_for_a_child_that_stops_in_time(autojump_clock: trio.testing.MockClock) -> None:
     """A child that finishes on_stop within its grace is not cancelled."""
     log = Log()
-    spec = Supervisor(name="app", children=[
-        ChildSpec(name="slow", factory=probe("slow", log, stop_takes=3.0), shutdown=5.0),
-    ])
+    spec = Supervisor(
+        name="app",
+        children=[
+            ChildSpec(name="slow", factory=probe("slow", log, stop_takes=3.0), shutdown=5.0),
+        ],
+    )
     async with open_tree(spec):
         t0 = trio.current_time()
     assert trio.current_time() - t0 == pytest.approx(3.0)
@@ -339,9 +405,12 @@ async def test_zero_shutdown_cancels_at_once_without_on_stop(autojump_clock: tri
 async def test_infinite_shutdown_waits_as_long_as_it_takes(autojump_clock: trio.testing.MockClock) -> None:
     """shutdown=math.inf waits for the child however long it takes."""
     log = Log()
-    spec = Supervisor(name="app", children=[
-        ChildSpec(name="a", factory=probe("a", log, stop_takes=1000.0), shutdown=math.inf),
-    ])
+    spec = Supervisor(
+        name="app",
+        children=[
+            ChildSpec(name="a", factory=probe("a", log, stop_takes=1000.0), shutdown=math.inf),
+        ],
+    )
     async with open_tree(spec):
         t0 = trio.current_time()
     assert trio.current_time() - t0 == pytest.approx(1000.0)
@@ -352,10 +421,13 @@ async def test_nested_supervisor_that_gives_up_escalates_as_a_crash(autojump_clo
     """A sub-supervisor that gives up crashes in its parent, which restarts it fresh."""
     log = Log()
     events: list[Event] = []
-    spec = Supervisor(name="app", children=[
-        *children(log, "a"),
-        Supervisor(name="sub", max_restarts=0, children=children(log, "s1", "s2")),
-    ])
+    spec = Supervisor(
+        name="app",
+        children=[
+            *children(log, "a"),
+            Supervisor(name="sub", max_restarts=0, children=children(log, "s1", "s2")),
+        ],
+    )
     async with open_tree(spec) as tree:
         tree.add_listener(events.append)
         log.clear()
@@ -373,9 +445,13 @@ async def test_backoff_delays_restarts_exponentially_with_a_cap(autojump_clock: 
     """With Backoff, the n-th restart in the window waits initial * factor**(n-1), capped."""
     log = Log()
     events: list[Event] = []
-    spec = Supervisor(name="app", max_restarts=100, within=1000.0,
-                      backoff=Backoff(initial=1.0, factor=2.0, max=5.0, jitter=0.0),
-                      children=children(log, "a"))
+    spec = Supervisor(
+        name="app",
+        max_restarts=100,
+        within=1000.0,
+        backoff=Backoff(initial=1.0, factor=2.0, max=5.0, jitter=0.0),
+        children=children(log, "a"),
+    )
     async with open_tree(spec) as tree:
         tree.add_listener(events.append)
         for _ in range(5):
@@ -389,11 +465,17 @@ async def test_backoff_delays_restarts_exponentially_with_a_cap(autojump_clock: 
 
 async def test_backoff_jitter_is_reproducible_with_a_seed(autojump_clock: trio.testing.MockClock) -> None:
     """The same seed gives the same jittered delays."""
+
     async def delays(seed: int) -> list[float]:
         log = Log()
         events: list[Event] = []
-        spec = Supervisor(name="app", max_restarts=100, within=1000.0,
-                          backoff=Backoff(initial=1.0, jitter=0.5), children=children(log, "a"))
+        spec = Supervisor(
+            name="app",
+            max_restarts=100,
+            within=1000.0,
+            backoff=Backoff(initial=1.0, jitter=0.5),
+            children=children(log, "a"),
+        )
         async with open_tree(spec, seed=seed) as tree:
             tree.add_listener(events.append)
             for _ in range(3):
@@ -485,9 +567,13 @@ async def test_no_task_of_the_tree_is_left_after_stop(autojump_clock: trio.testi
     log = Log()
     tasks = Tasks()
     trio.lowlevel.add_instrument(tasks)
-    spec = Supervisor(name="app", children=[
-        *children(log, "a", "b"), Supervisor(name="s", children=children(log, "c")),
-    ])
+    spec = Supervisor(
+        name="app",
+        children=[
+            *children(log, "a", "b"),
+            Supervisor(name="s", children=children(log, "c")),
+        ],
+    )
     async with open_tree(spec) as tree:
         await crash(tree, "s/c")
         assert len(tasks.live) >= 5
@@ -496,7 +582,9 @@ async def test_no_task_of_the_tree_is_left_after_stop(autojump_clock: trio.testi
     assert tasks.live == set()
 
 
-async def test_snapshot_shows_state_restarts_last_error_and_mailbox_depth(autojump_clock: trio.testing.MockClock) -> None:
+async def test_snapshot_shows_state_restarts_last_error_and_mailbox_depth(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """The snapshot has one node per child with its state, restarts, last error and depth."""
     log = Log()
     async with open_tree(Supervisor(name="app", children=children(log, "a", "b"))) as tree:

@@ -1,0 +1,46 @@
+"""A program run by test_host.py in a subprocess: `python hostapp.py MODE`."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import trio
+
+from actors import Actor, BackgroundService
+from supervisors import ChildSpec, Supervisor, run
+
+
+class Ready(BackgroundService):
+    async def execute(self) -> None:
+        print("READY", flush=True)
+        await trio.sleep_forever()
+
+
+class Crasher(BackgroundService):
+    async def execute(self) -> None:
+        await trio.sleep(0.05)
+        raise RuntimeError("crasher always crashes")
+
+
+class SlowStop(Actor):
+    async def on_stop(self) -> None:
+        print("SLOWSTOP", flush=True)
+        await trio.sleep(60)
+
+
+def main(mode: str) -> int:
+    children = [ChildSpec(name="ready", factory=Ready)]
+    timeout = 30.0
+    if mode == "crash":
+        children.append(ChildSpec(name="crasher", factory=Crasher))
+    elif mode == "slow":
+        children.insert(0, ChildSpec(name="slow", factory=SlowStop, shutdown=math.inf))
+    elif mode == "deadline":
+        children.insert(0, ChildSpec(name="slow", factory=SlowStop, shutdown=math.inf))
+        timeout = 0.5
+    return run(Supervisor(name="hostapp", max_restarts=2, within=10, children=children), shutdown_timeout=timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
