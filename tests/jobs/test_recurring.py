@@ -53,9 +53,7 @@ def test_five_field_expression_fires_at_the_given_minute() -> None:
 def test_six_field_expression_has_seconds_first() -> None:
     """A sixth field is read as seconds, placed first."""
     cron = Cron("*/20 * * * * *")
-    assert cron.between(ts(2024, 1, 1), ts(2024, 1, 1) + 60, limit=10) == [
-        ts(2024, 1, 1) + s for s in (20, 40, 60)
-    ]
+    assert cron.between(ts(2024, 1, 1), ts(2024, 1, 1) + 60, limit=10) == [ts(2024, 1, 1) + s for s in (20, 40, 60)]
 
 
 @pytest.mark.parametrize(
@@ -111,9 +109,7 @@ def test_daily_job_fires_at_the_first_valid_time_when_clocks_go_forward() -> Non
 
 def test_hourly_job_fires_every_real_hour_across_fall_back() -> None:
     """An hourly job fires every 3600 s through the repeated hour."""
-    fires = Cron("0 * * * *", "Europe/Paris").between(
-        ts(2024, 10, 26, 22), ts(2024, 10, 27, 3), limit=9
-    )
+    fires = Cron("0 * * * *", "Europe/Paris").between(ts(2024, 10, 26, 22), ts(2024, 10, 27, 3), limit=9)
     assert [b - a for a, b in itertools.pairwise(fires)] == [3600.0] * (len(fires) - 1)
     assert len(fires) == 5
 
@@ -238,9 +234,7 @@ async def test_occurrences_missed_while_down_follow_the_misfire_policy(
         store=store,
         registry=reg,
         clock=wall,
-        recurring=[
-            Recurring(name="hourly", cron="30 * * * *", job="tick", misfire=policy, overlap=True)
-        ],
+        recurring=[Recurring(name="hourly", cron="30 * * * *", job="tick", misfire=policy, overlap=True)],
     )
     async with running(jobs):
         await trio.sleep(60)
@@ -339,17 +333,12 @@ async def test_recurring_runs_overlap_when_allowed(
     assert peak[0] == 3
 
 
-async def test_two_hosts_enqueue_each_occurrence_once(
-    autojump_clock: MockClock, wall: TrioWallClock
-) -> None:
+async def test_two_hosts_enqueue_each_occurrence_once(autojump_clock: MockClock, wall: TrioWallClock) -> None:
     """Two job systems sharing a store and a schedule enqueue every occurrence exactly once."""
     reg, calls = recorder()
     store = InMemoryStore()
     schedule = [Recurring(name="five", cron="*/5 * * * *", job="tick", overlap=True)]
-    hosts = [
-        JobSystem(store=store, registry=reg, clock=wall, recurring=schedule, name=f"host{i}")
-        for i in range(2)
-    ]
+    hosts = [JobSystem(store=store, registry=reg, clock=wall, recurring=schedule, name=f"host{i}") for i in range(2)]
     tree = Supervisor(name="app", children=[h.child_spec() for h in hosts])
     async with open_tree(tree):
         await trio.sleep(3600 + 1)

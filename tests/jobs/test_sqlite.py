@@ -46,15 +46,10 @@ async def test_two_hosts_on_one_file_run_each_job_once(tmp_path: Path) -> None:
     """Two job systems with their own connections to one file never run a job twice."""
     db = tmp_path / "jobs.db"
     reg, runs = counting_registry()
-    hosts = [
-        JobSystem(store=SQLiteStore(db), registry=reg, queues={"default": 8}, name=f"h{i}")
-        for i in range(2)
-    ]
+    hosts = [JobSystem(store=SQLiteStore(db), registry=reg, queues={"default": 8}, name=f"h{i}") for i in range(2)]
     n = 500
     async with open_tree(Supervisor(name="app", children=[h.child_spec() for h in hosts])):
-        ids = await hosts[0].enqueue_many(
-            [JobRequest(job="work", args=Payload(i)) for i in range(n)]
-        )
+        ids = await hosts[0].enqueue_many([JobRequest(job="work", args=Payload(i)) for i in range(n)])
         with trio.fail_after(30):
             for job_id in ids:
                 await hosts[1].wait_finished(job_id)

@@ -43,9 +43,7 @@ def new(
     )
 
 
-async def claim(
-    store: Store, queue: str = "default", limit: int = 10, owner: str = "a"
-) -> list[int]:
+async def claim(store: Store, queue: str = "default", limit: int = 10, owner: str = "a") -> list[int]:
     jobs = await store.claim(queue, limit, owner=owner, now=T0, lease_until=T0 + LEASE)
     return [j.id for j in jobs]
 
@@ -157,9 +155,7 @@ async def test_settle_failure_with_retry_time_makes_the_job_retrying(any_store: 
     """A failure with a retry time records the error and waits until then."""
     (job_id,) = await any_store.insert([new()], now=T0)
     await claim(any_store)
-    await any_store.settle(
-        owner="a", now=T0 + 1, failed=[Failure(job_id, "ValueError: x", "tb", T0 + 9)]
-    )
+    await any_store.settle(owner="a", now=T0 + 1, failed=[Failure(job_id, "ValueError: x", "tb", T0 + 9)])
     job = await any_store.get(job_id)
     assert job is not None
     assert job.state is JobState.RETRYING
@@ -201,9 +197,7 @@ async def test_settle_and_claim_records_then_claims(any_store: Store) -> None:
     """One call records outcomes and claims the next jobs."""
     first, second = await any_store.insert([new(), new()], now=T0)
     await claim(any_store, limit=1)
-    got = await any_store.settle_and_claim(
-        "default", 5, owner="a", now=T0, lease_until=T0 + LEASE, succeeded=[first]
-    )
+    got = await any_store.settle_and_claim("default", 5, owner="a", now=T0, lease_until=T0 + LEASE, succeeded=[first])
     assert [j.id for j in got] == [second]
     assert await state(any_store, first) is JobState.SUCCEEDED
 
@@ -273,9 +267,7 @@ async def test_fire_inserts_occurrences_and_moves_the_cursor(any_store: Store) -
     """Firing inserts the occurrence jobs and records the new cursor."""
     assert await any_store.cursor("s") is None
     jobs = [new(schedule="s", fire_time=T0 + i) for i in (1, 2)]
-    ids = await any_store.fire(
-        "s", expected=None, cursor=T0 + 2, jobs=jobs, exclusive=False, now=T0
-    )
+    ids = await any_store.fire("s", expected=None, cursor=T0 + 2, jobs=jobs, exclusive=False, now=T0)
     assert ids is not None
     assert len(ids) == 2
     assert await any_store.cursor("s") == T0 + 2
@@ -302,9 +294,7 @@ async def test_fire_never_inserts_an_occurrence_twice(any_store: Store) -> None:
     """The same (schedule, fire time) is inserted once even if fired again."""
     job = new(schedule="s", fire_time=T0 + 1)
     await any_store.fire("s", expected=None, cursor=T0 + 1, jobs=[job], exclusive=False, now=T0)
-    again = await any_store.fire(
-        "s", expected=T0 + 1, cursor=T0 + 1, jobs=[job], exclusive=False, now=T0
-    )
+    again = await any_store.fire("s", expected=T0 + 1, cursor=T0 + 1, jobs=[job], exclusive=False, now=T0)
     assert again == []
     assert (await any_store.counts()).total == 1
 
@@ -314,9 +304,7 @@ async def test_fire_exclusive_skips_while_a_run_is_unfinished(any_store: Store) 
     first = [new(schedule="s", fire_time=T0 + 1)]
     await any_store.fire("s", expected=None, cursor=T0 + 1, jobs=first, exclusive=True, now=T0)
     second = [new(schedule="s", fire_time=T0 + 2)]
-    ids = await any_store.fire(
-        "s", expected=T0 + 1, cursor=T0 + 2, jobs=second, exclusive=True, now=T0
-    )
+    ids = await any_store.fire("s", expected=T0 + 1, cursor=T0 + 2, jobs=second, exclusive=True, now=T0)
     assert ids == []
     assert await any_store.cursor("s") == T0 + 2
 

@@ -111,9 +111,7 @@ async def test_scheduled_job_stays_scheduled_until_its_time(
     assert ran_at == [pytest.approx(t0 + 60)]
 
 
-async def test_schedule_at_a_datetime(
-    autojump_clock: MockClock, wall: TrioWallClock, running: Running
-) -> None:
+async def test_schedule_at_a_datetime(autojump_clock: MockClock, wall: TrioWallClock, running: Running) -> None:
     """``schedule(at=...)`` runs the job at that wall time."""
     reg = JobRegistry()
     ran_at: list[float] = []
@@ -129,9 +127,7 @@ async def test_schedule_at_a_datetime(
     assert ran_at == [pytest.approx(at.timestamp())]
 
 
-async def test_schedule_needs_exactly_one_of_at_and_after(
-    autojump_clock: MockClock, wall: TrioWallClock
-) -> None:
+async def test_schedule_needs_exactly_one_of_at_and_after(autojump_clock: MockClock, wall: TrioWallClock) -> None:
     """Giving neither or both of ``at`` and ``after`` is an error at the call site."""
     reg = JobRegistry()
     reg.register(lambda: None, name="x")
@@ -254,9 +250,7 @@ async def test_dead_job_can_be_retried_by_hand(
     assert (job.state, job.attempt, len(job.errors)) == (JobState.SUCCEEDED, 2, 1)
 
 
-async def test_unknown_job_name_is_refused_at_the_call_site(
-    autojump_clock: MockClock, wall: TrioWallClock
-) -> None:
+async def test_unknown_job_name_is_refused_at_the_call_site(autojump_clock: MockClock, wall: TrioWallClock) -> None:
     """Enqueueing an unregistered name raises and names the registered jobs."""
     reg = JobRegistry()
     reg.register(lambda: None, name="send_email")
@@ -374,9 +368,7 @@ async def test_queue_runs_at_most_its_concurrency(
     assert elapsed == pytest.approx(3)
 
 
-async def test_queues_are_independent(
-    autojump_clock: MockClock, wall: TrioWallClock, running: Running
-) -> None:
+async def test_queues_are_independent(autojump_clock: MockClock, wall: TrioWallClock, running: Running) -> None:
     """A busy queue does not delay another queue's jobs."""
     reg = JobRegistry()
     gate = trio.Event()
@@ -410,9 +402,7 @@ async def test_enqueue_to_a_queue_this_system_does_not_run_is_refused(
         await jobs.enqueue("x")
 
 
-async def test_enqueue_many_validates_everything_before_writing(
-    autojump_clock: MockClock, wall: TrioWallClock
-) -> None:
+async def test_enqueue_many_validates_everything_before_writing(autojump_clock: MockClock, wall: TrioWallClock) -> None:
     """One bad request in a batch enqueues nothing."""
     reg = JobRegistry()
     reg.register(lambda: None, name="ok")
@@ -553,9 +543,7 @@ async def test_heartbeat_keeps_a_long_job_leased(
     assert (runs[0], job.attempt, job.errors) == (1, 1, ())
 
 
-async def test_old_succeeded_jobs_are_pruned(
-    autojump_clock: MockClock, wall: TrioWallClock, running: Running
-) -> None:
+async def test_old_succeeded_jobs_are_pruned(autojump_clock: MockClock, wall: TrioWallClock, running: Running) -> None:
     """Succeeded jobs are deleted after ``keep_succeeded``; dead jobs are kept."""
     reg = JobRegistry()
     reg.register(lambda: None, name="ok")
