@@ -237,5 +237,5 @@ def peer_pykka(n: int) -> dict[str, float]:
 
 NOTES = [
     "restart/triotp: messages sent while the gen_server is down are not queued (its mailbox "
-    "dies with it): the sender retries on MailboxDoesNotExist with trio.sleep(0).",
+    "dies with it): the sender retries on MailboxDoesNotExist with a checkpoint.",
 ]
