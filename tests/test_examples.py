@@ -1,0 +1,64 @@
+"""Every example runs: started as a real process, stopped with SIGINT, exit code 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_until(script: str, marker: str, *, timeout: float = 30.0) -> tuple[int, str]:
+    """Run an example until `marker` appears in its log, then SIGINT it; return (code, output)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    lines: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, str(EXAMPLES / script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as proc:
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if marker in line:
+                    proc.send_signal(signal.SIGINT)
+                    break
+            lines.extend(proc.stdout)
+            code = proc.wait()
+        finally:
+            timer.cancel()
+    return code, "".join(lines)
+
+
+@pytest.mark.slow
+def test_heartbeat_example_beats_and_stops_cleanly() -> None:
+    """examples/heartbeat.py logs heartbeats and exits 0 on SIGINT."""
+    code, out = run_until("heartbeat.py", "heartbeat 2")
+    assert code == 0, out
+    assert "tree app stopped" in out
+
+
+@pytest.mark.slow
+def test_pipeline_example_recovers_from_worker_crashes() -> None:
+    """examples/pipeline.py: the resizer crashes and is restarted; the consumer keeps sending."""
+    code, out = run_until("pipeline.py", "progress: 20 produced")
+    assert code == 0, out
+    assert "crashed while handling Resize" in out
+    assert "restarting pipeline/resizer" in out
+    assert "sent 'welcome #20'" in out
+
+
+@pytest.mark.slow
+def test_demo_application_runs_and_stops_cleanly() -> None:
+    """examples/demo.py (the README's demo command) runs its whole tree and exits 0."""
+    code, out = run_until("demo.py", "progress: 10 produced")
+    assert code == 0, out
+    assert "heartbeat 1" in out
+    assert "tree demo stopped" in out
