@@ -597,3 +597,62 @@ async def test_snapshot_shows_state_restarts_last_error_and_mailbox_depth(
         assert (a.state, a.restarts, a.last_error) == (ChildState.RUNNING, 1, "RuntimeError('boom')")
         assert (b.state, b.restarts, b.last_error, b.mailbox_depth) == (ChildState.RUNNING, 0, None, 1)
         assert [n.path for n in snap.walk()] == ["app", "app/a", "app/b"]
+
+
+async def test_crash_while_stopping_is_logged_and_reported_without_restart(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child whose on_stop raises during a stop: error logged, ChildStopped(error=...), no restart."""
+    from actors import Actor
+
+    class BadStop(Actor):
+        async def on_stop(self) -> None:
+            raise OSError("disk gone")
+
+    events: list[Event] = []
+    async with open_tree(Supervisor(name="app", children=[ChildSpec(name="b", factory=BadStop)])) as tree:
+        tree.add_listener(events.append)
+    stopped = [e for e in events if isinstance(e, ChildStopped)]
+    assert isinstance(stopped[0].error, OSError)
+    assert not [e for e in events if isinstance(e, ChildRestarting)]
+    assert "child app/b raised while stopping" in caplog.text
+
+
+async def test_static_supervisor_accepts_start_child_appended_last(autojump_clock: trio.testing.MockClock) -> None:
+    """start_child on a static supervisor appends the child; it stops first."""
+    log = Log()
+    async with open_tree(Supervisor(name="app", children=children(log, "a"))) as tree:
+        await tree.supervisor().start_child(ChildSpec(name="b", factory=probe("b", log)))
+        assert [c.name for c in tree.snapshot().children] == ["a", "b"]
+    assert log.of("stop") == ["b", "a"]
+
+
+async def test_down_transient_child_refuses_messages_until_started_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A transient child that exited normally is down: sends raise ActorStopped."""
+    from actors import ActorStopped
+
+    log = Log()
+    spec = Supervisor(name="app", children=children(log, "t", restart=Restart.TRANSIENT))
+    async with open_tree(spec) as tree:
+        await tree.ref("t").cast(Exit())
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(ActorStopped, match="transient child exited normally"):
+            await tree.ref("t").call(Echo(1))
+
+
+async def test_restarted_dynamic_supervisor_starts_empty(autojump_clock: trio.testing.MockClock) -> None:
+    """When a dynamic supervisor restarts, its former children are gone and their refs refuse."""
+    from actors import ActorStopped
+
+    log = Log()
+    spec = Supervisor(
+        name="app", strategy=Strategy.ONE_FOR_ALL, children=[*children(log, "a"), DynamicSupervisor(name="pool")]
+    )
+    async with open_tree(spec) as tree:
+        ref = await tree.supervisor("pool").start_child(ChildSpec(name="w", factory=probe("w", log)))
+        await crash(tree, "a")
+        assert tree.supervisor("pool").children() == ()
+        with pytest.raises(ActorStopped):
+            await ref.cast(Echo(1))  # type: ignore[union-attr]
