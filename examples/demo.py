@@ -10,10 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from heartbeat import HeartbeatService  # noqa: E402
-from pipeline import tree as pipeline  # noqa: E402
+from heartbeat import HeartbeatService
+from pipeline import tree as pipeline
 
-from supervisors import ChildSpec, Supervisor, run  # noqa: E402
+from supervisors import ChildSpec, Supervisor, run
 
 tree = Supervisor(
     name="demo",
