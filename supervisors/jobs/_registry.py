@@ -186,11 +186,10 @@ class JobRegistry:
 
     def decode(self, definition: JobDefinition, text: str) -> object:
         """Structure JSON text into the function's argument; raises `JobArgumentsError`."""
+        if not definition.takes_arg:
+            return None
         try:
-            value = json.loads(text)
-            if not definition.takes_arg:
-                return None
-            return self.converter.structure(value, definition.arg_type)
+            return self.converter.structure(json.loads(text), definition.arg_type)
         except Exception as exc:
             msg = f"arguments of job {definition.name!r} do not structure: {describe_error(exc)}"
             raise JobArgumentsError(msg) from exc
