@@ -272,8 +272,11 @@ def is_background(actor: Actor) -> bool:
 
 
 def has_hook(actor: Actor, name: str) -> Callable[[], Awaitable[None]] | None:
-    """Return the bound hook if the subclass overrides it (saves an await per actor)."""
-    if getattr(type(actor), name) is getattr(Actor, name):
-        return None
+    """Return the bound hook unless it is Actor's no-op default (saves an await per actor).
+
+    An override on the instance (as the testing toolkit installs) counts as well.
+    """
     hook: Callable[[], Awaitable[None]] = getattr(actor, name)
+    if getattr(hook, "__func__", None) is getattr(Actor, name):
+        return None
     return hook

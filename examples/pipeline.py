@@ -78,14 +78,15 @@ class Producer(BackgroundService):
 
     async def execute(self) -> None:
         tree = current_tree()
-        outbox, resizer = tree.ref("outbox"), tree.ref("resizer")
+        parent = self.path.rpartition("/")[0]  # siblings, wherever this subtree is mounted
+        outbox, resizer = tree.ref(f"{parent}/outbox"), tree.ref(f"{parent}/resizer")
         n = 0
         while True:
             n += 1
             await outbox.cast(SendEmail(to=f"user{n}@example.com", subject=f"welcome #{n}"))
             await resizer.cast(Resize(image=n))
             if n % 10 == 0:
-                resizer_node = tree.snapshot().find("resizer")
+                resizer_node = tree.snapshot().find(resizer.path)
                 restarts = resizer_node.restarts if resizer_node else 0
                 log.info(
                     "progress: %d produced, outbox sent %d, resizer restarted %d times",

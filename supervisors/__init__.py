@@ -6,6 +6,7 @@ program or a test). ``docs/semantics.md`` states every rule precisely.
 """
 
 from ._errors import ChildNotFound as ChildNotFound
+from ._errors import InjectedFault as InjectedFault
 from ._errors import NotRunning as NotRunning
 from ._errors import StartFailed as StartFailed
 from ._errors import SupervisionError as SupervisionError
@@ -63,6 +64,7 @@ __all__ = [
     "DynamicSupervisor",
     "Event",
     "GaveUp",
+    "InjectedFault",
     "NotRunning",
     "Restart",
     "StartFailed",

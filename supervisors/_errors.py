@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ChildNotFound", "NotRunning", "StartFailed", "SupervisionError", "SupervisorGaveUp"]
+__all__ = ["ChildNotFound", "InjectedFault", "NotRunning", "StartFailed", "SupervisionError", "SupervisorGaveUp"]
 
 
 class SupervisionError(Exception):
@@ -39,3 +39,7 @@ class ChildNotFound(SupervisionError, LookupError):
 
 class NotRunning(SupervisionError):
     """The operation needs a running supervisor or tree, and it has stopped."""
+
+
+class InjectedFault(Exception):
+    """The default error of :meth:`Tree.inject_crash`: a crash made on purpose by a test or drill."""

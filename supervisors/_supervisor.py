@@ -44,7 +44,7 @@ __all__ = ["SupervisorCell"]
 
 
 class _Incarnation:
-    __slots__ = ("cell", "done", "error", "number", "scope", "started", "stopping")
+    __slots__ = ("cell", "done", "error", "injected", "number", "scope", "started", "stopping")
 
     def __init__(self, number: int, cell: ActorCell | SupervisorCell) -> None:
         self.number = number
@@ -54,6 +54,7 @@ class _Incarnation:
         self.error: Exception | None = None
         self.started = False
         self.stopping = False
+        self.injected: Exception | None = None
 
 
 class _Status:
@@ -114,6 +115,7 @@ class SupervisorCell:
         self._history: tuple[float, ...] = ()
         self._stop_requested = False
         self._stop_event = trio.Event()
+        self._injected: Exception | None = None
         self.running = False
         self.finished = False
         runtime.supervisors[path] = self
@@ -202,6 +204,8 @@ class SupervisorCell:
         except Exception as exc:
             incarnation.error = exc
         finally:
+            if incarnation.error is None and incarnation.injected is not None:
+                incarnation.error = incarnation.injected
             incarnation.done.set()
         if not incarnation.started:
             task_status.started(incarnation.error or RuntimeError(f"{slot.path!r} was cancelled while starting"))
@@ -250,6 +254,9 @@ class SupervisorCell:
         while True:
             while not inbox and not self._stop_requested:
                 await self._wakeup.park()
+            if self._injected is not None:
+                await self._stop_all()
+                raise self._injected
             if self._stop_requested:
                 return
             slot, incarnation = inbox.popleft()
@@ -398,6 +405,37 @@ class SupervisorCell:
                     return
             raise ChildNotFound(f"{self.path!r} has no child named {name!r}; its children are "
                                 f"{[s.spec.name for s in self.slots]}")
+
+    # -- fault injection (Tree.inject_crash / inject_exit) -----------------------------------
+
+    def child_slot(self, name: str) -> _Slot:
+        for slot in self.slots:
+            if slot.spec.name == name:
+                return slot
+        raise ChildNotFound(f"{self.path!r} has no child named {name!r}; its children are "
+                            f"{[s.spec.name for s in self.slots]}")
+
+    def inject_failure(self, error: Exception) -> None:
+        """Make this supervisor fail as if it had given up: stop children in reverse, raise."""
+        if self._injected is None:
+            self._injected = error
+            self._wakeup.unpark_all()
+
+    def inject(self, slot: _Slot, error: Exception | None) -> None:
+        """Crash (``error``) or end normally (``None``) the running incarnation of ``slot``."""
+        incarnation = slot.current
+        if incarnation is None or not incarnation.started or incarnation.stopping:
+            raise NotRunning(f"child {slot.path!r} is not running (state {slot.state.value}); nothing to inject")
+        cell = incarnation.cell
+        if error is None:
+            if isinstance(cell, SupervisorCell):
+                raise ValueError(f"{slot.path!r} is a supervisor; a supervisor never exits normally")
+            cell.request_stop(immediate=False)
+        elif isinstance(cell, SupervisorCell):
+            cell.inject_failure(error)
+        else:
+            incarnation.injected = error
+            incarnation.scope.cancel()
 
     def _check_running(self) -> None:
         if not self.running or self._stop_requested:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import final
+from typing import Any, final
 
 import trio
 
 from actors import ActorRef
 
-from ._errors import ChildNotFound, NotRunning
+from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
 from ._runtime import ChildKind, ChildSnapshot, ChildState, Runtime, current_tree_var
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
@@ -152,6 +152,33 @@ class Tree:
         """
         return self._runtime.bus.subscribe(callback)
 
+    # -- fault injection -------------------------------------------------------------------
+
+    def _parent_and_slot(self, path: str) -> tuple[SupervisorCell, Any]:
+        absolute = self._absolute(path)
+        parent, _, name = absolute.rpartition("/")
+        cell = self._runtime.supervisors.get(parent)
+        if cell is None or not name:
+            raise ChildNotFound(f"no running child at {path!r} in tree {self.name!r}")
+        return cell, cell.child_slot(name)
+
+    def inject_crash(self, path: str, error: Exception | None = None) -> None:
+        """Crash the running child at ``path`` now, as if it had raised ``error``.
+
+        For tests and chaos drills. An actor is cancelled at its next checkpoint (its
+        ``on_stop`` does not run) and its supervisor handles the crash like any other. A
+        supervisor fails as if it had given up: it stops its children in reverse order and
+        crashes in its parent. ``error`` defaults to :class:`InjectedFault`. Raises
+        :class:`ChildNotFound` or :class:`NotRunning` if there is no running child there.
+        """
+        cell, slot = self._parent_and_slot(path)
+        cell.inject(slot, error if error is not None else InjectedFault(f"crash injected into {slot.path!r}"))
+
+    def inject_exit(self, path: str) -> None:
+        """Make the running actor at ``path`` exit normally after its current message (tests, drills)."""
+        cell, slot = self._parent_and_slot(path)
+        cell.inject(slot, None)
+
     # -- lifetime --------------------------------------------------------------------------
 
     @property
@@ -197,7 +224,10 @@ def current_tree() -> Tree:
 
 @asynccontextmanager
 async def open_tree(
-    spec: Supervisor | DynamicSupervisor, *, seed: int | None = None
+    spec: Supervisor | DynamicSupervisor,
+    *,
+    seed: int | None = None,
+    listeners: Sequence[Callable[[Event], None]] = (),
 ) -> AsyncIterator[Tree]:
     """Start the tree ``spec`` in the current Trio run; stop it when the block exits.
 
@@ -208,6 +238,8 @@ async def open_tree(
     ``trio.move_on_after`` or use :func:`run` for an overall deadline. If the root supervisor
     gives up while the block runs, the block is cancelled and :class:`SupervisorGaveUp` is
     raised from the ``async with``. ``seed`` seeds the backoff jitter (for reproducible tests).
+    ``listeners`` are added (as :meth:`Tree.add_listener`) before anything starts, so they see
+    every event of the tree, its start included.
     """
     if not isinstance(spec, Supervisor | DynamicSupervisor):
         raise TypeError(
@@ -222,6 +254,8 @@ async def open_tree(
             runtime = Runtime(system.start_soon, seed)
             tree = Tree(spec, runtime)
             runtime.tree = tree
+            for listener in listeners:
+                runtime.bus.subscribe(listener)
             token = current_tree_var.set(tree)
             start_error = await system.start(_run_root, tree, runtime, system.cancel_scope)
             if start_error is None:
