@@ -6,7 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from cronsim import CronSim, CronSimError
+
+try:
+    from cronsim import CronSim, CronSimError
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    msg = "supervisors.jobs needs cronsim: install the extra, pip install 'trio-supervisors[jobs]'"
+    raise ImportError(msg) from exc
 
 from ._errors import CronError
 
