@@ -1,0 +1,236 @@
+"""The documentation: every public name documented, tutorial examples run and match the page."""
+
+from __future__ import annotations
+
+import ast
+import enum
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import actors
+import supervisors
+
+ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = ROOT / "examples"
+TUTORIAL = DOCS / "tutorial.md"
+REFERENCE = DOCS / "reference.md"
+TUTORIAL_EXAMPLES = sorted(EXAMPLES.glob("tutorial_*.py"))
+
+PUBLIC = [(module, name) for module in (actors, supervisors) for name in module.__all__]
+PUBLIC_IDS = [f"{module.__name__}.{name}" for module, name in PUBLIC]
+
+# Docstrings that state something the code does not do. Each entry fails until the phrase is
+# reworded (then delete the entry): (dotted name, misleading phrase, what the code does).
+MISLEADING = [
+    (
+        "actors.Actor",
+        ":meth:`on_stop` then runs, within the child's shutdown grace",
+        "the grace applies only to a stop requested by the supervisor; after a crash or a normal "
+        "exit (stop(), execute() returned) on_stop runs without a time limit, and the supervisor "
+        "learns of the exit (and restarts the child) only when it returns",
+    ),
+    (
+        "actors.Actor.on_stop",
+        "and a crash, within the child's shutdown grace",
+        "after a crash or a normal exit on_stop runs without a time limit; only a stop requested "
+        "by the supervisor bounds it by the grace",
+    ),
+    (
+        "actors.Actor.on_stop",
+        "An exception here after a stop request counts as a crash",
+        "after a stop requested by the supervisor, an exception from on_stop is logged and "
+        "reported as ChildStopped(error=...), with no restart (docs/semantics.md rule 10); it "
+        "counts as a crash only after the actor's own stop()",
+    ),
+    (
+        "actors.handler",
+        "Subclasses inherit their bases' handlers and may override them.",
+        "redefining a handler method in a subclass without @handler does not override it: the "
+        "base's function stays registered for that message type; the override must be marked "
+        "with @handler again",
+    ),
+    (
+        "actors.ActorStopped",
+        "nothing will start it again",
+        "a transient child that returned normally is started again by a later group restart "
+        "(ONE_FOR_ALL / REST_FOR_ONE) of a sibling",
+    ),
+    (
+        "supervisors.StartFailed",
+        "Raised by :func:`open_tree` and :func:`run` when the tree cannot start",
+        "run() and serve() do not raise it: they log the failure and return EXIT_FAILED (1)",
+    ),
+    (
+        "supervisors.Tree.ref",
+        "if no actor child was ever started at that path",
+        "it is also raised for an actor that was started and then removed (a temporary child "
+        "that exited, a terminated or exited dynamic child, the children of a stopped or "
+        "restarted dynamic supervisor); and a ref is returned for a static child not started yet",
+    ),
+    (
+        "supervisors.open_tree",
+        "wrap the block in ``trio.move_on_after``",
+        "when an enclosing cancel scope is cancelled while the block runs, the tree is cancelled "
+        "at once, not stopped gracefully (no on_stop, no grace); a deadline on the graceful stop "
+        "needs a scope whose deadline is set when the block ends, as serve() does",
+    ),
+    (
+        "supervisors.NotRunning",
+        "and it has stopped",
+        "it is also raised while the supervisor is stopping or restarting, so it may be "
+        "temporary: retry once the supervisor runs again",
+    ),
+    (
+        "supervisors.GaveUp",
+        "stopped its children and failed",
+        "the event is emitted when the supervisor decides to give up, before it stops its "
+        "children (their ChildStopping / ChildStopped events follow it)",
+    ),
+]
+
+
+def resolve(dotted: str) -> Any:
+    module_name, _, rest = dotted.partition(".")
+    obj: Any = {"actors": actors, "supervisors": supervisors}[module_name]
+    for part in rest.split("."):
+        obj = inspect.getattr_static(obj, part) if isinstance(obj, type) else getattr(obj, part)
+    return obj
+
+
+def own_docstring(obj: Any) -> str:
+    """The object's own docstring (not one inherited from a base class), stripped."""
+    if isinstance(obj, type):
+        doc = obj.__dict__.get("__doc__")
+    elif isinstance(obj, property):
+        doc = obj.fget.__doc__ if obj.fget is not None else None
+    elif isinstance(obj, classmethod | staticmethod):
+        doc = obj.__func__.__doc__
+    else:
+        doc = getattr(obj, "__doc__", None)
+    return (doc or "").strip()
+
+
+def is_constant(obj: Any) -> bool:
+    return not isinstance(obj, type) and not callable(obj)
+
+
+def reference_text() -> str:
+    return REFERENCE.read_text(encoding="utf-8")
+
+
+def public_members() -> list[tuple[str, str, Any]]:
+    """(class id, member name, member) for the public methods and properties of public classes."""
+    members = []
+    for module, name in PUBLIC:
+        cls = getattr(module, name)
+        if not isinstance(cls, type) or issubclass(cls, enum.Enum | BaseException):
+            continue
+        for member_name, member in vars(cls).items():
+            if member_name.startswith("_"):
+                continue
+            if inspect.isfunction(member) or isinstance(member, property | classmethod | staticmethod):
+                members.append((f"{module.__name__}.{name}", member_name, member))
+    return members
+
+
+MEMBERS = public_members()
+
+
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=PUBLIC_IDS)
+def test_public_name_has_a_docstring(module: Any, name: str) -> None:
+    """Classes, enums and functions carry their own docstring; constants are described in the reference."""
+    obj = getattr(module, name)
+    if is_constant(obj):
+        assert re.search(rf"`[^`\n]*\b{name}\b[^`\n]*`", reference_text()), f"{name} is not described"
+    else:
+        assert own_docstring(obj), f"{module.__name__}.{name} has no docstring of its own"
+
+
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=PUBLIC_IDS)
+def test_public_name_has_a_heading_in_the_reference(module: Any, name: str) -> None:
+    """Every exported name is the subject of a heading of docs/reference.md."""
+    heading = re.compile(rf"^#+ .*`[^`\n]*\b{name}\b[^`\n]*`", re.MULTILINE)
+    assert heading.search(reference_text()), f"docs/reference.md has no heading for {module.__name__}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "member"), MEMBERS, ids=[f"{owner}.{name}" for owner, name, _ in MEMBERS]
+)
+def test_public_method_and_property_has_a_docstring(owner: str, name: str, member: Any) -> None:
+    """Public methods and properties of public classes carry a docstring and appear in the reference."""
+    assert own_docstring(member), f"{owner}.{name} has no docstring"
+    assert re.search(rf"\b{name}\b", reference_text()), f"{owner}.{name} is not in docs/reference.md"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "phrase", "actual"), MISLEADING, ids=[f"{dotted}: {phrase[:40]}" for dotted, phrase, _ in MISLEADING]
+)
+def test_docstring_does_not_state_what_the_code_does_not_do(dotted: str, phrase: str, actual: str) -> None:
+    """Known misleading docstring sentences are reworded (then their entry in MISLEADING is deleted)."""
+    doc = " ".join(own_docstring(resolve(dotted)).split())
+    assert phrase not in doc, f"{dotted} says {phrase!r}, but {actual}"
+
+
+def test_tutorial_has_examples() -> None:
+    """The tutorial's steps exist as runnable files in examples/."""
+    assert len(TUTORIAL_EXAMPLES) >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", TUTORIAL_EXAMPLES, ids=[p.name for p in TUTORIAL_EXAMPLES])
+def test_tutorial_example_runs_and_exits_0(path: Path) -> None:
+    """Each tutorial example runs as a program, stops by itself within 30 s, and exits 0."""
+    proc = subprocess.run(
+        [sys.executable, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def quoted_blocks(markdown: str) -> list[tuple[str | None, str]]:
+    """(quoted file or None, code) for every ```python block, in page order.
+
+    A block quoted from a file is preceded by a line ``<!-- example: examples/NAME.py -->``.
+    """
+    fence = re.compile(r"(?:^<!-- example: (\S+) -->\n)?^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+    return [(match[1], match[2]) for match in fence.finditer(markdown)]
+
+
+def test_every_python_block_of_the_tutorial_is_quoted_from_an_example() -> None:
+    """The tutorial shows no Python that is not in a runnable example file."""
+    blocks = quoted_blocks(TUTORIAL.read_text(encoding="utf-8"))
+    assert blocks
+    unquoted = [code.splitlines()[0] for source, code in blocks if source is None]
+    assert not unquoted, f"python blocks without an <!-- example: ... --> line: {unquoted}"
+    sources = {source for source, _ in blocks}
+    assert sources == {f"examples/{p.name}" for p in TUTORIAL_EXAMPLES}
+
+
+@pytest.mark.parametrize("path", TUTORIAL_EXAMPLES, ids=[p.name for p in TUTORIAL_EXAMPLES])
+def test_tutorial_quotes_the_example_file_verbatim_and_whole(path: Path) -> None:
+    """The blocks quoting a file, in page order, are the whole file (only blank lines between them)."""
+    text = path.read_text(encoding="utf-8")
+    source = f"examples/{path.name}"
+    blocks = [code for quoted, code in quoted_blocks(TUTORIAL.read_text(encoding="utf-8")) if quoted == source]
+    assert blocks, f"{source} is not quoted in docs/tutorial.md"
+    position = 0
+    for code in blocks:
+        found = text.find(code, position)
+        assert found >= 0, f"this block is not in {source} (after the previous one):\n{code}"
+        gap = text[position:found]
+        assert not gap.strip(), f"docs/tutorial.md leaves out part of {source}:\n{gap}"
+        position = found + len(code)
+    assert not text[position:].strip(), f"docs/tutorial.md leaves out the end of {source}:\n{text[position:]}"
+
+
+@pytest.mark.parametrize("page", ["index.md", "tutorial.md", "howto.md", "reference.md"])
+def test_python_blocks_of_the_docs_are_valid_python(page: str) -> None:
+    """Every ```python block of our pages parses."""
+    for _, code in quoted_blocks((DOCS / page).read_text(encoding="utf-8")):
+        ast.parse(code)
