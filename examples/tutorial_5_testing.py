@@ -1,6 +1,6 @@
 """Tutorial step 5: testing the tree with pytest-trio and a MockClock.
 
-Run it with ``pytest examples/tutorial_5_testing.py`` (or ``python examples/tutorial_5_testing.py``).
+Run it with ``pytest examples/tutorial_5_testing.py``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,3 @@ async def test_counter_restarts_from_zero_after_a_crash(autojump_clock: trio.tes
     crashes = [event for event in events if isinstance(event, ChildCrashed)]
     assert [(c.path, c.message) for c in crashes] == [("test/counter", Increment(by=0))]
     assert isinstance(crashes[0].error, ValueError)
-
-
-if __name__ == "__main__":
-    raise SystemExit(pytest.main([__file__, "-q"]))
