@@ -21,6 +21,7 @@ from ._events import ChildStopped as ChildStopped
 from ._events import ChildStopping as ChildStopping
 from ._events import Event as Event
 from ._events import GaveUp as GaveUp
+from ._events import MessagesDropped as MessagesDropped
 from ._events import TreeStarted as TreeStarted
 from ._events import TreeStopped as TreeStopped
 from ._events import TreeStopping as TreeStopping
@@ -65,6 +66,7 @@ __all__ = [
     "Event",
     "GaveUp",
     "InjectedFault",
+    "MessagesDropped",
     "NotRunning",
     "Restart",
     "StartFailed",

@@ -27,6 +27,7 @@ __all__ = [
     "Event",
     "EventBus",
     "GaveUp",
+    "MessagesDropped",
         "TreeStarted",
     "TreeStopped",
     "TreeStopping",
@@ -45,9 +46,14 @@ class Event:
 
 @attrs.frozen(kw_only=True)
 class ChildStarting(Event):
-    """The supervisor is starting the child (its factory and ``on_start`` run next)."""
+    """The supervisor is starting the child (its factory and ``on_start`` run next).
+
+    ``restart`` is the child's restart type (``"permanent"``, ``"transient"`` or
+    ``"temporary"``), so an observer can judge what its exits should lead to.
+    """
 
     incarnation: int
+    restart: str = "permanent"
 
 
 @attrs.frozen(kw_only=True)
@@ -100,10 +106,15 @@ class ChildRestarting(Event):
 
 @attrs.frozen(kw_only=True)
 class ChildStopping(Event):
-    """The supervisor asked the child to stop, with ``grace`` seconds before cancellation."""
+    """The supervisor asked the child to stop, with ``grace`` seconds before cancellation.
+
+    ``reason``: ``"shutdown"`` (its supervisor is stopping), ``"restart"`` (a group restart),
+    ``"give_up"`` (its supervisor gave up) or ``"terminate"`` (``terminate_child``).
+    """
 
     incarnation: int
     grace: float
+    reason: str = "shutdown"
 
 
 @attrs.frozen(kw_only=True)
@@ -117,6 +128,18 @@ class ChildStopped(Event):
     incarnation: int
     cancelled: bool
     error: BaseException | None = None
+
+
+@attrs.frozen(kw_only=True)
+class MessagesDropped(Event):
+    """``count`` messages queued for the actor were dropped because it stopped for good.
+
+    Calls among them were failed with :class:`~actors.ActorStopped`; the casts are counted here
+    (and logged as a warning). ``reason`` says why the actor stopped for good.
+    """
+
+    count: int
+    reason: str
 
 
 @attrs.frozen(kw_only=True)
@@ -229,6 +252,10 @@ def log_event(event: Event) -> None:
             logger.warning("child %s did not stop within its shutdown grace and was cancelled", event.path)
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("child %s stopped", event.path)
+    elif isinstance(event, MessagesDropped):
+        logger.warning(
+            "%d message(s) to %s were dropped: it stopped for good (%s)", event.count, event.path, event.reason
+        )
     elif isinstance(event, ChildRestarting):
         if logger.isEnabledFor(logging.INFO):
             logger.info("restarting %s (restart %d in window, delay %.3f s, cause %s)",

@@ -15,7 +15,7 @@ import trio
 from actors import ActorRef
 from actors._mailbox import Mailbox
 
-from ._events import EventBus
+from ._events import EventBus, MessagesDropped
 
 if TYPE_CHECKING:
     from ._supervisor import SupervisorCell
@@ -119,9 +119,7 @@ class Runtime:
         for key in [k for k in self.mailboxes if k == path or k.startswith(prefix)]:
             dropped = self.mailboxes[key].close(reason)
             if dropped:
-                logger.warning(
-                    "%d message(s) to %s were dropped: it stopped for good (%s)", dropped, key, reason
-                )
+                self.bus.emit(MessagesDropped(path=key, time=trio.current_time(), count=dropped, reason=reason))
             if forget:
                 del self.mailboxes[key]
                 del self.refs[key]

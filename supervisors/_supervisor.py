@@ -181,7 +181,8 @@ class SupervisorCell:
         slot.state = ChildState.STARTING
         bus = self.runtime.bus
         if bus.detailed:
-            bus.emit(ChildStarting(path=slot.path, time=trio.current_time(), incarnation=incarnation.number))
+            bus.emit(ChildStarting(path=slot.path, time=trio.current_time(), incarnation=incarnation.number,
+                                   restart=slot.spec.restart.value))
         error: Exception | None = await self._nursery.start(self._child_main, slot, incarnation)
         if error is not None:
             slot.current = None
@@ -216,12 +217,12 @@ class SupervisorCell:
 
     # -- stopping --------------------------------------------------------------------------
 
-    async def _stop_all(self) -> None:
+    async def _stop_all(self, reason: str = "shutdown") -> None:
         """Stop every running child in reverse list order, one subtree at a time."""
         for slot in reversed(self.slots):
-            await self._stop_slot(slot)
+            await self._stop_slot(slot, reason)
 
-    async def _stop_slot(self, slot: _Slot) -> None:
+    async def _stop_slot(self, slot: _Slot, reason: str) -> None:
         incarnation = slot.current
         if incarnation is None:
             return
@@ -231,7 +232,7 @@ class SupervisorCell:
         bus = self.runtime.bus
         if bus.detailed:
             bus.emit(ChildStopping(path=slot.path, time=trio.current_time(),
-                                   incarnation=incarnation.number, grace=grace))
+                                   incarnation=incarnation.number, grace=grace, reason=reason))
         incarnation.cell.request_stop(immediate=grace == 0)
         if grace == 0:
             incarnation.scope.cancel()
@@ -255,7 +256,7 @@ class SupervisorCell:
             while not inbox and not self._stop_requested:
                 await self._wakeup.park()
             if self._injected is not None:
-                await self._stop_all()
+                await self._stop_all("give_up")
                 raise self._injected
             if self._stop_requested:
                 return
@@ -315,11 +316,6 @@ class SupervisorCell:
             )
             if not allowed:
                 await self._give_up(cause)
-            for slot in to_stop:
-                await self._stop_slot(slot)
-            for slot in to_remove:
-                self._remove(slot, "a temporary child is not restarted by a group restart")
-            to_remove = []
             delay = 0.0
             backoff = self.spec.backoff
             if backoff is not None:
@@ -330,6 +326,12 @@ class SupervisorCell:
                 slot.state = ChildState.RESTARTING
                 bus.emit(ChildRestarting(path=slot.path, time=now, delay=delay,
                                          restarts=len(self._history), cause=failed.path))
+            for slot in to_stop:
+                await self._stop_slot(slot, "restart")
+                slot.state = ChildState.RESTARTING
+            for slot in to_remove:
+                self._remove(slot, "a temporary child is not restarted by a group restart")
+            to_remove = []
             if delay > 0:
                 with trio.move_on_after(delay):
                     await self._stop_event.wait()
@@ -361,7 +363,7 @@ class SupervisorCell:
         restarts = len(self._history)
         self.runtime.bus.emit(GaveUp(path=self.path, time=trio.current_time(),
                                                restarts=restarts, within=spec.within, error=cause))
-        await self._stop_all()
+        await self._stop_all("give_up")
         raise SupervisorGaveUp(
             f"supervisor {self.path!r} gave up: more than {spec.max_restarts} restart(s) within "
             f"{spec.within} s (last: {cause!r}); its children were stopped. Fix the failing "
@@ -400,7 +402,7 @@ class SupervisorCell:
             self._check_running()
             for slot in self.slots:
                 if slot.spec.name == name:
-                    await self._stop_slot(slot)
+                    await self._stop_slot(slot, "terminate")
                     self._remove(slot, "it was terminated")
                     return
             raise ChildNotFound(f"{self.path!r} has no child named {name!r}; its children are "
