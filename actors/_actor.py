@@ -51,7 +51,8 @@ def handler(arg: Any, /) -> Any:
     Handlers may be ``async def`` or plain ``def``. A message is dispatched to the handler of
     its exact type, else to the handler of its nearest base class (in MRO order). A handler's
     return value is the reply of a :meth:`ActorRef.call`; for a cast it is discarded.
-    Subclasses inherit their bases' handlers and may override them.
+    Subclasses inherit their bases' handlers; redefining a handler method in a subclass (with
+    or without ``@handler``) replaces it, as for any method.
     """
     if isinstance(arg, type):
         message_type = arg
@@ -109,9 +110,9 @@ class Actor:
        the incarnation; that message is not redelivered (it is reported in the crash event).
     3. The incarnation ends when its supervisor stops it (the handler in progress finishes,
        then the loop stops), when it calls :meth:`stop` (a normal exit), or when a handler
-       raises (a crash). :meth:`on_stop` then runs, within the child's shutdown grace.
-       ``on_stop`` does not run when the child is cancelled: shutdown ``0``, a grace
-       overrun, or the cancellation of an enclosing scope.
+       raises (a crash). :meth:`on_stop` then runs, bounded by the child's shutdown grace
+       (``ChildSpec.shutdown``) in every case. ``on_stop`` does not run when the child is
+       cancelled: shutdown ``0``, a grace overrun, or the cancellation of an enclosing scope.
 
     Messages left in the mailbox stay there for the next incarnation.
     """
@@ -130,10 +131,13 @@ class Actor:
                 if mark is None:
                     continue
                 message_type = mark if isinstance(mark, type) else _message_type(cls, name, value)
+                # The most derived definition of that method name handles it, marked or not,
+                # so overriding a handler works as overriding any method does.
+                current = getattr(cls, name)
                 if message_type is None:
-                    unresolved.append((name, value))
+                    unresolved.append((name, current))
                 else:
-                    table[message_type] = (value, inspect.iscoroutinefunction(value))
+                    table[message_type] = (current, inspect.iscoroutinefunction(current))
         cls._handlers = table
         cls._unresolved = tuple(unresolved)
 
@@ -179,10 +183,12 @@ class Actor:
     async def on_stop(self) -> None:
         """Called once per incarnation when it ends after a successful start.
 
-        Runs after a stop request, a normal exit and a crash, within the child's shutdown
-        grace; not when the child is cancelled (shutdown ``0`` or a grace overrun). An
-        exception here after a stop request counts as a crash; after a crash it is logged.
-        Defaults to doing nothing.
+        Runs after a stop request, a normal exit and a crash, bounded by the child's shutdown
+        grace (after that it is cancelled and a warning is logged); not when the child is
+        cancelled (shutdown ``0`` or a grace overrun). If it raises after a stop request, the
+        error is logged and reported in ``ChildStopped(error=...)`` (no restart); after a
+        normal exit it turns the exit into a crash; after a crash it is logged and the crash
+        stands. Defaults to doing nothing.
         """
 
     async def on_unhandled(self, msg: object) -> object:
@@ -225,7 +231,7 @@ class Actor:
         Whether it is restarted then depends on the child's restart type: a permanent child
         is, a transient or temporary one is not.
         """
-        self._require_cell().request_stop(immediate=False)
+        self._require_cell().request_stop(immediate=False, by_supervisor=False)
 
     def send_after(self, delay: float, msg: object) -> TimerHandle:
         """Deliver ``msg`` to this actor's mailbox once, after ``delay`` seconds.

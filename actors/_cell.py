@@ -10,13 +10,13 @@ raises on a crash; ``current`` is the message whose handler was running at that 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+import math
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import trio
 
 from ._actor import Actor, BackgroundService, has_hook
-from ._errors import ActorError
 from ._mailbox import WAKE, Call, Mailbox, fail_call
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
@@ -33,12 +33,14 @@ class ActorCell:
 
     __slots__ = (
         "_execute_scope",
+        "_requested_by_supervisor",
         "_spawn",
         "_stop_requested",
         "_timers",
         "actor",
         "current",
         "factory",
+        "grace",
         "immediate",
         "mailbox",
         "path",
@@ -46,9 +48,16 @@ class ActorCell:
     )
 
     def __init__(
-        self, path: str, factory: Callable[[], Any], mailbox: Mailbox, ref: ActorRef, spawn: Spawn
+        self,
+        path: str,
+        factory: Callable[[], Any],
+        mailbox: Mailbox,
+        ref: ActorRef,
+        spawn: Spawn,
+        grace: float = math.inf,
     ) -> None:
         self.path = path
+        self.grace = grace
         self.factory = factory
         self.mailbox = mailbox
         self.ref = ref
@@ -57,18 +66,21 @@ class ActorCell:
         self.current: object = None
         self.immediate = False
         self._stop_requested = False
+        self._requested_by_supervisor = False
         self._execute_scope: trio.CancelScope | None = None
         self._timers: set[TimerHandle] | None = None
 
     # -- control (called by the supervisor) ------------------------------------------------
 
-    def request_stop(self, *, immediate: bool) -> None:
+    def request_stop(self, *, immediate: bool, by_supervisor: bool = True) -> None:
         """Ask the incarnation to end: after the current message, or at once if ``immediate``.
 
         ``immediate`` only records that ``on_stop`` must not run; the supervisor cancels the
-        scope around :meth:`run` itself.
+        scope around :meth:`run` itself. ``by_supervisor=False`` is the actor's own
+        :meth:`Actor.stop` (a normal exit).
         """
         self._stop_requested = True
+        self._requested_by_supervisor = self._requested_by_supervisor or by_supervisor
         self.immediate = self.immediate or immediate
         scope = self._execute_scope
         if scope is not None:
@@ -137,14 +149,26 @@ class ActorCell:
         self._cancel_timers()
         on_stop = has_hook(actor, "on_stop")
         if on_stop is not None and not self.immediate:
+            if self._stop_requested and self._requested_by_supervisor:
+                await on_stop()  # the supervisor's cancel scope bounds it
+            else:
+                await self._bounded(on_stop)
+
+    async def _bounded(self, on_stop: Callable[[], Awaitable[None]]) -> None:
+        """Run on_stop after an exit of the actor's own, within the child's grace."""
+        with trio.move_on_after(self.grace) as scope:
             await on_stop()
+        if scope.cancelled_caught:
+            logger.warning(
+                "on_stop of %s did not finish within its %s s grace and was cancelled", self.path, self.grace
+            )
 
     async def _on_stop_after_crash(self, actor: Actor) -> None:
         on_stop = has_hook(actor, "on_stop")
         if on_stop is None:
             return
         try:
-            await on_stop()
+            await self._bounded(on_stop)
         except Exception:
             logger.exception("on_stop of %r raised after a crash; the crash stands", self.path)
 
@@ -222,7 +246,3 @@ class ActorCell:
         if failure is not None:
             raise failure
 
-
-def check_running(actor: Actor) -> None:
-    if actor._cell is None:
-        raise ActorError(f"{type(actor).__qualname__} is not running")

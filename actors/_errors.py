@@ -20,9 +20,11 @@ class ActorStopped(ActorError):
     """The actor has stopped for good, so it cannot take a message.
 
     Raised by :meth:`ActorRef.cast`, :meth:`ActorRef.cast_nowait` and :meth:`ActorRef.call`
-    when the actor's child slot is down and nothing will start it again (it was removed, it is
-    a transient child that returned normally, or its tree has stopped), and raised in a caller
-    whose pending :meth:`~ActorRef.call` was still in the mailbox when that happened.
+    while the actor's child slot is down without a restart under way: it was removed (a
+    temporary child that exited, a terminated child, a child of a stopped dynamic supervisor),
+    it is a transient child that returned normally (a later group restart of a sibling starts
+    it again and its mailbox reopens), or its tree has stopped. Also raised in a caller whose
+    pending :meth:`~ActorRef.call` was still in the mailbox when that happened.
     """
 
 

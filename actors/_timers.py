@@ -28,6 +28,7 @@ class TimerHandle:
 
     @property
     def cancelled(self) -> bool:
+        """True once the timer is over: cancelled, its incarnation ended, or (send_after) fired."""
         return self._scope.cancel_called
 
 

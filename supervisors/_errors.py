@@ -12,9 +12,10 @@ class SupervisionError(Exception):
 class StartFailed(SupervisionError):
     """A child could not be started (its factory or ``on_start`` raised); ``__cause__`` says why.
 
-    Raised by :func:`open_tree` and :func:`run` when the tree cannot start, and by
-    :meth:`SupervisorRef.start_child`. During a supervisor's own start, the children already
-    started are stopped in reverse order before this is raised.
+    Raised by :func:`open_tree` when the tree cannot start (:func:`run` and :func:`serve` log
+    it and return :data:`EXIT_FAILED` instead), and by :meth:`SupervisorRef.start_child`.
+    During a supervisor's own start, the children already started are stopped in reverse order
+    before this is raised.
     """
 
 
@@ -38,7 +39,11 @@ class ChildNotFound(SupervisionError, LookupError):
 
 
 class NotRunning(SupervisionError):
-    """The operation needs a running supervisor or tree, and it has stopped."""
+    """The operation needs a running supervisor or child, and it is not running now.
+
+    It may be stopped for good, or only stopping or restarting: retry once it runs again
+    (``Tree.snapshot()`` shows its state).
+    """
 
 
 class InjectedFault(Exception):

@@ -144,7 +144,12 @@ class MessagesDropped(Event):
 
 @attrs.frozen(kw_only=True)
 class GaveUp(Event):
-    """The supervisor exceeded ``max_restarts`` within ``within`` s, stopped its children and failed."""
+    """The supervisor exceeded its intensity: it stops its children next, then fails.
+
+    Emitted when it decides to give up, before its children's ChildStopping / ChildStopped
+    events. ``restarts`` is the count the refused restart would have made (so
+    ``max_restarts + 1``); ``error`` the failure that needed it.
+    """
 
     restarts: int
     within: float

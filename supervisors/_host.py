@@ -69,9 +69,10 @@ async def serve(
     ``handle_signals`` (default True; needs the main thread), the first SIGINT or SIGTERM
     starts a graceful stop: children stop in reverse start order, each within its own grace,
     and the whole stop within ``shutdown_timeout`` seconds (default 30.0, as in .NET), after
-    which everything left is cancelled. A second signal cancels at once. ``on_started(tree)``
-    is awaited once the tree has started; the tree is stopped when it returns only if it
-    called ``tree.request_stop()``.
+    which everything left is cancelled. A second signal cancels at once. The same deadline
+    bounds a stop asked for with ``tree.request_stop()``. ``on_started(tree)`` is awaited
+    once the tree has started (the tree keeps running after it returns, until a stop is
+    requested); an exception from it stops the tree gracefully and is re-raised.
 
     Returns :data:`EXIT_OK` (0) after a clean stop, :data:`EXIT_FAILED` (1) if the tree could
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
@@ -79,6 +80,7 @@ async def serve(
     """
     stopper = _Stopper()
     code = EXIT_OK
+    body_error: BaseException | None = None
     async with trio.open_nursery() as watchers:
         with trio.CancelScope() as outer:
             if handle_signals:
@@ -91,11 +93,14 @@ async def serve(
                     if on_started is not None:
                         await on_started(tree)
                     await tree.wait_stopping()
-                    if not handle_signals:
-                        outer.deadline = min(outer.deadline, trio.current_time() + shutdown_timeout)
+                    # However the stop was asked for (signal, request_stop, the root failing),
+                    # the whole graceful stop gets shutdown_timeout seconds.
+                    outer.deadline = min(outer.deadline, trio.current_time() + shutdown_timeout)
             except SupervisionError as exc:
                 logger.error("tree %r failed: %s; exiting with code %d", spec.name, exc, EXIT_FAILED)
                 code = EXIT_FAILED
+            except Exception as exc:  # raised by on_started: re-raised below, outside the nursery
+                body_error = exc
         if outer.cancelled_caught:
             logger.error(
                 "tree %r did not stop within %s s (or a second signal came); the rest was "
@@ -103,6 +108,8 @@ async def serve(
             )
             code = EXIT_FORCED
         watchers.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
     return code
 
 

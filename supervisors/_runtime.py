@@ -34,7 +34,8 @@ class ChildState(enum.Enum):
     ``STARTING`` (factory / ``on_start`` running), ``RUNNING``, ``STOPPING`` (stop requested,
     within its grace), ``RESTARTING`` (down, about to be started again, possibly after a
     backoff delay), ``DOWN`` (exited and not restarted: a transient child after a normal
-    exit), ``STOPPED`` (stopped by its supervisor).
+    exit, or a child whose start failed), ``STOPPED`` (stopped by its supervisor, or not
+    started yet).
     """
 
     STARTING = "starting"
@@ -46,6 +47,8 @@ class ChildState(enum.Enum):
 
 
 class ChildKind(enum.Enum):
+    """What a child is: an actor (``ChildSpec``), a ``Supervisor`` or a ``DynamicSupervisor``."""
+
     ACTOR = "actor"
     SUPERVISOR = "supervisor"
     DYNAMIC_SUPERVISOR = "dynamic_supervisor"

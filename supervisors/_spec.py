@@ -209,10 +209,12 @@ class DynamicSupervisor:
 
     @property
     def children(self) -> tuple[TreeSpec, ...]:
+        """Always empty: a dynamic supervisor starts with no children."""
         return ()
 
     @property
     def strategy(self) -> Strategy:
+        """Always ``ONE_FOR_ONE``."""
         return Strategy.ONE_FOR_ONE
 
 

@@ -122,7 +122,7 @@ class SupervisorCell:
 
     # -- the ActorCell-like contract ---------------------------------------------------------
 
-    def request_stop(self, *, immediate: bool) -> None:
+    def request_stop(self, *, immediate: bool, by_supervisor: bool = True) -> None:
         self._stop_requested = True
         self._stop_event.set()
         self._wakeup.unpark_all()
@@ -137,7 +137,7 @@ class SupervisorCell:
                     self.running = True
                     task_status.started()
                     await self._control_loop()
-                except SupervisionError as exc:
+                except Exception as exc:  # gave up, failed to start, or an injected failure
                     failure = exc
                 await self._stop_all()
         finally:
@@ -145,9 +145,11 @@ class SupervisorCell:
             self.finished = True
             if self.runtime.supervisors.get(self.path) is self:
                 del self.runtime.supervisors[self.path]
-            if self.dynamic:
-                for slot in self.slots:
-                    self.runtime.close_under(slot.path, "its dynamic supervisor stopped", forget=True)
+            # Children added at run time do not survive their supervisor: their mailboxes close.
+            static = {child.name for child in self.spec.children}
+            for slot in self.slots:
+                if slot.spec.name not in static:
+                    self.runtime.close_under(slot.path, "its supervisor stopped", forget=True)
         if failure is not None:
             raise failure
 
@@ -169,7 +171,7 @@ class SupervisorCell:
             assert slot.mailbox is not None
             assert slot.ref is not None
             slot.mailbox.reopen()
-            return ActorCell(slot.path, spec.factory, slot.mailbox, slot.ref, self.runtime.spawn)
+            return ActorCell(slot.path, spec.factory, slot.mailbox, slot.ref, self.runtime.spawn, spec.shutdown)
         return SupervisorCell(spec, slot.path, self.runtime)
 
     async def _start_slot(self, slot: _Slot) -> Exception | None:
@@ -253,7 +255,7 @@ class SupervisorCell:
     async def _control_loop(self) -> None:
         inbox = self._inbox
         while True:
-            while not inbox and not self._stop_requested:
+            while not inbox and not self._stop_requested and self._injected is None:
                 await self._wakeup.park()
             if self._injected is not None:
                 await self._stop_all("give_up")
@@ -432,7 +434,7 @@ class SupervisorCell:
         if error is None:
             if isinstance(cell, SupervisorCell):
                 raise ValueError(f"{slot.path!r} is a supervisor; a supervisor never exits normally")
-            cell.request_stop(immediate=False)
+            cell.request_stop(immediate=False, by_supervisor=False)
         elif isinstance(cell, SupervisorCell):
             cell.inject_failure(error)
         else:

@@ -35,6 +35,7 @@ class SupervisorRef:
 
     @property
     def path(self) -> str:
+        """The supervisor's path in its tree."""
         return self._path
 
     def _cell(self) -> SupervisorCell:
@@ -87,6 +88,7 @@ class Tree:
 
     @property
     def name(self) -> str:
+        """The root supervisor's name (the first segment of every path)."""
         return self._spec.name
 
     def _absolute(self, path: str) -> str:
@@ -96,9 +98,12 @@ class Tree:
         return f"{root}/{path}"
 
     def ref(self, path: str) -> ActorRef:
-        """The ref of the actor at ``path`` (relative to the root, e.g. ``"workers/mailer"``).
+        """The ref of the actor at ``path`` (relative to the root, e.g. ``"workers/mailer"``, or absolute).
 
-        Raises :class:`ChildNotFound` if no actor child was ever started at that path.
+        Works for every actor child in the tree's structure, started yet or not; raises
+        :class:`ChildNotFound` if there is none at that path (never was, or it was removed: a
+        temporary child that exited, a terminated child, a child of a stopped dynamic
+        supervisor). A ref obtained earlier stays usable and raises ActorStopped instead.
         """
         ref = self._runtime.refs.get(self._absolute(path))
         if ref is None:
@@ -183,6 +188,7 @@ class Tree:
 
     @property
     def is_stopping(self) -> bool:
+        """True once a stop was requested or the root failed."""
         return self._stopping.is_set()
 
     async def wait_started(self) -> None:
@@ -234,8 +240,10 @@ async def open_tree(
     Returns (enters) once every child has started. If the tree cannot start,
     :class:`StartFailed` is raised and the children that did start were stopped in reverse
     order. When the block exits, normally or with an exception, the tree is stopped
-    gracefully (reverse start order, each child's shutdown grace); wrap the block in
-    ``trio.move_on_after`` or use :func:`run` for an overall deadline. If the root supervisor
+    gracefully (reverse start order, each child's shutdown grace). For an overall deadline on
+    that stop, end the block with ``with trio.move_on_after(t): await tree.stop()`` (or use
+    :func:`serve`); a cancel scope around the whole block cancels the tree at once when it
+    fires, without graces or ``on_stop``. If the root supervisor
     gives up while the block runs, the block is cancelled and :class:`SupervisorGaveUp` is
     raised from the ``async with``. ``seed`` seeds the backoff jitter (for reproducible tests).
     ``listeners`` are added (as :meth:`Tree.add_listener`) before anything starts, so they see

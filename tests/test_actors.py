@@ -510,3 +510,42 @@ async def test_handler_annotation_that_is_not_a_class_is_refused() -> None:
             @handler
             async def h(self, msg) -> None:  # type: ignore[no-untyped-def]
                 pass
+
+
+async def test_redefining_a_handler_in_a_subclass_overrides_it(autojump_clock: trio.testing.MockClock) -> None:
+    """A subclass's redefinition of a handler method replaces it, with or without @handler."""
+
+    class Doubler(Counter):
+        def get(self, msg: Total) -> int:  # no @handler: still the handler of Total
+            return self.total * 2
+
+    async with open_tree(tree_of(ChildSpec(name="d", factory=Doubler))) as tree:
+        await tree.ref("d").cast(Add(21))
+        assert await tree.ref("d").call(Total()) == 42
+
+
+async def test_on_stop_after_a_crash_is_bounded_by_the_grace(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a crash, a hanging on_stop is cancelled after the child's grace; the restart follows."""
+    starts: list[float] = []
+
+    class SlowCleanup(Actor):
+        async def on_start(self) -> None:
+            starts.append(trio.current_time())
+
+        async def on_stop(self) -> None:
+            await trio.sleep(100)
+
+        @handler
+        async def crash(self, msg: Crash) -> None:
+            raise RuntimeError("boom")
+
+    async with open_tree(tree_of(ChildSpec(name="s", factory=SlowCleanup, shutdown=2.0))) as tree:
+        await tree.ref("s").cast(Crash())
+        await trio.sleep(10)
+        assert starts == [0.0, pytest.approx(2.0)]
+        tree.inject_crash("s")  # cancelled: on_stop is not called, so no delay
+        await trio.sleep(1)
+        assert starts[-1] == pytest.approx(10.0)  # injected at t=10: no on_stop, restarted at once
+    assert "did not finish within its 2.0 s grace" in caplog.text

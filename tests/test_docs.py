@@ -28,72 +28,6 @@ PUBLIC_IDS = [f"{module.__name__}.{name}" for module, name in PUBLIC]
 
 # Docstrings that state something the code does not do. Each entry fails until the phrase is
 # reworded (then delete the entry): (dotted name, misleading phrase, what the code does).
-MISLEADING = [
-    (
-        "actors.Actor",
-        ":meth:`on_stop` then runs, within the child's shutdown grace",
-        "the grace applies only to a stop requested by the supervisor; after a crash or a normal "
-        "exit (stop(), execute() returned) on_stop runs without a time limit, and the supervisor "
-        "learns of the exit (and restarts the child) only when it returns",
-    ),
-    (
-        "actors.Actor.on_stop",
-        "and a crash, within the child's shutdown grace",
-        "after a crash or a normal exit on_stop runs without a time limit; only a stop requested "
-        "by the supervisor bounds it by the grace",
-    ),
-    (
-        "actors.Actor.on_stop",
-        "An exception here after a stop request counts as a crash",
-        "after a stop requested by the supervisor, an exception from on_stop is logged and "
-        "reported as ChildStopped(error=...), with no restart (docs/semantics.md rule 10); it "
-        "counts as a crash only after the actor's own stop()",
-    ),
-    (
-        "actors.handler",
-        "Subclasses inherit their bases' handlers and may override them.",
-        "redefining a handler method in a subclass without @handler does not override it: the "
-        "base's function stays registered for that message type; the override must be marked "
-        "with @handler again",
-    ),
-    (
-        "actors.ActorStopped",
-        "nothing will start it again",
-        "a transient child that returned normally is started again by a later group restart "
-        "(ONE_FOR_ALL / REST_FOR_ONE) of a sibling",
-    ),
-    (
-        "supervisors.StartFailed",
-        "Raised by :func:`open_tree` and :func:`run` when the tree cannot start",
-        "run() and serve() do not raise it: they log the failure and return EXIT_FAILED (1)",
-    ),
-    (
-        "supervisors.Tree.ref",
-        "if no actor child was ever started at that path",
-        "it is also raised for an actor that was started and then removed (a temporary child "
-        "that exited, a terminated or exited dynamic child, the children of a stopped or "
-        "restarted dynamic supervisor); and a ref is returned for a static child not started yet",
-    ),
-    (
-        "supervisors.open_tree",
-        "wrap the block in ``trio.move_on_after``",
-        "when an enclosing cancel scope is cancelled while the block runs, the tree is cancelled "
-        "at once, not stopped gracefully (no on_stop, no grace); a deadline on the graceful stop "
-        "needs a scope whose deadline is set when the block ends, as serve() does",
-    ),
-    (
-        "supervisors.NotRunning",
-        "and it has stopped",
-        "it is also raised while the supervisor is stopping or restarting, so it may be "
-        "temporary: retry once the supervisor runs again",
-    ),
-    (
-        "supervisors.GaveUp",
-        "stopped its children and failed",
-        "the event is emitted when the supervisor decides to give up, before it stops its "
-        "children (their ChildStopping / ChildStopped events follow it)",
-    ),
-]
 
 
 def resolve(dotted: str) -> Any:
@@ -167,15 +101,6 @@ def test_public_method_and_property_has_a_docstring(owner: str, name: str, membe
     """Public methods and properties of public classes carry a docstring and appear in the reference."""
     assert own_docstring(member), f"{owner}.{name} has no docstring"
     assert re.search(rf"\b{name}\b", reference_text()), f"{owner}.{name} is not in docs/reference.md"
-
-
-@pytest.mark.parametrize(
-    ("dotted", "phrase", "actual"), MISLEADING, ids=[f"{dotted}: {phrase[:40]}" for dotted, phrase, _ in MISLEADING]
-)
-def test_docstring_does_not_state_what_the_code_does_not_do(dotted: str, phrase: str, actual: str) -> None:
-    """Known misleading docstring sentences are reworded (then their entry in MISLEADING is deleted)."""
-    doc = " ".join(own_docstring(resolve(dotted)).split())
-    assert phrase not in doc, f"{dotted} says {phrase!r}, but {actual}"
 
 
 def test_tutorial_has_examples() -> None:

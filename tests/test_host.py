@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -115,3 +116,32 @@ async def test_serve_returns_1_when_the_tree_cannot_start(autojump_clock: trio.t
         ],
     )
     assert await serve(spec, handle_signals=False) == EXIT_FAILED
+
+
+async def test_serve_bounds_a_requested_stop_by_the_deadline(autojump_clock: trio.testing.MockClock) -> None:
+    """A stop asked for with request_stop() also gets only shutdown_timeout seconds."""
+    log = Log()
+
+    async def started(tree: Tree) -> None:
+        tree.request_stop()
+
+    spec = Supervisor(
+        name="app", children=[ChildSpec(name="slow", factory=probe("slow", log, stop_takes=60.0), shutdown=math.inf)]
+    )
+    t0 = trio.current_time()
+    code = await serve(spec, handle_signals=False, shutdown_timeout=0.5, on_started=started)
+    assert code == EXIT_FORCED
+    assert trio.current_time() - t0 == pytest.approx(0.5)
+
+
+async def test_exception_from_on_started_stops_the_tree_and_is_reraised(autojump_clock: trio.testing.MockClock) -> None:
+    """An error in on_started stops the tree gracefully and comes out of serve() unwrapped."""
+    log = Log()
+
+    async def started(tree: Tree) -> None:
+        raise KeyError("config")
+
+    spec = Supervisor(name="app", children=[ChildSpec(name="a", factory=probe("a", log))])
+    with pytest.raises(KeyError):
+        await serve(spec, handle_signals=False, on_started=started)
+    assert log == ["start a", "stop a"]

@@ -656,3 +656,39 @@ async def test_restarted_dynamic_supervisor_starts_empty(autojump_clock: trio.te
         assert tree.supervisor("pool").children() == ()
         with pytest.raises(ActorStopped):
             await ref.cast(Echo(1))  # type: ignore[union-attr]
+
+
+async def test_injected_crash_of_a_supervisor_stops_its_children_and_escalates(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """inject_crash on a sub-supervisor: it stops its children in reverse, crashes, restarts."""
+    from supervisors import InjectedFault
+
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", children=[Supervisor(name="sub", children=children(log, "x", "y"))])
+    async with open_tree(spec) as tree:
+        tree.add_listener(events.append)
+        log.clear()
+        tree.inject_crash("sub")
+        await trio.testing.wait_all_tasks_blocked()
+        assert log == ["stop y", "stop x", "start x", "start y"]
+    crashed = [e for e in events if isinstance(e, ChildCrashed)]
+    assert [(e.path, type(e.error)) for e in crashed] == [("app/sub", InjectedFault)]
+
+
+async def test_child_added_to_a_static_supervisor_is_gone_after_it_restarts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A start_child addition does not survive its supervisor's restart; its ref refuses messages."""
+    from actors import ActorStopped
+
+    log = Log()
+    spec = Supervisor(name="app", children=[Supervisor(name="sub", children=children(log, "x"))])
+    async with open_tree(spec) as tree:
+        ref = await tree.supervisor("sub").start_child(ChildSpec(name="extra", factory=probe("extra", log)))
+        tree.inject_crash("sub")
+        await trio.testing.wait_all_tasks_blocked()
+        assert [c.name for c in tree.snapshot().find("sub").children] == ["x"]  # type: ignore[union-attr]
+        with pytest.raises(ActorStopped):
+            await ref.call(Echo(1))  # type: ignore[union-attr]
