@@ -7,6 +7,7 @@ be tested exhaustively against a model.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Sequence
 
 import attrs
@@ -16,6 +17,7 @@ from ._spec import Restart, Strategy
 __all__ = [
     "ExitKind",
     "RestartPlan",
+    "RestartWindow",
     "needs_restart",
     "plan_restart",
     "plan_retry",
@@ -39,18 +41,45 @@ def needs_restart(restart: Restart, kind: ExitKind) -> bool:
     return False
 
 
+class RestartWindow:
+    """The restarts of one supervisor incarnation within a sliding window of ``within`` seconds.
+
+    A restart at time ``t`` is in the window while ``now - t <= within`` (edge included, as in
+    OTP, but over exact times rather than whole seconds). Recording is amortised O(1): times
+    arrive in order, so expired ones are dropped from the left.
+    """
+
+    __slots__ = ("_times", "max_restarts", "within")
+
+    def __init__(self, max_restarts: int, within: float) -> None:
+        self.max_restarts = max_restarts
+        self.within = within
+        self._times: deque[float] = deque()
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def times(self) -> tuple[float, ...]:
+        return tuple(self._times)
+
+    def record(self, now: float) -> bool:
+        """Count one restart at ``now``; False if the window would then hold more than
+        ``max_restarts`` restarts, in which case the supervisor gives up instead."""
+        times = self._times
+        while times and now - times[0] > self.within:
+            times.popleft()
+        times.append(now)
+        return len(times) <= self.max_restarts
+
+
 def record_restart(
     history: tuple[float, ...], now: float, max_restarts: int, within: float
 ) -> tuple[bool, tuple[float, ...]]:
-    """Count one restart at ``now`` in a sliding window of ``within`` seconds.
-
-    A restart at time ``t`` is in the window while ``now - t <= within`` (edge included, as in
-    OTP, but over exact times rather than whole seconds). Returns ``(allowed, new_history)``:
-    allowed is False when the window would hold more than ``max_restarts`` restarts, counting
-    this one, in which case the supervisor gives up instead.
-    """
-    kept = (*(t for t in history if now - t <= within), now)
-    return len(kept) <= max_restarts, kept
+    """:class:`RestartWindow` as a function over tuples: ``(allowed, new_history)``."""
+    window = RestartWindow(max_restarts, within)
+    window._times.extend(history)
+    allowed = window.record(now)
+    return allowed, window.times()
 
 
 @attrs.frozen

@@ -116,10 +116,14 @@ class Runtime:
                 self.refs[path] = ActorRef(mailbox)
         return mailbox, self.refs[path]
 
-    def close_under(self, path: str, reason: str, *, forget: bool) -> None:
-        """Close the mailboxes at and under ``path``; log messages that can no longer be read."""
-        prefix = path + "/"
-        for key in [k for k in self.mailboxes if k == path or k.startswith(prefix)]:
+    def close_under(self, path: str, reason: str, *, forget: bool, subtree: bool = True) -> None:
+        """Close the mailbox at ``path`` (and, with ``subtree``, all under it); report drops."""
+        if subtree:
+            prefix = path + "/"
+            keys = [k for k in self.mailboxes if k == path or k.startswith(prefix)]
+        else:
+            keys = [path] if path in self.mailboxes else []
+        for key in keys:
             dropped = self.mailboxes[key].close(reason)
             if dropped:
                 self.bus.emit(MessagesDropped(path=key, time=trio.current_time(), count=dropped, reason=reason))

@@ -24,7 +24,7 @@ from actors import ActorRef
 from actors._cell import ActorCell
 from actors._mailbox import Call, Mailbox
 
-from ._decide import ExitKind, needs_restart, plan_restart, plan_retry, record_restart
+from ._decide import ExitKind, RestartWindow, needs_restart, plan_restart, plan_retry
 from ._errors import ChildNotFound, NotRunning, StartFailed, SupervisionError, SupervisorGaveUp
 from ._events import (
     ChildCrashed,
@@ -112,7 +112,8 @@ class SupervisorCell:
         self._inbox: deque[tuple[_Slot, _Incarnation]] = deque()
         self._wakeup = trio.lowlevel.ParkingLot()
         self._lock = trio.Lock()
-        self._history: tuple[float, ...] = ()
+        self._window = RestartWindow(spec.max_restarts, spec.within)
+        self._names: dict[str, _Slot] = {slot.spec.name: slot for slot in self.slots}
         self._stop_requested = False
         self._stop_event = trio.Event()
         self._injected: Exception | None = None
@@ -149,7 +150,8 @@ class SupervisorCell:
             static = {child.name for child in self.spec.children}
             for slot in self.slots:
                 if slot.spec.name not in static:
-                    self.runtime.close_under(slot.path, "its supervisor stopped", forget=True)
+                    self.runtime.close_under(slot.path, "its supervisor stopped", forget=True,
+                                             subtree=slot.kind is not ChildKind.ACTOR)
         if failure is not None:
             raise failure
 
@@ -293,14 +295,16 @@ class SupervisorCell:
             if self.dynamic:
                 self._remove(slot, "a transient child exited normally")
             else:
-                self.runtime.close_under(slot.path, "a transient child exited normally", forget=False)
+                self.runtime.close_under(slot.path, "a transient child exited normally", forget=False,
+                                         subtree=slot.kind is not ChildKind.ACTOR)
             return
         cause: BaseException = error if error is not None else _NormalExit(slot.path)
         await self._restart(slot, cause)
 
     def _remove(self, slot: _Slot, reason: str) -> None:
         self.slots.remove(slot)
-        self.runtime.close_under(slot.path, reason, forget=True)
+        del self._names[slot.spec.name]
+        self.runtime.close_under(slot.path, reason, forget=True, subtree=slot.kind is not ChildKind.ACTOR)
 
     async def _restart(self, failed: _Slot, cause: BaseException) -> None:
         slots = self.slots
@@ -313,21 +317,18 @@ class SupervisorCell:
         for slot in to_start:
             slot.state = ChildState.RESTARTING
         while True:
-            allowed, self._history = record_restart(
-                self._history, trio.current_time(), self.spec.max_restarts, self.spec.within
-            )
-            if not allowed:
+            if not self._window.record(trio.current_time()):
                 await self._give_up(cause)
             delay = 0.0
             backoff = self.spec.backoff
             if backoff is not None:
-                delay = backoff.delay(len(self._history), self.runtime.rng)
+                delay = backoff.delay(len(self._window), self.runtime.rng)
             bus = self.runtime.bus
             now = trio.current_time()
             for slot in to_start:
                 slot.state = ChildState.RESTARTING
                 bus.emit(ChildRestarting(path=slot.path, time=now, delay=delay,
-                                         restarts=len(self._history), cause=failed.path))
+                                         restarts=len(self._window), cause=failed.path))
             for slot in to_stop:
                 await self._stop_slot(slot, "restart")
                 slot.state = ChildState.RESTARTING
@@ -362,7 +363,7 @@ class SupervisorCell:
 
     async def _give_up(self, cause: BaseException) -> None:
         spec = self.spec
-        restarts = len(self._history)
+        restarts = len(self._window)
         self.runtime.bus.emit(GaveUp(path=self.path, time=trio.current_time(),
                                                restarts=restarts, within=spec.within, error=cause))
         await self._stop_all("give_up")
@@ -380,7 +381,7 @@ class SupervisorCell:
             raise TypeError(f"start_child takes a ChildSpec, Supervisor or DynamicSupervisor (got {spec!r})")
         async with self._lock:
             self._check_running()
-            if any(slot.spec.name == spec.name for slot in self.slots):
+            if spec.name in self._names:
                 raise ValueError(
                     f"a child named {spec.name!r} already exists under {self.path!r}; choose "
                     "another name or terminate it first"
@@ -393,6 +394,7 @@ class SupervisorCell:
                 )
             slot = _Slot(spec, f"{self.path}/{spec.name}", self.runtime)
             self.slots.append(slot)
+            self._names[spec.name] = slot
             error = await self._start_slot(slot)
             if error is not None:
                 self._remove(slot, "it failed to start")
@@ -402,20 +404,20 @@ class SupervisorCell:
     async def terminate_child(self, name: str) -> None:
         async with self._lock:
             self._check_running()
-            for slot in self.slots:
-                if slot.spec.name == name:
-                    await self._stop_slot(slot, "terminate")
-                    self._remove(slot, "it was terminated")
-                    return
+            slot = self._names.get(name)
+            if slot is not None:
+                await self._stop_slot(slot, "terminate")
+                self._remove(slot, "it was terminated")
+                return
             raise ChildNotFound(f"{self.path!r} has no child named {name!r}; its children are "
                                 f"{[s.spec.name for s in self.slots]}")
 
     # -- fault injection (Tree.inject_crash / inject_exit) -----------------------------------
 
     def child_slot(self, name: str) -> _Slot:
-        for slot in self.slots:
-            if slot.spec.name == name:
-                return slot
+        slot = self._names.get(name)
+        if slot is not None:
+            return slot
         raise ChildNotFound(f"{self.path!r} has no child named {name!r}; its children are "
                             f"{[s.spec.name for s in self.slots]}")
 
