@@ -48,7 +48,7 @@ class Outbox(Actor):
     async def send(self, msg: SendEmail) -> None:
         await trio.sleep(0.01)  # the SMTP round trip
         self.sent += 1
-        log.info("sent %r to %s", msg.subject, msg.to)
+        log.debug("sent %r to %s", msg.subject, msg.to)
 
     @handler
     def stats(self, msg: Stats) -> int:

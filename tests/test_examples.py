@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,12 +15,12 @@ import pytest
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def run_until(script: str, marker: str, *, timeout: float = 30.0) -> tuple[int, str]:
+def run_until(script: str, marker: str, *args: str, timeout: float = 30.0) -> tuple[int, str]:
     """Run an example until `marker` appears in its log, then SIGINT it; return (code, output)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     with subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        [sys.executable, str(EXAMPLES / script), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     ) as proc:
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -52,13 +53,27 @@ def test_pipeline_example_recovers_from_worker_crashes() -> None:
     assert code == 0, out
     assert "crashed while handling Resize" in out
     assert "restarting pipeline/resizer" in out
-    assert "sent 'welcome #20'" in out
+    assert "outbox sent 20" in out
 
 
 @pytest.mark.slow
-def test_demo_application_runs_and_stops_cleanly() -> None:
-    """examples/demo.py (the README's demo command) runs its whole tree and exits 0."""
-    code, out = run_until("demo.py", "progress: 10 produced")
+def test_demo_application_runs_and_stops_cleanly(tmp_path: Path) -> None:
+    """examples/demo.py (the README's demo command) runs services and jobs, and exits 0."""
+    code, out = run_until("demo.py", "cleanup: expired sessions removed", "--db", str(tmp_path / "demo.db"))
     assert code == 0, out
     assert "heartbeat 1" in out
+    assert "welcome e-mail sent to" in out
+    assert "progress: 10 produced" in out
     assert "tree demo stopped" in out
+
+
+@pytest.mark.slow
+def test_demo_jobs_survive_a_restart_of_the_demo(tmp_path: Path) -> None:
+    """Jobs enqueued in one run of the demo are in the store the next run opens."""
+    db = str(tmp_path / "demo.db")
+    code, _ = run_until("demo.py", "signed up; welcome e-mail is job 3", "--db", db)
+    assert code == 0
+    code, out = run_until("demo.py", "welcome e-mail is job", "--db", db)
+    assert code == 0, out
+    first_id = int(re.search(r"welcome e-mail is job (\d+)", out).group(1))  # type: ignore[union-attr]
+    assert first_id > 3  # the store kept the first run's jobs: ids continue
