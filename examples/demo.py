@@ -25,12 +25,12 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from heartbeat import HeartbeatService  # noqa: E402
-from pipeline import tree as pipeline  # noqa: E402
+from heartbeat import HeartbeatService
+from pipeline import tree as pipeline
 
-from actors import BackgroundService  # noqa: E402
-from supervisors import ChildSpec, Supervisor, run  # noqa: E402
-from supervisors.jobs import JobRegistry, JobSystem, Recurring, RetryPolicy, SQLiteStore, Store  # noqa: E402
+from actors import BackgroundService
+from supervisors import ChildSpec, Supervisor, run
+from supervisors.jobs import JobRegistry, JobSystem, Recurring, RetryPolicy, SQLiteStore, Store
 
 log = logging.getLogger("demo")
 registry = JobRegistry()

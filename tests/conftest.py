@@ -1,7 +1,16 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import trio.testing
+from hypothesis import settings
+
+# Property tests: a fast profile for the default run, a thorough one for CI
+# (HYPOTHESIS_PROFILE=thorough). Tests that set max_examples themselves keep their own.
+settings.register_profile("fast", max_examples=40, deadline=None)
+settings.register_profile("thorough", max_examples=400, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
 @pytest.fixture

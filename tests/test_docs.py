@@ -94,9 +94,7 @@ def test_public_name_has_a_heading_in_the_reference(module: Any, name: str) -> N
     assert heading.search(reference_text()), f"docs/reference.md has no heading for {module.__name__}.{name}"
 
 
-@pytest.mark.parametrize(
-    ("owner", "name", "member"), MEMBERS, ids=[f"{owner}.{name}" for owner, name, _ in MEMBERS]
-)
+@pytest.mark.parametrize(("owner", "name", "member"), MEMBERS, ids=[f"{owner}.{name}" for owner, name, _ in MEMBERS])
 def test_public_method_and_property_has_a_docstring(owner: str, name: str, member: Any) -> None:
     """Public methods and properties of public classes carry a docstring and appear in the reference."""
     assert own_docstring(member), f"{owner}.{name} has no docstring"
@@ -114,9 +112,7 @@ def test_tutorial_example_runs_and_exits_0(path: Path) -> None:
     """Each tutorial example runs (a test module: under pytest), stops by itself within 30 s, exits 0."""
     is_test_module = re.search(r"^(async )?def test_", path.read_text(encoding="utf-8"), re.MULTILINE)
     command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)] if is_test_module else [str(path)]
-    proc = subprocess.run(
-        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
-    )
+    proc = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -20,7 +20,11 @@ def run_until(script: str, marker: str, *args: str, timeout: float = 30.0) -> tu
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     with subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        [sys.executable, str(EXAMPLES / script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     ) as proc:
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -77,3 +81,17 @@ def test_demo_jobs_survive_a_restart_of_the_demo(tmp_path: Path) -> None:
     assert code == 0, out
     first_id = int(re.search(r"welcome e-mail is job (\d+)", out).group(1))  # type: ignore[union-attr]
     assert first_id > 3  # the store kept the first run's jobs: ids continue
+
+
+@pytest.mark.slow
+def test_property_test_example_of_the_demo_tree_passes() -> None:
+    """examples/test_demo_tree.py (the testing how-to's example) passes under pytest."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "test_demo_tree.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=EXAMPLES.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout

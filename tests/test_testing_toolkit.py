@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import attrs
 import pytest
@@ -290,9 +289,7 @@ class DemoTreeMachine(SupervisionStateMachine):
 
 
 TestDemoTreeMachine = DemoTreeMachine.TestCase
-TestDemoTreeMachine.settings = settings(
-    max_examples=int(os.environ.get("TOOLKIT_MACHINE_EXAMPLES", "25")), stateful_step_count=15, deadline=None
-)
+TestDemoTreeMachine.settings = settings(stateful_step_count=15)  # examples: the profile's
 
 
 # -- fixtures ------------------------------------------------------------------------------

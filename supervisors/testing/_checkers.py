@@ -77,18 +77,23 @@ class _Specs:
         return [f"{parent}/{c.name}" for c in spec.children] if spec is not None else []
 
 
-def _position(specs: _Specs, trace: Trace) -> Callable[[str], tuple[int, int]]:
-    """List position of a child: spec order, then (added children) order of first start."""
-    first_start: dict[str, int] = {}
-    for i, event in enumerate(trace.events):
-        if isinstance(event, ChildStarting):
-            first_start.setdefault(event.path, i)
+def _position(specs: _Specs, trace: Trace) -> Callable[[str, int], tuple[int, int]]:
+    """List position of a child at event index ``at``: spec order, then order of addition.
 
-    def position(path: str) -> tuple[int, int]:
+    A child added at run time (dynamic, or start_child) sits where its latest addition (its
+    latest first incarnation before ``at``) put it.
+    """
+    additions: dict[str, list[int]] = defaultdict(list)
+    for i, event in enumerate(trace.events):
+        if isinstance(event, ChildStarting) and event.incarnation == 1:
+            additions[event.path].append(i)
+
+    def position(path: str, at: int) -> tuple[int, int]:
         order = specs.order(_parent(path))
         if path in order:
             return (0, order.index(path))
-        return (1, first_start.get(path, len(trace.events)))
+        added = [i for i in additions.get(path, ()) if i < at]
+        return (1, added[-1] if added else len(trace.events))
 
     return position
 
@@ -170,7 +175,7 @@ def check_stop_order(trace: Trace) -> None:
         for phase in _stop_phases(trace, parent):
             for i, j in itertools.pairwise(phase):
                 a, b = events[i], events[j]
-                if position(a.path) <= position(b.path):
+                if position(a.path, j) <= position(b.path, j):
                     _fail(trace, f"children of {parent} were not stopped in reverse list order", [i, j])
                 finished = [k for k in range(i, j) if isinstance(events[k], ChildStopped) and events[k].path == a.path]
                 if not finished:
@@ -341,7 +346,7 @@ def check_intensity(trace: Trace) -> None:
             crashed = [k for k in range(i, len(events))
                        if events[k].path == e.path and (isinstance(events[k], ChildCrashed) or (
                            isinstance(events[k], ChildStopped) and events[k].error is not None))]  # type: ignore[attr-defined]
-            if e.path != trace.spec.name and not crashed:
+            if e.path != trace.spec.name and not crashed and trace.complete:  # mid-run: may be under way
                 _fail(trace, f"{e.path} gave up but its parent never saw it crash (escalation)", [i])
             if e.path != trace.spec.name and crashed:
                 error = events[crashed[0]].error  # type: ignore[attr-defined]

@@ -130,6 +130,7 @@ class SupervisionStateMachine(RuleBasedStateMachine):
         super().__init__()
         self.driver = _Driver(self.make_spec(), self.seed)
         self.dynamic_count = 0
+        self.added: set[str] = set()  # paths of the children this machine added
 
     def make_spec(self) -> Supervisor | DynamicSupervisor:
         """The tree to run; defaults to the class attribute ``spec``."""
@@ -197,13 +198,14 @@ class SupervisionStateMachine(RuleBasedStateMachine):
             async def start(tree: Tree) -> None:
                 with contextlib.suppress(Exception):  # max_children, a failed start, a restarting parent
                     await tree.supervisor(path).start_child(spec)
+                    self.added.add(f"{path}/{spec.name}")
 
             self.driver.step(start)
 
     @precondition(lambda self: self.driver.running)
     @rule(data=st.data())
     def terminate_a_dynamic_child(self, data: st.DataObject) -> None:
-        children = [p for p in self._nodes() if p.rpartition("/")[2].startswith("d")]
+        children = [p for p in self._nodes() if p in self.added]
         if children:
             path = data.draw(st.sampled_from(children), label="terminate")
             parent, _, name = path.rpartition("/")
