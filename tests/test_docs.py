@@ -157,3 +157,16 @@ def test_python_blocks_of_the_docs_are_valid_python(page: str) -> None:
     """Every ```python block of our pages parses."""
     for _, code in quoted_blocks((DOCS / page).read_text(encoding="utf-8")):
         ast.parse(code)
+
+
+@pytest.mark.parametrize(
+    ("module", "page"), [("supervisors.testing", "testing.md"), ("supervisors.jobs", "jobs.md")]
+)
+def test_every_public_name_of_the_wings_is_documented_on_its_page(module: str, page: str) -> None:
+    """Each name in supervisors.testing / supervisors.jobs __all__ appears on its docs page."""
+    import importlib
+
+    names = importlib.import_module(module).__all__
+    text = (Path(__file__).parent.parent / "docs" / page).read_text(encoding="utf-8")
+    missing = [name for name in names if f"`{name}" not in text]
+    assert not missing, f"docs/{page} does not mention {missing}"
