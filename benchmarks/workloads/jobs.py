@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 
 import trio
+import trio.lowlevel
 
 from benchmarks import _peers
 from benchmarks._common import Metric, RuntimeUnavailable, perf_counter
@@ -31,12 +32,21 @@ METRICS = [
     Metric("enqueue_rate", "jobs/s", kind="rate", digits=0),
     Metric("process_rate", "jobs/s", kind="rate", digits=0),
     Metric("end_to_end_rate", "jobs/s", kind="rate", digits=0),
+    Metric("bulk_enqueue_rate", "jobs/s", kind="rate", digits=0),
+    Metric("end_to_end_bulk_rate", "jobs/s", kind="rate", digits=0),
+    Metric("pickup_median", "ms", digits=3),
+    Metric("pickup_p99", "ms", digits=3),
 ]
+PICKUP_N = 200
+QUICK_PICKUP_N = 20
 DESCRIPTION = (
     "Enqueue N no-op jobs (one committed transaction per enqueue, as an application's "
     "enqueue call does), then run them all to completion. enqueue_rate = N / enqueue time, "
     "process_rate = N / time from the first claim until the last job is recorded done, "
-    "end_to_end_rate = N / (enqueue + process). A fresh database file in a temporary "
+    "end_to_end_rate = N / (enqueue + process). bulk_enqueue_rate: N jobs in one transaction "
+    "(enqueue_many); end_to_end_bulk_rate: a bulk enqueue of N jobs until all are done. "
+    "pickup: time from enqueue (one job, committed) to the job starting, on an idle host, "
+    "median and p99 over 200 jobs. A fresh database file in a temporary "
     "directory per repetition; WAL with synchronous=NORMAL (SQLiteStore's default) for ours "
     "and the baseline."
 )
@@ -45,7 +55,10 @@ BASELINE = (
     "payload) with an index on (state, id); enqueue = INSERT in autocommit mode; processing = "
     f"BEGIN IMMEDIATE; UPDATE ... SET state='running' WHERE id IN (first {BATCH} queued) "
     "RETURNING id, payload; no-op handling; UPDATE ... SET state='done'; COMMIT - i.e. "
-    f"{BATCH} jobs claimed and completed per transaction. Reported in the raw_trio column."
+    f"{BATCH} jobs claimed and completed per transaction; bulk = executemany in one "
+    "transaction. Pickup baseline: raw Trio + sqlite3 - the INSERT is committed in a worker "
+    "thread (trio.to_thread), a trio.Event wakes the waiting worker task, which claims the row "
+    "in a worker thread. Reported in the raw_trio column."
 )
 
 
@@ -102,11 +115,91 @@ def raw_trio(n: int) -> dict[str, float]:
                 raise AssertionError(f"processed {done} of {n} jobs")
         finally:
             conn.close()
+        bulk_rate, bulk_e2e = _raw_bulk(os.path.join(tmp, "bulk.db"), n)
+    median, p99 = _raw_pickup(PICKUP_N if n >= N else QUICK_PICKUP_N)
     return {"enqueue_rate": n / (t1 - t0), "process_rate": n / (t2 - t1),
-            "end_to_end_rate": n / (t2 - t0)}
+            "end_to_end_rate": n / (t2 - t0), "bulk_enqueue_rate": bulk_rate,
+            "end_to_end_bulk_rate": bulk_e2e, "pickup_median": median, "pickup_p99": p99}
 
 
-# --------------------------------------------------------------------------- ours (placeholder)
+def _raw_connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL, payload BLOB NOT NULL)")
+    conn.execute("CREATE INDEX IF NOT EXISTS jobs_state_id ON jobs (state, id)")
+    return conn
+
+
+def _raw_bulk(path: str, n: int) -> tuple[float, float]:
+    """Bulk insert of n rows in one transaction, then batched claim/complete: (bulk rate, e2e rate)."""
+    conn = _raw_connect(path)
+    try:
+        t0 = perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO jobs (state, payload) VALUES ('queued', ?)", [(PAYLOAD,)] * n)
+        conn.execute("COMMIT")
+        t1 = perf_counter()
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(
+                "UPDATE jobs SET state = 'running' WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' "
+                "ORDER BY id LIMIT ?) RETURNING id", (BATCH,)).fetchall()
+            if rows:
+                conn.executemany("UPDATE jobs SET state = 'done' WHERE id = ?", rows)
+            conn.execute("COMMIT")
+            if not rows:
+                break
+        t2 = perf_counter()
+    finally:
+        conn.close()
+    return n / (t1 - t0), n / (t2 - t0)
+
+
+def _raw_pickup(samples_n: int) -> tuple[float, float]:
+    """Median and p99 (ms) of enqueue-to-start with raw Trio + sqlite3 (see BASELINE)."""
+    import statistics
+
+    async def main(path: str) -> list[float]:
+        conn = _raw_connect(path)
+        wake = trio.Event()
+        started: list[float] = []
+        samples: list[float] = []
+
+        def claim() -> list[tuple[int]]:
+            return conn.execute(
+                "UPDATE jobs SET state = 'running' WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' "
+                "ORDER BY id LIMIT 1) RETURNING id").fetchall()
+
+        async def worker() -> None:
+            nonlocal wake
+            while True:
+                await wake.wait()
+                wake = trio.Event()
+                if await trio.to_thread.run_sync(claim):
+                    started.append(perf_counter())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(worker)
+            for _ in range(samples_n):
+                t0 = perf_counter()
+                await trio.to_thread.run_sync(conn.execute, "INSERT INTO jobs (state, payload) VALUES ('queued', ?)",
+                                              (PAYLOAD,))
+                wake.set()
+                while len(started) <= len(samples):
+                    await trio.lowlevel.checkpoint()
+                samples.append((started[-1] - t0) * 1000)
+            nursery.cancel_scope.cancel()
+        conn.close()
+        return samples
+
+    with _tempdir() as tmp:
+        samples = sorted(trio.run(main, os.path.join(tmp, "pickup.db")))
+    p99 = samples[min(len(samples) - 1, max(0, -(-99 * len(samples) // 100) - 1))]
+    return statistics.median(samples), p99
+
+
+# --------------------------------------------------------------------------- ours
 
 
 def ours(n: int) -> dict[str, float]:
@@ -170,8 +263,17 @@ def _ours(n: int) -> dict[str, float]:
         return {"enqueue_rate": n / (t1 - t0), "process_rate": n / (t2 - t1),
                 "end_to_end_rate": n / (t2 - t0)}
 
+    from benchmarks import jobs_ours
+
+    def extra() -> dict[str, float]:
+        median, p99 = jobs_ours.pickup_latency(PICKUP_N if n >= N else QUICK_PICKUP_N)
+        return {"bulk_enqueue_rate": jobs_ours.enqueue_bulk(n), "end_to_end_bulk_rate": jobs_ours.end_to_end(n),
+                "pickup_median": median * 1000, "pickup_p99": p99 * 1000}
+
     with _tempdir() as tmp:
-        return run_trio(main, tmp)
+        result: dict[str, float] = run_trio(main, tmp)
+    result.update(extra())
+    return result
 
 
 # --------------------------------------------------------------------------- huey (peer)
