@@ -266,15 +266,29 @@ class BackgroundService(Actor):
     or :meth:`on_stop`). If ``execute`` returns, the child exits normally; if it raises, the
     child crashes. A background service may also define message handlers; they are handled
     one at a time, concurrently with ``execute``.
+
+    For a graceful drain (finish the work in hand, take no more), set the class attribute
+    ``cancel_on_stop = False``: a stop request then does not cancel ``execute``; instead
+    :attr:`stop_requested` becomes True and :meth:`wait_stop_requested` returns, and
+    ``execute`` should return within the child's shutdown grace, after which it is cancelled
+    as usual (compare .NET's ``stoppingToken``).
     """
+
+    cancel_on_stop: ClassVar[bool] = True
+    """Whether a stop request cancels ``execute`` at once (the default) or only signals it."""
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once the supervisor (or :meth:`stop`) asked this incarnation to stop."""
+        return self._require_cell().stop_requested
+
+    async def wait_stop_requested(self) -> None:
+        """Return once a stop is requested (at once if it already was)."""
+        await self._require_cell().wait_stop_requested()
 
     async def execute(self) -> None:
         """The service's body. Must be overridden."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement 'async def execute(self)'")
-
-
-def is_background(actor: Actor) -> bool:
-    return isinstance(actor, BackgroundService)
 
 
 def has_hook(actor: Actor, name: str) -> Callable[[], Awaitable[None]] | None:

@@ -35,6 +35,7 @@ class ActorCell:
         "_execute_scope",
         "_requested_by_supervisor",
         "_spawn",
+        "_stop_event",
         "_stop_requested",
         "_timers",
         "actor",
@@ -66,6 +67,7 @@ class ActorCell:
         self.current: object = None
         self.immediate = False
         self._stop_requested = False
+        self._stop_event: trio.Event | None = None
         self._requested_by_supervisor = False
         self._execute_scope: trio.CancelScope | None = None
         self._timers: set[TimerHandle] | None = None
@@ -82,10 +84,20 @@ class ActorCell:
         self._stop_requested = True
         self._requested_by_supervisor = self._requested_by_supervisor or by_supervisor
         self.immediate = self.immediate or immediate
+        if self._stop_event is not None:
+            self._stop_event.set()
         scope = self._execute_scope
-        if scope is not None:
+        if scope is not None and (immediate or getattr(self.actor, "cancel_on_stop", True)):
             scope.cancel()
         self.mailbox.wake()
+
+    async def wait_stop_requested(self) -> None:
+        if self._stop_requested:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._stop_event is None:
+            self._stop_event = trio.Event()
+        await self._stop_event.wait()
 
     @property
     def stop_requested(self) -> bool:
@@ -218,7 +230,7 @@ class ActorCell:
     async def _execute(self, actor: BackgroundService) -> None:
         with trio.CancelScope() as scope:
             self._execute_scope = scope
-            if self._stop_requested:
+            if self._stop_requested and (self.immediate or actor.cancel_on_stop):
                 scope.cancel()
             await actor.execute()
 

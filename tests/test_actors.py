@@ -549,3 +549,48 @@ async def test_on_stop_after_a_crash_is_bounded_by_the_grace(
         await trio.sleep(1)
         assert starts[-1] == pytest.approx(10.0)  # injected at t=10: no on_stop, restarted at once
     assert "did not finish within its 2.0 s grace" in caplog.text
+
+
+async def test_background_service_can_drain_gracefully_instead_of_being_cancelled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With cancel_on_stop = False, execute() sees the stop request and finishes its work."""
+    done: list[int] = []
+
+    class Drainer(BackgroundService):
+        cancel_on_stop = False
+
+        async def execute(self) -> None:
+            n = 0
+            while not self.stop_requested:
+                n += 1
+                await trio.sleep(1.0)  # one unit of work, never cut short
+                done.append(n)
+
+    async with open_tree(tree_of(ChildSpec(name="d", factory=Drainer, shutdown=5.0))):
+        await trio.sleep(2.5)
+        t0 = trio.current_time()
+    assert done == [1, 2, 3]  # the third unit, in progress at the stop, was finished
+    assert trio.current_time() - t0 == pytest.approx(0.5)
+
+
+async def test_draining_background_service_is_still_cancelled_after_its_grace(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A draining execute() that does not return in time is cancelled when the grace ends."""
+
+    class Stubborn(BackgroundService):
+        cancel_on_stop = False
+
+        async def execute(self) -> None:
+            await self.wait_stop_requested()
+            await trio.sleep(100)
+
+    events: list[Event] = []
+    async with open_tree(tree_of(ChildSpec(name="s", factory=Stubborn, shutdown=2.0))) as tree:
+        tree.add_listener(events.append)
+        t0 = trio.current_time()
+    assert trio.current_time() - t0 == pytest.approx(2.0)
+    from supervisors import ChildStopped
+
+    assert [e.cancelled for e in events if isinstance(e, ChildStopped)] == [True]

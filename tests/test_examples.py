@@ -15,8 +15,9 @@ import pytest
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def run_until(script: str, marker: str, *args: str, timeout: float = 30.0) -> tuple[int, str]:
-    """Run an example until `marker` appears in its log, then SIGINT it; return (code, output)."""
+def run_until(script: str, marker: str | tuple[str, ...], *args: str, timeout: float = 30.0) -> tuple[int, str]:
+    """Run an example until every marker has appeared in its log, then SIGINT it; return (code, output)."""
+    waiting = {marker} if isinstance(marker, str) else set(marker)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     with subprocess.Popen(
@@ -32,7 +33,8 @@ def run_until(script: str, marker: str, *args: str, timeout: float = 30.0) -> tu
             assert proc.stdout is not None
             for line in proc.stdout:
                 lines.append(line)
-                if marker in line:
+                waiting = {m for m in waiting if m not in line}
+                if not waiting:
                     proc.send_signal(signal.SIGINT)
                     break
             lines.extend(proc.stdout)
@@ -63,7 +65,8 @@ def test_pipeline_example_recovers_from_worker_crashes() -> None:
 @pytest.mark.slow
 def test_demo_application_runs_and_stops_cleanly(tmp_path: Path) -> None:
     """examples/demo.py (the README's demo command) runs services and jobs, and exits 0."""
-    code, out = run_until("demo.py", "cleanup: expired sessions removed", "--db", str(tmp_path / "demo.db"))
+    markers = ("cleanup: expired sessions removed", "welcome e-mail sent to", "progress: 10 produced")
+    code, out = run_until("demo.py", markers, "--db", str(tmp_path / "demo.db"))
     assert code == 0, out
     assert "heartbeat 1" in out
     assert "welcome e-mail sent to" in out
