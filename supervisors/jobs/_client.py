@@ -113,17 +113,8 @@ class JobClient:
         max_attempts: int | None = None,
     ) -> int:
         """Enqueue ``job`` to run at ``at`` or ``after`` seconds (exactly one); return its id."""
-        if (at is None) == (after is None):
-            msg = "schedule() needs exactly one of 'at' (a datetime) or 'after' (seconds)"
-            raise ValueError(msg)
-        request = JobRequest(
-            job=job,
-            args=args,
-            queue=queue,
-            at=at,
-            after=after,
-            unique_key=unique_key,
-            max_attempts=max_attempts,
+        request = JobRequest.scheduled(
+            job, args, at=at, after=after, queue=queue, unique_key=unique_key, max_attempts=max_attempts
         )
         return self.enqueue_many([request])[0]
 

@@ -45,6 +45,26 @@ class JobRequest:
     unique_key: str | None = None
     max_attempts: int | None = None
 
+    @classmethod
+    def scheduled(
+        cls,
+        job: str,
+        args: object,
+        *,
+        at: datetime | None,
+        after: float | timedelta | None,
+        queue: str | None,
+        unique_key: str | None,
+        max_attempts: int | None,
+    ) -> JobRequest:
+        """The request of a ``schedule()`` call: exactly one of ``at`` and ``after``."""
+        if (at is None) == (after is None):
+            msg = "schedule() needs exactly one of 'at' (a datetime) or 'after' (seconds)"
+            raise ValueError(msg)
+        return cls(
+            job=job, args=args, queue=queue, at=at, after=after, unique_key=unique_key, max_attempts=max_attempts
+        )
+
 
 def build(
     request: JobRequest,

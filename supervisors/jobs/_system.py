@@ -236,17 +236,8 @@ class JobSystem:
 
         Exactly one of ``at`` and ``after`` must be given. A time in the past runs at once.
         """
-        if (at is None) == (after is None):
-            msg = "schedule() needs exactly one of 'at' (a datetime) or 'after' (seconds)"
-            raise ValueError(msg)
-        request = JobRequest(
-            job=job,
-            args=args,
-            queue=queue,
-            at=at,
-            after=after,
-            unique_key=unique_key,
-            max_attempts=max_attempts,
+        request = JobRequest.scheduled(
+            job, args, at=at, after=after, queue=queue, unique_key=unique_key, max_attempts=max_attempts
         )
         return (await self._insert([self._build(request)]))[0]
 
