@@ -193,18 +193,13 @@ class EventBus:
     def detailed(self) -> bool:
         return bool(self._subscribers) or logger.isEnabledFor(logging.DEBUG)
 
-    def _refresh(self) -> None:
-        pass
-
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every later event; return a function that unsubscribes."""
         self._subscribers.append(callback)
-        self._refresh()
 
         def unsubscribe() -> None:
             if callback in self._subscribers:
                 self._subscribers.remove(callback)
-            self._refresh()
 
         return unsubscribe
 
@@ -217,7 +212,6 @@ class EventBus:
                 logger.exception("event subscriber %r raised; it is unsubscribed", callback)
                 if callback in self._subscribers:
                     self._subscribers.remove(callback)
-                self._refresh()
 
     @asynccontextmanager
     async def stream(self, max_buffer: float = math.inf) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:

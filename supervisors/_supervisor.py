@@ -24,7 +24,7 @@ from actors import ActorRef
 from actors._cell import ActorCell
 from actors._mailbox import Call, Mailbox
 
-from ._decide import ExitKind, RestartWindow, needs_restart, plan_restart, plan_retry
+from ._decide import ExitKind, RestartPlan, RestartWindow, needs_restart, plan_restart, plan_retry
 from ._errors import ChildNotFound, NotRunning, StartFailed, SupervisionError, SupervisorGaveUp
 from ._events import (
     ChildCrashed,
@@ -352,10 +352,11 @@ class SupervisorCell:
             if failed_slot is None:
                 return
             # A start failed: retry (each attempt counts toward intensity).
+            # plan_retry works on indices into to_start
             retry = plan_retry(
                 strategy if not self.dynamic else Strategy.ONE_FOR_ONE,
                 to_start.index(failed_slot),
-                _index_plan(to_start),
+                RestartPlan(stop=(), remove=(), start=tuple(range(len(to_start)))),
             )
             to_stop = [to_start[i] for i in retry.stop]
             to_start = [to_start[i] for i in retry.start]
@@ -468,12 +469,6 @@ def _snapshot(slot: _Slot) -> ChildSnapshot:
         mailbox_depth=None if slot.mailbox is None else len(slot.mailbox),
         children=children,
     )
-
-
-def _index_plan(to_start: list[_Slot]) -> Any:
-    from ._decide import RestartPlan
-
-    return RestartPlan(stop=(), remove=(), start=tuple(range(len(to_start))))
 
 
 class _NormalExit(Exception):
