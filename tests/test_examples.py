@@ -98,3 +98,15 @@ def test_property_test_example_of_the_demo_tree_passes() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+@pytest.mark.slow
+def test_readme_example_runs_and_stops_cleanly(tmp_path: Path) -> None:
+    """The README's first code block, run as a program, answers calls and exits 0 on SIGINT."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```python\n") + len("```python\n")
+    script = tmp_path / "readme_example.py"
+    script.write_text(readme[start : readme.index("```", start)], encoding="utf-8")
+    code, out = run_until(str(script), "hello, world")
+    assert code == 0, out
+    assert "tree app stopped" in out
