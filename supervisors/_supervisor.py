@@ -150,8 +150,7 @@ class SupervisorCell:
             static = {child.name for child in self.spec.children}
             for slot in self.slots:
                 if slot.spec.name not in static:
-                    self.runtime.close_under(slot.path, "its supervisor stopped", forget=True,
-                                             subtree=slot.kind is not ChildKind.ACTOR)
+                    self._close(slot, "its supervisor stopped", forget=True)
         if failure is not None:
             raise failure
 
@@ -295,8 +294,7 @@ class SupervisorCell:
             if self.dynamic:
                 self._remove(slot, "a transient child exited normally")
             else:
-                self.runtime.close_under(slot.path, "a transient child exited normally", forget=False,
-                                         subtree=slot.kind is not ChildKind.ACTOR)
+                self._close(slot, "a transient child exited normally", forget=False)
             return
         cause: BaseException = error if error is not None else _NormalExit(slot.path)
         await self._restart(slot, cause)
@@ -304,7 +302,11 @@ class SupervisorCell:
     def _remove(self, slot: _Slot, reason: str) -> None:
         self.slots.remove(slot)
         del self._names[slot.spec.name]
-        self.runtime.close_under(slot.path, reason, forget=True, subtree=slot.kind is not ChildKind.ACTOR)
+        self._close(slot, reason, forget=True)
+
+    def _close(self, slot: _Slot, reason: str, *, forget: bool) -> None:
+        """Close the slot's mailbox; a supervisor slot closes every mailbox under it too."""
+        self.runtime.close_under(slot.path, reason, forget=forget, subtree=slot.kind is not ChildKind.ACTOR)
 
     async def _restart(self, failed: _Slot, cause: BaseException) -> None:
         slots = self.slots
@@ -314,8 +316,6 @@ class SupervisorCell:
         to_stop = [slots[i] for i in plan.stop]
         to_remove = [slots[i] for i in plan.remove]
         to_start = [slots[i] for i in plan.start]
-        for slot in to_start:
-            slot.state = ChildState.RESTARTING
         while True:
             if not self._window.record(trio.current_time()):
                 await self._give_up(cause)
@@ -366,7 +366,7 @@ class SupervisorCell:
         spec = self.spec
         restarts = len(self._window)
         self.runtime.bus.emit(GaveUp(path=self.path, time=trio.current_time(),
-                                               restarts=restarts, within=spec.within, error=cause))
+                                     restarts=restarts, within=spec.within, error=cause))
         await self._stop_all("give_up")
         raise SupervisorGaveUp(
             f"supervisor {self.path!r} gave up: more than {spec.max_restarts} restart(s) within "
@@ -405,13 +405,9 @@ class SupervisorCell:
     async def terminate_child(self, name: str) -> None:
         async with self._lock:
             self._check_running()
-            slot = self._names.get(name)
-            if slot is not None:
-                await self._stop_slot(slot, "terminate")
-                self._remove(slot, "it was terminated")
-                return
-            raise ChildNotFound(f"{self.path!r} has no child named {name!r}; its children are "
-                                f"{[s.spec.name for s in self.slots]}")
+            slot = self.child_slot(name)
+            await self._stop_slot(slot, "terminate")
+            self._remove(slot, "it was terminated")
 
     # -- fault injection (Tree.inject_crash / inject_exit) -----------------------------------
 
