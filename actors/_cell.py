@@ -208,7 +208,7 @@ class ActorCell:
                         fail_call(item, f"actor {self.path!r} was stopped before replying")
                     raise
                 item.reply(result)
-            else:
+            else:  # a cast: _dispatch inlined, saving a coroutine per message on the hot path
                 entry = lookup(type(item))
                 if entry is None:
                     await actor.on_unhandled(item)
