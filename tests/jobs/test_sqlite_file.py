@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
-from supervisors.jobs import JobClient, JobState, SQLiteStore, StoreError
+from supervisors import EXIT_FAILED, Supervisor, serve
+from supervisors.jobs import JobClient, JobRegistry, JobState, JobSystem, SQLiteStore, StoreError
 from supervisors.jobs._migrations import MIGRATIONS, SCHEMA_VERSION
 from supervisors.jobs._sqlite_open import APPLICATION_ID
 
@@ -212,3 +214,23 @@ def test_migrations_are_numbered_from_one_without_gaps() -> None:
     """Each migration's version is its position, and the schema version is the last one."""
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
     assert all(m.statements() for m in MIGRATIONS)
+
+
+async def test_a_host_on_a_bad_file_fails_its_start_with_one_line_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host whose job file is refused exits 1, logging the StoreError once, not nested in a
+    StartFailed per supervisor level."""
+    path = tmp_path / "jobs.db"
+    path.write_bytes(b"\x00" * 4096)
+    jobs = JobSystem(store=SQLiteStore(path), registry=JobRegistry())
+    spec = Supervisor(name="app", children=[jobs.child_spec()])
+    with caplog.at_level(logging.ERROR):
+        assert await serve(spec, handle_signals=False) == EXIT_FAILED
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [r.getMessage().count("not a SQLite database") for r in failures] == [1, 1]
+    final = failures[-1].getMessage()
+    assert "StartFailed" not in final
+    assert "child 'app/jobs/store' failed to start with StoreError: job store" in final
+    assert str(path) in final
+    assert sum(r.exc_info is not None for r in caplog.records) == 1
