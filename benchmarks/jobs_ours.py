@@ -201,7 +201,8 @@ class Enqueuer:
     async def enqueue(self) -> float:
         """Make the other process enqueue one job; return the time it started doing so."""
         proc = self._proc
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         if not self._ready:
             line = await trio.to_thread.run_sync(proc.stdout.readline)
             if line.strip() != "ready":
