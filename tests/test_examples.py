@@ -110,3 +110,26 @@ def test_readme_example_runs_and_stops_cleanly(tmp_path: Path) -> None:
     code, out = run_until(str(script), "hello, world")
     assert code == 0, out
     assert "tree app stopped" in out
+
+
+@pytest.mark.slow
+def test_strategies_example_restarts_what_each_strategy_says() -> None:
+    """examples/strategies.py: b crashes under each strategy; the report shows who was restarted."""
+    code, out = run_until("strategies.py", "report done")
+    assert code == 0, out
+    assert "restarts under one_for_one:  a 0, b 1, c 0" in out
+    assert "restarts under one_for_all:  a 1, b 1, c 1" in out
+    assert "restarts under rest_for_one: a 0, b 1, c 1" in out
+    assert "tree strategies stopped" in out
+
+
+@pytest.mark.slow
+def test_reports_example_writes_the_report_file_periodically(tmp_path: Path) -> None:
+    """examples/reports.py writes a new report to its file on every tick of its timer."""
+    out = tmp_path / "report.txt"
+    code, log = run_until("reports.py", "report 3 written", "--out", str(out), "--interval", "0.3")
+    assert code == 0, log
+    report = out.read_text(encoding="utf-8")
+    assert report.startswith("Sales report 3\n"), report
+    assert re.search(r"^orders:  \d+$", report, re.MULTILINE), report
+    assert not (tmp_path / "report.txt.tmp").exists()
