@@ -24,7 +24,7 @@ import logging
 import trio
 
 from actors import BackgroundService
-from supervisors import ChildState, ChildSpec, Strategy, Supervisor, current_tree, run
+from supervisors import ChildSpec, ChildState, Strategy, Supervisor, current_tree, run
 
 log = logging.getLogger("strategies")
 

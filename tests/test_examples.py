@@ -133,3 +133,15 @@ def test_reports_example_writes_the_report_file_periodically(tmp_path: Path) -> 
     assert report.startswith("Sales report 3\n"), report
     assert re.search(r"^orders:  \d+$", report, re.MULTILINE), report
     assert not (tmp_path / "report.txt.tmp").exists()
+
+
+@pytest.mark.slow
+def test_api_poller_example_backs_off_during_an_outage_and_recovers() -> None:
+    """examples/api_poller.py: three failed polls with growing delays, then polling resumes."""
+    code, out = run_until("api_poller.py", "poll 8:", "--interval", "0.1")
+    assert code == 0, out
+    delays = [float(d) for d in re.findall(r"poll failed \(\d in a row\): HTTP 503 .*; next try in ([\d.]+) s", out)]
+    assert len(delays) == 3, out
+    assert delays[0] < delays[1] < delays[2], delays
+    assert "API is back after 3 failed polls" in out
+    assert "tree poller stopped" in out
