@@ -153,7 +153,7 @@ def test_tutorial_quotes_the_example_file_verbatim_and_whole(path: Path) -> None
     assert not text[position:].strip(), f"docs/tutorial.md leaves out the end of {source}:\n{text[position:]}"
 
 
-@pytest.mark.parametrize("page", ["index.md", "tutorial.md", "howto.md", "reference.md"])
+@pytest.mark.parametrize("page", ["index.md", "tutorial.md", "howto.md", "reference.md", "migrating.md"])
 def test_python_blocks_of_the_docs_are_valid_python(page: str) -> None:
     """Every ```python block of our pages parses."""
     for _, code in quoted_blocks((DOCS / page).read_text(encoding="utf-8")):
@@ -171,3 +171,37 @@ def test_every_public_name_of_the_wings_is_documented_on_its_page(module: str, p
     text = (Path(__file__).parent.parent / "docs" / page).read_text(encoding="utf-8")
     missing = [name for name in names if f"`{name}" not in text]
     assert not missing, f"docs/{page} does not mention {missing}"
+
+
+MIGRATING = DOCS / "migrating.md"
+
+
+@pytest.mark.slow
+def test_python_blocks_of_the_migration_guide_run_as_one_program(tmp_path: Path) -> None:
+    """docs/migrating.md's ```python blocks, in page order, are a program that runs a job and exits 0."""
+    blocks = [code for _, code in quoted_blocks(MIGRATING.read_text(encoding="utf-8"))]
+    assert len(blocks) >= 8
+    script = tmp_path / "migrating_guide.py"
+    script.write_text("\n\n".join(blocks), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "job 1 send_welcome: succeeded; sent: ['Welcome! -> ada@example.com']" in proc.stdout
+    assert "jobs by state: {'succeeded': 1}" in proc.stdout
+    assert "Heartbeat at:" in proc.stderr
+
+
+def test_migration_guide_maps_every_concept_of_the_seed() -> None:
+    """Every ASP.NET Core / Hangfire name the guide promises has a row in its table."""
+    text = MIGRATING.read_text(encoding="utf-8")
+    table = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    concepts = [
+        "IHostedService.StartAsync", "IHostedService.StopAsync", "BackgroundService.ExecuteAsync", "stoppingToken",
+        "AddHostedService", "HostOptions.ShutdownTimeout", "BackgroundServiceExceptionBehavior", "AddSingleton",
+        "AddScoped", "IServiceScopeFactory.CreateScope()", "IOptions<T>", "RecurringJob.AddOrUpdate",
+        "Cron.Minutely", "BackgroundJob.Enqueue", "BackgroundJob.Schedule", "ContinueJobWith", "[AutomaticRetry",
+        "[DisableConcurrentExecution", "/hangfire",
+    ]
+    missing = [concept for concept in concepts if concept not in table]
+    assert not missing, f"docs/migrating.md's table has no row for {missing}"
