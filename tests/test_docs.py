@@ -205,3 +205,16 @@ def test_migration_guide_maps_every_concept_of_the_seed() -> None:
     ]
     missing = [concept for concept in concepts if concept not in table]
     assert not missing, f"docs/migrating.md's table has no row for {missing}"
+
+
+def test_deploy_page_states_the_exit_codes_and_a_stop_timeout_longer_than_the_hosts() -> None:
+    """docs/deploy.md's exit-code table matches EXIT_*; its unit's TimeoutStopSec exceeds run's default deadline."""
+    text = (DOCS / "deploy.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\d) \| `(EXIT_\w+)` \|", text, re.MULTILINE))
+    assert {name: int(code) for code, name in rows.items()} == {
+        name: getattr(supervisors, name) for name in ("EXIT_OK", "EXIT_FAILED", "EXIT_FORCED")
+    }
+    timeout = int(re.search(r"^TimeoutStopSec=(\d+)$", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    default = inspect.signature(supervisors.run).parameters["shutdown_timeout"].default
+    assert timeout > default
+    assert re.search(r"^Restart=on-failure$", text, re.MULTILINE)
