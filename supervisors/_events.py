@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
+from ._errors import SupervisorGaveUp, describe_exit
+
 __all__ = [
     "ChildCrashed",
     "ChildExited",
@@ -28,7 +30,7 @@ __all__ = [
     "EventBus",
     "GaveUp",
     "MessagesDropped",
-        "TreeStarted",
+    "TreeStarted",
     "TreeStopped",
     "TreeStopping",
 ]
@@ -148,12 +150,14 @@ class GaveUp(Event):
 
     Emitted when it decides to give up, before its children's ChildStopping / ChildStopped
     events. ``restarts`` is the count the refused restart would have made (so
-    ``max_restarts + 1``); ``error`` the failure that needed it.
+    ``max_restarts + 1``); ``error`` the failure that needed it, and ``cause`` the path of the
+    child whose exit that was.
     """
 
     restarts: int
     within: float
     error: BaseException
+    cause: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -168,9 +172,15 @@ class TreeStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class TreeStopped(Event):
-    """Nothing of the tree runs any more; ``error`` is set if the root failed."""
+    """Nothing of the tree runs any more; ``error`` is set if the root failed.
+
+    ``cancelled`` is True if the stop did not complete gracefully: the tree was cancelled from
+    outside (the host's deadline or second signal, an enclosing cancel scope) while running or
+    stopping, so some children did not get their grace or ``on_stop``.
+    """
 
     error: BaseException | None = None
+    cancelled: bool = False
 
 
 Subscriber = Callable[[Event], None]
@@ -233,15 +243,22 @@ class EventBus:
 def log_event(event: Event) -> None:
     """The logging subscriber: every crash with its traceback and path; nothing silent."""
     if isinstance(event, ChildCrashed):
+        if isinstance(event.error, SupervisorGaveUp) and event.error.path == event.path:
+            return  # a supervisor that gave up: its GaveUp line said so, and its parent acts next
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
         logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
+        # The failure itself was logged with its traceback when it happened.
+        if isinstance(event.error, SupervisorGaveUp):
+            last = event.error.chain
+        else:
+            last = f"{event.cause or 'a child'} {describe_exit(event.error)}"
         logger.error(
-            "supervisor %s gave up: more than %d restarts within %s s; stopping its children "
-            "and failing (its parent decides next)",
-            event.path, event.restarts - 1, event.within, exc_info=event.error,
+            "supervisor %s gave up: more than %d restart(s) within %g s (last: %s); stopping its "
+            "children and failing (its parent decides next)",
+            event.path, event.restarts - 1, event.within, last,
         )
     elif isinstance(event, ChildStopped):
         if event.error is not None:
@@ -263,7 +280,9 @@ def log_event(event: Event) -> None:
         if logger.isEnabledFor(logging.INFO):
             logger.info("child %s exited normally", event.path)
     elif isinstance(event, TreeStopped):
-        if event.error is None:
+        if event.cancelled:
+            logger.warning("tree %s was cancelled before its graceful stop completed", event.path)
+        elif event.error is None:
             logger.info("tree %s stopped", event.path)
     elif isinstance(event, TreeStarted | TreeStopping):
         if logger.isEnabledFor(logging.INFO):

@@ -25,7 +25,15 @@ from actors._cell import ActorCell
 from actors._mailbox import Call, Mailbox
 
 from ._decide import ExitKind, RestartPlan, RestartWindow, needs_restart, plan_restart, plan_retry
-from ._errors import ChildNotFound, NotRunning, StartFailed, SupervisionError, SupervisorGaveUp
+from ._errors import (
+    ChildNotFound,
+    NormalExit,
+    NotRunning,
+    StartFailed,
+    SupervisionError,
+    SupervisorGaveUp,
+    gave_up_message,
+)
 from ._events import (
     ChildCrashed,
     ChildExited,
@@ -296,7 +304,7 @@ class SupervisorCell:
             else:
                 self._close(slot, "a transient child exited normally", forget=False)
             return
-        cause: BaseException = error if error is not None else _NormalExit(slot.path)
+        cause: BaseException = error if error is not None else NormalExit(slot.path)
         await self._restart(slot, cause)
 
     def _remove(self, slot: _Slot, reason: str) -> None:
@@ -318,7 +326,7 @@ class SupervisorCell:
         to_start = [slots[i] for i in plan.start]
         while True:
             if not self._window.record(trio.current_time()):
-                await self._give_up(cause)
+                await self._give_up(cause, failed.path)
             delay = 0.0
             backoff = self.spec.backoff
             if backoff is not None:
@@ -362,17 +370,15 @@ class SupervisorCell:
             to_start = [to_start[i] for i in retry.start]
             failed = failed_slot
 
-    async def _give_up(self, cause: BaseException) -> None:
+    async def _give_up(self, cause: BaseException, child: str) -> None:
         spec = self.spec
         restarts = len(self._window)
         self.runtime.bus.emit(GaveUp(path=self.path, time=trio.current_time(),
-                                     restarts=restarts, within=spec.within, error=cause))
+                                     restarts=restarts, within=spec.within, error=cause, cause=child))
         await self._stop_all("give_up")
         raise SupervisorGaveUp(
-            f"supervisor {self.path!r} gave up: more than {spec.max_restarts} restart(s) within "
-            f"{spec.within} s (last: {cause!r}); its children were stopped. Fix the failing "
-            "child, or raise max_restarts / within, or add a backoff.",
-            path=self.path, restarts=restarts, within=spec.within,
+            gave_up_message(self.path, spec.max_restarts, spec.within, child, cause),
+            path=self.path, restarts=restarts, within=spec.within, child=child,
         ) from cause
 
     # -- dynamic children ------------------------------------------------------------------
@@ -465,10 +471,3 @@ def _snapshot(slot: _Slot) -> ChildSnapshot:
         mailbox_depth=None if slot.mailbox is None else len(slot.mailbox),
         children=children,
     )
-
-
-class _NormalExit(Exception):
-    """Stands for the cause of restarting a permanent child that returned normally."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"permanent child {path!r} returned normally")

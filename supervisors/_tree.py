@@ -302,17 +302,21 @@ async def _run_root(
             task_status.started(None)
 
     error: Exception | None = None
+    cancelled = False
     try:
         await cell.run(_Status())
     except Exception as exc:
         error = exc
+    except BaseException:  # cancelled from outside (or interrupted): the stop was not graceful
+        cancelled = True
+        raise
     finally:
         runtime.stopped = True
         runtime.close_under(tree.name, "its tree has stopped", forget=False)
         if started:
             tree.error = error
             tree._stopping.set()
-            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error))
+            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error, cancelled=cancelled))
             tree._stopped.set()
     if not started:
         task_status.started(error)
