@@ -12,7 +12,7 @@ from types import FrameType
 import trio
 
 from ._errors import SupervisionError, SupervisorGaveUp
-from ._runtime import ChildState
+from ._snapshot import ChildState
 from ._spec import DynamicSupervisor, Supervisor
 from ._tree import Tree, open_tree
 
