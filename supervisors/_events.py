@@ -6,14 +6,10 @@ the dashboard and metrics all read this stream; none of them re-derives state.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import attrs
-import trio
 
 from ._errors import SupervisorGaveUp, describe_exit
 
@@ -28,6 +24,7 @@ __all__ = [
     "ChildStopping",
     "Event",
     "EventBus",
+    "EventsDropped",
     "GaveUp",
     "MessagesDropped",
     "TreeStarted",
@@ -145,6 +142,17 @@ class MessagesDropped(Event):
 
 
 @attrs.frozen(kw_only=True)
+class EventsDropped(Event):
+    """``count`` events were dropped for one slow subscriber of :meth:`Tree.subscribe`.
+
+    Not emitted on the bus: only the subscriber whose buffer was full receives it, in the place
+    of the events it missed (``path`` is the tree's root, ``time`` that of the first one missed).
+    """
+
+    count: int
+
+
+@attrs.frozen(kw_only=True)
 class GaveUp(Event):
     """The supervisor exceeded its intensity: it stops its children next, then fails.
 
@@ -186,58 +194,66 @@ class TreeStopped(Event):
 Subscriber = Callable[[Event], None]
 
 
+DETAILED_EVENTS: tuple[type[Event], ...] = (ChildStarting, ChildStarted, ChildStopping, ChildStopped)
+"""The frequent events, built only when a subscriber or DEBUG logging needs them."""
+
+
 class EventBus:
     """Delivers each event synchronously to every subscriber, in subscription order.
 
     ``detailed`` is False while nobody needs the frequent events (starting, started, stopping,
-    stopped): then the supervisor does not build them. A subscriber that raises is logged and
-    removed, so a broken observer cannot break supervision.
+    stopped): then the supervisor does not build them. ``wants(level)`` says whether an event
+    logged at ``level`` is needed at all (a subscriber, or the logger writes that level). A
+    subscriber that raises is logged and removed, so a broken observer cannot break supervision.
     """
 
-    __slots__ = ("_subscribers",)
+    __slots__ = ("_detailed", "_entries", "_subscribers")
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, bool]] = []
+        self._entries: tuple[tuple[Subscriber, bool], ...] = ()  # the list as it is now, to iterate
+        self._detailed = False  # whether a subscriber wants the frequent events
 
     @property
     def detailed(self) -> bool:
-        return bool(self._subscribers) or logger.isEnabledFor(logging.DEBUG)
+        return self._detailed or logger.isEnabledFor(logging.DEBUG)
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` for every later event; return a function that unsubscribes."""
-        self._subscribers.append(callback)
+    def wants(self, level: int) -> bool:
+        """Whether an event that is logged at ``level`` must be built: someone would see it."""
+        return bool(self._entries) or logger.isEnabledFor(level)
+
+    def subscribe(self, callback: Subscriber, *, detailed: bool = True) -> Callable[[], None]:
+        """Call ``callback(event)`` for every later event; return a function that unsubscribes.
+
+        With ``detailed=False`` the callback does not need the frequent events, so subscribing
+        does not make the supervisors build them (it may still receive them if others do).
+        """
+        entry = (callback, detailed)
+        self._subscribers.append(entry)
+        self._changed()
 
         def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
+            self._remove(entry)
 
         return unsubscribe
 
+    def _remove(self, entry: tuple[Subscriber, bool]) -> None:
+        if entry in self._subscribers:
+            self._subscribers.remove(entry)
+            self._changed()
+
+    def _changed(self) -> None:
+        self._entries = tuple(self._subscribers)
+        self._detailed = any(detailed for _, detailed in self._subscribers)
+
     def emit(self, event: Event) -> None:
         log_event(event)
-        for callback in tuple(self._subscribers):
+        for entry in self._entries:
             try:
-                callback(event)
+                entry[0](event)
             except Exception:
-                logger.exception("event subscriber %r raised; it is unsubscribed", callback)
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-    @asynccontextmanager
-    async def stream(self, max_buffer: float = math.inf) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
-        send, receive = trio.open_memory_channel[Event](max_buffer)
-
-        def forward(event: Event) -> None:
-            with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                send.send_nowait(event)
-
-        unsubscribe = self.subscribe(forward)
-        try:
-            async with receive:
-                yield receive
-        finally:
-            unsubscribe()
-            send.close()
+                logger.exception("event subscriber %r raised; it is unsubscribed", entry[0])
+                self._remove(entry)
 
 
 def log_event(event: Event) -> None:

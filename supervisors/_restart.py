@@ -7,6 +7,7 @@ retries after a failed start) and gives up when the intensity is exceeded.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, NoReturn
 
 import trio
@@ -55,10 +56,12 @@ class Restarter:
                 delay = backoff.delay(len(self.window), cell.runtime.rng)
             bus = cell.runtime.bus
             now = trio.current_time()
+            report = bus.wants(logging.INFO)  # the events are built only if they would be seen
             for slot in to_start:
                 slot.state = ChildState.RESTARTING
-                bus.emit(ChildRestarting(path=slot.path, time=now, delay=delay,
-                                         restarts=len(self.window), cause=failed.path))
+                if report:
+                    bus.emit(ChildRestarting(path=slot.path, time=now, delay=delay,
+                                             restarts=len(self.window), cause=failed.path))
             for slot in to_stop:
                 await cell.stop_slot(slot, "restart")
                 slot.state = ChildState.RESTARTING

@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 
@@ -268,7 +269,8 @@ class SupervisorCell:
                                   error=error, message=message))
             kind = ExitKind.CRASH
         else:
-            bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
+            if bus.wants(logging.INFO):  # built only if it would be seen
+                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
             kind = ExitKind.NORMAL
         restart = slot.spec.restart
         if restart is Restart.TEMPORARY:
