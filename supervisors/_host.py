@@ -12,6 +12,7 @@ from types import FrameType
 import trio
 
 from ._errors import SupervisionError, SupervisorGaveUp
+from ._events import Event, GaveUp
 from ._snapshot import ChildState
 from ._spec import DynamicSupervisor, Supervisor
 from ._tree import Tree, open_tree
@@ -69,6 +70,10 @@ class _Host:
         if not self.stop_began.is_set():
             self.deadline = trio.current_time() + self.shutdown_timeout
             self.stop_began.set()
+
+    def watch_root(self, event: Event) -> None:
+        if isinstance(event, GaveUp) and event.path == self.name:
+            self.begin_stop()
 
     def force(self, why: str) -> None:
         """Cancel everything left now, logging who was still stopping and why the stop was cut."""
@@ -166,6 +171,9 @@ async def serve(
             try:
                 async with open_tree(spec) as tree:
                     host.tree = tree
+                    # A root that gives up stops its children before the tree counts as stopping:
+                    # the deadline starts when it decides. (Not a detailed subscriber: cheap.)
+                    tree._runtime.bus.subscribe(host.watch_root, detailed=False)
                     if host.requested:
                         tree.request_stop()
                     if on_started is not None:

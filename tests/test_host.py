@@ -298,3 +298,24 @@ def test_two_signals_back_to_back_force_the_stop_with_exit_code_2() -> None:
     # Which child was stopping when the second signal was read depends on scheduling.
     assert "second SIGINT received during the graceful stop: " in err
     assert "tree hostapp stopped" not in err
+
+
+async def test_serve_bounds_the_stop_of_a_root_that_gives_up_by_the_deadline(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A root that gives up stops its children within shutdown_timeout too; past it, the rest is cancelled."""
+    log = Log()
+
+    async def started(tree: Tree) -> None:
+        await tree.ref("crasher").cast(Crash())
+
+    spec = Supervisor(name="app", max_restarts=0, children=[
+        ChildSpec(name="slow", factory=probe("slow", log, stop_takes=60.0), shutdown=math.inf),
+        ChildSpec(name="crasher", factory=probe("crasher", log)),
+    ])
+    t0 = trio.current_time()
+    code = await serve(spec, handle_signals=False, shutdown_timeout=0.5, on_started=started)
+    assert code == EXIT_FORCED
+    assert trio.current_time() - t0 == pytest.approx(0.5)
+    assert "app/slow was still stopping" in caplog.text
+    assert "supervisor app gave up" in caplog.text
