@@ -13,6 +13,8 @@ import attrs
 
 from ._errors import SupervisorGaveUp, describe_exit
 
+from ._errors import StartFailed
+
 __all__ = [
     "ChildCrashed",
     "ChildExited",
@@ -264,6 +266,8 @@ def log_event(event: Event) -> None:
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
+        if isinstance(event.error, StartFailed):
+            return  # a subtree whose child failed to start: logged there, with its traceback
         logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
         # The failure itself was logged with its traceback when it happened.
