@@ -11,9 +11,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ._errors import SupervisorGaveUp, describe_exit
-
-from ._errors import StartFailed
+from ._errors import StartFailed, SupervisorGaveUp, describe_exit
 
 __all__ = [
     "ChildCrashed",
