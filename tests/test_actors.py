@@ -594,3 +594,80 @@ async def test_draining_background_service_is_still_cancelled_after_its_grace(
     from supervisors import ChildStopped
 
     assert [e.cancelled for e in events if isinstance(e, ChildStopped)] == [True]
+
+
+async def test_a_cast_loop_lets_the_receiver_and_other_tasks_run_between_casts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """await cast is a checkpoint even with room: the receiver keeps pace with a casting loop."""
+    seen: list[int] = []
+    bystander_runs: list[int] = []
+
+    class Recorder(Actor):
+        @handler
+        def add(self, msg: Add) -> None:
+            seen.append(msg.n)
+
+    async def bystander() -> None:
+        while True:
+            bystander_runs.append(len(seen))
+            await trio.lowlevel.checkpoint()
+
+    async with open_tree(tree_of(ChildSpec(name="r", factory=Recorder))) as tree:
+        ref = tree.ref("r")
+        lag: list[int] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bystander)
+            await trio.lowlevel.checkpoint()
+            runs_before = len(bystander_runs)
+            for i in range(200):
+                await ref.cast(Add(i))
+                lag.append(i + 1 - len(seen))
+            assert len(bystander_runs) - runs_before >= 199  # the bystander ran between casts
+            nursery.cancel_scope.cancel()
+    assert max(lag) <= 2  # never more than two messages behind (the mailbox holds 1024)
+    assert seen == list(range(200))
+
+
+async def test_cast_nowait_enqueues_a_batch_without_yielding(autojump_clock: trio.testing.MockClock) -> None:
+    """cast_nowait is not a checkpoint: a batch is enqueued before the receiver runs."""
+    seen: list[int] = []
+
+    class Recorder(Actor):
+        @handler
+        def add(self, msg: Add) -> None:
+            seen.append(msg.n)
+
+    async with open_tree(tree_of(ChildSpec(name="r", factory=Recorder))) as tree:
+        ref = tree.ref("r")
+        for i in range(100):
+            ref.cast_nowait(Add(i))
+        assert seen == []
+        assert ref.mailbox_depth == 100
+        await trio.testing.wait_all_tasks_blocked()
+        assert seen == list(range(100))
+
+
+async def test_cast_is_cancellable_and_a_cancelled_cast_enqueues_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A cast in a cancelled scope raises Cancelled, with room or waiting for it; nothing is sent."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), mailbox_size=1))
+    async with open_tree(spec) as tree:
+        ref = tree.ref("p")
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ref.cast(Echo("with room"))
+        assert scope.cancelled_caught
+        assert ref.mailbox_depth == 0
+        await ref.cast(Sleep(10))
+        await trio.testing.wait_all_tasks_blocked()
+        await ref.cast(Echo("fills the mailbox"))
+        with trio.move_on_after(1.0) as waiting:
+            await ref.cast(Echo("waits for room"))
+        assert waiting.cancelled_caught
+        assert ref.mailbox_depth == 1
+        assert await ref.call(Echo("after"), timeout=None) == "after"
+    probes_seen = [entry for entry in log if entry.startswith("start")]
+    assert probes_seen == ["start p"]
