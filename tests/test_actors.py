@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, Optional, Union
 
 import attrs
 import pytest
@@ -671,3 +672,66 @@ async def test_cast_is_cancellable_and_a_cancelled_cast_enqueues_nothing(
         assert await ref.call(Echo("after"), timeout=None) == "after"
     probes_seen = [entry for entry in log if entry.startswith("start")]
     assert probes_seen == ["start p"]
+
+
+@attrs.frozen
+class Seen(Request[list[object]]):
+    pass
+
+
+class EitherAddOrTick(Actor):
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    @handler
+    def either(self, msg: Add | Tick) -> None:
+        self.seen.append(msg)
+
+    @handler
+    def maybe(self, msg: Ping | None) -> None:  # Optional[Ping]: also handles a None message
+        self.seen.append(msg)
+
+    @handler
+    def seen_so_far(self, msg: Seen) -> list[object]:
+        return self.seen
+
+
+async def test_handler_annotated_with_a_union_handles_each_member(autojump_clock: trio.testing.MockClock) -> None:
+    """A handler annotated X | Y (or X | None) is the handler of each member of the union."""
+    async with open_tree(tree_of(ChildSpec(name="e", factory=EitherAddOrTick))) as tree:
+        ref = tree.ref("e")
+        await ref.cast(Add(1))
+        await ref.cast(Tick())
+        await ref.cast(Ping(2))
+        await ref.cast(None)
+        with pytest.raises(NoHandler, match="no handler for Derived"):
+            await ref.cast(Derived())
+        assert await ref.call(Seen()) == [Add(1), Tick(), Ping(2), None]
+
+
+def test_typing_union_and_optional_annotations_register_each_member() -> None:
+    """typing.Union[X, Y], Optional[X] and @handler(X | Y) register every member class."""
+    class Old(Actor):
+        @handler
+        def either(self, msg: Union[Add, Tick]) -> None:  # noqa: UP007 - the typing spelling on purpose
+            pass
+
+        @handler
+        def maybe(self, msg: Optional[Ping]) -> None:  # noqa: UP045 - the typing spelling on purpose
+            pass
+
+        @handler(Derived | Total)
+        def explicit(self, msg: object) -> None:
+            pass
+
+    assert set(Old._handlers) == {Add, Tick, Ping, type(None), Derived, Total}
+
+
+def test_union_with_a_member_that_is_not_a_class_is_refused_at_class_creation() -> None:
+    """A union with a non-class member (a Literal) raises TypeError naming the handler."""
+    with pytest.raises(TypeError, match=r"handler .*Bad\.h: .* is not a class or a union of classes"):
+
+        class Bad(Actor):
+            @handler
+            def h(self, msg: Add | Literal["x"]) -> None:
+                pass
