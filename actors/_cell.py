@@ -17,7 +17,7 @@ from typing import Any
 import trio
 
 from ._actor import Actor, BackgroundService, has_hook
-from ._mailbox import WAKE, Call, Mailbox, fail_call
+from ._mailbox import WAKE, Call, Mailbox, TimerMessage, fail_call
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
 
@@ -46,6 +46,7 @@ class ActorCell:
         "mailbox",
         "path",
         "ref",
+        "timer_messages_dropped",
     )
 
     def __init__(
@@ -71,6 +72,8 @@ class ActorCell:
         self._requested_by_supervisor = False
         self._execute_scope: trio.CancelScope | None = None
         self._timers: set[TimerHandle] | None = None
+        # How many queued timer messages were discarded when this incarnation ended.
+        self.timer_messages_dropped = 0
 
     # -- control (called by the supervisor) ------------------------------------------------
 
@@ -113,7 +116,7 @@ class ActorCell:
 
         async def timer() -> None:
             try:
-                await run_timer(handle, mailbox, msg, delay, interval)
+                await run_timer(handle, mailbox, msg, delay, interval, self)
             finally:
                 timers.discard(handle)
 
@@ -125,6 +128,13 @@ class ActorCell:
         if timers:
             for handle in list(timers):
                 handle.cancel()
+
+    def _end_timers(self) -> None:
+        """Cancel this incarnation's timers and take their queued messages out of the mailbox."""
+        if self._timers is None:
+            return
+        self._cancel_timers()
+        self.timer_messages_dropped += self.mailbox.discard_timer_messages(self)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -141,24 +151,32 @@ class ActorCell:
         actor._cell = self
         self.actor = actor
         self.mailbox.handles = cls._accepts
-        on_start = has_hook(actor, "on_start")
-        if on_start is not None:
-            await on_start()
-        task_status.started()
+        try:
+            on_start = has_hook(actor, "on_start")
+            if on_start is not None:
+                await on_start()
+            task_status.started()
+            await self._serve(actor)
+        finally:
+            # Timers belong to this incarnation: their queued messages go with it (also any
+            # timer that on_stop started).
+            self._end_timers()
+
+    async def _serve(self, actor: Actor) -> None:
         try:
             if isinstance(actor, BackgroundService):
                 await self._run_background(actor)
             else:
                 await self._loop(actor)
         except Exception:
-            self._cancel_timers()
+            self._end_timers()
             if not self.immediate:
                 await self._on_stop_after_crash(actor)
             raise
         except BaseException:
-            self._cancel_timers()
+            self._end_timers()
             raise
-        self._cancel_timers()
+        self._end_timers()
         on_stop = has_hook(actor, "on_stop")
         if on_stop is not None and not self.immediate:
             if self._stop_requested and self._requested_by_supervisor:
@@ -191,6 +209,8 @@ class ActorCell:
             item = await receive()
             if item is WAKE:
                 continue
+            if type(item) is TimerMessage:
+                item = item.msg
             self.current = item
             if type(item) is Call:
                 msg = item.msg

@@ -22,7 +22,7 @@ import trio
 
 from ._errors import ActorStopped, CallFailed, MailboxFull
 
-__all__ = ["DEFAULT_MAILBOX_SIZE", "WAKE", "Call", "Mailbox"]
+__all__ = ["DEFAULT_MAILBOX_SIZE", "WAKE", "Call", "Mailbox", "TimerMessage"]
 
 DEFAULT_MAILBOX_SIZE: Final = 1024
 """Default capacity of a mailbox, in messages."""
@@ -59,6 +59,16 @@ class Call:
         if task is not None:
             self.task = None
             trio.lowlevel.reschedule(task, outcome.Error(error))
+
+
+class TimerMessage:
+    """The envelope of a timer's message: ``owner`` is the incarnation (cell) that started it."""
+
+    __slots__ = ("msg", "owner")
+
+    def __init__(self, msg: object, owner: object) -> None:
+        self.msg = msg
+        self.owner = owner
 
 
 class Mailbox:
@@ -220,6 +230,18 @@ class Mailbox:
                 dropped += 1
         self._send_waiters.unpark_all()
         self.wake()
+        return dropped
+
+    def discard_timer_messages(self, owner: object) -> int:
+        """Remove the queued timer messages of ``owner`` (an ended incarnation); return how many."""
+        queue = self._queue
+        kept = [item for item in queue if type(item) is not TimerMessage or item.owner is not owner]
+        dropped = len(queue) - len(kept)
+        if dropped:
+            queue.clear()
+            queue.extend(kept)
+            if self._send_waiters and len(queue) < self.capacity:
+                self._send_waiters.unpark_all()
         return dropped
 
     def reopen(self) -> None:

@@ -735,3 +735,37 @@ def test_union_with_a_member_that_is_not_a_class_is_refused_at_class_creation() 
             @handler
             def h(self, msg: Add | Literal["x"]) -> None:
                 pass
+
+
+async def test_timer_messages_queued_by_a_crashed_incarnation_do_not_reach_the_next_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Ticks still queued when an incarnation crashes are discarded with it; casts stay queued."""
+    handled: list[tuple[int, float]] = []
+    echoes: list[object] = []
+    incarnations: list[int] = []
+
+    class SlowTicker(Actor):
+        async def on_start(self) -> None:
+            self.me = len(incarnations)
+            incarnations.append(self.me)
+            self.send_every(1.0, Tick())
+
+        @handler
+        async def tick(self, msg: Tick) -> None:
+            handled.append((self.me, trio.current_time()))
+            if self.me == 0:
+                await trio.sleep(3.5)  # ticks at t=2, 3, 4 queue up meanwhile
+                raise RuntimeError("crash with three ticks queued")
+
+        @handler
+        def echo(self, msg: Echo) -> object:
+            echoes.append((self.me, msg.value))
+            return msg.value
+
+    async with open_tree(tree_of(ChildSpec(name="t", factory=SlowTicker))) as tree:
+        await trio.sleep(1.5)
+        await tree.ref("t").cast(Echo("queued before the crash"))
+        await trio.sleep(5.0)  # crash at t=4.5; the new incarnation ticks at 5.5 and 6.5
+    assert handled == [(0, 1.0), (1, 5.5), (1, 6.5)]
+    assert echoes == [(1, "queued before the crash")]
