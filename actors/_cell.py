@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -20,6 +20,9 @@ from ._actor import Actor, BackgroundService, has_hook
 from ._mailbox import WAKE, Call, Mailbox, TimerMessage, fail_call
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
+
+if TYPE_CHECKING:
+    from ._contract import StartStatus
 
 __all__ = ["ActorCell", "Spawn"]
 
@@ -46,7 +49,6 @@ class ActorCell:
         "mailbox",
         "path",
         "ref",
-        "timer_messages_dropped",
     )
 
     def __init__(
@@ -72,8 +74,6 @@ class ActorCell:
         self._requested_by_supervisor = False
         self._execute_scope: trio.CancelScope | None = None
         self._timers: set[TimerHandle] | None = None
-        # How many queued timer messages were discarded when this incarnation ended.
-        self.timer_messages_dropped = 0
 
     # -- control (called by the supervisor) ------------------------------------------------
 
@@ -129,16 +129,10 @@ class ActorCell:
             for handle in list(timers):
                 handle.cancel()
 
-    def _end_timers(self) -> None:
-        """Cancel this incarnation's timers and take their queued messages out of the mailbox."""
-        if self._timers is None:
-            return
-        self._cancel_timers()
-        self.timer_messages_dropped += self.mailbox.discard_timer_messages(self)
 
     # -- running ---------------------------------------------------------------------------
 
-    async def run(self, task_status: trio.TaskStatus[None]) -> None:
+    async def run(self, task_status: StartStatus) -> None:
         actor = self.factory()
         if not isinstance(actor, Actor):
             raise TypeError(
@@ -158,9 +152,10 @@ class ActorCell:
             task_status.started()
             await self._serve(actor)
         finally:
-            # Timers belong to this incarnation: their queued messages go with it (also any
-            # timer that on_stop started).
-            self._end_timers()
+            # Timers belong to this incarnation (also one started by on_start before it failed,
+            # or by on_stop). Their queued messages go with it: the supervisor discards them
+            # (Mailbox.discard_timer_messages) when it handles the end of the incarnation.
+            self._cancel_timers()
 
     async def _serve(self, actor: Actor) -> None:
         try:
@@ -169,14 +164,14 @@ class ActorCell:
             else:
                 await self._loop(actor)
         except Exception:
-            self._end_timers()
+            self._cancel_timers()
             if not self.immediate:
                 await self._on_stop_after_crash(actor)
             raise
         except BaseException:
-            self._end_timers()
+            self._cancel_timers()
             raise
-        self._end_timers()
+        self._cancel_timers()
         on_stop = has_hook(actor, "on_stop")
         if on_stop is not None and not self.immediate:
             if self._stop_requested and self._requested_by_supervisor:

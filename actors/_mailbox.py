@@ -49,12 +49,14 @@ class Call:
         self.task: trio.lowlevel.Task | None = task
 
     def reply(self, value: object) -> None:
+        """Wake the caller with ``value`` as the result of its ``call``; later replies are ignored."""
         task = self.task
         if task is not None:
             self.task = None
             trio.lowlevel.reschedule(task, outcome.Value(value))
 
     def fail(self, error: BaseException) -> None:
+        """Wake the caller with ``error`` raised from its ``call``; ignored once answered."""
         task = self.task
         if task is not None:
             self.task = None
@@ -79,6 +81,7 @@ class Mailbox:
         "_queue",
         "_receiver",
         "_send_waiters",
+        "_timer_messages",
         "capacity",
         "handles",
         "path",
@@ -93,6 +96,8 @@ class Mailbox:
         self._receiver: trio.lowlevel.Task | None = None
         self._send_waiters = trio.lowlevel.ParkingLot()
         self._closed_reason: str | None = None
+        # Whether a timer message may be queued (so discard_timer_messages must look).
+        self._timer_messages = False
         # Set by the current incarnation: maps a message type to whether it is handled.
         self.handles: Callable[[type], bool] | None = None
 
@@ -101,9 +106,11 @@ class Mailbox:
 
     @property
     def closed(self) -> bool:
+        """True between :meth:`close` and :meth:`reopen`."""
         return self._closed_reason is not None
 
     def stopped_error(self) -> ActorStopped:
+        """The :class:`ActorStopped` raised to senders while the mailbox is closed."""
         return ActorStopped(
             f"actor {self.path!r} has stopped for good ({self._closed_reason}); "
             "nothing will read this message. Check that the child is running "
@@ -113,6 +120,7 @@ class Mailbox:
     # -- sending ---------------------------------------------------------------------------
 
     def put_nowait(self, item: object) -> None:
+        """Enqueue without yielding; raise :class:`MailboxFull` or :class:`ActorStopped`."""
         if self._closed_reason is not None:
             raise self.stopped_error()
         queue = self._queue
@@ -176,6 +184,8 @@ class Mailbox:
         """Enqueue past the capacity (timers); return False if the mailbox is closed."""
         if self._closed_reason is not None:
             return False
+        if type(item) is TimerMessage:
+            self._timer_messages = True
         self._queue.append(item)
         receiver = self._receiver
         if receiver is not None:
@@ -228,12 +238,20 @@ class Mailbox:
                 item.fail(self.stopped_error())
             else:
                 dropped += 1
+        self._timer_messages = False
         self._send_waiters.unpark_all()
         self.wake()
         return dropped
 
     def discard_timer_messages(self, owner: object) -> int:
-        """Remove the queued timer messages of ``owner`` (an ended incarnation); return how many."""
+        """Remove the queued messages of the timers of ``owner``; return how many there were.
+
+        A supervisor calls it when an incarnation (``owner``, its cell) has ended: timers
+        belong to their incarnation, so their pending messages go with it. Costs nothing
+        unless a timer message was enqueued since the last call.
+        """
+        if not self._timer_messages:
+            return 0
         queue = self._queue
         kept = [item for item in queue if type(item) is not TimerMessage or item.owner is not owner]
         dropped = len(queue) - len(kept)
@@ -242,9 +260,11 @@ class Mailbox:
             queue.extend(kept)
             if self._send_waiters and len(queue) < self.capacity:
                 self._send_waiters.unpark_all()
+        self._timer_messages = any(type(item) is TimerMessage for item in kept)
         return dropped
 
     def reopen(self) -> None:
+        """Accept messages again (the supervisor, before starting the next incarnation)."""
         self._closed_reason = None
 
 

@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
+from ._errors import StartFailed
+
 __all__ = [
     "ChildCrashed",
     "ChildExited",
@@ -132,10 +134,12 @@ class ChildStopped(Event):
 
 @attrs.frozen(kw_only=True)
 class MessagesDropped(Event):
-    """``count`` messages queued for the actor were dropped because it stopped for good.
+    """``count`` messages queued for the actor were dropped; ``reason`` says why.
 
-    Calls among them were failed with :class:`~actors.ActorStopped`; the casts are counted here
-    (and logged as a warning). ``reason`` says why the actor stopped for good.
+    Either the actor stopped for good (calls among the queued messages were failed with
+    :class:`~actors.ActorStopped`; the casts are counted here), or an incarnation ended with
+    messages of its own timers still queued: timers belong to their incarnation, so those go
+    with it, and the reason names the incarnation. Logged as a warning.
     """
 
     count: int
@@ -236,6 +240,8 @@ def log_event(event: Event) -> None:
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
+        if isinstance(event.error, StartFailed):
+            return  # a subtree whose child failed to start: logged there, with its traceback
         logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
         logger.error(
@@ -253,7 +259,7 @@ def log_event(event: Event) -> None:
             logger.debug("child %s stopped", event.path)
     elif isinstance(event, MessagesDropped):
         logger.warning(
-            "%d message(s) to %s were dropped: it stopped for good (%s)", event.count, event.path, event.reason
+            "%d message(s) to %s were dropped (%s)", event.count, event.path, event.reason
         )
     elif isinstance(event, ChildRestarting):
         if logger.isEnabledFor(logging.INFO):

@@ -22,7 +22,7 @@ from actors import (
     Request,
     handler,
 )
-from supervisors import ChildCrashed, ChildSpec, Event, Restart, Supervisor, open_tree
+from supervisors import ChildCrashed, ChildSpec, Event, MessagesDropped, Restart, Supervisor, open_tree
 
 
 @attrs.frozen
@@ -763,9 +763,51 @@ async def test_timer_messages_queued_by_a_crashed_incarnation_do_not_reach_the_n
             echoes.append((self.me, msg.value))
             return msg.value
 
+    events: list[Event] = []
     async with open_tree(tree_of(ChildSpec(name="t", factory=SlowTicker))) as tree:
+        tree.add_listener(events.append)
         await trio.sleep(1.5)
         await tree.ref("t").cast(Echo("queued before the crash"))
         await trio.sleep(5.0)  # crash at t=4.5; the new incarnation ticks at 5.5 and 6.5
     assert handled == [(0, 1.0), (1, 5.5), (1, 6.5)]
     assert echoes == [(1, "queued before the crash")]
+    crash = next(i for i, e in enumerate(events) if isinstance(e, ChildCrashed))
+    dropped = events[crash + 1]
+    assert isinstance(dropped, MessagesDropped)
+    assert (dropped.path, dropped.count) == ("app/t", 3)
+    assert "timer messages of incarnation 1" in dropped.reason
+
+
+async def test_timer_messages_still_queued_at_a_group_restart_go_with_the_stopped_incarnation(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A sibling's crash restarts a busy ticker: its queued ticks are dropped, not handled later."""
+    handled: list[tuple[int, float]] = []
+    incarnations: list[int] = []
+
+    class BusyTicker(Actor):
+        async def on_start(self) -> None:
+            self.me = len(incarnations)
+            incarnations.append(self.me)
+            if self.me == 0:
+                self.send_every(1.0, Tick())
+
+        @handler
+        async def tick(self, msg: Tick) -> None:
+            handled.append((self.me, trio.current_time()))
+            await trio.sleep(2.5)  # slower than the timer: ticks queue up
+
+    log = Log()
+    spec = Supervisor(
+        name="app", strategy="one_for_all",
+        children=[ChildSpec(name="t", factory=BusyTicker), ChildSpec(name="p", factory=probe("p", log))],
+    )
+    events: list[Event] = []
+    async with open_tree(spec) as tree:
+        tree.add_listener(events.append)
+        await trio.sleep(3.2)  # tick 1 handled from t=1; ticks at 2 and 3 queued
+        await tree.ref("p").cast(Crash())
+        await trio.sleep(5.0)
+    assert handled == [(0, 1.0)]  # the second incarnation started no timer and got no tick
+    dropped = [e for e in events if isinstance(e, MessagesDropped)]
+    assert [(e.path, e.count) for e in dropped] == [("app/t", 2)]
