@@ -151,10 +151,12 @@ class Actor:
     3. The incarnation ends when its supervisor stops it (the handler in progress finishes,
        then the loop stops), when it calls :meth:`stop` (a normal exit), or when a handler
        raises (a crash). :meth:`on_stop` then runs, bounded by the child's shutdown grace
-       (``ChildSpec.shutdown``) in every case. ``on_stop`` does not run when the child is
-       cancelled: shutdown ``0``, a grace overrun, or the cancellation of an enclosing scope.
+       (``ChildSpec.shutdown``) in every case (see :meth:`on_stop`). ``on_stop`` does not run
+       when the child is cancelled: shutdown ``0``, a grace overrun, or the cancellation of
+       an enclosing scope.
 
-    Messages left in the mailbox stay there for the next incarnation.
+    Messages left in the mailbox stay there for the next incarnation, except the messages of
+    this incarnation's own timers, which are discarded with it.
     """
 
     _handlers: ClassVar[dict[type, HandlerEntry]] = {}
@@ -228,11 +230,16 @@ class Actor:
         """Called once per incarnation when it ends after a successful start.
 
         Runs after a stop request, a normal exit and a crash, bounded by the child's shutdown
-        grace (after that it is cancelled and a warning is logged); not when the child is
-        cancelled (shutdown ``0`` or a grace overrun). If it raises after a stop request, the
-        error is logged and reported in ``ChildStopped(error=...)`` (no restart); after a
-        normal exit it turns the exit into a crash; after a crash it is logged and the crash
-        stands. Defaults to doing nothing.
+        grace; never with shutdown ``0``, and not when the child is cancelled. After a stop
+        request the grace counts from the request. After an exit of the actor's own (a crash,
+        ``stop()``, or ``execute()`` returning), ``on_stop`` runs before the supervisor learns
+        of the exit, bounded by the child's shutdown grace counted from the start of
+        ``on_stop``: if it has not finished by then, it is cancelled, a warning is logged, and
+        the supervisor handles the exit (a restart goes ahead).
+
+        If it raises after a stop request, the error is logged and reported in
+        ``ChildStopped(error=...)`` (no restart); after a normal exit it turns the exit into a
+        crash; after a crash it is logged and the crash stands. Defaults to doing nothing.
         """
 
     async def on_unhandled(self, msg: object) -> object:

@@ -180,12 +180,21 @@ class ActorCell:
                 await self._bounded(on_stop)
 
     async def _bounded(self, on_stop: Callable[[], Awaitable[None]]) -> None:
-        """Run on_stop after an exit of the actor's own, within the child's grace."""
+        """Run on_stop after an exit of the actor's own, within the child's grace.
+
+        The grace is counted from the start of ``on_stop``; a grace of 0 means it is not
+        called (as for a stop by the supervisor). The bound is deliberate (OTP lets
+        ``terminate/2`` run unbounded): a hung ``on_stop`` would otherwise hold the restart
+        back for ever.
+        """
+        if self.grace <= 0:
+            return
         with trio.move_on_after(self.grace) as scope:
             await on_stop()
         if scope.cancelled_caught:
             logger.warning(
-                "on_stop of %s did not finish within its %s s grace and was cancelled", self.path, self.grace
+                "on_stop of %s did not finish within its %s s shutdown grace and was cancelled; "
+                "its supervisor handles the exit now", self.path, self.grace
             )
 
     async def _on_stop_after_crash(self, actor: Actor) -> None:

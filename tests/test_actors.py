@@ -549,7 +549,7 @@ async def test_on_stop_after_a_crash_is_bounded_by_the_grace(
         tree.inject_crash("s")  # cancelled: on_stop is not called, so no delay
         await trio.sleep(1)
         assert starts[-1] == pytest.approx(10.0)  # injected at t=10: no on_stop, restarted at once
-    assert "did not finish within its 2.0 s grace" in caplog.text
+    assert "did not finish within its 2.0 s shutdown grace" in caplog.text
 
 
 async def test_background_service_can_drain_gracefully_instead_of_being_cancelled(
@@ -811,3 +811,43 @@ async def test_timer_messages_still_queued_at_a_group_restart_go_with_the_stoppe
     assert handled == [(0, 1.0)]  # the second incarnation started no timer and got no tick
     dropped = [e for e in events if isinstance(e, MessagesDropped)]
     assert [(e.path, e.count) for e in dropped] == [("app/t", 2)]
+
+
+async def test_on_stop_after_a_normal_exit_is_cancelled_at_the_grace_and_the_restart_follows(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After stop(), a hung on_stop is cut off at the grace (from its start); the permanent child restarts."""
+    starts: list[float] = []
+    stops_begun: list[float] = []
+
+    class HungCleanup(Actor):
+        async def on_start(self) -> None:
+            starts.append(trio.current_time())
+
+        async def on_stop(self) -> None:
+            stops_begun.append(trio.current_time())
+            await trio.sleep_forever()
+
+        @handler
+        async def exit(self, msg: Exit) -> None:
+            await trio.sleep(1.0)  # the grace is not counted from the message
+            self.stop()
+
+    async with open_tree(tree_of(ChildSpec(name="h", factory=HungCleanup, shutdown=3.0))) as tree:
+        await tree.ref("h").cast(Exit())
+        await trio.sleep(10)
+        assert starts == [0.0, 4.0]  # on_stop from t=1 cancelled at t=4, then restarted
+        assert stops_begun == [1.0]
+    assert "on_stop of app/h did not finish within its 3.0 s shutdown grace" in caplog.text
+
+
+async def test_on_stop_is_not_called_after_a_crash_when_the_shutdown_is_0(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """shutdown=0 means on_stop never runs, also after an exit of the actor's own."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), shutdown=0))
+    async with open_tree(spec) as tree:
+        await tree.ref("p").cast(Crash())
+        assert await tree.ref("p").call(Echo(1)) == 1
+    assert log == ["start p", "start p"]
