@@ -131,10 +131,12 @@ class ChildStopped(Event):
 
 @attrs.frozen(kw_only=True)
 class MessagesDropped(Event):
-    """``count`` messages queued for the actor were dropped because it stopped for good.
+    """``count`` messages queued for the actor were dropped; ``reason`` says why.
 
-    Calls among them were failed with :class:`~actors.ActorStopped`; the casts are counted here
-    (and logged as a warning). ``reason`` says why the actor stopped for good.
+    Either the actor stopped for good (calls among the queued messages were failed with
+    :class:`~actors.ActorStopped`; the casts are counted here), or an incarnation ended with
+    messages of its own timers still queued: timers belong to their incarnation, so those go
+    with it, and the reason names the incarnation. Logged as a warning.
     """
 
     count: int
@@ -288,7 +290,7 @@ def log_event(event: Event) -> None:
             logger.debug("child %s stopped", event.path)
     elif isinstance(event, MessagesDropped):
         logger.warning(
-            "%d message(s) to %s were dropped: it stopped for good (%s)", event.count, event.path, event.reason
+            "%d message(s) to %s were dropped (%s)", event.count, event.path, event.reason
         )
     elif isinstance(event, ChildRestarting):
         if logger.isEnabledFor(logging.INFO):
