@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -41,6 +42,7 @@ class Settings:
     poll_interval: float
     grace: float
     keep_succeeded: float | None
+    keep_dead: float | None
     prune_interval: float
 
 
@@ -56,8 +58,14 @@ class Core:
         retry: RetryPolicy,
         queues: Mapping[str, int],
         settings: Settings,
+        timeout: float | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
+        self.timeout = timeout
+        """The time limit of jobs registered without one; ``None``: no limit."""
+        self.rng = rng if rng is not None else random.Random()
+        """Draws the retries' jitter."""
         self.registry = registry
         self.clock = clock
         self.retry = retry

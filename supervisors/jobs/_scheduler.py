@@ -12,14 +12,33 @@ import logging
 import math
 from collections.abc import Sequence
 
+import trio
+
 from ._core import Core
-from ._model import NewJob
+from ._model import JobState, NewJob
 from ._recurring import Recurring, plan
+from ._store import Store
 
 logger = logging.getLogger("supervisors.jobs")
 
 MAX_SLEEP = 60.0
 """The scheduler re-reads the wall clock at least this often (tolerates clock jumps)."""
+
+
+PRUNE_BATCH = 500
+"""Jobs deleted per transaction by retention; other store work runs between batches."""
+
+
+async def prune(store: Store, state: JobState, before: float) -> int:
+    """Delete the jobs in ``state`` finished before ``before``, `PRUNE_BATCH` per transaction,
+    yielding to other tasks between batches; return how many."""
+    total = 0
+    while True:
+        n = await store.prune(state=state, before=before, limit=PRUNE_BATCH)
+        total += n
+        if n < PRUNE_BATCH:
+            return total
+        await trio.lowlevel.checkpoint()
 
 
 class Prepared:
@@ -81,11 +100,17 @@ class Scheduler:
                 upcoming = await self._fire(r, now)
                 if upcoming is not None:
                     wake_at.append(upcoming)
-            if settings.keep_succeeded is not None:
+            retention = (
+                (JobState.SUCCEEDED, settings.keep_succeeded),
+                (JobState.DEAD, settings.keep_dead),
+            )
+            if any(keep is not None for _, keep in retention):
                 if now >= next_prune:
-                    pruned = await store.prune(before=now - settings.keep_succeeded)
-                    if pruned:
-                        logger.debug("pruned %d succeeded jobs", pruned)
+                    for state, keep in retention:
+                        if keep is not None:
+                            pruned = await prune(store, state, now - keep)
+                            if pruned:
+                                logger.debug("pruned %d %s jobs", pruned, state.value)
                     next_prune = now + settings.prune_interval
                 wake_at.append(next_prune)
             wait = min(wake_at) - clock.now()
