@@ -185,12 +185,7 @@ class RetryPolicy:
         ``rng`` draws the jitter; defaults to a fresh unseeded ``random.Random()``. Pass a
         seeded one for reproducible delays (a `JobSystem` passes its own, see ``rng=``).
         """
-        rng = rng if rng is not None else random.Random()
-        b = self.backoff()
-        try:
-            return b.delay(attempt, rng)
-        except OverflowError:  # factor ** n past the float range: the cap applies
-            return attrs.evolve(b, initial=self.max_delay, factor=1.0).delay(1, rng)
+        return self.backoff().delay(attempt, rng if rng is not None else random.Random())
 
 
 # --- records exchanged with stores -------------------------------------------------------------
