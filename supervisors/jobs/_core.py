@@ -76,6 +76,8 @@ class Core:
         self.queue_signals = {q: Signal() for q in self.queues}
         self.scheduler_signal = Signal()
         self._settled: trio.Event | None = None
+        self.wake_scheduler_on_settle = False
+        """Set when a schedule's next occurrence waits for the previous run (``RUN_ALL``)."""
 
     def wake_queue(self, queue: str) -> None:
         """Tell the runner of ``queue`` (if it runs in this process) that jobs may be ready."""
@@ -89,7 +91,10 @@ class Core:
         self.scheduler_signal.set()
 
     def notify_settled(self) -> None:
-        """Wake the tasks waiting in `wait_settled`."""
+        """Wake the tasks waiting in `wait_settled` (and the scheduler, if it waits for runs to
+        finish: ``wake_scheduler_on_settle``)."""
+        if self.wake_scheduler_on_settle:
+            self.scheduler_signal.set()
         event = self._settled
         if event is not None:
             self._settled = None

@@ -16,7 +16,7 @@ import trio
 
 from ._core import Core
 from ._model import JobState, NewJob
-from ._recurring import Recurring, plan
+from ._recurring import Misfire, Recurring, plan
 from ._store import Store
 
 logger = logging.getLogger("supervisors.jobs")
@@ -60,6 +60,7 @@ class Scheduler:
         self.core = core
         self.recurring = tuple(recurring)
         self._cursors: dict[str, float] = {}
+        self._started = -math.inf
 
     async def _load_cursors(self) -> None:
         store = self.core.store
@@ -80,6 +81,7 @@ class Scheduler:
         store = core.store
         clock = core.clock
         settings = core.settings
+        self._started = clock.now()
         await self._load_cursors()
         next_check = -math.inf
         next_prune = -math.inf
@@ -123,8 +125,13 @@ class Scheduler:
         core = self.core
         spec = r.spec
         cursor = self._cursors[spec.name]
-        while (decision := plan(spec, cursor, now)) is not None:
+        # RUN_ALL without overlap runs the missed occurrences one after another: one per call to
+        # the store, held (cursor kept) while the previous run is unfinished.
+        one_by_one = spec.misfire is Misfire.RUN_ALL and not spec.overlap
+        while (decision := plan(spec, cursor, now, started=self._started)) is not None:
             fire_times, new_cursor, n_due = decision
+            if one_by_one:
+                fire_times, new_cursor, n_due = fire_times[:1], fire_times[0], 1
             jobs = [
                 NewJob(
                     name=spec.job,
@@ -144,11 +151,15 @@ class Scheduler:
                 jobs=jobs,
                 exclusive=not spec.overlap,
                 now=now,
+                hold=one_by_one,
             )
             if ids is None:  # another host fired first: continue from where it got to
                 stored = await core.store.cursor(spec.name)
                 cursor = new_cursor if stored is None else stored
                 continue
+            if one_by_one and not ids:  # held: the previous run is unfinished
+                self._cursors[spec.name] = cursor
+                return None  # woken when a run settles (Core.notify_settled)
             missed = n_due - len(jobs)
             if missed > 0:
                 logger.info(

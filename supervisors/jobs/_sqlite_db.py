@@ -293,6 +293,7 @@ class SQLiteDB:
         jobs: Sequence[NewJob],
         exclusive: bool,
         now: float,
+        hold: bool = False,
     ) -> list[int] | None:
         with self._write() as c:
             row = c.execute(Q["cursor"], {"schedule": schedule}).fetchone()
@@ -302,6 +303,8 @@ class SQLiteDB:
             ids: list[int] = []
             for job in jobs:
                 if exclusive and c.execute(Q["schedule_open"], {"schedule": schedule}).fetchone():
+                    if hold:
+                        return []  # the cursor stays: these occurrences wait for the run
                     continue
                 new = self._insert_one(c, job, now)
                 if new is not None:

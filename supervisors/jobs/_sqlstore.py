@@ -81,8 +81,11 @@ class SQLStore(Store):
         jobs: Sequence[NewJob],
         exclusive: bool,
         now: float,
+        hold: bool = False,
     ) -> list[int] | None:
-        return await self._run(lambda db: db.fire(schedule, expected, cursor, jobs, exclusive, now))
+        return await self._run(
+            lambda db: db.fire(schedule, expected, cursor, jobs, exclusive, now, hold)
+        )
 
     async def get(self, job_id: int) -> Job | None:
         return await self._run(lambda db: db.get(job_id))

@@ -122,6 +122,7 @@ class Store(abc.ABC):
         jobs: Sequence[NewJob],
         exclusive: bool,
         now: float,
+        hold: bool = False,
     ) -> list[int] | None:
         """Insert occurrences of ``schedule`` and move its cursor, in one transaction.
 
@@ -129,6 +130,8 @@ class Store(abc.ABC):
         nothing changes and ``None`` is returned. Otherwise each job is inserted unless a job with
         the same ``(schedule, fire_time)`` exists, or ``exclusive`` is true and an unfinished job
         of the schedule exists; the cursor becomes ``cursor``; the ids inserted are returned.
+        With ``hold``, an occurrence blocked by ``exclusive`` is not skipped: nothing changes
+        (the cursor stays) and ``[]`` is returned, so the occurrence is fired later.
         """
 
     @abc.abstractmethod

@@ -14,7 +14,7 @@ from ._clock import Clock, SystemClock
 from ._core import Core, Settings
 from ._errors import JobError
 from ._model import Job, JobCounts, JobState, NewJob, RetryPolicy
-from ._recurring import Recurring
+from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
 from ._scheduler import Prepared, prune
@@ -136,6 +136,9 @@ class JobSystem:
             rng=rng,
         )
         self._recurring = self._prepare(recurring)
+        self._core.wake_scheduler_on_settle = any(
+            r.misfire is Misfire.RUN_ALL and not r.overlap for r in recurring
+        )
 
     def _prepare(self, recurring: Sequence[Recurring]) -> tuple[Prepared, ...]:
         seen: set[str] = set()
