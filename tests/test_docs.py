@@ -173,6 +173,32 @@ def test_every_public_name_of_the_wings_is_documented_on_its_page(module: str, p
     assert not missing, f"docs/{page} does not mention {missing}"
 
 
+ON_STOP_BOUND = (
+    "After an exit of the actor's own (a crash, stop(), or execute() returning), on_stop runs "
+    "before the supervisor learns of the exit, bounded by the child's shutdown grace counted "
+    "from the start of on_stop: if it has not finished by then, it is cancelled, a warning is "
+    "logged, and the supervisor handles the exit (a restart goes ahead)."
+)
+
+
+def plain(text: str) -> str:
+    """Text without code markup, whitespace collapsed: to compare a rule across pages and docstrings."""
+    return " ".join(text.replace("`", "").split())
+
+
+def test_the_on_stop_bound_after_an_exit_is_stated_alike_in_code_reference_and_semantics() -> None:
+    """Actor.on_stop, the reference and the semantics page state the same bound (and no 'no limit')."""
+    texts = {
+        "Actor.on_stop": actors.Actor.on_stop.__doc__ or "",
+        "docs/reference.md": reference_text(),
+        "docs/semantics.md": (DOCS / "semantics.md").read_text(encoding="utf-8"),
+    }
+    for where, text in texts.items():
+        assert ON_STOP_BOUND in plain(text), f"{where} does not state the on_stop bound after an exit"
+        assert "without a time limit" not in text, f"{where} says on_stop runs without a time limit"
+    assert "Differs from OTP:** OTP lets terminate/2 run" in plain(texts["docs/semantics.md"])
+
+
 MIGRATING = DOCS / "migrating.md"
 
 
