@@ -2,8 +2,8 @@
 
 Statements use ``:name`` parameters and take the states they act on from the lifecycle table
 (`_lifecycle.TRANSITIONS`), so a rule changes in one place. A `Dialect` renders them for one
-database: SQLite today (files and ``:memory:``); another database needs its own `Dialect` with
-its parameter style and the few clauses that differ (e.g. ``FOR UPDATE SKIP LOCKED`` in claims).
+database: `SQLITE` (files and ``:memory:``) and `POSTGRES`, which differ only in their parameter
+style and the few clauses of `Dialect` (e.g. ``FOR UPDATE SKIP LOCKED`` in claims).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class Dialect:
     """Appended to the claim's inner ``SELECT`` (row locking, where the database has it)."""
     param: Callable[[str], str]
     """Renders the ``:name`` parameter ``name`` in the driver's style."""
+    row_order: str = "rowid"
+    """The column that orders a job's errors by insertion."""
 
 
 SQLITE = Dialect(
@@ -36,6 +38,29 @@ SQLITE = Dialect(
     skip_locked="",
     param=lambda name: f":{name}",
 )
+
+
+_PG_TYPES = {
+    **dict.fromkeys(
+        ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time"), "float8"
+    ),
+    **dict.fromkeys(("id", "attempt", "max_attempts", "limit", "offset"), "int8"),
+}
+
+
+def _pg_param(name: str) -> str:
+    # Typed, so that a ``NULL`` parameter (``:retry_at IS NULL``) has a type PostgreSQL knows.
+    return f"%({name})s::{_PG_TYPES.get(name, 'text')}"
+
+
+POSTGRES = Dialect(
+    name="postgres",
+    begin_write="BEGIN",
+    skip_locked="FOR UPDATE SKIP LOCKED",
+    param=_pg_param,
+    row_order="seq",
+)
+"""PostgreSQL through psycopg 3: ``%(name)s`` parameters, row locks skipped by claimers."""
 
 
 def in_states(states: tuple[JobState, ...] | frozenset[JobState]) -> str:
@@ -104,7 +129,9 @@ _TEMPLATES: Mapping[str, str] = {
     "interrupt": f"UPDATE jobs SET {_GIVE_BACK} WHERE {_FENCE} RETURNING queue, state",
     "expire": f"""
         UPDATE jobs SET {_GIVE_BACK}
-        WHERE state = 'running' AND lease_until < :now
+        WHERE id IN (
+            SELECT id FROM jobs WHERE state = 'running' AND lease_until < :now {{skip_locked}}
+        )
         RETURNING id, queue, attempt, state
     """,
     "error": """
@@ -113,7 +140,11 @@ _TEMPLATES: Mapping[str, str] = {
     """,
     "promote": f"""
         UPDATE jobs SET state = 'enqueued'
-        WHERE {in_states(sources(Op.PROMOTE))} AND run_at <= :now RETURNING queue
+        WHERE id IN (
+            SELECT id FROM jobs WHERE {in_states(sources(Op.PROMOTE))} AND run_at <= :now
+            {{skip_locked}}
+        )
+        RETURNING queue
     """,
     "next_due": f"SELECT min(run_at) FROM jobs WHERE {in_states(sources(Op.PROMOTE))}",
     "cursor": "SELECT cursor FROM schedules WHERE name = :schedule",
@@ -146,7 +177,7 @@ _TEMPLATES: Mapping[str, str] = {
     "list": f"SELECT {COLUMNS} FROM jobs {{where}} ORDER BY id LIMIT :limit OFFSET :offset",
     "errors_of": """
         SELECT job_id, attempt, at, error, traceback FROM job_errors
-        WHERE job_id IN ({ids}) ORDER BY rowid
+        WHERE job_id IN ({ids}) ORDER BY {row_order}
     """,
     "counts": "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state",
 }
@@ -160,6 +191,7 @@ def render(dialect: Dialect) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, template in _TEMPLATES.items():
         text = template.replace("{skip_locked}", dialect.skip_locked)
+        text = text.replace("{row_order}", dialect.row_order)
         text = _PARAM.sub(lambda m: dialect.param(m.group(1)), text)
         out[name] = " ".join(text.split())
     return out
