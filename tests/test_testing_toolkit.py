@@ -180,6 +180,23 @@ def test_stop_order_checker_rejects_forward_order() -> None:
         check_stop_order(trace)
 
 
+def test_stop_order_checker_sees_through_a_crash_found_by_the_stop() -> None:
+    """A sibling's crash reported in the middle of a stop does not hide a forward stop order."""
+    trace = fake(
+        *started("r/a"),
+        *started("r/b"),
+        *started("r/t"),
+        TreeStopping(path="r", time=1),
+        ChildStopping(path="r/a", time=1, incarnation=1, grace=5),
+        ChildStopped(path="r/a", time=1, incarnation=1, cancelled=False),
+        ChildCrashed(path="r/b", time=1, incarnation=1, error=RuntimeError("x")),
+        ChildStopping(path="r/t", time=1, incarnation=1, grace=5),
+        ChildStopped(path="r/t", time=1, incarnation=1, cancelled=False),
+    )
+    with pytest.raises(InvariantViolation, match="not stopped in reverse list order"):
+        check_stop_order(trace)
+
+
 def test_restart_checker_rejects_a_one_for_one_restart_under_one_for_all() -> None:
     """Under ONE_FOR_ALL, restarting only the crashed child is a violation."""
     trace = fake(

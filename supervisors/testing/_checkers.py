@@ -142,21 +142,29 @@ def _stop_phases(trace: Trace, parent: str) -> list[list[int]]:
     """Indices of ChildStopping events of parent's children, grouped into stop operations.
 
     A ChildStopping continues the previous one's operation when it has the same reason and
-    nothing but that sibling's own subtree (and dropped-message notices) happened since that
-    sibling's ChildStopped. Each ``terminate`` is an operation of its own.
+    nothing but that sibling's own subtree (and dropped-message notices, and the exits of
+    siblings that the operation found already ended, rule 10) happened since that sibling's
+    ChildStopped. Each ``terminate`` is an operation of its own.
     """
     events = trace.events
+
+    def aside(k: int) -> bool:
+        event = events[k]
+        return isinstance(event, MessagesDropped) or (
+            isinstance(event, ChildCrashed | ChildExited) and _parent(event.path) == parent
+        )
+
     phases: list[list[int]] = []
     for j, e in enumerate(events):
         if not (isinstance(e, ChildStopping) and _parent(e.path) == parent):
             continue
         k = j - 1
-        while k >= 0 and isinstance(events[k], MessagesDropped):
+        while k >= 0 and aside(k):
             k -= 1
         previous = phases[-1][-1] if phases else None
         if previous is not None:
             sibling = events[previous].path
-            while k > previous and (events[k].path.startswith(sibling + "/") or isinstance(events[k], MessagesDropped)):
+            while k > previous and (events[k].path.startswith(sibling + "/") or aside(k)):
                 k -= 1
             same = e.reason == events[previous].reason != "terminate"  # type: ignore[attr-defined]
             if same and k > previous and isinstance(events[k], ChildStopped) and events[k].path == sibling:
