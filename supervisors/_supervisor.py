@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 
@@ -25,7 +26,15 @@ from actors.contract import Call, StartStatus, actor_cell
 
 from ._decide import ExitKind, needs_restart
 from ._errors import ChildNotFound, NotRunning, StartFailed
-from ._events import ChildCrashed, ChildExited, ChildStartFailed, ChildStarting, ChildStopped, ChildStopping
+from ._events import (
+    ChildCrashed,
+    ChildExited,
+    ChildStartFailed,
+    ChildStarting,
+    ChildStopped,
+    ChildStopping,
+    MessagesDropped,
+)
 from ._inject import inject
 from ._restart import NormalExit, Restarter
 from ._runtime import Runtime, current_tree_var
@@ -141,10 +150,15 @@ class SupervisorCell:
             error = await self.start_slot(slot)
             if error is not None:
                 await self.stop_all()
+                child, cause = slot.path, error
+                if isinstance(error, StartFailed) and isinstance(error.__cause__, Exception):
+                    child, cause = error.child or slot.path, error.__cause__
                 raise StartFailed(
-                    f"supervisor {self.path!r} could not start: child {slot.path!r} failed to "
-                    f"start with {error!r}; the children started before it were stopped"
-                ) from error
+                    f"supervisor {self.path!r} could not start: child {child!r} failed to "
+                    f"start with {type(cause).__name__}: {cause}; the children started before "
+                    "it were stopped",
+                    child=child,
+                ) from cause
 
     def _new_incarnation(self, slot: Slot) -> Incarnation:
         slot.incarnations += 1
@@ -176,6 +190,7 @@ class SupervisorCell:
             slot.last_error = error
             bus.emit(ChildStartFailed(path=slot.path, time=trio.current_time(),
                                       incarnation=incarnation.number, error=error))
+            self._drop_timer_messages(slot, incarnation)
             return error
         return None
 
@@ -241,6 +256,19 @@ class SupervisorCell:
         if bus.detailed or cancelled or incarnation.error is not None:
             bus.emit(ChildStopped(path=slot.path, time=trio.current_time(), incarnation=incarnation.number,
                                   cancelled=cancelled, error=incarnation.error))
+        self._drop_timer_messages(slot, incarnation)
+
+    def _drop_timer_messages(self, slot: Slot, incarnation: Incarnation) -> None:
+        """Timers belong to their incarnation: discard its queued timer messages, and say so."""
+        mailbox = slot.mailbox
+        if mailbox is None:
+            return
+        count = mailbox.discard_timer_messages(incarnation.cell)
+        if count:
+            self.runtime.bus.emit(MessagesDropped(
+                path=slot.path, time=trio.current_time(), count=count,
+                reason=f"timer messages of incarnation {incarnation.number}, which has ended",
+            ))
 
     # -- supervising -----------------------------------------------------------------------
 
@@ -276,20 +304,27 @@ class SupervisorCell:
         await self._restarter.restart(slot, cause)
 
     def _report_exit(self, slot: Slot, incarnation: Incarnation) -> ExitKind:
-        """Emit ChildCrashed (with the message it crashed on) or ChildExited for an ended incarnation."""
+        """Emit ChildCrashed (with the message it crashed on) or ChildExited for an ended incarnation.
+
+        Its queued timer messages go with it (reported after the exit's event).
+        """
         error = incarnation.error
         now = trio.current_time()
         bus = self.runtime.bus
         if error is None:
-            bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
-            return ExitKind.NORMAL
-        slot.last_error = error
-        message = incarnation.cell.current
-        if isinstance(message, Call):
-            message = message.msg
-        bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
-                              error=error, message=message))
-        return ExitKind.CRASH
+            if bus.wants(logging.INFO):  # built only if it would be seen
+                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
+            kind = ExitKind.NORMAL
+        else:
+            slot.last_error = error
+            message = incarnation.cell.current
+            if isinstance(message, Call):
+                message = message.msg
+            bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
+                                  error=error, message=message))
+            kind = ExitKind.CRASH
+        self._drop_timer_messages(slot, incarnation)
+        return kind
 
     def remove(self, slot: Slot, reason: str) -> None:
         """Take ``slot`` out of the list for good; its mailboxes close and are forgotten."""
@@ -320,7 +355,7 @@ class SupervisorCell:
             error = await self.start_slot(slot)
             if error is not None:
                 self.remove(slot, "it failed to start")
-                raise StartFailed(f"child {slot.path!r} failed to start: {error!r}") from error
+                raise StartFailed(f"child {slot.path!r} failed to start: {error!r}", child=slot.path) from error
             return slot
 
     async def terminate_child(self, name: str) -> None:
