@@ -121,15 +121,21 @@ class ChildStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class ChildStopped(Event):
-    """The child stopped after a stop request.
+    """The child stopped after a stop request, or was cancelled with its tree.
 
-    ``cancelled`` is True if it did not finish within its grace (or the grace was 0) and was
-    cancelled; ``error`` is set if it raised while stopping (logged as an error).
+    ``how`` says how it ended: ``"graceful"`` (its graceful stop completed: the handler in
+    progress, ``on_stop``, a draining ``execute()``), ``"brutal_kill"`` (shutdown ``0``:
+    cancelled at once, ``on_stop`` not called), ``"grace_expired"`` (cancelled when its grace
+    ran out) or ``"forced"`` (an enclosing cancel scope cancelled the tree, e.g. the host's
+    deadline or a second signal, before its graceful stop completed). ``cancelled`` is True
+    whenever the child was killed, that is whenever ``how`` is not ``"graceful"``. ``error`` is
+    set if it raised while stopping (logged as an error).
     """
 
     incarnation: int
     cancelled: bool
     error: BaseException | None = None
+    how: str = "graceful"
 
 
 @attrs.frozen(kw_only=True)
@@ -253,10 +259,18 @@ def log_event(event: Event) -> None:
         if event.error is not None:
             logger.error("child %s raised while stopping: %r", event.path, event.error,
                          exc_info=event.error)
-        elif event.cancelled and logger.isEnabledFor(logging.WARNING):
+        elif event.how == "grace_expired":
             logger.warning("child %s did not stop within its shutdown grace and was cancelled", event.path)
+        elif event.how == "forced":
+            logger.warning("child %s was cancelled before it had stopped: its tree was cancelled (forced stop)",
+                           event.path)
+        elif event.how == "brutal_kill":
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("child %s was killed at once (shutdown 0, on_stop not called)", event.path)
+        elif event.cancelled:
+            logger.warning("child %s was cancelled before its graceful stop completed", event.path)
         elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug("child %s stopped", event.path)
+            logger.debug("child %s stopped gracefully", event.path)
     elif isinstance(event, MessagesDropped):
         logger.warning(
             "%d message(s) to %s were dropped (%s)", event.count, event.path, event.reason

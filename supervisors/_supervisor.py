@@ -104,13 +104,17 @@ class SupervisorCell:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
-                    await self._start_all()
-                    self.running = True
-                    task_status.started()
-                    await self._control_loop()
-                except Exception as exc:  # gave up, failed to start, or an injected failure
-                    failure = exc
-                await self.stop_all()
+                    try:
+                        await self._start_all()
+                        self.running = True
+                        task_status.started()
+                        await self._control_loop()
+                    except Exception as exc:  # gave up, failed to start, or an injected failure
+                        failure = exc
+                    await self.stop_all()
+                except trio.Cancelled:  # a forced stop: the tree is cancelled around us
+                    await self._report_forced_stop()
+                    raise
         finally:
             self.running = False
             self.finished = True
@@ -240,15 +244,46 @@ class SupervisorCell:
         elif grace != math.inf:
             incarnation.scope.deadline = trio.current_time() + grace
         await incarnation.done.wait()
+        # Killed whenever the graceful stop did not complete: an idle actor stopped with a grace
+        # of 0 returns without seeing Cancelled, yet on_stop did not run.
+        if grace == 0:
+            how = "brutal_kill"
+        elif incarnation.scope.cancel_called:
+            how = "grace_expired"
+        else:
+            how = "graceful"
+        self._record_stopped(slot, incarnation, how)
+
+    def _record_stopped(self, slot: Slot, incarnation: Incarnation, how: str) -> None:
+        """Record that the incarnation in ``slot`` ended after a stop; report how."""
         slot.current = None
         slot.state = ChildState.STOPPED
-        cancelled = incarnation.scope.cancelled_caught
+        killed = how != "graceful"
         if incarnation.error is not None:
             slot.last_error = incarnation.error
-        if bus.detailed or cancelled or incarnation.error is not None:
+        bus = self.runtime.bus
+        if bus.detailed or killed or incarnation.error is not None:
             bus.emit(ChildStopped(path=slot.path, time=trio.current_time(), incarnation=incarnation.number,
-                                  cancelled=cancelled, error=incarnation.error))
+                                  cancelled=killed, error=incarnation.error, how=how))
         self._drop_timer_messages(slot, incarnation)
+
+    async def _report_forced_stop(self) -> None:
+        """The tree is being cancelled around this supervisor: report each child as it ends.
+
+        Every child is being cancelled with us; wait (shielded: the nursery would wait for
+        them anyway) for each started one to end, in reverse order, and report it killed.
+        """
+        with trio.CancelScope(shield=True):
+            for slot in reversed(self.slots):
+                incarnation = slot.current
+                if incarnation is None:
+                    continue
+                await incarnation.done.wait()
+                if incarnation.started:
+                    self._record_stopped(slot, incarnation, "forced")
+                else:
+                    slot.current = None
+                    slot.state = ChildState.STOPPED
 
     def _drop_timer_messages(self, slot: Slot, incarnation: Incarnation) -> None:
         """Timers belong to their incarnation: discard its queued timer messages, and say so."""
