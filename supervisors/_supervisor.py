@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 
@@ -330,7 +331,8 @@ class SupervisorCell:
                                   error=error, message=message))
             kind = ExitKind.CRASH
         else:
-            bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
+            if bus.wants(logging.INFO):  # built only if it would be seen
+                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
             kind = ExitKind.NORMAL
         self._drop_timer_messages(slot, incarnation)
         restart = slot.spec.restart
