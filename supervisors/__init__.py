@@ -22,6 +22,7 @@ from ._events import ChildStopping as ChildStopping
 from ._events import Event as Event
 from ._events import EventsDropped as EventsDropped
 from ._events import GaveUp as GaveUp
+from ._events import MailboxBlocked as MailboxBlocked
 from ._events import MessagesDropped as MessagesDropped
 from ._events import TreeStarted as TreeStarted
 from ._events import TreeStopped as TreeStopped
@@ -72,6 +73,7 @@ __all__ = [
     "EventsDropped",
     "GaveUp",
     "InjectedFault",
+    "MailboxBlocked",
     "MessagesDropped",
     "NotRunning",
     "Restart",

@@ -26,6 +26,7 @@ __all__ = [
     "EventBus",
     "EventsDropped",
     "GaveUp",
+    "MailboxBlocked",
     "MessagesDropped",
     "TreeStarted",
     "TreeStopped",
@@ -147,6 +148,27 @@ class MessagesDropped(Event):
 
     count: int
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class MailboxBlocked(Event):
+    """A send has waited ``waited`` seconds for room in the full mailbox of the actor at ``path``.
+
+    Emitted once per waiting send (``cast``, or ``call`` waiting for room), when it has waited
+    the tree's ``blocked_send_warning`` (default 5.0 s), and logged as a warning; the send goes
+    on waiting. ``depth`` / ``capacity`` are that mailbox's. ``sender`` is the path of the
+    sending actor, or ``None`` for a task outside the tree's actors; ``sender_depth`` is the
+    sender's own mailbox depth (``None`` likewise). ``cycle`` is non-empty when the waiting
+    actors form a cycle, ``(sender, path, ...)``, each waiting for room in the next one's
+    mailbox and the last in the sender's: a deadlock that nothing inside the cycle can end.
+    """
+
+    depth: int
+    capacity: int
+    sender: str | None
+    sender_depth: int | None
+    waited: float
+    cycle: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -302,6 +324,25 @@ def log_event(event: Event) -> None:
             logger.warning("child %s was cancelled before its graceful stop completed", event.path)
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("child %s stopped gracefully", event.path)
+    elif isinstance(event, MailboxBlocked):
+        sender = "a task outside the tree's actors" if event.sender is None else (
+            f"{event.sender} (its own mailbox {event.sender_depth} deep)")
+        if event.cycle:
+            ring = " -> ".join((*event.cycle, event.cycle[0]))
+            logger.warning(
+                "deadlock: %s has waited %g s for room in the full mailbox of %s (%d/%d), and "
+                "the actors %s each wait for room in the next one's mailbox; none can proceed. "
+                "Break the cycle: reply with call(), send back with cast_nowait(), or size the "
+                "mailboxes for the traffic in flight",
+                sender, event.waited, event.path, event.depth, event.capacity, ring,
+            )
+        else:
+            logger.warning(
+                "%s has waited %g s for room in the full mailbox of %s (%d/%d); that actor is "
+                "not keeping up (or is blocked). Send with cast_nowait() to shed load, or give "
+                "it a larger mailbox_size",
+                sender, event.waited, event.path, event.depth, event.capacity,
+            )
     elif isinstance(event, MessagesDropped):
         logger.warning(
             "%d message(s) to %s were dropped (%s)", event.count, event.path, event.reason

@@ -13,6 +13,7 @@ import trio
 
 from ._errors import SupervisionError, SupervisorGaveUp
 from ._events import Event, GaveUp
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING
 from ._snapshot import ChildState
 from ._spec import DynamicSupervisor, Supervisor
 from ._tree import Tree, open_tree
@@ -142,6 +143,7 @@ async def serve(
     shutdown_timeout: float = 30.0,
     handle_signals: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
 ) -> int:
     """Run the tree ``spec`` until it is stopped; return the process exit code.
 
@@ -155,6 +157,8 @@ async def serve(
     with its cause and the path of the deepest children still stopping. ``on_started(tree)`` is awaited
     once the tree has started (the tree keeps running after it returns, until a stop is
     requested); an exception from it stops the tree gracefully and is re-raised.
+    ``blocked_send_warning`` is passed to :func:`open_tree` (a send waiting that long for room
+    in a full mailbox is reported as :class:`MailboxBlocked`).
 
     Returns :data:`EXIT_OK` (0) after a clean stop, :data:`EXIT_FAILED` (1) if the tree could
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
@@ -169,7 +173,7 @@ async def serve(
             if handle_signals:
                 watchers.start_soon(_watch_signals, host)
             try:
-                async with open_tree(spec) as tree:
+                async with open_tree(spec, blocked_send_warning=blocked_send_warning) as tree:
                     host.tree = tree
                     # A root that gives up stops its children before the tree counts as stopping:
                     # the deadline starts when it decides. (Not a detailed subscriber: cheap.)
@@ -208,6 +212,7 @@ def run(
     handle_signals: bool = True,
     configure_logging: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
 ) -> int:
     """Run the tree ``spec`` in a new Trio run until it is stopped; return the exit code.
 
@@ -225,6 +230,7 @@ def run(
         )
     return trio.run(
         lambda: serve(
-            spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started
+            spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started,
+            blocked_send_warning=blocked_send_warning,
         )
     )

@@ -11,15 +11,18 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from actors import ActorRef
-from actors.contract import Mailbox
+from actors.contract import BlockedSend, Mailbox
 
-from ._events import EventBus, MessagesDropped
+from ._events import EventBus, MailboxBlocked, MessagesDropped
 
 if TYPE_CHECKING:
     from ._supervisor import SupervisorCell
     from ._tree import Tree
 
-__all__ = ["Runtime", "current_tree_var"]
+__all__ = ["DEFAULT_BLOCKED_SEND_WARNING", "Runtime", "current_tree_var"]
+
+DEFAULT_BLOCKED_SEND_WARNING = 5.0
+"""Seconds a send may wait for room in a full mailbox before a MailboxBlocked warning."""
 
 logger = logging.getLogger("supervisors")
 
@@ -29,10 +32,17 @@ current_tree_var: contextvars.ContextVar[Tree] = contextvars.ContextVar("supervi
 class Runtime:
     """Everything the supervisors of one tree share."""
 
-    __slots__ = ("bus", "mailboxes", "refs", "rng", "spawn", "stopped", "supervisors", "tree")
+    __slots__ = ("blocked_send_warning", "bus", "mailboxes", "refs", "rng", "spawn", "stopped", "supervisors", "tree")
 
-    def __init__(self, spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None], seed: int | None) -> None:
+    def __init__(
+        self,
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], None],
+        seed: int | None,
+        *,
+        blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
+    ) -> None:
         self.bus = EventBus()
+        self.blocked_send_warning = blocked_send_warning
         self.spawn = spawn
         self.mailboxes: dict[str, Mailbox] = {}
         self.refs: dict[str, ActorRef] = {}
@@ -47,9 +57,18 @@ class Runtime:
             if mailbox is not None:
                 mailbox.capacity = capacity
             else:
-                mailbox = self.mailboxes[path] = Mailbox(path, capacity)
+                mailbox = self.mailboxes[path] = Mailbox(
+                    path, capacity, on_blocked=self._report_blocked, blocked_after=self.blocked_send_warning
+                )
                 self.refs[path] = ActorRef(mailbox)
         return mailbox, self.refs[path]
+
+    def _report_blocked(self, report: BlockedSend) -> None:
+        """The mailboxes' hook: a send waited too long for room; emit MailboxBlocked."""
+        self.bus.emit(MailboxBlocked(
+            path=report.target, time=trio.current_time(), depth=report.depth, capacity=report.capacity,
+            sender=report.sender, sender_depth=report.sender_depth, waited=report.waited, cycle=report.cycle,
+        ))
 
     def close_under(self, path: str, reason: str, *, forget: bool, subtree: bool = True) -> None:
         """Close the mailbox at ``path`` (and, with ``subtree``, all under it); report drops."""

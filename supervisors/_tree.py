@@ -12,7 +12,7 @@ from actors import ActorRef
 
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
-from ._runtime import Runtime, current_tree_var
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, Runtime, current_tree_var
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
 from ._stream import DEFAULT_EVENT_BUFFER, EventStream, open_stream
@@ -241,6 +241,7 @@ async def open_tree(
     *,
     seed: int | None = None,
     listeners: Sequence[Callable[[Event], None]] = (),
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
 ) -> AsyncIterator[Tree]:
     """Start the tree ``spec`` in the current Trio run; stop it when the block exits.
 
@@ -254,8 +255,13 @@ async def open_tree(
     gives up while the block runs, the block is cancelled and :class:`SupervisorGaveUp` is
     raised from the ``async with``. ``seed`` seeds the backoff jitter (for reproducible tests).
     ``listeners`` are added (as :meth:`Tree.add_listener`) before anything starts, so they see
-    every event of the tree, its start included.
+    every event of the tree, its start included. A send (``cast``, or ``call`` waiting for
+    room) that has waited ``blocked_send_warning`` seconds (default 5.0; ``math.inf`` turns it
+    off) for room in a full mailbox is reported once, as a :class:`MailboxBlocked` warning that
+    names the sender, the target, both depths and any cycle of waiting actors (a deadlock).
     """
+    if not blocked_send_warning > 0:
+        raise ValueError(f"'blocked_send_warning' must be > 0 seconds (got {blocked_send_warning})")
     if not isinstance(spec, Supervisor | DynamicSupervisor):
         raise TypeError(
             f"open_tree takes a Supervisor or DynamicSupervisor as the root (got {spec!r}); "
@@ -266,7 +272,7 @@ async def open_tree(
     token = None
     try:
         async with trio.open_nursery() as system:
-            runtime = Runtime(system.start_soon, seed)
+            runtime = Runtime(system.start_soon, seed, blocked_send_warning=blocked_send_warning)
             tree = Tree(spec, runtime)
             runtime.tree = tree
             for listener in listeners:
