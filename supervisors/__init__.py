@@ -29,6 +29,7 @@ from ._events import TreeStopped as TreeStopped
 from ._events import TreeStopping as TreeStopping
 from ._host import EXIT_FAILED as EXIT_FAILED
 from ._host import EXIT_FORCED as EXIT_FORCED
+from ._host import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._host import EXIT_OK as EXIT_OK
 from ._host import run as run
 from ._host import serve as serve
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_EVENT_BUFFER",
     "EXIT_FAILED",
     "EXIT_FORCED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "Backoff",
     "ChildCrashed",

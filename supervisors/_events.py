@@ -82,7 +82,9 @@ class ChildExited(Event):
 class ChildCrashed(Event):
     """The child raised ``error``; ``message`` is the message whose handler raised, if any.
 
-    That message is not redelivered.
+    That message is not redelivered. An ``error`` that is not an ``Exception``
+    (``KeyboardInterrupt``, ``SystemExit``) is the host's interrupt: the child is not
+    restarted, the tree stops gracefully and ``open_tree`` re-raises it.
     """
 
     incarnation: int
@@ -210,7 +212,9 @@ class TreeStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class TreeStopped(Event):
-    """Nothing of the tree runs any more; ``error`` is set if the root failed.
+    """Nothing of the tree runs any more; ``error`` is set if the root failed or was interrupted.
+
+    After an interrupt (a child raised ``KeyboardInterrupt``...), ``error`` is that interrupt.
 
     ``cancelled`` is True if the stop did not complete gracefully: the tree was cancelled from
     outside (the host's deadline or second signal, an enclosing cancel scope) while running or
@@ -292,6 +296,13 @@ def log_event(event: Event) -> None:
         if isinstance(event.error, SupervisorGaveUp) and event.error.path == event.path:
             return  # a supervisor that gave up: its GaveUp line said so, and its parent acts next
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
+        if not isinstance(event.error, Exception):
+            logger.error(
+                "child %s was interrupted by %s%s: the host's interrupt, not a crash; the tree stops "
+                "gracefully (as for a signal) and the interrupt is re-raised",
+                event.path, type(event.error).__name__, what, exc_info=event.error,
+            )
+            return
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
         if isinstance(event.error, StartFailed):
@@ -359,6 +370,9 @@ def log_event(event: Event) -> None:
             logger.warning("tree %s was cancelled before its graceful stop completed", event.path)
         elif event.error is None:
             logger.info("tree %s stopped", event.path)
+        elif not isinstance(event.error, Exception):
+            logger.warning("tree %s stopped after an interrupt (%s); open_tree re-raises it", event.path,
+                           type(event.error).__name__)
     elif isinstance(event, TreeStarted | TreeStopping):
         if logger.isEnabledFor(logging.INFO):
             logger.info("tree %s %s", event.path, "started" if isinstance(event, TreeStarted) else "stopping")

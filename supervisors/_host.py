@@ -13,12 +13,12 @@ import trio
 
 from ._errors import SupervisionError, SupervisorGaveUp
 from ._events import Event, GaveUp
-from ._runtime import DEFAULT_BLOCKED_SEND_WARNING
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, interrupt_in
 from ._snapshot import ChildState
 from ._spec import DynamicSupervisor, Supervisor
 from ._tree import Tree, open_tree
 
-__all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_OK", "run", "serve"]
+__all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_INTERRUPTED", "EXIT_OK", "run", "serve"]
 
 logger = logging.getLogger("supervisors.host")
 
@@ -28,6 +28,18 @@ EXIT_FAILED = 1
 """The tree could not start, or its root supervisor gave up."""
 EXIT_FORCED = 2
 """The graceful stop overran ``shutdown_timeout`` or a second signal came: the rest was cancelled."""
+EXIT_INTERRUPTED = 130
+"""A child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler): 128 + SIGINT, as a shell reports it."""
+
+
+def _interrupt_exit_code(interrupt: BaseException) -> int:
+    """130 for an interrupt; a ``SystemExit`` raised by a child exits as Python would exit."""
+    if isinstance(interrupt, SystemExit):
+        code = interrupt.code
+        if code is None:
+            return EXIT_OK
+        return code if isinstance(code, int) else EXIT_FAILED
+    return EXIT_INTERRUPTED
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -162,7 +174,9 @@ async def serve(
 
     Returns :data:`EXIT_OK` (0) after a clean stop, :data:`EXIT_FAILED` (1) if the tree could
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
-    overran the deadline or was cut short by a second signal.
+    overran the deadline or was cut short by a second signal, :data:`EXIT_INTERRUPTED` (130)
+    if a child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler; the tree is stopped
+    gracefully first; a ``SystemExit`` raised by a child gives its own code).
     """
     code = EXIT_OK
     body_error: BaseException | None = None
@@ -197,6 +211,17 @@ async def serve(
                 code = EXIT_FAILED
             except Exception as exc:  # raised by on_started: re-raised below, outside the nursery
                 body_error = exc
+            except BaseException as exc:
+                # Ctrl-C inside a handler (or another interrupt): the tree was stopped gracefully.
+                interrupt = interrupt_in(exc)
+                if interrupt is None:
+                    raise
+                code = _interrupt_exit_code(interrupt)
+                where = ""
+                if host.tree is not None and host.tree._runtime.interrupted is not None:
+                    where = f" in {host.tree._runtime.interrupted[0]}"
+                logger.error("tree %r was interrupted by %s%s; it was stopped gracefully; exiting with code %d",
+                             spec.name, type(interrupt).__name__, where, code)
         if host.forced:
             code = EXIT_FORCED
         watchers.cancel_scope.cancel()

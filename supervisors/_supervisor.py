@@ -37,7 +37,7 @@ from ._events import (
 )
 from ._inject import inject
 from ._restart import NormalExit, Restarter
-from ._runtime import Runtime, current_tree_var
+from ._runtime import Runtime, current_tree_var, interrupt_in
 from ._slot import Incarnation, Slot, StartReporter
 from ._snapshot import ChildKind, ChildSnapshot, ChildState, snapshot_of
 from ._spec import ChildSpec, DynamicSupervisor, Restart, Supervisor, TreeSpec
@@ -204,21 +204,50 @@ class SupervisorCell:
         tree = self.runtime.tree
         if tree is not None:
             current_tree_var.set(tree)
+        interrupt: BaseException | None = None
         try:
             with incarnation.scope:
                 await incarnation.cell.run(StartReporter(self.runtime.bus, slot, incarnation, task_status))
         except Exception as exc:
             incarnation.error = exc
+        except BaseException as exc:
+            # KeyboardInterrupt, SystemExit...: the host's interrupt, not a crash to restart.
+            # Cancelled (alone or in a group) is the cancellation of a scope: let it through.
+            interrupt = interrupt_in(exc)
+            if interrupt is None:
+                raise
         finally:
             if incarnation.error is None and incarnation.injected is not None:
                 incarnation.error = incarnation.injected
             incarnation.done.set()
+        if interrupt is not None:
+            self._interrupted(slot, incarnation, interrupt)
         if not incarnation.started:
-            task_status.started(incarnation.error or RuntimeError(f"{slot.path!r} was cancelled while starting"))
+            task_status.started(incarnation.error or RuntimeError(
+                f"{slot.path!r} was {'interrupted' if interrupt is not None else 'cancelled'} while starting"))
             return
-        if not incarnation.stopping:
+        if interrupt is None and not incarnation.stopping:
             self._inbox.append((slot, incarnation))
             self._wakeup.unpark()
+
+    def _interrupted(self, slot: Slot, incarnation: Incarnation, interrupt: BaseException) -> None:
+        """A child raised an interrupt (not an Exception): report it, and stop the tree as a signal would.
+
+        The child is not restarted; its siblings and the rest of the tree are stopped
+        gracefully in reverse order by the tree's stop; ``open_tree`` then re-raises the
+        interrupt. A child that was being stopped is reported by its stop, as usual.
+        """
+        if incarnation.started and not incarnation.stopping:
+            slot.current = None
+            slot.state = ChildState.DOWN
+            slot.last_error = interrupt
+            message = incarnation.cell.current
+            if isinstance(message, Call):
+                message = message.msg
+            self.runtime.bus.emit(ChildCrashed(path=slot.path, time=trio.current_time(),
+                                               incarnation=incarnation.number, error=interrupt, message=message))
+            self._drop_timer_messages(slot, incarnation)
+        self.runtime.interrupt(slot.path, interrupt)
 
     # -- stopping --------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from actors import ActorRef
 
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
-from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, Runtime, current_tree_var
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, Runtime, current_tree_var, interrupt_in
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
 from ._stream import DEFAULT_EVENT_BUFFER, EventStream, open_stream
@@ -291,6 +291,8 @@ async def open_tree(
     finally:
         if token is not None:
             current_tree_var.reset(token)
+    if runtime.interrupted is not None:
+        raise runtime.interrupted[1]  # Ctrl-C in a handler: the host's interrupt, unwrapped
     if start_error is not None:
         raise start_error
     if tree.error is not None:
@@ -320,18 +322,26 @@ async def _run_root(
         await cell.run(_Status())
     except Exception as exc:
         error = exc
-    except BaseException:  # cancelled from outside (or interrupted): the stop was not graceful
+    except BaseException as exc:  # cancelled from outside (or interrupted): the stop was not graceful
         cancelled = True
-        raise
+        interrupt = interrupt_in(exc)
+        if interrupt is None:
+            raise
+        runtime.interrupt(tree.name, interrupt)  # raised in a supervisor's own code: open_tree re-raises it
     finally:
         runtime.stopped = True
         runtime.close_under(tree.name, "its tree has stopped", forget=False)
         if started:
-            tree.error = error
+            # An interrupt raised by a child (Ctrl-C in a handler) stops the tree gracefully, but
+            # the tree did not stop cleanly: it ends with the interrupt, which open_tree re-raises.
+            failure = error if runtime.interrupted is None else runtime.interrupted[1]
+            tree.error = failure
             tree._stopping.set()
-            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error, cancelled=cancelled))
+            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=failure, cancelled=cancelled))
             tree._stopped.set()
     if not started:
+        if error is None and runtime.interrupted is not None:
+            error = RuntimeError(f"tree {tree.name!r} was interrupted while starting")
         task_status.started(error)
-    elif error is not None:
-        system.cancel()  # the root gave up: cancel the body; open_tree raises the error
+    elif error is not None or runtime.interrupted is not None:
+        system.cancel()  # the root gave up or was interrupted: cancel the body; open_tree raises
