@@ -43,6 +43,7 @@ class Settings:
     grace: float
     keep_succeeded: float | None
     keep_dead: float | None
+    keep_tracebacks: int
     prune_interval: float
 
 

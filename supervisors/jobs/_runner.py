@@ -30,7 +30,7 @@ import trio
 
 from ._core import Core, _current
 from ._errors import JobArgumentsError, UnknownJobError
-from ._lifecycle import retry_at
+from ._lifecycle import keeps_traceback, retry_at
 from ._model import ClaimedJob, Failure, Token
 from ._registry import JobDefinition
 
@@ -248,7 +248,8 @@ class QueueRunner:
         core = self.core
         policy = definition.retry or core.retry
         error = f"{type(exc).__qualname__}: {exc}"
-        tb = "".join(traceback.format_exception(exc))
+        keep = keeps_traceback(job.attempt, job.max_attempts, core.settings.keep_tracebacks)
+        tb = "".join(traceback.format_exception(exc)) if keep else ""
         when = retry_at(
             policy, attempt=job.attempt, max_attempts=job.max_attempts, now=core.clock.now(),
             rng=core.rng,

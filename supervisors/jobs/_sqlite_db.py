@@ -259,6 +259,16 @@ class SQLiteDB:
             c.execute(Q["prune_errors"], params)
             return c.execute(Q["prune"], params).rowcount
 
+    def reclaim(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system (one short write); return
+        how many free pages remain. A no-op on a file made without ``auto_vacuum``."""
+        c = self.conn
+        if int(c.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:  # not INCREMENTAL
+            return 0
+        with self._write():
+            c.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        return int(c.execute("PRAGMA freelist_count").fetchone()[0])
+
     # --- reads -------------------------------------------------------------------------------
 
     def _jobs(self, c: sqlite3.Connection, rows: list[Any]) -> list[Job]:

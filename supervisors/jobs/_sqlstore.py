@@ -108,3 +108,6 @@ class SQLStore(Store):
 
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
         return await self._run(lambda db: db.prune(state, before, limit))
+
+    async def reclaim(self, *, pages: int = 1000) -> int:
+        return await self._run(lambda db: db.reclaim(pages))

@@ -168,6 +168,12 @@ class Store(abc.ABC):
         how many. Callers loop while it returns ``limit``, letting other work in between.
         Raises ``ValueError`` for another state."""
 
+    async def reclaim(self, *, pages: int = 1000) -> int:
+        """Return up to ``pages`` pages freed by `prune` to the file system, in one short
+        transaction; return how many free pages remain (callers loop while it is not 0).
+        Defaults to doing nothing and returning 0 (a store whose database reclaims by itself)."""
+        return 0
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Prepare the store (connect, create the schema). Defaults to doing nothing.
 
