@@ -142,6 +142,13 @@ _TEMPLATES: Mapping[str, str] = {
             ORDER BY id LIMIT :limit
         )
     """,
+    "definition": "SELECT queue, max_attempts, is_unique FROM job_definitions WHERE name = :name",
+    "define": """
+        INSERT INTO job_definitions (name, queue, max_attempts, is_unique)
+        VALUES (:name, :queue, :max_attempts, :is_unique)
+        ON CONFLICT (name) DO UPDATE SET queue = excluded.queue,
+            max_attempts = excluded.max_attempts, is_unique = excluded.is_unique
+    """,
     "get": f"SELECT {COLUMNS} FROM jobs WHERE id = :id",
     "list": f"SELECT {COLUMNS} FROM jobs {{where}} ORDER BY id LIMIT :limit OFFSET :offset",
     "errors_of": """

@@ -15,14 +15,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ._errors import JobNotFoundError, JobStateError, StoreError
 from ._lifecycle import INTERRUPTED, LEASE_EXPIRED, Op, sources
 from ._model import (
+    DEFAULT_MAX_ATTEMPTS,
     AttemptError,
     ClaimedJob,
     Failure,
     Job,
     JobCounts,
+    JobSettings,
     JobState,
     NewJob,
     Promoted,
@@ -90,10 +94,30 @@ class SQLiteDB:
             raise StoreError(msg)
         return int(row[0])
 
+    def _resolve(self, c: sqlite3.Connection, job: NewJob, cache: dict[str, Any]) -> NewJob:
+        """Fill the settings of a ``defined`` job from its recorded definition."""
+        if job.name not in cache:
+            cache[job.name] = c.execute(Q["definition"], {"name": job.name}).fetchone()
+        row = cache[job.name]
+        queue, attempts, unique = row if row is not None else ("default", DEFAULT_MAX_ATTEMPTS, 0)
+        key = job.unique_key
+        if key is None and unique:
+            key = f"{job.name}:{job.args}"
+        return attrs.evolve(
+            job,
+            queue=job.queue if job.queue is not None else str(queue),
+            max_attempts=job.max_attempts if job.max_attempts is not None else int(attempts),
+            unique_key=key,
+            defined=False,
+        )
+
     def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
         ids: list[int] = []
+        cache: dict[str, Any] = {}
         with self._write() as c:
             for job in jobs:
+                if job.defined:
+                    job = self._resolve(c, job, cache)
                 new = self._insert_one(c, job, now)
                 ids.append(new if new is not None else self._existing(c, job))
         return ids
@@ -177,6 +201,15 @@ class SQLiteDB:
                 if c.execute(Q["renew"], {**fence, "lease_until": lease_until}).rowcount != 1:
                     lost.append(job_id)
         return frozenset(lost)
+
+    def define(self, settings: Sequence[JobSettings]) -> None:
+        with self._write() as c:
+            for d in settings:
+                c.execute(
+                    Q["define"],
+                    {"name": d.name, "queue": d.queue, "max_attempts": d.max_attempts,
+                     "is_unique": int(d.unique)},
+                )  # fmt: skip
 
     def promote_due(self, now: float) -> Promoted:
         with self._write() as c:

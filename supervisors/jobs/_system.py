@@ -219,7 +219,7 @@ class JobSystem:
         core = self._core
         now = core.clock.now()
         ids = await core.store.insert(jobs, now=now)
-        for queue in {j.queue for j in jobs if j.run_at <= now}:
+        for queue in {j.queue for j in jobs if j.run_at <= now and j.queue is not None}:
             core.wake_queue(queue)
         scheduled = any(j.run_at > now for j in jobs)
         if scheduled:
@@ -229,7 +229,7 @@ class JobSystem:
     def _build(self, request: JobRequest) -> NewJob:
         core = self._core
         job = build(request, registry=self.registry, retry=core.retry, now=core.clock.now())
-        self._check_queue(job.queue, f"job {request.job!r}")
+        self._check_queue(job.queue or "", f"job {request.job!r}")  # a registry sets the queue
         return job
 
     async def enqueue(
