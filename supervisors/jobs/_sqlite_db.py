@@ -34,7 +34,7 @@ from ._model import (
     Token,
     to_datetime,
 )
-from ._sql import SQLITE
+from ._sql import PRUNE_INDEXES, SQLITE, in_states
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
@@ -288,9 +288,13 @@ class SQLiteDB:
             msg = f"only {allowed} jobs can be pruned (got {state.value})"
             raise ValueError(msg)
         with self._write() as c:
-            params = {"state": state.value, "before": before, "limit": limit}
-            c.execute(Q["prune_errors"], params)
-            return c.execute(Q["prune"], params).rowcount
+            find = Q["prune_ids"].format(state=in_states((state,)), index=PRUNE_INDEXES[state])
+            ids = [int(r[0]) for r in c.execute(find, {"before": before, "limit": limit})]
+            if ids:
+                marks = ",".join("?" * len(ids))
+                c.execute(Q["prune_errors"].format(ids=marks), ids)
+                c.execute(Q["prune"].format(ids=marks), ids)
+        return len(ids)
 
     def reclaim(self, pages: int) -> int:
         """Give up to ``pages`` free pages back to the file system (one short write); return
