@@ -30,7 +30,9 @@ class StoreService(Actor):
         self._core = core
 
     async def on_start(self) -> None:
-        await self._core.store.open()
+        core = self._core
+        await core.store.open()
+        await core.store.define(core.registry.settings(core.retry))
 
     async def on_stop(self) -> None:
         await self._core.store.aclose()
