@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar, final
 
-import trio
-
 from ._model import ClaimedJob, Failure, Job, JobCounts, JobState, NewJob, Promoted
 from ._sqlite_db import SQLiteDB
 from ._store import Store
+from ._writer import Writer
 
 T = TypeVar("T")
 
@@ -35,34 +35,33 @@ class SQLiteStore(Store):
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
         self._synchronous = synchronous
-        self._db: SQLiteDB | None = None
-        self._limiter = trio.CapacityLimiter(1)
+        self._writer = Writer(
+            self._connect, connection=_connection, name=f"SQLiteStore({str(self.path)!r})"
+        )
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
-    def _open(self) -> SQLiteDB:
-        if self._db is None:
-            self._db = SQLiteDB(self.path, synchronous=self._synchronous)
-        return self._db
+    def _connect(self) -> SQLiteDB:
+        return SQLiteDB(self.path, synchronous=self._synchronous)
 
     async def _run(self, fn: Callable[[SQLiteDB], T]) -> T:
-        def call() -> T:
-            return fn(self._open())
+        return await self._writer.call(fn)
 
-        return await trio.to_thread.run_sync(call, limiter=self._limiter)
+    async def _run_grouped(self, fn: Callable[[SQLiteDB], T]) -> T:
+        return await self._writer.call(fn, group=True)
 
     async def open(self) -> None:
-        """Connect and create the schema if needed; raises `StoreError` if the file is unusable."""
+        """Check, open and migrate the file; raises `StoreError` if it is unusable."""
         await self._run(lambda db: None)
 
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
-        return await self._run(lambda db: db.insert(jobs, now))
+        return await self._run_grouped(lambda db: db.insert(jobs, now))
 
     async def claim(
         self, queue: str, limit: int, *, owner: str, now: float, lease_until: float
     ) -> list[ClaimedJob]:
-        return await self._run(lambda db: db.claim(queue, limit, owner, now, lease_until))
+        return await self._run_grouped(lambda db: db.claim(queue, limit, owner, now, lease_until))
 
     async def settle(
         self,
@@ -73,7 +72,7 @@ class SQLiteStore(Store):
         failed: Sequence[Failure] = (),
         released: Sequence[int] = (),
     ) -> None:
-        await self._run(lambda db: db.settle(owner, now, succeeded, failed, released))
+        await self._run_grouped(lambda db: db.settle(owner, now, succeeded, failed, released))
 
     async def settle_and_claim(
         self,
@@ -86,12 +85,12 @@ class SQLiteStore(Store):
         succeeded: Sequence[int] = (),
         failed: Sequence[Failure] = (),
     ) -> list[ClaimedJob]:
-        return await self._run(
+        return await self._run_grouped(
             lambda db: db.settle_and_claim(queue, limit, owner, now, lease_until, succeeded, failed)
         )
 
     async def renew(self, ids: Sequence[int], *, owner: str, lease_until: float) -> None:
-        await self._run(lambda db: db.renew(ids, owner, lease_until))
+        await self._run_grouped(lambda db: db.renew(ids, owner, lease_until))
 
     async def promote_due(self, *, now: float) -> Promoted:
         return await self._run(lambda db: db.promote_due(now))
@@ -137,11 +136,9 @@ class SQLiteStore(Store):
         return await self._run(lambda db: db.prune(before))
 
     async def aclose(self) -> None:
-        """Close the connection; the store reopens it if used again."""
+        """Close the connection and end the writer thread; the store reopens if used again."""
+        await self._writer.stop(SQLiteDB.close)
 
-        def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
-        await trio.to_thread.run_sync(close, limiter=self._limiter)
+def _connection(db: SQLiteDB) -> sqlite3.Connection:
+    return db.conn

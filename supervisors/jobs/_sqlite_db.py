@@ -85,7 +85,11 @@ class SQLiteDB:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; inside one already open (a group commit), that one."""
         c = self.conn
+        if c.in_transaction:
+            yield c
+            return
         c.execute("BEGIN IMMEDIATE")
         try:
             yield c
