@@ -16,7 +16,7 @@ from supervisors.jobs._writer import Writer
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Path]:
+def db(tmp_path: Path) -> Path:
     path = tmp_path / "w.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
