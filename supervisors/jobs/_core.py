@@ -76,6 +76,15 @@ class Core:
             self.wake_gen[queue] += 1
             signal.set()
 
+    def wake(self, queue: str | None) -> None:
+        """Wake the runner of ``queue``, or with ``None`` every runner and the scheduler."""
+        if queue is not None:
+            self.wake_queue(queue)
+            return
+        for each in self.queues:
+            self.wake_queue(each)
+        self.wake_scheduler()
+
     def wake_scheduler(self) -> None:
         """Tell the scheduler that the next due time may have moved earlier."""
         self.scheduler_signal.set()

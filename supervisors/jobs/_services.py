@@ -17,9 +17,10 @@ FLUSH_MARGIN = 15.0
 """Extra shutdown time given to a queue worker beyond its grace, to record outcomes."""
 
 
-class StoreService(Actor):
-    """Opens the store when the subtree starts (a broken store fails the start) and closes it
-    when the subtree stops (last, since it is the first child)."""
+class StoreService(BackgroundService):
+    """Opens the store when the subtree starts (a broken store fails the start), watches it for
+    jobs other processes add (`Store.watch`), and closes it when the subtree stops (last, since
+    it is the first child)."""
 
     def __init__(self, core: Core) -> None:
         super().__init__()
@@ -27,6 +28,9 @@ class StoreService(Actor):
 
     async def on_start(self) -> None:
         await self._core.store.open()
+
+    async def execute(self) -> None:
+        await self._core.store.watch(self._core.wake)
 
     async def on_stop(self) -> None:
         await self._core.store.aclose()

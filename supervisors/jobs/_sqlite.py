@@ -7,9 +7,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar, final
 
+import trio
+
 from ._model import ClaimedJob, Failure, Job, JobCounts, JobState, NewJob, Promoted
 from ._sqlite_db import SQLiteDB
 from ._store import Store
+from ._wakeup import listen
 from ._writer import Writer
 
 T = TypeVar("T")
@@ -134,6 +137,18 @@ class SQLiteStore(Store):
 
     async def prune(self, *, before: float) -> int:
         return await self._run(lambda db: db.prune(before))
+
+    async def watch(
+        self,
+        wake: Callable[[str | None], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Wake on the datagrams `JobClient` sends after it committed (see the docs)."""
+        if str(self.path) == ":memory:":
+            await super().watch(wake, task_status=task_status)
+            return
+        await listen(self.path, wake, task_status=task_status)
 
     async def aclose(self) -> None:
         """Close the connection and end the writer thread; the store reopens if used again."""
