@@ -40,8 +40,9 @@ def host(path: Path, *, queue: str = "default", poll: float = HOUR, name: str = 
 async def wait_bound(path: Path, hosts: int) -> None:
     """Wait until ``hosts`` hosts have bound their wake-up sockets for ``path``."""
     with trio.fail_after(30):
-        while not (wake_dir(path).is_dir() and len(os.listdir(wake_dir(path))) >= hosts):
-            await trio.sleep(0.01)  # noqa: ASYNC110 - the file system has no event to wait on
+        # the file system has no event to wait on
+        while not (wake_dir(path).is_dir() and len(os.listdir(wake_dir(path))) >= hosts):  # noqa: ASYNC110
+            await trio.sleep(0.01)
 
 
 async def test_a_job_enqueued_by_another_process_starts_without_waiting_for_the_poll(
