@@ -17,6 +17,7 @@ Cancellation: a call that the thread has not started yet is withdrawn and raises
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import queue
@@ -33,7 +34,6 @@ T = TypeVar("T")
 MAX_GROUP = 512
 """The most calls committed in one transaction."""
 
-_NOTHING = object()
 
 
 class _State(enum.Enum):
@@ -64,7 +64,8 @@ def _wake(calls: list[_Call[Any]]) -> None:
 class Writer:
     """Runs functions of one resource (``open_fn()``'s result, opened on the thread) in order.
 
-    ``connection(resource)`` is the connection a group's transaction runs on.
+    ``connection(resource)`` is the connection a group's transaction runs on. Used from one Trio
+    run at a time (several runs one after the other are fine).
     """
 
     def __init__(
@@ -78,22 +79,30 @@ class Writer:
         self._connection = connection
         self._name = name
         self._resource: Any = None
-        self._queue: queue.SimpleQueue[_Call[Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._queue: queue.SimpleQueue[list[_Call[Any]] | None] = queue.SimpleQueue()
+        self._outbox: list[_Call[Any]] = []
 
     async def call(self, fn: Callable[[Any], T], *, group: bool = False, opens: bool = True) -> T:
         """Run ``fn(resource)`` on the thread and return its result (or raise its error).
 
         ``group``: ``fn`` may share a transaction with other calls (see the module's doc).
         ``opens``: open the resource first if needed; when false, ``fn`` gets ``None``.
+
+        The calls made in one pass of the Trio scheduler reach the thread together (one wake-up
+        of the thread, from a ``run_sync_soon`` callback), so they can share a transaction.
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
         call: _Call[T] = _Call(fn, group, opens)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(
+                target=self._main, args=(self._queue,), name=self._name, daemon=True
+            )
             self._thread.start()
-        self._queue.put(call)
+        self._outbox.append(call)
+        if len(self._outbox) == 1:
+            call.token.run_sync_soon(self._flush)
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             with self._lock:
@@ -104,6 +113,10 @@ class Writer:
 
         result: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return result
+
+    def _flush(self) -> None:
+        calls, self._outbox = self._outbox, []
+        self._queue.put(calls)
 
     async def stop(self, close: Callable[[Any], None]) -> None:
         """Run ``close(resource)`` if it was opened, then end the thread; it restarts on use."""
@@ -133,29 +146,34 @@ class Writer:
             call.state = _State.RUNNING
             return True
 
-    def _main(self) -> None:
-        q = self._queue
-        pending: object = _NOTHING
+    def _main(self, q: queue.SimpleQueue[list[_Call[Any]] | None]) -> None:
+        backlog: collections.deque[_Call[Any]] = collections.deque()
+        stopping = False
         while True:
-            call = q.get() if pending is _NOTHING else pending
-            pending = _NOTHING
-            if call is None:
-                return
-            assert isinstance(call, _Call)
+            if not backlog:
+                if stopping:
+                    return
+                item = q.get()
+                if item is None:
+                    return
+                backlog.extend(item)
+            while not stopping:
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    backlog.extend(item)
+            call = backlog.popleft()
             if not self._take(call):
                 continue
             batch: list[_Call[Any]] = [call]
-            if call.group:
-                while len(batch) < MAX_GROUP:
-                    try:
-                        nxt = q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None or not nxt.group:
-                        pending = nxt
-                        break
-                    if self._take(nxt):
-                        batch.append(nxt)
+            while call.group and backlog and backlog[0].group and len(batch) < MAX_GROUP:
+                nxt = backlog.popleft()
+                if self._take(nxt):
+                    batch.append(nxt)
             if len(batch) == 1:
                 self._run_alone(call)
             else:
