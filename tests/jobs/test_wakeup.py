@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from supervisors import Supervisor, open_tree
-from supervisors.jobs import JobClient, JobRegistry, JobState, JobSystem, SQLiteStore
+from supervisors.jobs import InMemoryStore, JobClient, JobRegistry, JobState, JobSystem, SQLiteStore
 from supervisors.jobs._wakeup import wake_dir
 
 HOUR = 3600.0
@@ -131,3 +132,19 @@ def test_a_client_without_hosts_enqueues_without_error(tmp_path: Path) -> None:
         second = client.enqueue("noop")
         assert [client.get(i).state for i in (first, second)] == [JobState.ENQUEUED] * 2
     assert (wake_dir(path) / "not-a-socket").read_text() == "x"
+
+
+async def test_an_outcome_recorded_while_a_waiter_reads_the_store_is_not_missed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """wait_idle and wait_finished read the store, then wait for the next recorded outcome: one
+    recorded during the read wakes them at once instead of after the poll interval."""
+    jobs = JobSystem(store=InMemoryStore(), registry=registry(), poll_interval=HOUR)
+    core = jobs._core
+    seen = core.settled_count
+    core.notify_settled()  # recorded while the waiter was reading the store
+    with trio.fail_after(1):
+        await core.wait_settled(HOUR, since=seen)
+    with pytest.raises(trio.TooSlowError):
+        with trio.fail_after(1):
+            await core.wait_settled(HOUR, since=core.settled_count)
