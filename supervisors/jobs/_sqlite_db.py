@@ -51,7 +51,11 @@ class SQLiteDB:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; inside one already open (a group commit), that one."""
         c = self.conn
+        if c.in_transaction:
+            yield c
+            return
         c.execute(SQLITE.begin_write)
         try:
             yield c

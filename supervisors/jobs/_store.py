@@ -14,7 +14,9 @@ again, holds a stale token: the store refuses it and says so (`Settled.refused`,
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import trio
 
 from ._model import (
     ClaimedJob,
@@ -200,3 +202,16 @@ class Store(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the store's resources. Defaults to doing nothing."""
+
+    async def watch(
+        self,
+        wake: Callable[[str | None], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call ``wake(queue)`` when another process makes jobs of ``queue`` ready, and
+        ``wake(None)`` when anything else may have changed (scheduled jobs; at the start); run
+        until cancelled. A `JobSystem` runs it while its subtree runs, besides polling a
+        ``shared`` store. Defaults to waiting for cancellation (nothing to watch)."""
+        task_status.started()
+        await trio.sleep_forever()

@@ -337,10 +337,11 @@ class JobSystem:
         """
         core = self._core
         while True:
+            seen = core.settled_count
             job = await self.get(job_id)
             if job.state in FINISHED_STATES:
                 return job
-            await core.wait_settled(core.settings.poll_interval)
+            await core.wait_settled(core.settings.poll_interval, since=seen)
 
     async def wait_idle(self) -> None:
         """Wait until no job of this system's queues is enqueued or running.
@@ -350,6 +351,7 @@ class JobSystem:
         """
         core = self._core
         while True:
+            seen = core.settled_count
             counts = await core.store.counts()
             busy = sum(
                 per[JobState.ENQUEUED] + per[JobState.RUNNING]
@@ -358,4 +360,4 @@ class JobSystem:
             )
             if busy == 0:
                 return
-            await core.wait_settled(core.settings.poll_interval)
+            await core.wait_settled(core.settings.poll_interval, since=seen)
