@@ -14,6 +14,7 @@ from typing import Any
 import griffe
 
 ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|data|mod|exc|obj):`~?([^`]+)`")
+LITERAL_BLOCK = re.compile(r"::\n\n")
 
 
 class SphinxRoles(griffe.Extension):
@@ -22,7 +23,8 @@ class SphinxRoles(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         for obj in _walk(pkg):
             if obj.docstring is not None:
-                obj.docstring.value = ROLE.sub(lambda m, o=obj: _link(m[1], o), obj.docstring.value)
+                value = ROLE.sub(lambda m, o=obj: _link(m[1], o), obj.docstring.value)
+                obj.docstring.value = LITERAL_BLOCK.sub(":\n\n", value)  # reST "::" before an indented block
 
 
 def _walk(obj: griffe.Object) -> list[griffe.Object]:
@@ -36,9 +38,10 @@ def _walk(obj: griffe.Object) -> list[griffe.Object]:
 def _link(target: str, where: griffe.Object) -> str:
     """``target`` as inline code, linked to its object when one of the public packages has it."""
     text = target.strip()
-    for candidate in _candidates(text, where):
+    for candidate in _candidates(text.lstrip("@").removesuffix("()"), where):
         if _public(candidate, where):
-            return f"[`{text}`][{candidate}]"
+            package, name = candidate.split(".")[:2]  # a member links to its class's entry
+            return f"[`{text}`][{package}.{name}]"
     return f"`{text}`"
 
 
