@@ -32,7 +32,7 @@ from ._model import NewJob
 from ._pg_migrations import check_schema_name, migrate
 from ._registry import JobRegistry
 from ._requests import JobRequest, build
-from ._sql import POSTGRES, render
+from ._sql import POSTGRES, prune_indexes, render
 from ._sqlite_db import SQLiteDB
 from ._sqlstore import SQLStore
 
@@ -87,6 +87,7 @@ class PostgresDB(SQLiteDB):
 
     Q = PG_STATEMENTS
     dialect = POSTGRES
+    prune_indexes = prune_indexes(POSTGRES)
     mark = "%s"
 
     def __init__(self, conn: Any, schema: str) -> None:

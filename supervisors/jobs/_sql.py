@@ -28,6 +28,9 @@ class Dialect:
     """Appended to the claim's inner ``SELECT`` (row locking, where the database has it)."""
     param: Callable[[str], str]
     """Renders the ``:name`` parameter ``name`` in the driver's style."""
+    use_index: Callable[[str], str]
+    """Renders a clause (after the table name) telling the planner to use the named index, or
+    ``""`` where the planner needs no telling."""
     row_order: str = "rowid"
     """The column that orders a job's errors by insertion."""
 
@@ -37,6 +40,7 @@ SQLITE = Dialect(
     begin_write="BEGIN IMMEDIATE",
     skip_locked="",
     param=lambda name: f":{name}",
+    use_index=lambda index: f"INDEXED BY {index}",
 )
 
 
@@ -44,7 +48,7 @@ _PG_TYPES = {
     **dict.fromkeys(
         ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time"), "float8"
     ),
-    **dict.fromkeys(("id", "attempt", "max_attempts", "limit", "offset"), "int8"),
+    **dict.fromkeys(("id", "attempt", "max_attempts", "limit", "offset", "is_unique"), "int8"),
 }
 
 
@@ -58,6 +62,7 @@ POSTGRES = Dialect(
     begin_write="BEGIN",
     skip_locked="FOR UPDATE SKIP LOCKED",
     param=_pg_param,
+    use_index=lambda index: "",
     row_order="seq",
 )
 """PostgreSQL through psycopg 3: ``%(name)s`` parameters, row locks skipped by claimers."""
@@ -161,17 +166,20 @@ _TEMPLATES: Mapping[str, str] = {
                         max_attempts = :max_attempts
         WHERE id = :id AND {in_states(sources(Op.RETRY))}
     """,
-    "prune_errors": """
-        DELETE FROM job_errors WHERE job_id IN (
-            SELECT id FROM jobs WHERE state = :state AND finished_at < :before
-            ORDER BY id LIMIT :limit
-        )
+    # ``{state}`` is filled with a literal (`in_states`) and ``{index}`` with `PRUNE_INDEXES`'
+    # hint, so that a partial index on the finished time serves the search (without ANALYZE,
+    # SQLite would scan every succeeded job by state); ``{ids}`` with the ids found.
+    "prune_ids": """
+        SELECT id FROM jobs {index} WHERE {state} AND finished_at < :before LIMIT :limit
     """,
-    "prune": """
-        DELETE FROM jobs WHERE id IN (
-            SELECT id FROM jobs WHERE state = :state AND finished_at < :before
-            ORDER BY id LIMIT :limit
-        )
+    "prune_errors": "DELETE FROM job_errors WHERE job_id IN ({ids})",
+    "prune": "DELETE FROM jobs WHERE id IN ({ids})",
+    "definition": "SELECT queue, max_attempts, is_unique FROM job_definitions WHERE name = :name",
+    "define": """
+        INSERT INTO job_definitions (name, queue, max_attempts, is_unique)
+        VALUES (:name, :queue, :max_attempts, :is_unique)
+        ON CONFLICT (name) DO UPDATE SET queue = excluded.queue,
+            max_attempts = excluded.max_attempts, is_unique = excluded.is_unique
     """,
     "get": f"SELECT {COLUMNS} FROM jobs WHERE id = :id",
     "list": f"SELECT {COLUMNS} FROM jobs {{where}} ORDER BY id LIMIT :limit OFFSET :offset",
@@ -186,8 +194,8 @@ _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
 
 
 def render(dialect: Dialect) -> dict[str, str]:
-    """Every statement of the table, rendered for ``dialect`` (``{where}`` / ``{ids}`` slots stay
-    for the callers that fill them per call)."""
+    """Every statement of the table, rendered for ``dialect`` (``{where}``, ``{ids}`` and
+    ``{state}`` slots stay for the callers that fill them per call)."""
     out: dict[str, str] = {}
     for name, template in _TEMPLATES.items():
         text = template.replace("{skip_locked}", dialect.skip_locked)
@@ -199,3 +207,11 @@ def render(dialect: Dialect) -> dict[str, str]:
 
 STATEMENTS = render(SQLITE)
 """The statements for SQLite, by name."""
+
+def prune_indexes(dialect: Dialect) -> dict[JobState, str]:
+    """The index hint of ``prune_ids`` per state in ``dialect`` (dead jobs have no such index)."""
+    return {JobState.SUCCEEDED: dialect.use_index("jobs_finished"), JobState.DEAD: ""}
+
+
+PRUNE_INDEXES = prune_indexes(SQLITE)
+"""The index hint of `STATEMENTS` ``prune_ids`` per state (dead jobs have no such index)."""
