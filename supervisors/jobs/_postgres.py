@@ -427,6 +427,7 @@ class PostgresStore(SQLStore):
         seconds. Runs until cancelled."""
         started = False
         next_beat = -float("inf")
+        await self._run(lambda db: None)  # the schema exists before anyone is told to look
         while True:
             try:
                 conn = await trio.to_thread.run_sync(self.connect)
