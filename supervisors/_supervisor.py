@@ -261,6 +261,13 @@ class SupervisorCell:
         incarnation = slot.current
         if incarnation is None:
             return
+        if incarnation.done.is_set():
+            # It had already ended on its own (its exit notice is still queued, and now stale):
+            # report that exit as what it was, a crash or a normal exit, not as a stop.
+            slot.current = None
+            slot.state = ChildState.STOPPED
+            self._report_exit(slot, incarnation)
+            return
         incarnation.stopping = True
         slot.state = ChildState.STOPPING
         grace = slot.spec.shutdown
@@ -348,22 +355,7 @@ class SupervisorCell:
             return  # stale: that incarnation was already stopped or replaced
         slot.current = None
         slot.state = ChildState.DOWN
-        error = incarnation.error
-        now = trio.current_time()
-        bus = self.runtime.bus
-        if error is not None:
-            slot.last_error = error
-            message = incarnation.cell.current
-            if isinstance(message, Call):
-                message = message.msg
-            bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
-                                  error=error, message=message))
-            kind = ExitKind.CRASH
-        else:
-            if bus.wants(logging.INFO):  # built only if it would be seen
-                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
-            kind = ExitKind.NORMAL
-        self._drop_timer_messages(slot, incarnation)
+        kind = self._report_exit(slot, incarnation)
         restart = slot.spec.restart
         if restart is Restart.TEMPORARY:
             self.remove(slot, "a temporary child exited")
@@ -371,8 +363,32 @@ class SupervisorCell:
         if not needs_restart(restart, kind):
             self.retire(slot, "a transient child exited normally")
             return
+        error = incarnation.error
         cause: BaseException = error if error is not None else NormalExit(slot.path)
         await self._restarter.restart(slot, cause)
+
+    def _report_exit(self, slot: Slot, incarnation: Incarnation) -> ExitKind:
+        """Emit ChildCrashed (with the message it crashed on) or ChildExited for an ended incarnation.
+
+        Its queued timer messages go with it (reported after the exit's event).
+        """
+        error = incarnation.error
+        now = trio.current_time()
+        bus = self.runtime.bus
+        if error is None:
+            if bus.wants(logging.INFO):  # built only if it would be seen
+                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
+            kind = ExitKind.NORMAL
+        else:
+            slot.last_error = error
+            message = incarnation.cell.current
+            if isinstance(message, Call):
+                message = message.msg
+            bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
+                                  error=error, message=message))
+            kind = ExitKind.CRASH
+        self._drop_timer_messages(slot, incarnation)
+        return kind
 
     def remove(self, slot: Slot, reason: str) -> None:
         """Take ``slot`` out of the list for good; its mailboxes close and are forgotten."""

@@ -619,6 +619,55 @@ async def test_crash_while_stopping_is_logged_and_reported_without_restart(
     assert "child app/b raised while stopping" in caplog.text
 
 
+async def test_children_crashing_at_once_under_one_for_all_are_each_reported_as_crashed(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every child that crashed before the group restart stopped it gets its own ChildCrashed and crash log line."""
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL, children=children(log, "a", "b", "c"))
+    async with open_tree(spec, listeners=[events.append]) as tree:
+        for name in ("a", "b", "c"):
+            tree.ref(name).cast_nowait(Crash(f"{name} failed"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert [n.state for n in tree.snapshot().children] == [ChildState.RUNNING] * 3
+    crashed = [e for e in events if isinstance(e, ChildCrashed)]
+    assert sorted((e.path, str(e.error), e.message) for e in crashed) == [
+        (f"app/{n}", f"{n} failed", Crash(f"{n} failed")) for n in ("a", "b", "c")
+    ]
+    assert not [e for e in events if isinstance(e, ChildStopped) and e.error is not None]
+    restarting = [e for e in events if isinstance(e, ChildRestarting)]
+    assert [e.path for e in restarting] == ["app/a", "app/b", "app/c"]  # one decision, counted once
+    assert {e.restarts for e in restarting} == {1}
+    assert "raised while stopping" not in caplog.text
+    assert sorted(n for n in ("a", "b", "c") if f"child app/{n} crashed while handling Crash" in caplog.text) == [
+        "a", "b", "c"
+    ]
+
+
+async def test_sibling_raising_in_on_stop_during_a_group_restart_is_reported_as_raising_while_stopping(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sibling stopped by a ONE_FOR_ALL restart whose on_stop raises: ChildStopped(error=...), not a crash."""
+    from actors import Actor
+
+    class BadStop(Actor):
+        async def on_stop(self) -> None:
+            raise OSError("disk gone")
+
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL,
+                      children=[*children(log, "a"), ChildSpec(name="b", factory=BadStop)])
+    async with open_tree(spec, listeners=[events.append]) as tree:
+        await crash(tree, "a")
+        assert [e.path for e in events if isinstance(e, ChildCrashed)] == ["app/a"]
+        stopped = [e for e in events if isinstance(e, ChildStopped) and e.path == "app/b"]
+        assert [type(e.error) for e in stopped] == [OSError]
+        assert "child app/b raised while stopping" in caplog.text
+        assert "child app/b crashed" not in caplog.text
+
+
 async def test_static_supervisor_accepts_start_child_appended_last(autojump_clock: trio.testing.MockClock) -> None:
     """start_child on a static supervisor appends the child; it stops first."""
     log = Log()
