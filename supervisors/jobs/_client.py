@@ -92,9 +92,12 @@ class JobClient:
         ]
         with self._lock:
             ids = self._db.insert(jobs, now)
+            ready = [j.queue for j in jobs if j.run_at <= now]
+            # A job whose queue comes from its recorded definition (queue None) wakes every
+            # runner: the scheduler line does that.
             self._poker.poke(
-                (j.queue for j in jobs if j.run_at <= now),
-                scheduler=any(j.run_at > now for j in jobs),
+                [q for q in ready if q is not None],
+                scheduler=None in ready or any(j.run_at > now for j in jobs),
             )
         return ids
 
