@@ -205,7 +205,8 @@ class Writer:
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # alone, each call then gets the error
+                    conn.execute("ROLLBACK")
             for call in batch:
                 self._run_alone(call)
             return
