@@ -30,10 +30,14 @@ class JobClient:
 
     - ``registry``: when given, job names and arguments are checked as `JobSystem.enqueue`
       checks them, and queues, attempts and uniqueness come from the registrations. Without
-      it, any name is accepted, arguments are unstructured with ``converter`` (default: a plain
-      ``cattrs.Converter()``), the queue defaults to ``"default"`` and attempts to ``retry``'s;
-      a wrong name or argument then makes the job dead when a host runs it, with the reason.
-    - ``retry``: the attempts of jobs registered without a policy; default ``RetryPolicy()``.
+      it, any name is accepted and arguments are unstructured with ``converter`` (default: a
+      plain ``cattrs.Converter()``); the queue, attempts and uniqueness not given explicitly
+      come from the job's definition as the hosts recorded it in the store when they started
+      (queue ``"default"`` and 20 attempts for a name no host has recorded yet), so every
+      enqueuer gets the same behaviour. A wrong name or argument makes the job dead when a host
+      runs it, with the reason.
+    - ``retry``: with a registry, the attempts of jobs registered without a policy (as
+      `JobSystem`'s ``retry``); default ``RetryPolicy()``.
     - ``clock``: defaults to `SystemClock`.
     """
 
@@ -88,9 +92,12 @@ class JobClient:
         ]
         with self._lock:
             ids = self._db.insert(jobs, now)
+            ready = [j.queue for j in jobs if j.run_at <= now]
+            # A job whose queue comes from its recorded definition (queue None) wakes every
+            # runner: the scheduler line does that.
             self._poker.poke(
-                (j.queue for j in jobs if j.run_at <= now),
-                scheduler=any(j.run_at > now for j in jobs),
+                [q for q in ready if q is not None],
+                scheduler=None in ready or any(j.run_at > now for j in jobs),
             )
         return ids
 

@@ -13,6 +13,7 @@ import trio
 
 from ._clock import Clock
 from ._errors import JobError
+from ._failures import FailureLog
 from ._model import ClaimedJob, RetryPolicy
 from ._registry import JobRegistry
 from ._signal import Signal
@@ -43,6 +44,7 @@ class Settings:
     grace: float
     keep_succeeded: float | None
     keep_dead: float | None
+    keep_tracebacks: int
     prune_interval: float
 
 
@@ -66,6 +68,8 @@ class Core:
         """The time limit of jobs registered without one; ``None``: no limit."""
         self.rng = rng if rng is not None else random.Random()
         """Draws the retries' jitter."""
+        self.failures = FailureLog()
+        """Logs failed attempts, summarising runs of identical ones."""
         self.registry = registry
         self.clock = clock
         self.retry = retry

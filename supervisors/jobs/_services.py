@@ -31,7 +31,9 @@ class StoreService(BackgroundService):
         self._core = core
 
     async def on_start(self) -> None:
-        await self._core.store.open()
+        core = self._core
+        await core.store.open()
+        await core.store.define(core.registry.settings(core.retry))
 
     async def execute(self) -> None:
         await self._core.store.watch(self._core.wake)

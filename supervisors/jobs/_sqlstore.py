@@ -10,7 +10,18 @@ import abc
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ._model import ClaimedJob, Failure, Job, JobCounts, JobState, NewJob, Promoted, Settled, Token
+from ._model import (
+    ClaimedJob,
+    Failure,
+    Job,
+    JobCounts,
+    JobSettings,
+    JobState,
+    NewJob,
+    Promoted,
+    Settled,
+    Token,
+)
 from ._sqlite_db import SQLiteDB
 from ._store import Store
 
@@ -69,6 +80,9 @@ class SQLStore(Store):
     ) -> frozenset[int]:
         return await self._run_grouped(lambda db: db.renew(tokens, owner, lease_until))
 
+    async def define(self, settings: Sequence[JobSettings]) -> None:
+        await self._run(lambda db: db.define(settings))
+
     async def promote_due(self, *, now: float) -> Promoted:
         return await self._run(lambda db: db.promote_due(now))
 
@@ -114,3 +128,6 @@ class SQLStore(Store):
 
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
         return await self._run(lambda db: db.prune(state, before, limit))
+
+    async def reclaim(self, *, pages: int = 1000) -> int:
+        return await self._run(lambda db: db.reclaim(pages))
