@@ -30,6 +30,16 @@ from ._host import EXIT_FORCED as EXIT_FORCED
 from ._host import EXIT_OK as EXIT_OK
 from ._host import run as run
 from ._host import serve as serve
+from ._resources import DeclaresResources as DeclaresResources
+from ._resources import MissingResource as MissingResource
+from ._resources import Resource as Resource
+from ._resources import ResourceError as ResourceError
+from ._resources import Resources as Resources
+from ._resources import Uses as Uses
+from ._resources import current_resources as current_resources
+from ._resources import open_resources as open_resources
+from ._resources import uses as uses
+from ._resources import with_resources as with_resources
 from ._snapshot import ChildKind as ChildKind
 from ._snapshot import ChildSnapshot as ChildSnapshot
 from ._snapshot import ChildState as ChildState
@@ -62,12 +72,17 @@ __all__ = [
     "ChildState",
     "ChildStopped",
     "ChildStopping",
+    "DeclaresResources",
     "DynamicSupervisor",
     "Event",
     "GaveUp",
     "InjectedFault",
     "MessagesDropped",
+    "MissingResource",
     "NotRunning",
+    "Resource",
+    "ResourceError",
+    "Resources",
     "Restart",
     "StartFailed",
     "Strategy",
@@ -79,8 +94,13 @@ __all__ = [
     "TreeStarted",
     "TreeStopped",
     "TreeStopping",
+    "Uses",
+    "current_resources",
     "current_tree",
+    "open_resources",
     "open_tree",
     "run",
     "serve",
+    "uses",
+    "with_resources",
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import trio
 
 from ._errors import SupervisionError
+from ._resources import Resource
 from ._spec import DynamicSupervisor, Supervisor
 from ._tree import Tree, open_tree
 
@@ -62,6 +64,7 @@ async def serve(
     shutdown_timeout: float = 30.0,
     handle_signals: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` until it is stopped; return the process exit code.
 
@@ -76,7 +79,9 @@ async def serve(
 
     Returns :data:`EXIT_OK` (0) after a clean stop, :data:`EXIT_FAILED` (1) if the tree could
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
-    overran the deadline or was cut short by a second signal.
+    overran the deadline or was cut short by a second signal. ``resources`` are opened before
+    the tree starts and closed after it stops, as with :func:`open_tree`; one that fails to
+    open (or one a child uses but is not given) makes the start fail: logged, exit code 1.
     """
     stopper = _Stopper()
     code = EXIT_OK
@@ -86,7 +91,7 @@ async def serve(
             if handle_signals:
                 watchers.start_soon(_watch_signals, stopper, outer, shutdown_timeout)
             try:
-                async with open_tree(spec) as tree:
+                async with open_tree(spec, resources=resources) as tree:
                     stopper.tree = tree
                     if stopper.requested:
                         tree.request_stop()
@@ -120,6 +125,7 @@ def run(
     handle_signals: bool = True,
     configure_logging: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` in a new Trio run until it is stopped; return the exit code.
 
@@ -137,6 +143,7 @@ def run(
         )
     return trio.run(
         lambda: serve(
-            spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started
+            spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started,
+            resources=resources,
         )
     )

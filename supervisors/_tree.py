@@ -13,6 +13,7 @@ from actors import ActorRef
 
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
+from ._resources import Resource, check_resources, open_resources
 from ._runtime import Runtime, current_tree_var
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
@@ -235,6 +236,7 @@ async def open_tree(
     *,
     seed: int | None = None,
     listeners: Sequence[Callable[[Event], None]] = (),
+    resources: Sequence[Resource[Any]] = (),
 ) -> AsyncIterator[Tree]:
     """Start the tree ``spec`` in the current Trio run; stop it when the block exits.
 
@@ -249,12 +251,22 @@ async def open_tree(
     raised from the ``async with``. ``seed`` seeds the backoff jitter (for reproducible tests).
     ``listeners`` are added (as :meth:`Tree.add_listener`) before anything starts, so they see
     every event of the tree, its start included.
+
+    ``resources`` (:class:`Resource`) are opened before the tree starts, in the order given,
+    and closed after it has stopped, in reverse order; before anything opens, the tree is
+    checked for children that use resources not given (:class:`MissingResource`). A resource
+    that fails to open raises :class:`ResourceError` naming it (the tree does not start).
     """
     if not isinstance(spec, Supervisor | DynamicSupervisor):
         raise TypeError(
             f"open_tree takes a Supervisor or DynamicSupervisor as the root (got {spec!r}); "
             "wrap a ChildSpec in Supervisor(children=[...])"
         )
+    check_resources(spec, resources)
+    if resources:
+        async with open_resources(resources), open_tree(spec, seed=seed, listeners=listeners) as tree:
+            yield tree
+        return
     body_error: BaseException | None = None
     start_error: Exception | None = None
     token = None

@@ -22,6 +22,7 @@ import trio
 from ._core import Core, _current
 from ._errors import JobArgumentsError, UnknownJobError
 from ._model import ClaimedJob, Failure, RetryPolicy
+from ._resources import job_resources
 
 logger = logging.getLogger("supervisors.jobs")
 
@@ -132,14 +133,16 @@ class QueueRunner:
         token = _current.set(job)
         try:
             fn = definition.fn
-            if definition.is_async:
-                if definition.takes_arg:
-                    await fn(args)  # type: ignore[misc]
+            async with job_resources(fn) as kwargs:  # scoped resources close with the run's outcome
+                if definition.is_async:
+                    if definition.takes_arg:
+                        await fn(args, **kwargs)  # type: ignore[misc]
+                    else:
+                        await fn(**kwargs)  # type: ignore[misc]
                 else:
-                    await fn()  # type: ignore[misc]
-            else:
-                call = functools.partial(fn, args) if definition.takes_arg else fn
-                await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+                    positional = (args,) if definition.takes_arg else ()
+                    call = functools.partial(fn, *positional, **kwargs)
+                    await trio.to_thread.run_sync(call, abandon_on_cancel=True)
         except Exception as exc:
             self._record_failure(job, definition.retry or self.core.retry, exc)
         else:

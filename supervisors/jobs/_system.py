@@ -16,6 +16,7 @@ from ._model import Job, JobCounts, JobState, NewJob, RetryPolicy
 from ._recurring import Recurring
 from ._registry import JobRegistry
 from ._requests import JobRequest, build, seconds
+from ._resources import RegistryResources
 from ._scheduler import Prepared
 from ._services import PoolStarter, SchedulerService, StoreService
 from ._store import Store
@@ -163,7 +164,9 @@ class JobSystem:
             children=[
                 ChildSpec(name="store", factory=functools.partial(StoreService, core)),
                 DynamicSupervisor(name="workers"),
-                ChildSpec(name="pool", factory=functools.partial(PoolStarter, core)),
+                ChildSpec(
+                    name="pool", factory=RegistryResources(functools.partial(PoolStarter, core), self.registry)
+                ),
                 ChildSpec(
                     name="scheduler",
                     factory=functools.partial(SchedulerService, core, self._recurring),
