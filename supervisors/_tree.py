@@ -13,7 +13,7 @@ from actors import ActorRef
 
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
-from ._resources import Resource, check_resources, open_resources
+from ._resources import Resource, check_resources, current_resources, open_resources
 from ._runtime import Runtime, current_tree_var
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
@@ -254,7 +254,8 @@ async def open_tree(
 
     ``resources`` (:class:`Resource`) are opened before the tree starts, in the order given,
     and closed after it has stopped, in reverse order; before anything opens, the tree is
-    checked for children that use resources not given (:class:`MissingResource`). A resource
+    checked for children that use resources neither given nor already open in the calling
+    task (:class:`MissingResource`). A resource
     that fails to open raises :class:`ResourceError` naming it (the tree does not start).
     """
     if not isinstance(spec, Supervisor | DynamicSupervisor):
@@ -262,7 +263,7 @@ async def open_tree(
             f"open_tree takes a Supervisor or DynamicSupervisor as the root (got {spec!r}); "
             "wrap a ChildSpec in Supervisor(children=[...])"
         )
-    check_resources(spec, resources)
+    check_resources(spec, [*current_resources(), *resources])
     if resources:
         async with open_resources(resources), open_tree(spec, seed=seed, listeners=listeners) as tree:
             yield tree

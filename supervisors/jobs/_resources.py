@@ -22,12 +22,20 @@ from ._registry import JobRegistry
 @functools.cache
 def declared_resources(fn: Callable[..., Any]) -> Mapping[str, Resource[Any]]:
     """Keyword-only parameter name → the `Resource` in its ``Annotated[...]`` annotation."""
+    params = inspect.signature(fn).parameters.values()
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception:  # an unresolvable forward reference: no declared resources
+    except Exception as exc:
+        if any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in params):
+            msg = (
+                f"cannot resolve the annotations of job function {fn.__qualname__} ({exc}), so "
+                "its keyword-only resources are unknown; define the resources it names at module "
+                "level (or leave out 'from __future__ import annotations' where they are local)"
+            )
+            raise TypeError(msg) from exc
         return {}
     found: dict[str, Resource[Any]] = {}
-    for param in inspect.signature(fn).parameters.values():
+    for param in params:
         if param.kind is not param.KEYWORD_ONLY:
             continue
         hint = hints.get(param.name)
