@@ -40,6 +40,10 @@ from ._resources import current_resources as current_resources
 from ._resources import open_resources as open_resources
 from ._resources import uses as uses
 from ._resources import with_resources as with_resources
+from ._settings import Secret as Secret
+from ._settings import SettingsError as SettingsError
+from ._settings import load_settings as load_settings
+from ._settings import masked_settings as masked_settings
 from ._snapshot import ChildKind as ChildKind
 from ._snapshot import ChildSnapshot as ChildSnapshot
 from ._snapshot import ChildState as ChildState
@@ -84,6 +88,8 @@ __all__ = [
     "ResourceError",
     "Resources",
     "Restart",
+    "Secret",
+    "SettingsError",
     "StartFailed",
     "Strategy",
     "SupervisionError",
@@ -97,6 +103,8 @@ __all__ = [
     "Uses",
     "current_resources",
     "current_tree",
+    "load_settings",
+    "masked_settings",
     "open_resources",
     "open_tree",
     "run",
