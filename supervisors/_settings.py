@@ -113,15 +113,17 @@ def _structure_str(value: object, _: type) -> str:
     return value
 
 
+def _structure_path(value: object, _: type) -> pathlib.Path:
+    return value if isinstance(value, pathlib.Path) else pathlib.Path(_structure_str(value, str))
+
+
 def _converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=True)
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(float, _structure_float)
     converter.register_structure_hook(str, _structure_str)
-    converter.register_structure_hook(
-        pathlib.Path, lambda value, _: value if isinstance(value, pathlib.Path) else pathlib.Path(_structure_str(value, str))
-    )
+    converter.register_structure_hook(pathlib.Path, _structure_path)
     converter.register_unstructure_hook(pathlib.Path, str)
 
     def secret_hook(tp: Any) -> Callable[[object, Any], Secret[Any]]:

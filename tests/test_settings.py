@@ -15,7 +15,7 @@ from supervisors import Secret, SettingsError, load_settings, masked_settings
 class Smtp:
     host: str
     port: int = attrs.field(default=25, validator=attrs.validators.in_(range(1, 65536)))
-    password: Secret[str] = Secret("")
+    password: Secret[str] = attrs.Factory(lambda: Secret(""))
 
 
 @attrs.frozen
@@ -26,7 +26,7 @@ class MailerSettings:
     ratio: float = 0.5
     admins: list[str] = attrs.Factory(list)
     smtp: Smtp = Smtp(host="localhost")
-    api_token: Secret[str] = Secret("")
+    api_token: Secret[str] = attrs.Factory(lambda: Secret(""))
 
 
 def write(tmp_path: Path, text: str) -> Path:
