@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._actor import Actor, BackgroundService, has_hook
-from ._mailbox import WAKE, Call, Mailbox, fail_call
+from ._mailbox import WAKE, Call, Mailbox, TimerMessage, fail_call
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
 
@@ -116,7 +116,7 @@ class ActorCell:
 
         async def timer() -> None:
             try:
-                await run_timer(handle, mailbox, msg, delay, interval)
+                await run_timer(handle, mailbox, msg, delay, interval, self)
             finally:
                 timers.discard(handle)
 
@@ -128,6 +128,7 @@ class ActorCell:
         if timers:
             for handle in list(timers):
                 handle.cancel()
+
 
     # -- running ---------------------------------------------------------------------------
 
@@ -144,10 +145,19 @@ class ActorCell:
         actor._cell = self
         self.actor = actor
         self.mailbox.handles = cls._accepts
-        on_start = has_hook(actor, "on_start")
-        if on_start is not None:
-            await on_start()
-        task_status.started()
+        try:
+            on_start = has_hook(actor, "on_start")
+            if on_start is not None:
+                await on_start()
+            task_status.started()
+            await self._serve(actor)
+        finally:
+            # Timers belong to this incarnation (also one started by on_start before it failed,
+            # or by on_stop). Their queued messages go with it: the supervisor discards them
+            # (Mailbox.discard_timer_messages) when it handles the end of the incarnation.
+            self._cancel_timers()
+
+    async def _serve(self, actor: Actor) -> None:
         try:
             if isinstance(actor, BackgroundService):
                 await self._run_background(actor)
@@ -170,12 +180,21 @@ class ActorCell:
                 await self._bounded(on_stop)
 
     async def _bounded(self, on_stop: Callable[[], Awaitable[None]]) -> None:
-        """Run on_stop after an exit of the actor's own, within the child's grace."""
+        """Run on_stop after an exit of the actor's own, within the child's grace.
+
+        The grace is counted from the start of ``on_stop``; a grace of 0 means it is not
+        called (as for a stop by the supervisor). The bound is deliberate (OTP lets
+        ``terminate/2`` run unbounded): a hung ``on_stop`` would otherwise hold the restart
+        back for ever.
+        """
+        if self.grace <= 0:
+            return
         with trio.move_on_after(self.grace) as scope:
             await on_stop()
         if scope.cancelled_caught:
             logger.warning(
-                "on_stop of %s did not finish within its %s s grace and was cancelled", self.path, self.grace
+                "on_stop of %s did not finish within its %s s shutdown grace and was cancelled; "
+                "its supervisor handles the exit now", self.path, self.grace
             )
 
     async def _on_stop_after_crash(self, actor: Actor) -> None:
@@ -194,6 +213,8 @@ class ActorCell:
             item = await receive()
             if item is WAKE:
                 continue
+            if type(item) is TimerMessage:
+                item = item.msg
             self.current = item
             if type(item) is Call:
                 msg = item.msg

@@ -22,7 +22,7 @@ import trio
 
 from ._errors import ActorStopped, CallFailed, MailboxFull
 
-__all__ = ["DEFAULT_MAILBOX_SIZE", "WAKE", "Call", "Mailbox"]
+__all__ = ["DEFAULT_MAILBOX_SIZE", "WAKE", "Call", "Mailbox", "TimerMessage"]
 
 DEFAULT_MAILBOX_SIZE: Final = 1024
 """Default capacity of a mailbox, in messages."""
@@ -63,6 +63,16 @@ class Call:
             trio.lowlevel.reschedule(task, outcome.Error(error))
 
 
+class TimerMessage:
+    """The envelope of a timer's message: ``owner`` is the incarnation (cell) that started it."""
+
+    __slots__ = ("msg", "owner")
+
+    def __init__(self, msg: object, owner: object) -> None:
+        self.msg = msg
+        self.owner = owner
+
+
 class Mailbox:
     """A bounded FIFO queue with one receiver; see the module docstring for invariants."""
 
@@ -71,6 +81,7 @@ class Mailbox:
         "_queue",
         "_receiver",
         "_send_waiters",
+        "_timer_messages",
         "capacity",
         "handles",
         "path",
@@ -85,6 +96,8 @@ class Mailbox:
         self._receiver: trio.lowlevel.Task | None = None
         self._send_waiters = trio.lowlevel.ParkingLot()
         self._closed_reason: str | None = None
+        # Whether a timer message may be queued (so discard_timer_messages must look).
+        self._timer_messages = False
         # Set by the current incarnation: maps a message type to whether it is handled.
         self.handles: Callable[[type], bool] | None = None
 
@@ -123,18 +136,47 @@ class Mailbox:
             trio.lowlevel.reschedule(receiver)
 
     async def put(self, item: object) -> None:
-        """Enqueue, waiting while the mailbox is full; raise :class:`ActorStopped` once closed."""
+        """Enqueue ``item``, waiting for room while the mailbox is full; always a checkpoint.
+
+        With room, this is Trio's own pattern for a send (as ``MemorySendChannel.send``):
+        check for cancellation, enqueue, then yield without a second cancellation check, so
+        the receiver (and every other ready task) runs before the sender goes on, and a
+        message that was enqueued is never reported as cancelled. One yield per message,
+        the least a checkpoint costs.
+        """
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._closed_reason is None and len(self._queue) < self.capacity:
+            self._append(item)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        await self._wait_and_put(item)
+
+    async def put_then_wait(self, item: object) -> None:
+        """Enqueue ``item`` like :meth:`put`, but without the yield after enqueueing.
+
+        For a call, whose caller yields next anyway (waiting for the reply). Checks for
+        cancellation before enqueueing.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._closed_reason is None and len(self._queue) < self.capacity:
+            self._append(item)
+            return
+        await self._wait_and_put(item)
+
+    def _append(self, item: object) -> None:
+        self._queue.append(item)
+        receiver = self._receiver
+        if receiver is not None:
+            self._receiver = None
+            trio.lowlevel.reschedule(receiver)
+
+    async def _wait_and_put(self, item: object) -> None:
         queue = self._queue
         while True:
             if self._closed_reason is not None:
                 raise self.stopped_error()
             if len(queue) < self.capacity:
-                queue.append(item)
-                receiver = self._receiver
-                if receiver is not None:
-                    self._receiver = None
-                    trio.lowlevel.reschedule(receiver)
+                self._append(item)
                 return
             await self._send_waiters.park()
 
@@ -142,6 +184,8 @@ class Mailbox:
         """Enqueue past the capacity (timers); return False if the mailbox is closed."""
         if self._closed_reason is not None:
             return False
+        if type(item) is TimerMessage:
+            self._timer_messages = True
         self._queue.append(item)
         receiver = self._receiver
         if receiver is not None:
@@ -194,8 +238,29 @@ class Mailbox:
                 item.fail(self.stopped_error())
             else:
                 dropped += 1
+        self._timer_messages = False
         self._send_waiters.unpark_all()
         self.wake()
+        return dropped
+
+    def discard_timer_messages(self, owner: object) -> int:
+        """Remove the queued messages of the timers of ``owner``; return how many there were.
+
+        A supervisor calls it when an incarnation (``owner``, its cell) has ended: timers
+        belong to their incarnation, so their pending messages go with it. Costs nothing
+        unless a timer message was enqueued since the last call.
+        """
+        if not self._timer_messages:
+            return 0
+        queue = self._queue
+        kept = [item for item in queue if type(item) is not TimerMessage or item.owner is not owner]
+        dropped = len(queue) - len(kept)
+        if dropped:
+            queue.clear()
+            queue.extend(kept)
+            if self._send_waiters and len(queue) < self.capacity:
+                self._send_waiters.unpark_all()
+        self._timer_messages = any(type(item) is TimerMessage for item in kept)
         return dropped
 
     def reopen(self) -> None:

@@ -20,6 +20,7 @@ from ._events import ChildStarting as ChildStarting
 from ._events import ChildStopped as ChildStopped
 from ._events import ChildStopping as ChildStopping
 from ._events import Event as Event
+from ._events import EventsDropped as EventsDropped
 from ._events import GaveUp as GaveUp
 from ._events import MessagesDropped as MessagesDropped
 from ._events import TreeStarted as TreeStarted
@@ -53,12 +54,15 @@ from ._spec import DynamicSupervisor as DynamicSupervisor
 from ._spec import Restart as Restart
 from ._spec import Strategy as Strategy
 from ._spec import Supervisor as Supervisor
+from ._stream import DEFAULT_EVENT_BUFFER as DEFAULT_EVENT_BUFFER
+from ._stream import EventStream as EventStream
 from ._tree import SupervisorRef as SupervisorRef
 from ._tree import Tree as Tree
 from ._tree import current_tree as current_tree
 from ._tree import open_tree as open_tree
 
 __all__ = [
+    "DEFAULT_EVENT_BUFFER",
     "EXIT_FAILED",
     "EXIT_FORCED",
     "EXIT_OK",
@@ -79,6 +83,8 @@ __all__ = [
     "DeclaresResources",
     "DynamicSupervisor",
     "Event",
+    "EventStream",
+    "EventsDropped",
     "GaveUp",
     "InjectedFault",
     "MessagesDropped",

@@ -6,16 +6,12 @@ the dashboard and metrics all read this stream; none of them re-derives state.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import attrs
-import trio
 
-from ._errors import StartFailed
+from ._errors import StartFailed, SupervisorGaveUp, describe_exit
 
 __all__ = [
     "ChildCrashed",
@@ -28,9 +24,10 @@ __all__ = [
     "ChildStopping",
     "Event",
     "EventBus",
+    "EventsDropped",
     "GaveUp",
     "MessagesDropped",
-        "TreeStarted",
+    "TreeStarted",
     "TreeStopped",
     "TreeStopping",
 ]
@@ -134,14 +131,27 @@ class ChildStopped(Event):
 
 @attrs.frozen(kw_only=True)
 class MessagesDropped(Event):
-    """``count`` messages queued for the actor were dropped because it stopped for good.
+    """``count`` messages queued for the actor were dropped; ``reason`` says why.
 
-    Calls among them were failed with :class:`~actors.ActorStopped`; the casts are counted here
-    (and logged as a warning). ``reason`` says why the actor stopped for good.
+    Either the actor stopped for good (calls among the queued messages were failed with
+    :class:`~actors.ActorStopped`; the casts are counted here), or an incarnation ended with
+    messages of its own timers still queued: timers belong to their incarnation, so those go
+    with it, and the reason names the incarnation. Logged as a warning.
     """
 
     count: int
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class EventsDropped(Event):
+    """``count`` events were dropped for one slow subscriber of :meth:`Tree.subscribe`.
+
+    Not emitted on the bus: only the subscriber whose buffer was full receives it, in the place
+    of the events it missed (``path`` is the tree's root, ``time`` that of the first one missed).
+    """
+
+    count: int
 
 
 @attrs.frozen(kw_only=True)
@@ -150,12 +160,14 @@ class GaveUp(Event):
 
     Emitted when it decides to give up, before its children's ChildStopping / ChildStopped
     events. ``restarts`` is the count the refused restart would have made (so
-    ``max_restarts + 1``); ``error`` the failure that needed it.
+    ``max_restarts + 1``); ``error`` the failure that needed it, and ``cause`` the path of the
+    child whose exit that was.
     """
 
     restarts: int
     within: float
     error: BaseException
+    cause: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -170,71 +182,87 @@ class TreeStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class TreeStopped(Event):
-    """Nothing of the tree runs any more; ``error`` is set if the root failed."""
+    """Nothing of the tree runs any more; ``error`` is set if the root failed.
+
+    ``cancelled`` is True if the stop did not complete gracefully: the tree was cancelled from
+    outside (the host's deadline or second signal, an enclosing cancel scope) while running or
+    stopping, so some children did not get their grace or ``on_stop``.
+    """
 
     error: BaseException | None = None
+    cancelled: bool = False
 
 
 Subscriber = Callable[[Event], None]
+
+
+DETAILED_EVENTS: tuple[type[Event], ...] = (ChildStarting, ChildStarted, ChildStopping, ChildStopped)
+"""The frequent events, built only when a subscriber or DEBUG logging needs them."""
 
 
 class EventBus:
     """Delivers each event synchronously to every subscriber, in subscription order.
 
     ``detailed`` is False while nobody needs the frequent events (starting, started, stopping,
-    stopped): then the supervisor does not build them. A subscriber that raises is logged and
-    removed, so a broken observer cannot break supervision.
+    stopped): then the supervisor does not build them. ``wants(level)`` says whether an event
+    logged at ``level`` is needed at all (a subscriber, or the logger writes that level). A
+    subscriber that raises is logged and removed, so a broken observer cannot break supervision.
     """
 
-    __slots__ = ("_subscribers",)
+    __slots__ = ("_detailed", "_entries", "_subscribers")
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, bool]] = []
+        self._entries: tuple[tuple[Subscriber, bool], ...] = ()  # the list as it is now, to iterate
+        self._detailed = False  # whether a subscriber wants the frequent events
 
     @property
     def detailed(self) -> bool:
-        return bool(self._subscribers) or logger.isEnabledFor(logging.DEBUG)
+        return self._detailed or logger.isEnabledFor(logging.DEBUG)
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` for every later event; return a function that unsubscribes."""
-        self._subscribers.append(callback)
+    def wants(self, level: int) -> bool:
+        """Whether an event that is logged at ``level`` must be built: someone would see it."""
+        return bool(self._entries) or logger.isEnabledFor(level)
+
+    def subscribe(self, callback: Subscriber, *, detailed: bool = True) -> Callable[[], None]:
+        """Call ``callback(event)`` for every later event; return a function that unsubscribes.
+
+        With ``detailed=False`` the callback does not need the frequent events, so subscribing
+        does not make the supervisors build them (it may still receive them if others do).
+        """
+        entry = (callback, detailed)
+        self._subscribers.append(entry)
+        self._changed()
 
         def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
+            self._remove(entry)
 
         return unsubscribe
 
+    def _remove(self, entry: tuple[Subscriber, bool]) -> None:
+        if entry in self._subscribers:
+            self._subscribers.remove(entry)
+            self._changed()
+
+    def _changed(self) -> None:
+        self._entries = tuple(self._subscribers)
+        self._detailed = any(detailed for _, detailed in self._subscribers)
+
     def emit(self, event: Event) -> None:
         log_event(event)
-        for callback in tuple(self._subscribers):
+        for entry in self._entries:
             try:
-                callback(event)
+                entry[0](event)
             except Exception:
-                logger.exception("event subscriber %r raised; it is unsubscribed", callback)
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-    @asynccontextmanager
-    async def stream(self, max_buffer: float = math.inf) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
-        send, receive = trio.open_memory_channel[Event](max_buffer)
-
-        def forward(event: Event) -> None:
-            with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                send.send_nowait(event)
-
-        unsubscribe = self.subscribe(forward)
-        try:
-            async with receive:
-                yield receive
-        finally:
-            unsubscribe()
-            send.close()
+                logger.exception("event subscriber %r raised; it is unsubscribed", entry[0])
+                self._remove(entry)
 
 
 def log_event(event: Event) -> None:
     """The logging subscriber: every crash with its traceback and path; nothing silent."""
     if isinstance(event, ChildCrashed):
+        if isinstance(event.error, SupervisorGaveUp) and event.error.path == event.path:
+            return  # a supervisor that gave up: its GaveUp line said so, and its parent acts next
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
@@ -242,10 +270,15 @@ def log_event(event: Event) -> None:
             return  # a subtree whose child failed to start: logged there, with its traceback
         logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
+        # The failure itself was logged with its traceback when it happened.
+        if isinstance(event.error, SupervisorGaveUp):
+            last = event.error.chain
+        else:
+            last = f"{event.cause or 'a child'} {describe_exit(event.error)}"
         logger.error(
-            "supervisor %s gave up: more than %d restarts within %s s; stopping its children "
-            "and failing (its parent decides next)",
-            event.path, event.restarts - 1, event.within, exc_info=event.error,
+            "supervisor %s gave up: more than %d restart(s) within %g s (last: %s); stopping its "
+            "children and failing (its parent decides next)",
+            event.path, event.restarts - 1, event.within, last,
         )
     elif isinstance(event, ChildStopped):
         if event.error is not None:
@@ -257,7 +290,7 @@ def log_event(event: Event) -> None:
             logger.debug("child %s stopped", event.path)
     elif isinstance(event, MessagesDropped):
         logger.warning(
-            "%d message(s) to %s were dropped: it stopped for good (%s)", event.count, event.path, event.reason
+            "%d message(s) to %s were dropped (%s)", event.count, event.path, event.reason
         )
     elif isinstance(event, ChildRestarting):
         if logger.isEnabledFor(logging.INFO):
@@ -267,7 +300,9 @@ def log_event(event: Event) -> None:
         if logger.isEnabledFor(logging.INFO):
             logger.info("child %s exited normally", event.path)
     elif isinstance(event, TreeStopped):
-        if event.error is None:
+        if event.cancelled:
+            logger.warning("tree %s was cancelled before its graceful stop completed", event.path)
+        elif event.error is None:
             logger.info("tree %s stopped", event.path)
     elif isinstance(event, TreeStarted | TreeStopping):
         if logger.isEnabledFor(logging.INFO):

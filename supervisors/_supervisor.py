@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 
@@ -25,7 +26,15 @@ from actors.contract import Call, StartStatus, actor_cell
 
 from ._decide import ExitKind, needs_restart
 from ._errors import ChildNotFound, NotRunning, StartFailed
-from ._events import ChildCrashed, ChildExited, ChildStartFailed, ChildStarting, ChildStopped, ChildStopping
+from ._events import (
+    ChildCrashed,
+    ChildExited,
+    ChildStartFailed,
+    ChildStarting,
+    ChildStopped,
+    ChildStopping,
+    MessagesDropped,
+)
 from ._inject import inject
 from ._restart import NormalExit, Restarter
 from ._runtime import Runtime, current_tree_var
@@ -181,6 +190,7 @@ class SupervisorCell:
             slot.last_error = error
             bus.emit(ChildStartFailed(path=slot.path, time=trio.current_time(),
                                       incarnation=incarnation.number, error=error))
+            self._drop_timer_messages(slot, incarnation)
             return error
         return None
 
@@ -239,6 +249,19 @@ class SupervisorCell:
         if bus.detailed or cancelled or incarnation.error is not None:
             bus.emit(ChildStopped(path=slot.path, time=trio.current_time(), incarnation=incarnation.number,
                                   cancelled=cancelled, error=incarnation.error))
+        self._drop_timer_messages(slot, incarnation)
+
+    def _drop_timer_messages(self, slot: Slot, incarnation: Incarnation) -> None:
+        """Timers belong to their incarnation: discard its queued timer messages, and say so."""
+        mailbox = slot.mailbox
+        if mailbox is None:
+            return
+        count = mailbox.discard_timer_messages(incarnation.cell)
+        if count:
+            self.runtime.bus.emit(MessagesDropped(
+                path=slot.path, time=trio.current_time(), count=count,
+                reason=f"timer messages of incarnation {incarnation.number}, which has ended",
+            ))
 
     # -- supervising -----------------------------------------------------------------------
 
@@ -273,8 +296,10 @@ class SupervisorCell:
                                   error=error, message=message))
             kind = ExitKind.CRASH
         else:
-            bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
+            if bus.wants(logging.INFO):  # built only if it would be seen
+                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
             kind = ExitKind.NORMAL
+        self._drop_timer_messages(slot, incarnation)
         restart = slot.spec.restart
         if restart is Restart.TEMPORARY:
             self.remove(slot, "a temporary child exited")

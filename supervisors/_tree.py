@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, final
@@ -17,6 +16,7 @@ from ._resources import Resource, check_resources, current_resources, open_resou
 from ._runtime import Runtime, current_tree_var
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
+from ._stream import DEFAULT_EVENT_BUFFER, EventStream, open_stream
 from ._supervisor import SupervisorCell, supervisor_cell
 
 __all__ = ["SupervisorRef", "Tree", "current_tree", "open_tree"]
@@ -143,14 +143,20 @@ class Tree:
             children=root.snapshot_children() if root is not None and running else (),
         )
 
-    def subscribe(self, max_buffer: float = math.inf) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Event]]:
+    def subscribe(
+        self, max_buffer: float = DEFAULT_EVENT_BUFFER, *, kinds: type[Event] | tuple[type[Event], ...] = Event
+    ) -> AbstractAsyncContextManager[EventStream]:
         """``async with tree.subscribe() as events: async for event in events: ...``.
 
-        Yields every event emitted after subscribing, in order. With a finite ``max_buffer``,
-        events that find the buffer full are dropped for this subscriber (never blocking the
-        tree); the default buffer is unbounded.
+        Yields every event (of the classes ``kinds``; default all) emitted after subscribing,
+        in order. At most ``max_buffer`` events (default :data:`DEFAULT_EVENT_BUFFER`, 1024;
+        ``math.inf`` for no bound) wait to be read: events that find the buffer full are
+        dropped for this subscriber, never blocking the tree, and it receives one
+        :class:`EventsDropped` with their count in their place. Subscribing only to kinds that
+        are not the frequent ones (starting, started, stopping, stopped) does not make the
+        supervisors build those.
         """
-        return self._runtime.bus.stream(max_buffer)
+        return open_stream(self._runtime.bus, self.name, max_buffer, kinds)
 
     def add_listener(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` synchronously for every later event; returns an unsubscribe function.
@@ -316,17 +322,21 @@ async def _run_root(
             task_status.started(None)
 
     error: Exception | None = None
+    cancelled = False
     try:
         await cell.run(_Status())
     except Exception as exc:
         error = exc
+    except BaseException:  # cancelled from outside (or interrupted): the stop was not graceful
+        cancelled = True
+        raise
     finally:
         runtime.stopped = True
         runtime.close_under(tree.name, "its tree has stopped", forget=False)
         if started:
             tree.error = error
             tree._stopping.set()
-            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error))
+            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error, cancelled=cancelled))
             tree._stopped.set()
     if not started:
         task_status.started(error)

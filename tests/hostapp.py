@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import trio
 
@@ -23,6 +24,22 @@ class Crasher(BackgroundService):
         raise RuntimeError("crasher always crashes")
 
 
+class StuckStop(Actor):
+    """A graceful stop of this child never ends: only a forced stop gets past it."""
+
+    async def on_stop(self) -> None:
+        await trio.sleep_forever()
+
+
+class Blocker(BackgroundService):
+    """Blocks the whole Trio run (no checkpoint) for a while, as checkpoint-free code does."""
+
+    async def execute(self) -> None:
+        print("BLOCKING", flush=True)
+        time.sleep(3)  # noqa: ASYNC251 (on purpose: the run is blocked while signals arrive)
+        await trio.sleep_forever()
+
+
 class SlowStop(Actor):
     async def on_stop(self) -> None:
         print("SLOWSTOP", flush=True)
@@ -39,6 +56,12 @@ def main(mode: str) -> int:
     elif mode == "deadline":
         children.insert(0, ChildSpec(name="slow", factory=SlowStop, shutdown=math.inf))
         timeout = 0.5
+    elif mode == "double":
+        children = [
+            ChildSpec(name="stuck", factory=StuckStop, shutdown=math.inf),
+            ChildSpec(name="blocker", factory=Blocker),
+        ]
+        timeout = math.inf
     return run(Supervisor(name="hostapp", max_restarts=2, within=10, children=children), shutdown_timeout=timeout)
 
 

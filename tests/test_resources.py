@@ -355,6 +355,27 @@ async def test_scoped_transaction_commits_a_succeeding_job_and_rolls_back_a_fail
     assert db.rows == ["good"]
 
 
+async def test_scoped_transaction_rolls_back_a_timed_out_job(autojump_clock: MockClock) -> None:
+    """A job that overruns its timeout is cancelled; its transaction rolls back and the job fails."""
+    db = Transactions()
+    reg = JobRegistry()
+
+    @reg.job(timeout=5.0)
+    async def slow(row: str, *, tx: Annotated[list[str], db.transaction]) -> None:
+        tx.append(row)
+        if row == "slow":
+            await trio.sleep(10)
+
+    jobs = job_system(reg)
+    async with open_tree(Supervisor(name="app", children=[jobs.child_spec()]), resources=[db.connection]):
+        timed_out = await jobs.wait_finished(await jobs.enqueue("slow", "slow"))
+        quick = await jobs.wait_finished(await jobs.enqueue("slow", "quick"))
+    assert (timed_out.state, quick.state) == (JobState.DEAD, JobState.SUCCEEDED)
+    assert "ran longer than its timeout of 5.0 s" in timed_out.errors[-1].error
+    assert db.outcomes == ["rollback after Cancelled", "commit"]
+    assert db.rows == ["quick"]
+
+
 async def test_scoped_transaction_rolls_back_a_job_cancelled_at_shutdown(autojump_clock: MockClock) -> None:
     """A job still running when its grace ends is cancelled, and its transaction rolls back."""
     db = Transactions()
@@ -386,7 +407,7 @@ async def test_job_function_resource_missing_from_the_host_fails_the_build(autoj
         pass
 
     jobs = job_system(reg)
-    with pytest.raises(MissingResource, match="child 'app/jobs/pool' uses resource 'db'"):
+    with pytest.raises(MissingResource, match="child 'app/jobs/workers/default' uses resource 'db'"):
         async with open_tree(Supervisor(name="app", children=[jobs.child_spec()])):
             pass
 

@@ -32,6 +32,7 @@ from ._model import JobState as JobState
 from ._model import NewJob as NewJob
 from ._model import Promoted as Promoted
 from ._model import RetryPolicy as RetryPolicy
+from ._model import Settled as Settled
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -67,6 +68,7 @@ __all__ = [
     "Recurring",
     "RetryPolicy",
     "SQLiteStore",
+    "Settled",
     "Store",
     "StoreError",
     "SystemClock",

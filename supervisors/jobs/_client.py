@@ -12,10 +12,9 @@ from typing import final
 import cattrs
 
 from ._clock import Clock, SystemClock
-from ._errors import JobNotFoundError
 from ._model import Job, JobCounts, JobState, RetryPolicy
 from ._registry import JobRegistry
-from ._requests import JobRequest, build
+from ._requests import JobRequest, build, check_retry, found
 from ._sqlite_db import SQLiteDB
 
 
@@ -121,10 +120,7 @@ class JobClient:
     def get(self, job_id: int) -> Job:
         """The job ``job_id``; raises `JobNotFoundError` if there is none."""
         with self._lock:
-            job = self._db.get(job_id)
-        if job is None:
-            raise JobNotFoundError(job_id)
-        return job
+            return found(job_id, self._db.get(job_id))
 
     def list(
         self,
@@ -145,8 +141,6 @@ class JobClient:
 
     def retry(self, job_id: int, *, attempts: int = 1) -> None:
         """As `JobSystem.retry`; a host picks the job up within its poll interval."""
-        if attempts < 1:
-            msg = f"'attempts' must be >= 1 (got {attempts})"
-            raise ValueError(msg)
+        check_retry(attempts)
         with self._lock:
             self._db.retry(job_id, self._clock.now(), attempts)

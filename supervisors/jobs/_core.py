@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -41,6 +42,7 @@ class Settings:
     poll_interval: float
     grace: float
     keep_succeeded: float | None
+    keep_dead: float | None
     prune_interval: float
 
 
@@ -56,8 +58,14 @@ class Core:
         retry: RetryPolicy,
         queues: Mapping[str, int],
         settings: Settings,
+        timeout: float | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
+        self.timeout = timeout
+        """The time limit of jobs registered without one; ``None``: no limit."""
+        self.rng = rng if rng is not None else random.Random()
+        """Draws the retries' jitter."""
         self.registry = registry
         self.clock = clock
         self.retry = retry
@@ -68,6 +76,8 @@ class Core:
         self.queue_signals = {q: Signal() for q in self.queues}
         self.scheduler_signal = Signal()
         self._settled: trio.Event | None = None
+        self.wake_scheduler_on_settle = False
+        """Set when a schedule's next occurrence waits for the previous run (``RUN_ALL``)."""
 
     def wake_queue(self, queue: str) -> None:
         """Tell the runner of ``queue`` (if it runs in this process) that jobs may be ready."""
@@ -81,7 +91,10 @@ class Core:
         self.scheduler_signal.set()
 
     def notify_settled(self) -> None:
-        """Wake the tasks waiting in `wait_settled`."""
+        """Wake the tasks waiting in `wait_settled` (and the scheduler, if it waits for runs to
+        finish: ``wake_scheduler_on_settle``)."""
+        if self.wake_scheduler_on_settle:
+            self.scheduler_signal.set()
         event = self._settled
         if event is not None:
             self._settled = None

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar, final
 
 import trio
 
-from ._model import ClaimedJob, Failure, Job, JobCounts, JobState, NewJob, Promoted
 from ._sqlite_db import SQLiteDB
-from ._store import Store
+from ._sqlstore import SQLStore
 
 T = TypeVar("T")
 
 
 @final
-class SQLiteStore(Store):
+class SQLiteStore(SQLStore):
     """Jobs in one SQLite file (WAL mode), created with its schema on first use.
 
     Every call runs on a worker thread (``trio.to_thread.run_sync``) through one connection,
@@ -55,86 +54,6 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         """Connect and create the schema if needed; raises `StoreError` if the file is unusable."""
         await self._run(lambda db: None)
-
-    async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
-        return await self._run(lambda db: db.insert(jobs, now))
-
-    async def claim(
-        self, queue: str, limit: int, *, owner: str, now: float, lease_until: float
-    ) -> list[ClaimedJob]:
-        return await self._run(lambda db: db.claim(queue, limit, owner, now, lease_until))
-
-    async def settle(
-        self,
-        *,
-        owner: str,
-        now: float,
-        succeeded: Sequence[int] = (),
-        failed: Sequence[Failure] = (),
-        released: Sequence[int] = (),
-    ) -> None:
-        await self._run(lambda db: db.settle(owner, now, succeeded, failed, released))
-
-    async def settle_and_claim(
-        self,
-        queue: str,
-        limit: int,
-        *,
-        owner: str,
-        now: float,
-        lease_until: float,
-        succeeded: Sequence[int] = (),
-        failed: Sequence[Failure] = (),
-    ) -> list[ClaimedJob]:
-        return await self._run(
-            lambda db: db.settle_and_claim(queue, limit, owner, now, lease_until, succeeded, failed)
-        )
-
-    async def renew(self, ids: Sequence[int], *, owner: str, lease_until: float) -> None:
-        await self._run(lambda db: db.renew(ids, owner, lease_until))
-
-    async def promote_due(self, *, now: float) -> Promoted:
-        return await self._run(lambda db: db.promote_due(now))
-
-    async def requeue_expired(self, *, now: float) -> frozenset[str]:
-        return await self._run(lambda db: db.requeue_expired(now))
-
-    async def cursor(self, schedule: str) -> float | None:
-        return await self._run(lambda db: db.cursor(schedule))
-
-    async def fire(
-        self,
-        schedule: str,
-        *,
-        expected: float | None,
-        cursor: float,
-        jobs: Sequence[NewJob],
-        exclusive: bool,
-        now: float,
-    ) -> list[int] | None:
-        return await self._run(lambda db: db.fire(schedule, expected, cursor, jobs, exclusive, now))
-
-    async def get(self, job_id: int) -> Job | None:
-        return await self._run(lambda db: db.get(job_id))
-
-    async def list(
-        self,
-        *,
-        state: JobState | None = None,
-        queue: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Job]:
-        return await self._run(lambda db: db.list(state, queue, limit, offset))
-
-    async def counts(self) -> JobCounts:
-        return await self._run(lambda db: db.counts())
-
-    async def retry(self, job_id: int, *, now: float, attempts: int) -> str:
-        return await self._run(lambda db: db.retry(job_id, now, attempts))
-
-    async def prune(self, *, before: float) -> int:
-        return await self._run(lambda db: db.prune(before))
 
     async def aclose(self) -> None:
         """Close the connection; the store reopens it if used again."""

@@ -476,7 +476,8 @@ async def test_graceful_stop_lets_a_running_job_finish_within_the_grace(
 async def test_stop_past_the_grace_cancels_and_requeues_the_job(
     autojump_clock: MockClock, wall: TrioWallClock, running: Running
 ) -> None:
-    """A job still running when the grace ends is cancelled and enqueued again, uncounted."""
+    """A job still running when the grace ends is cancelled and enqueued again; the attempt it
+    used counts and the interruption is recorded."""
     reg = JobRegistry()
     cancelled = []
 
@@ -497,7 +498,8 @@ async def test_stop_past_the_grace_cancels_and_requeues_the_job(
         assert trio.current_time() - t0 == pytest.approx(2)
     job = await jobs.get(job_id)
     assert cancelled == [True]
-    assert (job.state, job.attempt, job.errors) == (JobState.ENQUEUED, 0, ())
+    assert (job.state, job.attempt) == (JobState.ENQUEUED, 1)
+    assert [e.error.split(":")[0] for e in job.errors] == ["interrupted"]
 
 
 async def test_job_of_a_dead_host_runs_again_when_its_lease_expires(

@@ -1,0 +1,138 @@
+"""An e-mail queue: a sign-up enqueues a welcome e-mail; a job worker sends it, with retries.
+
+    python examples/email_queue.py [--db PATH]
+
+- ``signups`` is a BackgroundService standing in for the web app: a user signs up every half
+  second and a durable ``send_welcome`` job is enqueued for them (it survives a restart).
+- ``jobs`` is the job system on a SQLite file (a temporary one unless ``--db`` is given); its
+  ``mail`` queue sends two e-mails at a time.
+- ``send_welcome`` sends through an SMTP client that the program opens **once**, before the tree
+  starts, and closes after the tree has stopped: a host-level resource shared by every job (as a
+  singleton ``SmtpClient`` would be in ASP.NET Core). The "server" is a fake sink in memory that
+  refuses the first attempt for every third address, so the log shows a retry with backoff.
+
+Stop it with Ctrl-C (exit code 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from actors import BackgroundService
+from supervisors import ChildSpec, Supervisor, serve
+from supervisors.jobs import JobRegistry, JobSystem, RetryPolicy, SQLiteStore, current_job
+
+log = logging.getLogger("email_queue")
+
+
+@attrs.frozen
+class Email:
+    to: str
+    subject: str
+    body: str
+
+
+class SmtpRefused(ConnectionError):
+    """The (fake) server refused a message; the job fails this attempt and is retried."""
+
+
+class FakeSink:
+    """The fake mail server: keeps what it accepts; refuses the first try for every third address."""
+
+    def __init__(self) -> None:
+        self.delivered: list[Email] = []
+        self.refused: set[str] = set()
+
+    def accept(self, email: Email) -> None:
+        number = int(email.to.removeprefix("user").partition("@")[0])
+        if number % 3 == 0 and email.to not in self.refused:
+            self.refused.add(email.to)
+            raise SmtpRefused(f"451 try again later: greylisted {email.to}")
+        self.delivered.append(email)
+
+
+class SmtpClient:
+    """A client connected to a mail server; ``send`` is one SMTP round trip."""
+
+    def __init__(self, sink: FakeSink) -> None:
+        self.sink = sink
+        self.sent = 0
+
+    async def send(self, email: Email) -> None:
+        await trio.sleep(0.02)  # the round trip
+        self.sink.accept(email)
+        self.sent += 1
+
+
+@asynccontextmanager
+async def smtp_client(sink: FakeSink) -> AsyncIterator[SmtpClient]:
+    """Connect to the mail server (here: the fake sink) and disconnect at the end."""
+    log.info("SMTP client connected")
+    try:
+        yield SmtpClient(sink)
+    finally:
+        log.info("SMTP client disconnected")
+
+
+@attrs.frozen
+class Welcome:
+    to: str
+    name: str
+
+
+def build_registry(smtp: SmtpClient) -> JobRegistry:
+    """The job functions, closed over the shared SMTP client."""
+    registry = JobRegistry()
+
+    @registry.job(queue="mail", retry=RetryPolicy(base=0.2, max_attempts=5))
+    async def send_welcome(args: Welcome) -> None:
+        """Send the welcome e-mail; a refusal fails this attempt and the job is retried later."""
+        await smtp.send(Email(to=args.to, subject="Welcome!", body=f"Hello {args.name}, welcome aboard."))
+        log.info("welcome e-mail to %s delivered (attempt %d)", args.to, current_job().attempt)
+
+    return registry
+
+
+class Signups(BackgroundService):
+    """Stands in for the web app's sign-up endpoint: a user signs up every half second."""
+
+    def __init__(self, jobs: JobSystem) -> None:
+        self.jobs = jobs
+
+    async def execute(self) -> None:
+        n = 0
+        while True:
+            n += 1
+            job_id = await self.jobs.enqueue("send_welcome", Welcome(f"user{n}@example.com", f"User {n}"))
+            log.info("user%d signed up; welcome e-mail is job %d", n, job_id)
+            await trio.sleep(0.5)
+
+
+async def main(db: str) -> int:
+    sink = FakeSink()
+    async with smtp_client(sink) as smtp:  # opened before the tree starts, closed after it stopped
+        jobs = JobSystem(store=SQLiteStore(db), registry=build_registry(smtp), queues={"mail": 2}, grace=5.0)
+        tree = Supervisor(
+            name="email",
+            children=[jobs.child_spec(), ChildSpec(name="signups", factory=lambda: Signups(jobs))],
+        )
+        code = await serve(tree)
+    log.info("%d e-mails delivered", len(sink.delivered))
+    return code
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="sign-ups enqueue welcome e-mails; a job worker sends them")
+    parser.add_argument("--db", help="SQLite file of the job store (default: a temporary file)")
+    options = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        raise SystemExit(trio.run(main, options.db or os.path.join(tmp, "jobs.db")))
