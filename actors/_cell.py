@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._actor import Actor, BackgroundService, has_hook
-from ._mailbox import WAKE, Call, Mailbox, TimerMessage, fail_call
+from ._mailbox import WAKE, Call, Mailbox, TimerMessage, fail_call, sender_mailbox
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
 
@@ -133,6 +133,9 @@ class ActorCell:
     # -- running ---------------------------------------------------------------------------
 
     async def run(self, task_status: StartStatus) -> None:
+        # Sends from this task (and the tasks it starts) are this actor's: a send that waits for
+        # room names it, and cycles of waiting actors are found through blocked_on.
+        sender_mailbox.set(self.mailbox)
         actor = self.factory()
         if not isinstance(actor, Actor):
             raise TypeError(

@@ -22,12 +22,14 @@ from ._events import ChildStopping as ChildStopping
 from ._events import Event as Event
 from ._events import EventsDropped as EventsDropped
 from ._events import GaveUp as GaveUp
+from ._events import MailboxBlocked as MailboxBlocked
 from ._events import MessagesDropped as MessagesDropped
 from ._events import TreeStarted as TreeStarted
 from ._events import TreeStopped as TreeStopped
 from ._events import TreeStopping as TreeStopping
 from ._host import EXIT_FAILED as EXIT_FAILED
 from ._host import EXIT_FORCED as EXIT_FORCED
+from ._host import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._host import EXIT_OK as EXIT_OK
 from ._host import run as run
 from ._host import serve as serve
@@ -65,6 +67,7 @@ __all__ = [
     "DEFAULT_EVENT_BUFFER",
     "EXIT_FAILED",
     "EXIT_FORCED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "Backoff",
     "ChildCrashed",
@@ -87,6 +90,7 @@ __all__ = [
     "EventsDropped",
     "GaveUp",
     "InjectedFault",
+    "MailboxBlocked",
     "MessagesDropped",
     "MissingResource",
     "NotRunning",

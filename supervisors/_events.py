@@ -26,6 +26,7 @@ __all__ = [
     "EventBus",
     "EventsDropped",
     "GaveUp",
+    "MailboxBlocked",
     "MessagesDropped",
     "TreeStarted",
     "TreeStopped",
@@ -81,7 +82,9 @@ class ChildExited(Event):
 class ChildCrashed(Event):
     """The child raised ``error``; ``message`` is the message whose handler raised, if any.
 
-    That message is not redelivered.
+    That message is not redelivered. An ``error`` that is not an ``Exception``
+    (``KeyboardInterrupt``, ``SystemExit``) is the host's interrupt: the child is not
+    restarted, the tree stops gracefully and ``open_tree`` re-raises it.
     """
 
     incarnation: int
@@ -118,15 +121,21 @@ class ChildStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class ChildStopped(Event):
-    """The child stopped after a stop request.
+    """The child stopped after a stop request, or was cancelled with its tree.
 
-    ``cancelled`` is True if it did not finish within its grace (or the grace was 0) and was
-    cancelled; ``error`` is set if it raised while stopping (logged as an error).
+    ``how`` says how it ended: ``"graceful"`` (its graceful stop completed: the handler in
+    progress, ``on_stop``, a draining ``execute()``), ``"brutal_kill"`` (shutdown ``0``:
+    cancelled at once, ``on_stop`` not called), ``"grace_expired"`` (cancelled when its grace
+    ran out) or ``"forced"`` (an enclosing cancel scope cancelled the tree, e.g. the host's
+    deadline or a second signal, before its graceful stop completed). ``cancelled`` is True
+    whenever the child was killed, that is whenever ``how`` is not ``"graceful"``. ``error`` is
+    set if it raised while stopping (logged as an error).
     """
 
     incarnation: int
     cancelled: bool
     error: BaseException | None = None
+    how: str = "graceful"
 
 
 @attrs.frozen(kw_only=True)
@@ -141,6 +150,27 @@ class MessagesDropped(Event):
 
     count: int
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class MailboxBlocked(Event):
+    """A send has waited ``waited`` seconds for room in the full mailbox of the actor at ``path``.
+
+    Emitted once per waiting send (``cast``, or ``call`` waiting for room), when it has waited
+    the tree's ``blocked_send_warning`` (default 5.0 s), and logged as a warning; the send goes
+    on waiting. ``depth`` / ``capacity`` are that mailbox's. ``sender`` is the path of the
+    sending actor, or ``None`` for a task outside the tree's actors; ``sender_depth`` is the
+    sender's own mailbox depth (``None`` likewise). ``cycle`` is non-empty when the waiting
+    actors form a cycle, ``(sender, path, ...)``, each waiting for room in the next one's
+    mailbox and the last in the sender's: a deadlock that nothing inside the cycle can end.
+    """
+
+    depth: int
+    capacity: int
+    sender: str | None
+    sender_depth: int | None
+    waited: float
+    cycle: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -182,7 +212,9 @@ class TreeStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class TreeStopped(Event):
-    """Nothing of the tree runs any more; ``error`` is set if the root failed.
+    """Nothing of the tree runs any more; ``error`` is set if the root failed or was interrupted.
+
+    After an interrupt (a child raised ``KeyboardInterrupt``...), ``error`` is that interrupt.
 
     ``cancelled`` is True if the stop did not complete gracefully: the tree was cancelled from
     outside (the host's deadline or second signal, an enclosing cancel scope) while running or
@@ -264,6 +296,13 @@ def log_event(event: Event) -> None:
         if isinstance(event.error, SupervisorGaveUp) and event.error.path == event.path:
             return  # a supervisor that gave up: its GaveUp line said so, and its parent acts next
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
+        if not isinstance(event.error, Exception):
+            logger.error(
+                "child %s was interrupted by %s%s: the host's interrupt, not a crash; the tree stops "
+                "gracefully (as for a signal) and the interrupt is re-raised",
+                event.path, type(event.error).__name__, what, exc_info=event.error,
+            )
+            return
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
         if isinstance(event.error, StartFailed):
@@ -284,10 +323,37 @@ def log_event(event: Event) -> None:
         if event.error is not None:
             logger.error("child %s raised while stopping: %r", event.path, event.error,
                          exc_info=event.error)
-        elif event.cancelled and logger.isEnabledFor(logging.WARNING):
+        elif event.how == "grace_expired":
             logger.warning("child %s did not stop within its shutdown grace and was cancelled", event.path)
+        elif event.how == "forced":
+            logger.warning("child %s was cancelled before it had stopped: its tree was cancelled (forced stop)",
+                           event.path)
+        elif event.how == "brutal_kill":
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("child %s was killed at once (shutdown 0, on_stop not called)", event.path)
+        elif event.cancelled:
+            logger.warning("child %s was cancelled before its graceful stop completed", event.path)
         elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug("child %s stopped", event.path)
+            logger.debug("child %s stopped gracefully", event.path)
+    elif isinstance(event, MailboxBlocked):
+        sender = "a task outside the tree's actors" if event.sender is None else (
+            f"{event.sender} (its own mailbox {event.sender_depth} deep)")
+        if event.cycle:
+            ring = " -> ".join((*event.cycle, event.cycle[0]))
+            logger.warning(
+                "deadlock: %s has waited %g s for room in the full mailbox of %s (%d/%d), and "
+                "the actors %s each wait for room in the next one's mailbox; none can proceed. "
+                "Break the cycle: reply with call(), send back with cast_nowait(), or size the "
+                "mailboxes for the traffic in flight",
+                sender, event.waited, event.path, event.depth, event.capacity, ring,
+            )
+        else:
+            logger.warning(
+                "%s has waited %g s for room in the full mailbox of %s (%d/%d); that actor is "
+                "not keeping up (or is blocked). Send with cast_nowait() to shed load, or give "
+                "it a larger mailbox_size",
+                sender, event.waited, event.path, event.depth, event.capacity,
+            )
     elif isinstance(event, MessagesDropped):
         logger.warning(
             "%d message(s) to %s were dropped (%s)", event.count, event.path, event.reason
@@ -304,6 +370,9 @@ def log_event(event: Event) -> None:
             logger.warning("tree %s was cancelled before its graceful stop completed", event.path)
         elif event.error is None:
             logger.info("tree %s stopped", event.path)
+        elif not isinstance(event.error, Exception):
+            logger.warning("tree %s stopped after an interrupt (%s); open_tree re-raises it", event.path,
+                           type(event.error).__name__)
     elif isinstance(event, TreeStarted | TreeStopping):
         if logger.isEnabledFor(logging.INFO):
             logger.info("tree %s %s", event.path, "started" if isinstance(event, TreeStarted) else "stopping")

@@ -15,11 +15,12 @@ import trio
 from ._errors import SupervisionError, SupervisorGaveUp
 from ._events import Event, GaveUp
 from ._resources import Resource
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, interrupt_in
 from ._snapshot import ChildState
 from ._spec import DynamicSupervisor, Supervisor
 from ._tree import Tree, open_tree
 
-__all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_OK", "run", "serve"]
+__all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_INTERRUPTED", "EXIT_OK", "run", "serve"]
 
 logger = logging.getLogger("supervisors.host")
 
@@ -29,6 +30,18 @@ EXIT_FAILED = 1
 """The tree could not start, or its root supervisor gave up."""
 EXIT_FORCED = 2
 """The graceful stop overran ``shutdown_timeout`` or a second signal came: the rest was cancelled."""
+EXIT_INTERRUPTED = 130
+"""A child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler): 128 + SIGINT, as a shell reports it."""
+
+
+def _interrupt_exit_code(interrupt: BaseException) -> int:
+    """130 for an interrupt; a ``SystemExit`` raised by a child exits as Python would exit."""
+    if isinstance(interrupt, SystemExit):
+        code = interrupt.code
+        if code is None:
+            return EXIT_OK
+        return code if isinstance(code, int) else EXIT_FAILED
+    return EXIT_INTERRUPTED
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -144,6 +157,7 @@ async def serve(
     shutdown_timeout: float = 30.0,
     handle_signals: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
     resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` until it is stopped; return the process exit code.
@@ -158,10 +172,14 @@ async def serve(
     with its cause and the path of the deepest children still stopping. ``on_started(tree)`` is awaited
     once the tree has started (the tree keeps running after it returns, until a stop is
     requested); an exception from it stops the tree gracefully and is re-raised.
+    ``blocked_send_warning`` is passed to :func:`open_tree` (a send waiting that long for room
+    in a full mailbox is reported as :class:`MailboxBlocked`).
 
     Returns :data:`EXIT_OK` (0) after a clean stop, :data:`EXIT_FAILED` (1) if the tree could
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
-    overran the deadline or was cut short by a second signal. ``resources`` are opened before
+    overran the deadline or was cut short by a second signal, :data:`EXIT_INTERRUPTED` (130)
+    if a child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler; the tree is stopped
+    gracefully first; a ``SystemExit`` raised by a child gives its own code). ``resources`` are opened before
     the tree starts and closed after it stops, as with :func:`open_tree`; one that fails to
     open (or one a child uses but is not given) makes the start fail: logged, exit code 1.
     """
@@ -174,7 +192,9 @@ async def serve(
             if handle_signals:
                 watchers.start_soon(_watch_signals, host)
             try:
-                async with open_tree(spec, resources=resources) as tree:
+                async with open_tree(
+                    spec, blocked_send_warning=blocked_send_warning, resources=resources
+                ) as tree:
                     host.tree = tree
                     # A root that gives up stops its children before the tree counts as stopping:
                     # the deadline starts when it decides. (Not a detailed subscriber: cheap.)
@@ -198,6 +218,17 @@ async def serve(
                 code = EXIT_FAILED
             except Exception as exc:  # raised by on_started: re-raised below, outside the nursery
                 body_error = exc
+            except BaseException as exc:
+                # Ctrl-C inside a handler (or another interrupt): the tree was stopped gracefully.
+                interrupt = interrupt_in(exc)
+                if interrupt is None:
+                    raise
+                code = _interrupt_exit_code(interrupt)
+                where = ""
+                if host.tree is not None and host.tree._runtime.interrupted is not None:
+                    where = f" in {host.tree._runtime.interrupted[0]}"
+                logger.error("tree %r was interrupted by %s%s; it was stopped gracefully; exiting with code %d",
+                             spec.name, type(interrupt).__name__, where, code)
         if host.forced:
             code = EXIT_FORCED
         watchers.cancel_scope.cancel()
@@ -213,6 +244,7 @@ def run(
     handle_signals: bool = True,
     configure_logging: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
     resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` in a new Trio run until it is stopped; return the exit code.
@@ -232,6 +264,7 @@ def run(
     return trio.run(
         lambda: serve(
             spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started,
+            blocked_send_warning=blocked_send_warning,
             resources=resources,
         )
     )

@@ -13,7 +13,7 @@ from actors import ActorRef
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
 from ._resources import Resource, check_resources, current_resources, open_resources
-from ._runtime import Runtime, current_tree_var
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, Runtime, current_tree_var, interrupt_in
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
 from ._stream import DEFAULT_EVENT_BUFFER, EventStream, open_stream
@@ -242,6 +242,7 @@ async def open_tree(
     *,
     seed: int | None = None,
     listeners: Sequence[Callable[[Event], None]] = (),
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
     resources: Sequence[Resource[Any]] = (),
 ) -> AsyncIterator[Tree]:
     """Start the tree ``spec`` in the current Trio run; stop it when the block exits.
@@ -256,14 +257,18 @@ async def open_tree(
     gives up while the block runs, the block is cancelled and :class:`SupervisorGaveUp` is
     raised from the ``async with``. ``seed`` seeds the backoff jitter (for reproducible tests).
     ``listeners`` are added (as :meth:`Tree.add_listener`) before anything starts, so they see
-    every event of the tree, its start included.
+    every event of the tree, its start included. A send (``cast``, or ``call`` waiting for
+    room) that has waited ``blocked_send_warning`` seconds (default 5.0; ``math.inf`` turns it
+    off) for room in a full mailbox is reported once, as a :class:`MailboxBlocked` warning that
+    names the sender, the target, both depths and any cycle of waiting actors (a deadlock).
 
     ``resources`` (:class:`Resource`) are opened before the tree starts, in the order given,
     and closed after it has stopped, in reverse order; before anything opens, the tree is
     checked for children that use resources neither given nor already open in the calling
-    task (:class:`MissingResource`). A resource
-    that fails to open raises :class:`ResourceError` naming it (the tree does not start).
+    task (:class:`MissingResource`). A resource that fails to open raises :class:`ResourceError` naming it (the tree does not start).
     """
+    if not blocked_send_warning > 0:
+        raise ValueError(f"'blocked_send_warning' must be > 0 seconds (got {blocked_send_warning})")
     if not isinstance(spec, Supervisor | DynamicSupervisor):
         raise TypeError(
             f"open_tree takes a Supervisor or DynamicSupervisor as the root (got {spec!r}); "
@@ -271,7 +276,9 @@ async def open_tree(
         )
     check_resources(spec, [*current_resources(), *resources])
     if resources:
-        async with open_resources(resources), open_tree(spec, seed=seed, listeners=listeners) as tree:
+        async with open_resources(resources), open_tree(
+            spec, seed=seed, listeners=listeners, blocked_send_warning=blocked_send_warning
+        ) as tree:
             yield tree
         return
     body_error: BaseException | None = None
@@ -279,7 +286,7 @@ async def open_tree(
     token = None
     try:
         async with trio.open_nursery() as system:
-            runtime = Runtime(system.start_soon, seed)
+            runtime = Runtime(system.start_soon, seed, blocked_send_warning=blocked_send_warning)
             tree = Tree(spec, runtime)
             runtime.tree = tree
             for listener in listeners:
@@ -298,6 +305,8 @@ async def open_tree(
     finally:
         if token is not None:
             current_tree_var.reset(token)
+    if runtime.interrupted is not None:
+        raise runtime.interrupted[1]  # Ctrl-C in a handler: the host's interrupt, unwrapped
     if start_error is not None:
         raise start_error
     if tree.error is not None:
@@ -327,18 +336,26 @@ async def _run_root(
         await cell.run(_Status())
     except Exception as exc:
         error = exc
-    except BaseException:  # cancelled from outside (or interrupted): the stop was not graceful
+    except BaseException as exc:  # cancelled from outside (or interrupted): the stop was not graceful
         cancelled = True
-        raise
+        interrupt = interrupt_in(exc)
+        if interrupt is None:
+            raise
+        runtime.interrupt(tree.name, interrupt)  # raised in a supervisor's own code: open_tree re-raises it
     finally:
         runtime.stopped = True
         runtime.close_under(tree.name, "its tree has stopped", forget=False)
         if started:
-            tree.error = error
+            # An interrupt raised by a child (Ctrl-C in a handler) stops the tree gracefully, but
+            # the tree did not stop cleanly: it ends with the interrupt, which open_tree re-raises.
+            failure = error if runtime.interrupted is None else runtime.interrupted[1]
+            tree.error = failure
             tree._stopping.set()
-            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error, cancelled=cancelled))
+            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=failure, cancelled=cancelled))
             tree._stopped.set()
     if not started:
+        if error is None and runtime.interrupted is not None:
+            error = RuntimeError(f"tree {tree.name!r} was interrupted while starting")
         task_status.started(error)
-    elif error is not None:
-        system.cancel()  # the root gave up: cancel the body; open_tree raises the error
+    elif error is not None or runtime.interrupted is not None:
+        system.cancel()  # the root gave up or was interrupted: cancel the body; open_tree raises

@@ -8,7 +8,7 @@ import time
 
 import trio
 
-from actors import Actor, BackgroundService
+from actors import Actor, BackgroundService, handler
 from supervisors import ChildSpec, Supervisor, run
 
 
@@ -40,6 +40,22 @@ class Blocker(BackgroundService):
         await trio.sleep_forever()
 
 
+class Interrupted(Actor):
+    """Raises KeyboardInterrupt in a handler soon after starting, as Ctrl-C in a busy handler does."""
+
+    async def on_start(self) -> None:
+        self.send_after(0.05, "go")
+
+    @handler
+    def go(self, msg: str) -> None:
+        raise KeyboardInterrupt
+
+
+class StopsVisibly(Actor):
+    async def on_stop(self) -> None:
+        print("STOPPED ready", flush=True)
+
+
 class SlowStop(Actor):
     async def on_stop(self) -> None:
         print("SLOWSTOP", flush=True)
@@ -56,6 +72,8 @@ def main(mode: str) -> int:
     elif mode == "deadline":
         children.insert(0, ChildSpec(name="slow", factory=SlowStop, shutdown=math.inf))
         timeout = 0.5
+    elif mode == "interrupt":
+        children = [ChildSpec(name="ready", factory=StopsVisibly), ChildSpec(name="interrupter", factory=Interrupted)]
     elif mode == "double":
         children = [
             ChildSpec(name="stuck", factory=StuckStop, shutdown=math.inf),

@@ -28,6 +28,7 @@ from ._model import ClaimedJob as ClaimedJob
 from ._model import Failure as Failure
 from ._model import Job as Job
 from ._model import JobCounts as JobCounts
+from ._model import JobSettings as JobSettings
 from ._model import JobState as JobState
 from ._model import NewJob as NewJob
 from ._model import Promoted as Promoted
@@ -59,6 +60,7 @@ __all__ = [
     "JobNotFoundError",
     "JobRegistry",
     "JobRequest",
+    "JobSettings",
     "JobState",
     "JobStateError",
     "JobSystem",

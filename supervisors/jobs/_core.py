@@ -13,6 +13,7 @@ import trio
 
 from ._clock import Clock
 from ._errors import JobError
+from ._failures import FailureLog
 from ._model import ClaimedJob, RetryPolicy
 from ._registry import JobRegistry
 from ._signal import Signal
@@ -43,6 +44,7 @@ class Settings:
     grace: float
     keep_succeeded: float | None
     keep_dead: float | None
+    keep_tracebacks: int
     prune_interval: float
 
 
@@ -66,6 +68,8 @@ class Core:
         """The time limit of jobs registered without one; ``None``: no limit."""
         self.rng = rng if rng is not None else random.Random()
         """Draws the retries' jitter."""
+        self.failures = FailureLog()
+        """Logs failed attempts, summarising runs of identical ones."""
         self.registry = registry
         self.clock = clock
         self.retry = retry
@@ -76,6 +80,8 @@ class Core:
         self.queue_signals = {q: Signal() for q in self.queues}
         self.scheduler_signal = Signal()
         self._settled: trio.Event | None = None
+        self.settled_count = 0
+        """How many times `notify_settled` was called."""
         self.wake_scheduler_on_settle = False
         """Set when a schedule's next occurrence waits for the previous run (``RUN_ALL``)."""
 
@@ -86,6 +92,15 @@ class Core:
             self.wake_gen[queue] += 1
             signal.set()
 
+    def wake(self, queue: str | None) -> None:
+        """Wake the runner of ``queue``, or with ``None`` every runner and the scheduler."""
+        if queue is not None:
+            self.wake_queue(queue)
+            return
+        for each in self.queues:
+            self.wake_queue(each)
+        self.wake_scheduler()
+
     def wake_scheduler(self) -> None:
         """Tell the scheduler that the next due time may have moved earlier."""
         self.scheduler_signal.set()
@@ -95,13 +110,22 @@ class Core:
         finish: ``wake_scheduler_on_settle``)."""
         if self.wake_scheduler_on_settle:
             self.scheduler_signal.set()
+        self.settled_count += 1
         event = self._settled
         if event is not None:
             self._settled = None
             event.set()
 
-    async def wait_settled(self, max_wait: float = math.inf) -> None:
-        """Wait until some job's attempt is recorded in this process, or ``max_wait`` seconds."""
+    async def wait_settled(self, max_wait: float = math.inf, *, since: int | None = None) -> None:
+        """Wait until some job's attempt is recorded in this process, or ``max_wait`` seconds.
+
+        With ``since`` (a `settled_count` read before looking at the store), returns at once if
+        an attempt was recorded after that read, so a record made while the caller was reading
+        the store is not missed.
+        """
+        if since is not None and since != self.settled_count:
+            await trio.lowlevel.checkpoint()
+            return
         if self._settled is None:
             self._settled = trio.Event()
         event = self._settled

@@ -112,3 +112,11 @@ def retry_at(
     if attempt >= max_attempts:
         return None
     return now + policy.delay(attempt, rng)
+
+
+def keeps_traceback(attempt: int, max_attempts: int, keep: int) -> bool:
+    """Whether the failure of attempt ``attempt`` keeps its traceback when a job keeps ``keep``
+    of them: the first attempt's and those of its last ``keep - 1`` attempts."""
+    if keep <= 0:
+        return False
+    return attempt == 1 or attempt > max_attempts - (keep - 1)

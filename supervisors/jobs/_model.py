@@ -188,21 +188,44 @@ class RetryPolicy:
         return self.backoff().delay(attempt, rng if rng is not None else random.Random())
 
 
+DEFAULT_MAX_ATTEMPTS = 20
+"""The attempts of a job enqueued without a registry whose name no host has recorded."""
+
+
 # --- records exchanged with stores -------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
 class NewJob:
-    """A job to insert into a store. ``args`` is JSON text; times are epoch seconds."""
+    """A job to insert into a store. ``args`` is JSON text; times are epoch seconds.
+
+    With ``defined=True`` (an enqueuer without the registry), the job's settings come from its
+    definition as recorded in the store by the hosts (`Store.define`): ``queue`` and
+    ``max_attempts`` when ``None``, and uniqueness (a key from the name and arguments) when
+    ``unique_key`` is ``None``. A name no host has recorded gets queue ``"default"`` and
+    `DEFAULT_MAX_ATTEMPTS`. Without ``defined``, ``queue`` and ``max_attempts`` are required.
+    """
 
     name: str
-    queue: str
+    queue: str | None
     args: str
     run_at: float
-    max_attempts: int
+    max_attempts: int | None
     unique_key: str | None = None
     schedule: str | None = None
     fire_time: float | None = None
+    defined: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class JobSettings:
+    """The settings of a job definition that a host records in its store (`Store.define`), so
+    that every enqueuer, with or without the registry, gets the same behaviour."""
+
+    name: str
+    queue: str
+    max_attempts: int
+    unique: bool
 
 
 Token: TypeAlias = tuple[int, int]

@@ -12,7 +12,7 @@ import attrs
 import cattrs
 
 from ._errors import JobArgumentsError, UnknownJobError
-from ._model import RetryPolicy
+from ._model import JobSettings, RetryPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,6 +162,19 @@ class JobRegistry:
 
     def __len__(self) -> int:
         return len(self._defs)
+
+    def settings(self, default: RetryPolicy) -> list[JobSettings]:
+        """Each definition's settings as a host records them in its store; ``default`` is the
+        policy of jobs registered without one."""
+        return [
+            JobSettings(
+                name=d.name,
+                queue=d.queue,
+                max_attempts=(d.retry or default).max_attempts,
+                unique=d.unique,
+            )
+            for d in (self._defs[name] for name in sorted(self._defs))
+        ]
 
     def get(self, name: str) -> JobDefinition:
         """The definition of ``name``; raises `UnknownJobError` listing the registered names."""

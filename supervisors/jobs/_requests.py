@@ -85,16 +85,18 @@ def build(
     Raises `UnknownJobError` or `JobArgumentsError` (from the registry), ``ValueError`` for a
     bad ``max_attempts``.
     """
+    queue: str | None
+    attempts: int | None
     if registry is not None:
         definition = registry.get(request.job)
         args = registry.encode(definition, request.args)
         queue = request.queue or definition.queue
         attempts = (definition.retry or retry).max_attempts
         unique = f"{request.job}:{args}" if definition.unique else None
-    else:
+    else:  # the settings come from the definition the hosts recorded (NewJob.defined)
         args = encode_plain(request.args, converter)
-        queue = request.queue or "default"
-        attempts = retry.max_attempts
+        queue = request.queue
+        attempts = None
         unique = None
     if request.max_attempts is not None:
         if request.max_attempts < 1:
@@ -114,6 +116,7 @@ def build(
         run_at=run_at,
         max_attempts=attempts,
         unique_key=request.unique_key if request.unique_key is not None else unique,
+        defined=registry is None,
     )
 
 

@@ -30,7 +30,7 @@ import trio
 
 from ._core import Core, _current
 from ._errors import JobArgumentsError, UnknownJobError
-from ._lifecycle import retry_at
+from ._lifecycle import keeps_traceback, retry_at
 from ._model import ClaimedJob, Failure, Token
 from ._registry import JobDefinition
 from ._resources import job_resources
@@ -254,29 +254,20 @@ class QueueRunner:
         core = self.core
         policy = definition.retry or core.retry
         error = f"{type(exc).__qualname__}: {exc}"
-        tb = "".join(traceback.format_exception(exc))
+        keep = keeps_traceback(job.attempt, job.max_attempts, core.settings.keep_tracebacks)
+        tb = "".join(traceback.format_exception(exc)) if keep else ""
+        now = core.clock.now()
         when = retry_at(
-            policy, attempt=job.attempt, max_attempts=job.max_attempts, now=core.clock.now(),
-            rng=core.rng,
-        )  # fmt: skip
-        if when is None:
-            logger.error(
-                "job %d (%s) failed attempt %d of %d and is dead: %s",
-                job.id, job.name, job.attempt, job.max_attempts, error,
-                exc_info=exc,
-            )  # fmt: skip
-        else:
-            logger.warning(
-                "job %d (%s) failed attempt %d of %d, retrying in %.3g s: %s",
-                job.id, job.name, job.attempt, job.max_attempts, when - core.clock.now(), error,
-                exc_info=exc,
-            )  # fmt: skip
+            policy, attempt=job.attempt, max_attempts=job.max_attempts, now=now, rng=core.rng
+        )
+        core.failures.failed(job, exc, None if when is None else when - now)
         self._failed.append(Failure(job.id, job.attempt, error, tb, when))
 
     async def _heartbeat(self) -> None:
         core = self.core
         while True:
             await trio.sleep(core.settings.heartbeat)
+            core.failures.flush()
             if self._active:
                 now = core.clock.now()
                 tokens = sorted(job.token for job in self._active.values())
@@ -287,6 +278,7 @@ class QueueRunner:
                     self._lost(job_id, "while running; cancelling this run")
 
     async def _flush(self) -> None:
+        self.core.failures.flush(force=True)
         ok, failed = self._ok, self._failed
         self._ok, self._failed = [], []
         done = {job_id for job_id, _ in ok} | {f.job_id for f in failed}

@@ -41,6 +41,17 @@ async def prune(store: Store, state: JobState, before: float) -> int:
         await trio.lowlevel.checkpoint()
 
 
+RECLAIM_PAGES = 1000
+"""Free pages returned to the file system per transaction (4 MB with SQLite's default pages)."""
+
+
+async def reclaim(store: Store) -> None:
+    """Give the space freed by pruning back to the file system, `RECLAIM_PAGES` per
+    transaction, yielding to other tasks between them."""
+    while await store.reclaim(pages=RECLAIM_PAGES) > 0:
+        await trio.lowlevel.checkpoint()
+
+
 class Prepared:
     """A recurring schedule with its job's queue, JSON arguments and attempts resolved."""
 
@@ -108,11 +119,15 @@ class Scheduler:
             )
             if any(keep is not None for _, keep in retention):
                 if now >= next_prune:
+                    total = 0
                     for state, keep in retention:
                         if keep is not None:
                             pruned = await prune(store, state, now - keep)
                             if pruned:
                                 logger.debug("pruned %d %s jobs", pruned, state.value)
+                            total += pruned
+                    if total:
+                        await reclaim(store)
                     next_prune = now + settings.prune_interval
                 wake_at.append(next_prune)
             wait = min(wake_at) - clock.now()

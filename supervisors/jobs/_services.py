@@ -6,7 +6,7 @@ import functools
 
 import trio
 
-from actors import Actor, BackgroundService
+from actors import BackgroundService
 from supervisors import ChildSpec, Restart
 
 from ._core import Core
@@ -21,16 +21,22 @@ FLUSH_MARGIN = 15.0
 to record outcomes."""
 
 
-class StoreService(Actor):
-    """Opens the store when the subtree starts (a broken store fails the start) and closes it
-    when the subtree stops (last, since it is the first child)."""
+class StoreService(BackgroundService):
+    """Opens the store when the subtree starts (a broken store fails the start), watches it for
+    jobs other processes add (`Store.watch`), and closes it when the subtree stops (last, since
+    it is the first child)."""
 
     def __init__(self, core: Core) -> None:
         super().__init__()
         self._core = core
 
     async def on_start(self) -> None:
-        await self._core.store.open()
+        core = self._core
+        await core.store.open()
+        await core.store.define(core.registry.settings(core.retry))
+
+    async def execute(self) -> None:
+        await self._core.store.watch(self._core.wake)
 
     async def on_stop(self) -> None:
         await self._core.store.aclose()

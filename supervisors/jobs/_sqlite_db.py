@@ -15,14 +15,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ._errors import JobNotFoundError, JobStateError, StoreError
 from ._lifecycle import INTERRUPTED, LEASE_EXPIRED, Op, sources
 from ._model import (
+    DEFAULT_MAX_ATTEMPTS,
     AttemptError,
     ClaimedJob,
     Failure,
     Job,
     JobCounts,
+    JobSettings,
     JobState,
     NewJob,
     Promoted,
@@ -30,7 +34,7 @@ from ._model import (
     Token,
     to_datetime,
 )
-from ._sql import SQLITE
+from ._sql import PRUNE_INDEXES, SQLITE, in_states
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
@@ -47,7 +51,11 @@ class SQLiteDB:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; inside one already open (a group commit), that one."""
         c = self.conn
+        if c.in_transaction:
+            yield c
+            return
         c.execute(SQLITE.begin_write)
         try:
             yield c
@@ -90,10 +98,30 @@ class SQLiteDB:
             raise StoreError(msg)
         return int(row[0])
 
+    def _resolve(self, c: sqlite3.Connection, job: NewJob, cache: dict[str, Any]) -> NewJob:
+        """Fill the settings of a ``defined`` job from its recorded definition."""
+        if job.name not in cache:
+            cache[job.name] = c.execute(Q["definition"], {"name": job.name}).fetchone()
+        row = cache[job.name]
+        queue, attempts, unique = row if row is not None else ("default", DEFAULT_MAX_ATTEMPTS, 0)
+        key = job.unique_key
+        if key is None and unique:
+            key = f"{job.name}:{job.args}"
+        return attrs.evolve(
+            job,
+            queue=job.queue if job.queue is not None else str(queue),
+            max_attempts=job.max_attempts if job.max_attempts is not None else int(attempts),
+            unique_key=key,
+            defined=False,
+        )
+
     def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
         ids: list[int] = []
+        cache: dict[str, Any] = {}
         with self._write() as c:
             for job in jobs:
+                if job.defined:
+                    job = self._resolve(c, job, cache)
                 new = self._insert_one(c, job, now)
                 ids.append(new if new is not None else self._existing(c, job))
         return ids
@@ -178,6 +206,15 @@ class SQLiteDB:
                     lost.append(job_id)
         return frozenset(lost)
 
+    def define(self, settings: Sequence[JobSettings]) -> None:
+        with self._write() as c:
+            for d in settings:
+                c.execute(
+                    Q["define"],
+                    {"name": d.name, "queue": d.queue, "max_attempts": d.max_attempts,
+                     "is_unique": int(d.unique)},
+                )  # fmt: skip
+
     def promote_due(self, now: float) -> Promoted:
         with self._write() as c:
             rows = c.execute(Q["promote"], {"now": now}).fetchall()
@@ -255,9 +292,23 @@ class SQLiteDB:
             msg = f"only {allowed} jobs can be pruned (got {state.value})"
             raise ValueError(msg)
         with self._write() as c:
-            params = {"state": state.value, "before": before, "limit": limit}
-            c.execute(Q["prune_errors"], params)
-            return c.execute(Q["prune"], params).rowcount
+            find = Q["prune_ids"].format(state=in_states((state,)), index=PRUNE_INDEXES[state])
+            ids = [int(r[0]) for r in c.execute(find, {"before": before, "limit": limit})]
+            if ids:
+                marks = ",".join("?" * len(ids))
+                c.execute(Q["prune_errors"].format(ids=marks), ids)
+                c.execute(Q["prune"].format(ids=marks), ids)
+        return len(ids)
+
+    def reclaim(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system (one short write); return
+        how many free pages remain. A no-op on a file made without ``auto_vacuum``."""
+        c = self.conn
+        if int(c.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:  # not INCREMENTAL
+            return 0
+        with self._write():
+            c.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        return int(c.execute("PRAGMA freelist_count").fetchone()[0])
 
     # --- reads -------------------------------------------------------------------------------
 

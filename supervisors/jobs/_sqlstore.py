@@ -10,7 +10,18 @@ import abc
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ._model import ClaimedJob, Failure, Job, JobCounts, JobState, NewJob, Promoted, Settled, Token
+from ._model import (
+    ClaimedJob,
+    Failure,
+    Job,
+    JobCounts,
+    JobSettings,
+    JobState,
+    NewJob,
+    Promoted,
+    Settled,
+    Token,
+)
 from ._sqlite_db import SQLiteDB
 from ._store import Store
 
@@ -24,13 +35,19 @@ class SQLStore(Store):
     async def _run(self, fn: Callable[[SQLiteDB], T]) -> T:
         """Call ``fn`` with the connection, serialised with every other call; checkpoints."""
 
+    async def _run_grouped(self, fn: Callable[[SQLiteDB], T]) -> T:
+        """As `_run`, for a write that may share a transaction with other such calls waiting
+        at the same time (group commit: `SQLiteDB`'s writes join a transaction already open);
+        it still returns only once that transaction committed. Defaults to `_run`."""
+        return await self._run(fn)
+
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
-        return await self._run(lambda db: db.insert(jobs, now))
+        return await self._run_grouped(lambda db: db.insert(jobs, now))
 
     async def claim(
         self, queue: str, limit: int, *, owner: str, now: float, lease_until: float
     ) -> list[ClaimedJob]:
-        return await self._run(lambda db: db.claim(queue, limit, owner, now, lease_until))
+        return await self._run_grouped(lambda db: db.claim(queue, limit, owner, now, lease_until))
 
     async def settle(
         self,
@@ -41,7 +58,7 @@ class SQLStore(Store):
         failed: Sequence[Failure] = (),
         released: Sequence[Token] = (),
     ) -> Settled:
-        return await self._run(lambda db: db.settle(owner, now, succeeded, failed, released))
+        return await self._run_grouped(lambda db: db.settle(owner, now, succeeded, failed, released))
 
     async def settle_and_claim(
         self,
@@ -54,14 +71,17 @@ class SQLStore(Store):
         succeeded: Sequence[Token] = (),
         failed: Sequence[Failure] = (),
     ) -> Settled:
-        return await self._run(
+        return await self._run_grouped(
             lambda db: db.settle_and_claim(queue, limit, owner, now, lease_until, succeeded, failed)
         )
 
     async def renew(
         self, tokens: Sequence[Token], *, owner: str, lease_until: float
     ) -> frozenset[int]:
-        return await self._run(lambda db: db.renew(tokens, owner, lease_until))
+        return await self._run_grouped(lambda db: db.renew(tokens, owner, lease_until))
+
+    async def define(self, settings: Sequence[JobSettings]) -> None:
+        await self._run(lambda db: db.define(settings))
 
     async def promote_due(self, *, now: float) -> Promoted:
         return await self._run(lambda db: db.promote_due(now))
@@ -108,3 +128,6 @@ class SQLStore(Store):
 
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
         return await self._run(lambda db: db.prune(state, before, limit))
+
+    async def reclaim(self, *, pages: int = 1000) -> int:
+        return await self._run(lambda db: db.reclaim(pages))

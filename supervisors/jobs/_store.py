@@ -14,9 +14,22 @@ again, holds a stale token: the store refuses it and says so (`Settled.refused`,
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ._model import ClaimedJob, Failure, Job, JobCounts, JobState, NewJob, Promoted, Settled, Token
+import trio
+
+from ._model import (
+    ClaimedJob,
+    Failure,
+    Job,
+    JobCounts,
+    JobSettings,
+    JobState,
+    NewJob,
+    Promoted,
+    Settled,
+    Token,
+)
 
 
 class Store(abc.ABC):
@@ -32,7 +45,8 @@ class Store(abc.ABC):
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
         """Add ``jobs`` in one transaction and return their ids, in order.
 
-        A job is ``ENQUEUED`` if ``run_at <= now``, else ``SCHEDULED``. A job whose ``unique_key``
+        A ``defined`` job first takes its missing settings from the recorded definitions (see
+        `NewJob`). A job is ``ENQUEUED`` if ``run_at <= now``, else ``SCHEDULED``. A job whose ``unique_key``
         equals that of an unfinished job is not added: the existing job's id is returned instead.
         """
 
@@ -92,6 +106,11 @@ class Store(abc.ABC):
     ) -> frozenset[int]:
         """Extend the leases of the listed claims; return the job ids whose token is stale (the
         lease was lost: nothing was extended for them)."""
+
+    @abc.abstractmethod
+    async def define(self, settings: Sequence[JobSettings]) -> None:
+        """Record the settings of job definitions (replacing earlier records of the same
+        names), for the inserts of ``defined`` jobs (see `NewJob`)."""
 
     @abc.abstractmethod
     async def promote_due(self, *, now: float) -> Promoted:
@@ -168,6 +187,12 @@ class Store(abc.ABC):
         how many. Callers loop while it returns ``limit``, letting other work in between.
         Raises ``ValueError`` for another state."""
 
+    async def reclaim(self, *, pages: int = 1000) -> int:
+        """Return up to ``pages`` pages freed by `prune` to the file system, in one short
+        transaction; return how many free pages remain (callers loop while it is not 0).
+        Defaults to doing nothing and returning 0 (a store whose database reclaims by itself)."""
+        return 0
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Prepare the store (connect, create the schema). Defaults to doing nothing.
 
@@ -177,3 +202,16 @@ class Store(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the store's resources. Defaults to doing nothing."""
+
+    async def watch(
+        self,
+        wake: Callable[[str | None], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call ``wake(queue)`` when another process makes jobs of ``queue`` ready, and
+        ``wake(None)`` when anything else may have changed (scheduled jobs; at the start); run
+        until cancelled. A `JobSystem` runs it while its subtree runs, besides polling a
+        ``shared`` store. Defaults to waiting for cancellation (nothing to watch)."""
+        task_status.started()
+        await trio.sleep_forever()

@@ -20,7 +20,7 @@ from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
 from ._resources import RegistryResources
-from ._scheduler import Prepared, prune
+from ._scheduler import Prepared, prune, reclaim
 from ._services import SchedulerService, StoreService, queue_worker
 from ._store import Store
 
@@ -73,6 +73,9 @@ class JobSystem:
     - ``keep_dead``: the same for dead jobs; default seven days (a week to notice, fix and
       retry them by hand, as Sidekiq's dead set keeps six months at most); ``None`` keeps them
       forever.
+    - ``keep_tracebacks``: how many failed attempts of a job keep their traceback: the first
+      attempt and the last ``keep_tracebacks - 1`` of its attempts; default 5. The others keep
+      their one-line error only (a job failing 20 times stores 5 tracebacks, not 20).
     - ``timeout``: the time limit of one attempt of a job registered without ``timeout=``, in
       seconds or a timedelta; default one hour; ``None`` means no limit. An attempt that runs
       longer is cancelled and fails with ``TimeoutError``, retried per its policy, so a hung
@@ -97,6 +100,7 @@ class JobSystem:
         grace: float = 10.0,
         keep_succeeded: float | timedelta | None = timedelta(days=1),
         keep_dead: float | timedelta | None = timedelta(days=7),
+        keep_tracebacks: int = 5,
         timeout: float | timedelta | None = timedelta(hours=1),
         rng: random.Random | None = None,
         name: str = "jobs",
@@ -114,6 +118,9 @@ class JobSystem:
         keep = None if keep_succeeded is None else seconds(keep_succeeded)
         keep_dead_s = None if keep_dead is None else seconds(keep_dead)
         limit = None if timeout is None else seconds(timeout)
+        if keep_tracebacks < 0:
+            msg = f"'keep_tracebacks' must be >= 0 (got {keep_tracebacks})"
+            raise ValueError(msg)
         if limit is not None and not limit > 0:
             msg = f"'timeout' must be > 0 seconds or None (got {timeout!r})"
             raise ValueError(msg)
@@ -133,6 +140,7 @@ class JobSystem:
                 grace=float(grace),
                 keep_succeeded=keep,
                 keep_dead=keep_dead_s,
+                keep_tracebacks=keep_tracebacks,
                 prune_interval=60.0,
             ),
             timeout=limit,
@@ -218,7 +226,7 @@ class JobSystem:
         core = self._core
         now = core.clock.now()
         ids = await core.store.insert(jobs, now=now)
-        for queue in {j.queue for j in jobs if j.run_at <= now}:
+        for queue in {j.queue for j in jobs if j.run_at <= now and j.queue is not None}:
             core.wake_queue(queue)
         scheduled = any(j.run_at > now for j in jobs)
         if scheduled:
@@ -228,7 +236,7 @@ class JobSystem:
     def _build(self, request: JobRequest) -> NewJob:
         core = self._core
         job = build(request, registry=self.registry, retry=core.retry, now=core.clock.now())
-        self._check_queue(job.queue, f"job {request.job!r}")
+        self._check_queue(job.queue or "", f"job {request.job!r}")  # a registry sets the queue
         return job
 
     async def enqueue(
@@ -323,7 +331,10 @@ class JobSystem:
         than ``older_than`` ago, with their errors; return how many. Deletes in batches of
         `PRUNE_BATCH` jobs, one short transaction each, so other work runs in between."""
         core = self._core
-        return await prune(core.store, state, core.clock.now() - seconds(older_than))
+        pruned = await prune(core.store, state, core.clock.now() - seconds(older_than))
+        if pruned:
+            await reclaim(core.store)
+        return pruned
 
     async def wait_finished(self, job_id: int) -> Job:
         """Wait until the job ``job_id`` has succeeded or is dead, and return it.
@@ -333,10 +344,11 @@ class JobSystem:
         """
         core = self._core
         while True:
+            seen = core.settled_count
             job = await self.get(job_id)
             if job.state in FINISHED_STATES:
                 return job
-            await core.wait_settled(core.settings.poll_interval)
+            await core.wait_settled(core.settings.poll_interval, since=seen)
 
     async def wait_idle(self) -> None:
         """Wait until no job of this system's queues is enqueued or running.
@@ -346,6 +358,7 @@ class JobSystem:
         """
         core = self._core
         while True:
+            seen = core.settled_count
             counts = await core.store.counts()
             busy = sum(
                 per[JobState.ENQUEUED] + per[JobState.RUNNING]
@@ -354,4 +367,4 @@ class JobSystem:
             )
             if busy == 0:
                 return
-            await core.wait_settled(core.settings.poll_interval)
+            await core.wait_settled(core.settings.poll_interval, since=seen)

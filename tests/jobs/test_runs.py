@@ -237,3 +237,37 @@ async def test_a_sync_job_ignoring_a_stop_is_left_leased_not_released(
     assert job.state is JobState.RUNNING
     assert waited == pytest.approx(2.0 + 4.0)
     assert any("still running" in r.getMessage() for r in caplog.records)
+
+
+async def test_identical_failures_are_logged_in_full_once_then_summarised(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Of a run of identical failures (same job, exception type and line), the first is logged
+    with its traceback, the rest as periodic one-line counts; the death is one line; a failure
+    at another line starts its own run, logged in full."""
+    reg = JobRegistry()
+
+    @reg.job(retry=RetryPolicy(max_attempts=10, base=1.0, jitter=0.0))
+    async def flaky(n: int) -> None:
+        if n == 0:
+            raise ValueError("same place")
+        raise KeyError("elsewhere")
+
+    jobs = system(wall, reg)
+    caplog.set_level(logging.WARNING, logger="supervisors.jobs")
+    async with running(jobs):
+        first = await jobs.enqueue("flaky", 0)
+        await jobs.wait_finished(first)
+        other = await jobs.enqueue("flaky", 1)
+        await trio.sleep(0.5)
+        await jobs.wait_finished(other)
+    records = [r for r in caplog.records if r.name == "supervisors.jobs"]
+    full = [r for r in records if r.exc_info]
+    assert [r.exc_info[0] for r in full if r.exc_info] == [ValueError, KeyError]
+    summaries = [r.getMessage() for r in records if "more time(s)" in r.getMessage()]
+    counted = [int(m.split("failed ")[1].split(" more")[0]) for m in summaries if "ValueError" in m]
+    assert sum(counted) == 8  # attempts 2 to 9; attempt 1 in full, attempt 10 is the death
+    deaths = [r for r in records if "is dead" in r.getMessage()]
+    assert [r.levelno for r in deaths] == [logging.ERROR, logging.ERROR]
+    assert not deaths[0].exc_info
+    assert len(records) <= 2 + len(summaries) + 2 + 10  # never one record per failure per line

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 
+import attrs
 import pytest
 import trio
 
 from supervisors.jobs import (
     Failure,
     JobNotFoundError,
+    JobSettings,
     JobState,
     JobStateError,
     NewJob,
@@ -515,3 +517,20 @@ async def test_prune_deletes_old_dead_jobs_in_batches(any_store: Store) -> None:
     assert [j.id for j in await any_store.list()] == ids[4:]
     with pytest.raises(ValueError, match="only succeeded, dead jobs can be pruned"):
         await any_store.prune(state=JobState.RUNNING, before=T0)
+
+
+async def test_defined_jobs_take_the_recorded_settings(any_store: Store) -> None:
+    """An insert with ``defined=True`` takes queue, attempts and uniqueness not given from the
+    recorded definition; explicit ones win; unknown names get the defaults."""
+    await any_store.define([JobSettings(name="mail", queue="m", max_attempts=2, unique=True)])
+    loose = NewJob(name="mail", queue=None, args="1", run_at=T0, max_attempts=None, defined=True)
+    a, b, c = await any_store.insert([loose, loose, attrs.evolve(loose, args="2")], now=T0)
+    explicit = attrs.evolve(loose, queue="q", max_attempts=9, args="3")
+    unknown = attrs.evolve(loose, name="other")
+    d, e = await any_store.insert([explicit, unknown], now=T0)
+    jobs = {j.id: j for j in await any_store.list()}
+    assert (a == b, a == c) == (True, False)
+    assert [(jobs[i].queue, jobs[i].max_attempts) for i in (a, c, d, e)] == [
+        ("m", 2), ("m", 2), ("q", 9), ("default", 20),
+    ]  # fmt: skip
+    assert jobs[a].unique_key == "mail:1"
