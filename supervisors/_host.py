@@ -179,9 +179,10 @@ async def serve(
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
     overran the deadline or was cut short by a second signal, :data:`EXIT_INTERRUPTED` (130)
     if a child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler; the tree is stopped
-    gracefully first; a ``SystemExit`` raised by a child gives its own code). ``resources`` are opened before
-    the tree starts and closed after it stops, as with :func:`open_tree`; one that fails to
-    open (or one a child uses but is not given) makes the start fail: logged, exit code 1.
+    gracefully first; a ``SystemExit`` raised by a child gives its own code). ``resources``
+    are opened before the tree starts and closed after it stops, as with :func:`open_tree`;
+    one that fails to open (or one a child uses but is not given) makes the start fail:
+    logged, exit code 1.
     """
     code = EXIT_OK
     body_error: BaseException | None = None

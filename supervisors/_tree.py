@@ -265,7 +265,8 @@ async def open_tree(
     ``resources`` (:class:`Resource`) are opened before the tree starts, in the order given,
     and closed after it has stopped, in reverse order; before anything opens, the tree is
     checked for children that use resources neither given nor already open in the calling
-    task (:class:`MissingResource`). A resource that fails to open raises :class:`ResourceError` naming it (the tree does not start).
+    task (:class:`MissingResource`). A resource that fails to open raises
+    :class:`ResourceError` naming it (the tree does not start).
     """
     if not blocked_send_warning > 0:
         raise ValueError(f"'blocked_send_warning' must be > 0 seconds (got {blocked_send_warning})")
