@@ -33,6 +33,7 @@ from ._errors import JobArgumentsError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
 from ._model import ClaimedJob, Failure, Token
 from ._registry import JobDefinition
+from ._resources import job_resources
 
 logger = logging.getLogger("supervisors.jobs")
 
@@ -189,7 +190,9 @@ class QueueRunner:
         token = _current.set(job)
         try:
             with scope:
-                await self._call(job, definition, args)
+                # scoped resources close with the run's outcome: an error, the timeout, the stop
+                async with job_resources(definition.fn) as resources:
+                    await self._call(job, definition, args, resources)
         except Exception as exc:
             if job.id in self._active:
                 self._record_failure(job, definition, exc)
@@ -207,15 +210,18 @@ class QueueRunner:
             limit = TimeoutError(f"job {job.name!r} ran longer than its timeout of {timeout} s")
             self._record_failure(job, definition, limit)
 
-    async def _call(self, job: ClaimedJob, definition: JobDefinition, args: object) -> None:
+    async def _call(
+        self, job: ClaimedJob, definition: JobDefinition, args: object, resources: dict[str, object]
+    ) -> None:
         fn = definition.fn
         if definition.is_async:
             if definition.takes_arg:
-                await fn(args)  # type: ignore[misc]
+                await fn(args, **resources)  # type: ignore[misc]
             else:
-                await fn()  # type: ignore[misc]
+                await fn(**resources)  # type: ignore[misc]
             return
-        call: Callable[[], object] = functools.partial(fn, args) if definition.takes_arg else fn
+        positional = (args,) if definition.takes_arg else ()
+        call: Callable[[], object] = functools.partial(fn, *positional, **resources)
         await self._in_thread(job, call)
 
     async def _in_thread(self, job: ClaimedJob, call: Callable[[], object]) -> None:
