@@ -34,6 +34,9 @@ from ._model import NewJob as NewJob
 from ._model import Promoted as Promoted
 from ._model import RetryPolicy as RetryPolicy
 from ._model import Settled as Settled
+from ._postgres import DatabaseClock as DatabaseClock
+from ._postgres import HostInfo as HostInfo
+from ._postgres import PostgresStore as PostgresStore
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -49,7 +52,9 @@ __all__ = [
     "Clock",
     "Cron",
     "CronError",
+    "DatabaseClock",
     "Failure",
+    "HostInfo",
     "InMemoryStore",
     "Job",
     "JobArgumentsError",
@@ -66,6 +71,7 @@ __all__ = [
     "JobSystem",
     "Misfire",
     "NewJob",
+    "PostgresStore",
     "Promoted",
     "Recurring",
     "RetryPolicy",

@@ -52,6 +52,8 @@ class QueueRunner:
         self._threads: set[int] = set()
         self._ok: list[Token] = []
         self._failed: list[Failure] = []
+        self._recording: set[int] = set()
+        """Jobs whose outcome the pump is writing now (a renewal may see them as not running)."""
         self._in_flight = 0
         self._draining = False
         self._stop_jobs_at = math.inf
@@ -115,6 +117,7 @@ class QueueRunner:
             seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
+            self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
             with trio.CancelScope(shield=True):
@@ -128,6 +131,7 @@ class QueueRunner:
                     failed=failed,
                 )
             active = self._active
+            self._recording = set()
             if ok or failed:
                 for job_id in settled.refused:
                     self._lost(job_id, "before its outcome was recorded; the outcome is discarded")
@@ -268,14 +272,19 @@ class QueueRunner:
         while True:
             await trio.sleep(core.settings.heartbeat)
             core.failures.flush()
-            if self._active:
+            finished = {job_id for job_id, _ in self._ok} | {f.job_id for f in self._failed}
+            finished |= self._recording
+            running = [job for job in self._active.values() if job.id not in finished]
+            if running:
                 now = core.clock.now()
-                tokens = sorted(job.token for job in self._active.values())
+                tokens = sorted(job.token for job in running)
                 lost = await core.store.renew(
                     tokens, owner=core.owner, lease_until=now + core.settings.lease
                 )
                 for job_id in sorted(lost):
-                    self._lost(job_id, "while running; cancelling this run")
+                    # Its outcome may have been written meanwhile: not lost, finished.
+                    if job_id not in self._recording:
+                        self._lost(job_id, "while running; cancelling this run")
 
     async def _flush(self) -> None:
         self.core.failures.flush(force=True)

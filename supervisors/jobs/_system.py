@@ -25,6 +25,12 @@ from ._services import SchedulerService, StoreService, queue_worker
 from ._store import Store
 
 
+def _store_clock(store: Store) -> Clock:
+    """The clock a store keeps (attribute ``clock``, e.g. the database's), else `SystemClock`."""
+    own = getattr(store, "clock", None)
+    return own if isinstance(own, Clock) else SystemClock()
+
+
 def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
     if not queues:
         msg = "'queues' must name at least one queue, e.g. {'default': 10}"
@@ -55,7 +61,8 @@ class JobSystem:
       their arguments valid (checked here).
     - ``retry``: the `RetryPolicy` of jobs registered without one. Defaults to ``RetryPolicy()``:
       20 attempts, backoff ``min(3600, 2 ** (n - 1))`` s ±10 %.
-    - ``clock``: the wall clock; defaults to `SystemClock`. Use `TrioWallClock` under
+    - ``clock``: the wall clock; defaults to the store's own clock if it has one (a
+      `PostgresStore`'s is the database's clock, shared by every host), else `SystemClock`. Use `TrioWallClock` under
       ``trio.testing.MockClock``.
     - ``lease``: how long a claimed job stays leased without a heartbeat, in seconds; default
       30.0. A job whose host died is run again at most ``lease + heartbeat`` seconds after the
@@ -130,7 +137,7 @@ class JobSystem:
         self._core = Core(
             store=store,
             registry=registry,
-            clock=clock if clock is not None else SystemClock(),
+            clock=clock if clock is not None else _store_clock(store),
             retry=retry,
             queues=_check_queues(queues if queues is not None else {"default": 10}),
             settings=Settings(
