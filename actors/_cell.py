@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -20,6 +20,9 @@ from ._actor import Actor, BackgroundService, has_hook
 from ._mailbox import WAKE, Call, Mailbox, fail_call
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
+
+if TYPE_CHECKING:
+    from ._contract import StartStatus
 
 __all__ = ["ActorCell", "Spawn"]
 
@@ -128,7 +131,7 @@ class ActorCell:
 
     # -- running ---------------------------------------------------------------------------
 
-    async def run(self, task_status: trio.TaskStatus[None]) -> None:
+    async def run(self, task_status: StartStatus) -> None:
         actor = self.factory()
         if not isinstance(actor, Actor):
             raise TypeError(

@@ -49,12 +49,14 @@ class Call:
         self.task: trio.lowlevel.Task | None = task
 
     def reply(self, value: object) -> None:
+        """Wake the caller with ``value`` as the result of its ``call``; later replies are ignored."""
         task = self.task
         if task is not None:
             self.task = None
             trio.lowlevel.reschedule(task, outcome.Value(value))
 
     def fail(self, error: BaseException) -> None:
+        """Wake the caller with ``error`` raised from its ``call``; ignored once answered."""
         task = self.task
         if task is not None:
             self.task = None
@@ -91,9 +93,11 @@ class Mailbox:
 
     @property
     def closed(self) -> bool:
+        """True between :meth:`close` and :meth:`reopen`."""
         return self._closed_reason is not None
 
     def stopped_error(self) -> ActorStopped:
+        """The :class:`ActorStopped` raised to senders while the mailbox is closed."""
         return ActorStopped(
             f"actor {self.path!r} has stopped for good ({self._closed_reason}); "
             "nothing will read this message. Check that the child is running "
@@ -103,6 +107,7 @@ class Mailbox:
     # -- sending ---------------------------------------------------------------------------
 
     def put_nowait(self, item: object) -> None:
+        """Enqueue without yielding; raise :class:`MailboxFull` or :class:`ActorStopped`."""
         if self._closed_reason is not None:
             raise self.stopped_error()
         queue = self._queue
@@ -118,6 +123,7 @@ class Mailbox:
             trio.lowlevel.reschedule(receiver)
 
     async def put(self, item: object) -> None:
+        """Enqueue, waiting while the mailbox is full; raise :class:`ActorStopped` once closed."""
         await trio.lowlevel.checkpoint_if_cancelled()
         queue = self._queue
         while True:
@@ -193,6 +199,7 @@ class Mailbox:
         return dropped
 
     def reopen(self) -> None:
+        """Accept messages again (the supervisor, before starting the next incarnation)."""
         self._closed_reason = None
 
 

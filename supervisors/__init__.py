@@ -30,9 +30,9 @@ from ._host import EXIT_FORCED as EXIT_FORCED
 from ._host import EXIT_OK as EXIT_OK
 from ._host import run as run
 from ._host import serve as serve
-from ._runtime import ChildKind as ChildKind
-from ._runtime import ChildSnapshot as ChildSnapshot
-from ._runtime import ChildState as ChildState
+from ._snapshot import ChildKind as ChildKind
+from ._snapshot import ChildSnapshot as ChildSnapshot
+from ._snapshot import ChildState as ChildState
 from ._spec import Backoff as Backoff
 from ._spec import ChildSpec as ChildSpec
 from ._spec import DynamicSupervisor as DynamicSupervisor

@@ -6,7 +6,7 @@ import enum
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -51,21 +51,78 @@ class Strategy(enum.Enum):
     REST_FOR_ONE = "rest_for_one"
 
 
+def _got(value: object) -> str:
+    return f"got {value!r} of type {type(value).__name__}"
+
+
 def _name(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not value or "/" in value:
-        raise ValueError(
-            f"{attribute.name!r} must be a non-empty string without '/' (got {value!r})"
-        )
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name!r} must be a non-empty string without '/' ({_got(value)})")
+    if not value or "/" in value:
+        raise ValueError(f"{attribute.name!r} must be a non-empty string without '/' (got {value!r})")
 
 
-def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name!r} must be >= 0 (got {value!r})")
+_E = TypeVar("_E", bound=enum.Enum)
 
 
-def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name!r} must be > 0 (got {value!r})")
+def _member(kind: type[_E], field: str, value: object) -> _E:
+    """``value`` as a ``kind`` member: a member, or its value's string (as written in a config file)."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    values = ", ".join(repr(member.value) for member in kind)
+    error = ValueError if isinstance(value, str) else TypeError
+    raise error(f"{field!r} must be a {kind.__name__} or one of {values} ({_got(value)})")
+
+
+def _restart(value: Restart | str) -> Restart:
+    return _member(Restart, "restart", value)
+
+
+def _strategy(value: Strategy | str) -> Strategy:
+    return _member(Strategy, "strategy", value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _seconds(minimum: float, *, inclusive: bool = True, infinite: bool = True) -> Callable[[Any, Any, Any], None]:
+    """A validator for a real number ``>= minimum`` (``> minimum`` unless ``inclusive``)."""
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}" + (" (math.inf allowed)" if infinite else "")
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not _is_number(value):
+            raise TypeError(f"{attribute.name!r} must be a number {bound} ({_got(value)})")
+        ok = value >= minimum if inclusive else value > minimum
+        if not ok or math.isnan(value) or (not infinite and math.isinf(value)):
+            raise ValueError(f"{attribute.name!r} must be a number {bound} (got {value!r})")
+
+    return check
+
+
+def _count(minimum: int, *, optional: bool = False) -> Callable[[Any, Any, Any], None]:
+    """A validator for an ``int >= minimum`` (or None when ``optional``)."""
+    expected = f"an int >= {minimum}" + (" or None" if optional else "")
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if optional and value is None:
+            return
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{attribute.name!r} must be {expected} ({_got(value)})")
+        if value < minimum:
+            raise ValueError(f"{attribute.name!r} must be {expected} (got {value!r})")
+
+    return check
+
+
+def _backoff(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, Backoff):
+        raise TypeError(f"{attribute.name!r} must be a Backoff or None ({_got(value)})")
 
 
 @attrs.frozen(kw_only=True)
@@ -79,24 +136,29 @@ class Backoff:
     ``factor=2.0``, ``max=30.0`` s, ``jitter=0.1``.
     """
 
-    initial: float = attrs.field(default=0.1, validator=_non_negative)
-    factor: float = attrs.field(default=2.0)
-    max: float = attrs.field(default=30.0, validator=_non_negative)
+    initial: float = attrs.field(default=0.1, validator=_seconds(0, infinite=False))
+    factor: float = attrs.field(default=2.0, validator=_seconds(1, infinite=False))
+    max: float = attrs.field(default=30.0, validator=_seconds(0))
     jitter: float = attrs.field(default=0.1)
-
-    @factor.validator
-    def _check_factor(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not value >= 1:
-            raise ValueError(f"'factor' must be >= 1 (got {value!r})")
 
     @jitter.validator
     def _check_jitter(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not _is_number(value):
+            raise TypeError(f"'jitter' must be a number between 0 and 1 ({_got(value)})")
         if not 0 <= value <= 1:
-            raise ValueError(f"'jitter' must be between 0 and 1 (got {value!r})")
+            raise ValueError(f"'jitter' must be a number between 0 and 1 (got {value!r})")
 
     def delay(self, n: int, rng: random.Random) -> float:
-        """The delay before the ``n``-th restart in the window (``n >= 1``)."""
-        base = min(self.max, self.initial * self.factor ** max(0, n - 1))
+        """The delay before the ``n``-th restart in the window (``n >= 1``).
+
+        Saturates at ``max`` for any ``n``, however large (the growth is computed without
+        overflowing).
+        """
+        try:
+            grown = self.initial * float(self.factor) ** max(0, n - 1)
+        except OverflowError:  # factor ** (n - 1) is beyond a float: far past any finite max
+            grown = math.inf if self.initial else 0.0
+        base = min(self.max, grown)
         if self.jitter:
             base *= rng.uniform(1 - self.jitter, 1 + self.jitter)
         return max(0.0, base)
@@ -120,19 +182,14 @@ class ChildSpec:
 
     name: str = attrs.field(validator=_name)
     factory: Callable[[], Any] = attrs.field()
-    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=attrs.validators.instance_of(Restart))
-    shutdown: float = attrs.field(default=5.0, validator=_non_negative)
-    mailbox_size: int = attrs.field(default=DEFAULT_MAILBOX_SIZE)
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_restart)
+    shutdown: float = attrs.field(default=5.0, validator=_seconds(0))
+    mailbox_size: int = attrs.field(default=DEFAULT_MAILBOX_SIZE, validator=_count(1))
 
     @factory.validator
     def _check_factory(self, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not callable(value):
             raise TypeError(f"'factory' must be callable and return an Actor (got {value!r})")
-
-    @mailbox_size.validator
-    def _check_mailbox(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"'mailbox_size' must be an int >= 1 (got {value!r})")
 
 
 def _children(value: Sequence[TreeSpec]) -> tuple[TreeSpec, ...]:
@@ -172,12 +229,12 @@ class Supervisor:
 
     name: str = attrs.field(default="root", validator=_name)
     children: tuple[TreeSpec, ...] = attrs.field(default=(), converter=_children, validator=_check_children)
-    strategy: Strategy = attrs.field(default=Strategy.ONE_FOR_ONE, validator=attrs.validators.instance_of(Strategy))
-    max_restarts: int = attrs.field(default=3, validator=_non_negative)
-    within: float = attrs.field(default=5.0, validator=_positive)
-    backoff: Backoff | None = attrs.field(default=None)
-    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=attrs.validators.instance_of(Restart))
-    shutdown: float = attrs.field(default=math.inf, validator=_non_negative)
+    strategy: Strategy = attrs.field(default=Strategy.ONE_FOR_ONE, converter=_strategy)
+    max_restarts: int = attrs.field(default=3, validator=_count(0))
+    within: float = attrs.field(default=5.0, validator=_seconds(0, inclusive=False))
+    backoff: Backoff | None = attrs.field(default=None, validator=_backoff)
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_restart)
+    shutdown: float = attrs.field(default=math.inf, validator=_seconds(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -195,17 +252,12 @@ class DynamicSupervisor:
     """
 
     name: str = attrs.field(validator=_name)
-    max_children: int | None = attrs.field(default=None)
-    max_restarts: int = attrs.field(default=3, validator=_non_negative)
-    within: float = attrs.field(default=5.0, validator=_positive)
-    backoff: Backoff | None = attrs.field(default=None)
-    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=attrs.validators.instance_of(Restart))
-    shutdown: float = attrs.field(default=math.inf, validator=_non_negative)
-
-    @max_children.validator
-    def _check_max(self, attribute: attrs.Attribute[int | None], value: int | None) -> None:
-        if value is not None and value < 1:
-            raise ValueError(f"'max_children' must be >= 1 or None (got {value!r})")
+    max_children: int | None = attrs.field(default=None, validator=_count(1, optional=True))
+    max_restarts: int = attrs.field(default=3, validator=_count(0))
+    within: float = attrs.field(default=5.0, validator=_seconds(0, inclusive=False))
+    backoff: Backoff | None = attrs.field(default=None, validator=_backoff)
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_restart)
+    shutdown: float = attrs.field(default=math.inf, validator=_seconds(0))
 
     @property
     def children(self) -> tuple[TreeSpec, ...]:

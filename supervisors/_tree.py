@@ -13,9 +13,10 @@ from actors import ActorRef
 
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
-from ._runtime import ChildKind, ChildSnapshot, ChildState, Runtime, current_tree_var
+from ._runtime import Runtime, current_tree_var
+from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
-from ._supervisor import SupervisorCell
+from ._supervisor import SupervisorCell, supervisor_cell
 
 __all__ = ["SupervisorRef", "Tree", "current_tree", "open_tree"]
 
@@ -289,7 +290,7 @@ async def open_tree(
 async def _run_root(
     tree: Tree, runtime: Runtime, system: trio.CancelScope, task_status: trio.TaskStatus[Exception | None]
 ) -> None:
-    cell = SupervisorCell(tree._spec, tree.name, runtime)
+    cell = supervisor_cell(tree._spec, tree.name, runtime)
     tree._root = cell
     started = False
 

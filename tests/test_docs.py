@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import actors
+import actors.contract
 import supervisors
 
 ROOT = Path(__file__).parent.parent
@@ -23,7 +24,7 @@ TUTORIAL = DOCS / "tutorial.md"
 REFERENCE = DOCS / "reference.md"
 TUTORIAL_EXAMPLES = sorted(EXAMPLES.glob("tutorial_*.py"))
 
-PUBLIC = [(module, name) for module in (actors, supervisors) for name in module.__all__]
+PUBLIC = [(module, name) for module in (actors, actors.contract, supervisors) for name in module.__all__]
 PUBLIC_IDS = [f"{module.__name__}.{name}" for module, name in PUBLIC]
 
 # Docstrings that state something the code does not do. Each entry fails until the phrase is

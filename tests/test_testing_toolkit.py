@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import attrs
 import pytest
@@ -309,3 +312,60 @@ async def test_traced_tree_fixture_records_the_run(
     await trio.testing.wait_all_tasks_blocked()
     assert any(isinstance(e, ChildRestarting) for e in traced_tree.events)
     assert math.isfinite(trio.current_time())
+
+
+_PROJECT_WITHOUT_HYPOTHESIS = '''
+import pytest
+import trio
+from actors import Actor
+from supervisors import ChildSpec, Supervisor
+from supervisors.testing import TracedTree
+
+
+@pytest.fixture
+def tree_spec():
+    return Supervisor(name="app", children=[ChildSpec(name="a", factory=Actor)])
+
+
+def test_the_clock_fixture_is_offered(autojump_clock):
+    assert autojump_clock.autojump_threshold == 0
+
+
+@pytest.mark.trio
+async def test_the_traced_tree_fixture_runs(traced_tree: TracedTree):
+    await trio.sleep(1)
+    assert traced_tree.tree.name == "app"
+
+
+def test_the_hypothesis_names_say_which_extra_to_install():
+    with pytest.raises(ImportError, match="testing extra"):
+        from supervisors.testing import fault_plans  # noqa: F401
+'''
+
+# Hypothesis made unimportable before pytest loads its plugins from entry points (a conftest
+# would come too late); Hypothesis's own pytest plugin is left out, as in a project without it.
+_RUN_WITHOUT_HYPOTHESIS = """
+import sys
+
+class NoHypothesis:
+    def find_spec(self, name, path=None, target=None):
+        if name == "hypothesis" or name.startswith("hypothesis."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoHypothesis())
+import pytest
+sys.exit(pytest.main(["-q", "-p", "no:hypothesispytest", "-p", "no:cacheprovider", sys.argv[1]]))
+"""
+
+
+@pytest.mark.slow
+def test_pytest_plugin_loads_and_serves_fixtures_without_hypothesis(tmp_path: Path) -> None:
+    """In a project with pytest but without Hypothesis, the plugin loads and its fixtures work."""
+    (tmp_path / "test_app.py").write_text(_PROJECT_WITHOUT_HYPOTHESIS)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_WITHOUT_HYPOTHESIS, str(tmp_path / "test_app.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout

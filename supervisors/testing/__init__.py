@@ -11,9 +11,14 @@
 - pytest fixtures (``autojump_clock``, ``traced_tree``) come with the plugin
   ``supervisors.testing.pytest_plugin``, enabled automatically when this package is installed.
 
-Needs the ``testing`` extra (``hypothesis``, ``pytest``, ``pytest-trio``). Uses the public API of
+Needs the ``testing`` extra (``hypothesis``, ``pytest``, ``pytest-trio``). Without Hypothesis,
+everything but :func:`supervision_trees`, :func:`fault_plans` and
+:class:`SupervisionStateMachine` still imports (so the pytest plugin loads in any project);
+those three raise ``ImportError`` naming the extra when used. Uses the public API of
 :mod:`supervisors` only. See ``docs/testing.md``.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._checkers import InvariantViolation as InvariantViolation
 from ._checkers import check_all as check_all
@@ -28,15 +33,32 @@ from ._faults import FaultKind as FaultKind
 from ._faults import FaultPlan as FaultPlan
 from ._harness import record as record
 from ._harness import run_tree as run_tree
-from ._machine import SupervisionStateMachine as SupervisionStateMachine
 from ._scripted import Numbered as Numbered
 from ._scripted import Scripted as Scripted
 from ._scripted import ScriptedActor as ScriptedActor
-from ._strategies import fault_plans as fault_plans
-from ._strategies import supervision_trees as supervision_trees
 from ._trace import Trace as Trace
 from ._traced import TracedTree as TracedTree
 from ._traced import open_traced_tree as open_traced_tree
+
+try:
+    import hypothesis as _hypothesis
+except ImportError:  # the testing extra is not installed: the names below fail when used
+    _hypothesis = None  # type: ignore[assignment]
+
+if TYPE_CHECKING or _hypothesis is not None:
+    from ._machine import SupervisionStateMachine as SupervisionStateMachine
+    from ._strategies import fault_plans as fault_plans
+    from ._strategies import supervision_trees as supervision_trees
+else:
+    _NEED_HYPOTHESIS = frozenset({"SupervisionStateMachine", "fault_plans", "supervision_trees"})
+
+    def __getattr__(name: str) -> Any:
+        if name in _NEED_HYPOTHESIS:
+            raise ImportError(
+                f"supervisors.testing.{name} needs Hypothesis, which is not installed; "
+                "install the testing extra: pip install 'trio-supervisors[testing]'"
+            )
+        raise AttributeError(f"module 'supervisors.testing' has no attribute {name!r}")
 
 __all__ = [
     "Fault",

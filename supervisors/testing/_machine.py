@@ -17,7 +17,7 @@ import trio.testing
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from .._runtime import ChildKind, ChildState
+from .._snapshot import ChildKind, ChildState
 from .._spec import ChildSpec, DynamicSupervisor, Supervisor
 from .._tree import Tree
 from ._checkers import (
