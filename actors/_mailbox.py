@@ -14,7 +14,7 @@ Invariants:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, Final
 
 import outcome
@@ -71,6 +71,7 @@ class Mailbox:
         "_queue",
         "_receiver",
         "_send_waiters",
+        "accepted",
         "capacity",
         "handles",
         "path",
@@ -87,6 +88,9 @@ class Mailbox:
         self._closed_reason: str | None = None
         # Set by the current incarnation: maps a message type to whether it is handled.
         self.handles: Callable[[type], bool] | None = None
+        # Set with ``handles``: message types already known to be handled, checked first by
+        # senders (a dict lookup instead of a call on the hot path).
+        self.accepted: Container[type] | None = None
 
     def __len__(self) -> int:
         return len(self._queue)

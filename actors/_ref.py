@@ -58,7 +58,11 @@ class ActorRef:
         return len(self._mailbox)
 
     def _check(self, msg: object) -> None:
-        handles = self._mailbox.handles
+        mailbox = self._mailbox
+        accepted = mailbox.accepted
+        if accepted is not None and type(msg) in accepted:
+            return
+        handles = mailbox.handles
         if handles is not None and not handles(type(msg)):
             raise NoHandler(
                 f"actor {self.path!r} has no handler for {type(msg).__qualname__}; "
@@ -78,8 +82,11 @@ class ActorRef:
 
     def cast_nowait(self, msg: object) -> None:
         """Send ``msg`` one way without waiting; raise :class:`MailboxFull` if there is no room."""
-        self._check(msg)
-        self._mailbox.put_nowait(msg)
+        mailbox = self._mailbox
+        accepted = mailbox.accepted
+        if accepted is None or type(msg) not in accepted:
+            self._check(msg)
+        mailbox.put_nowait(msg)
 
     async def call(self, msg: Request[R], *, timeout: float | None = 5.0) -> R:
         """Send a request and wait for the handler's return value.
