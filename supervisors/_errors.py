@@ -16,7 +16,15 @@ class StartFailed(SupervisionError):
     it and return :data:`EXIT_FAILED` instead), and by :meth:`SupervisorRef.start_child`.
     During a supervisor's own start, the children already started are stopped in reverse order
     before this is raised.
+
+    ``child`` is the path of the child whose start failed first: a supervisor that cannot start
+    because a child of its own could not reports that child (and its error as ``__cause__``)
+    rather than nesting one message per level.
     """
+
+    def __init__(self, message: str, *, child: str | None = None) -> None:
+        super().__init__(message)
+        self.child = child
 
 
 class SupervisorGaveUp(SupervisionError):

@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 import attrs
 import trio
 
+from ._errors import StartFailed
+
 __all__ = [
     "ChildCrashed",
     "ChildExited",
@@ -236,6 +238,8 @@ def log_event(event: Event) -> None:
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
+        if isinstance(event.error, StartFailed):
+            return  # a subtree whose child failed to start: logged there, with its traceback
         logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
         logger.error(

@@ -141,10 +141,15 @@ class SupervisorCell:
             error = await self.start_slot(slot)
             if error is not None:
                 await self.stop_all()
+                child, cause = slot.path, error
+                if isinstance(error, StartFailed) and isinstance(error.__cause__, Exception):
+                    child, cause = error.child or slot.path, error.__cause__
                 raise StartFailed(
-                    f"supervisor {self.path!r} could not start: child {slot.path!r} failed to "
-                    f"start with {error!r}; the children started before it were stopped"
-                ) from error
+                    f"supervisor {self.path!r} could not start: child {child!r} failed to "
+                    f"start with {type(cause).__name__}: {cause}; the children started before "
+                    "it were stopped",
+                    child=child,
+                ) from cause
 
     def _new_incarnation(self, slot: Slot) -> Incarnation:
         slot.incarnations += 1
@@ -309,7 +314,7 @@ class SupervisorCell:
             error = await self.start_slot(slot)
             if error is not None:
                 self.remove(slot, "it failed to start")
-                raise StartFailed(f"child {slot.path!r} failed to start: {error!r}") from error
+                raise StartFailed(f"child {slot.path!r} failed to start: {error!r}", child=slot.path) from error
             return slot
 
     async def terminate_child(self, name: str) -> None:

@@ -27,52 +27,10 @@ from ._model import (
     Promoted,
     to_datetime,
 )
+from ._sqlite_open import connect
 from ._store import LEASE_EXPIRED
 
-SCHEMA_VERSION = 1
-MIN_SQLITE = (3, 35, 0)
-
 _UNFINISHED = "('scheduled', 'enqueued', 'running', 'retrying')"
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    queue TEXT NOT NULL,
-    args TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempt INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL,
-    run_at REAL NOT NULL,
-    created_at REAL NOT NULL,
-    finished_at REAL,
-    lease_owner TEXT,
-    lease_until REAL,
-    unique_key TEXT,
-    schedule TEXT,
-    fire_time REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(queue, id) WHERE state = 'enqueued';
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs(run_at) WHERE state IN ('scheduled', 'retrying');
-CREATE INDEX IF NOT EXISTS jobs_leased ON jobs(lease_until) WHERE state = 'running';
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, queue);
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE state = 'succeeded';
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique ON jobs(unique_key)
-    WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED};
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_occurrence ON jobs(schedule, fire_time)
-    WHERE schedule IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_schedule_open ON jobs(schedule)
-    WHERE schedule IS NOT NULL AND state IN {_UNFINISHED};
-CREATE TABLE IF NOT EXISTS job_errors (
-    job_id INTEGER NOT NULL,
-    attempt INTEGER NOT NULL,
-    at REAL NOT NULL,
-    error TEXT NOT NULL,
-    traceback TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS job_errors_job ON job_errors(job_id);
-CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, cursor REAL NOT NULL);
-"""
 
 _COLUMNS = (
     "id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at, "
@@ -115,55 +73,12 @@ _RELEASE = (
 _ERROR = "INSERT INTO job_errors (job_id, attempt, at, error, traceback) VALUES (?, ?, ?, ?, ?)"
 
 
-def check_sqlite_version(version: str = sqlite3.sqlite_version) -> None:
-    """Raise `StoreError` unless SQLite is recent enough for ``UPDATE ... RETURNING``."""
-    have = tuple(int(p) for p in version.split(".")[:3])
-    if have < MIN_SQLITE:
-        msg = (
-            f"SQLite {version} is too old for the job store: it needs "
-            f"{'.'.join(map(str, MIN_SQLITE))} or later (UPDATE ... RETURNING); "
-            "upgrade Python or the system SQLite library"
-        )
-        raise StoreError(msg)
-
-
 class SQLiteDB:
-    """One connection to a job database file; the schema is created on first use."""
+    """One connection to a job database file, checked and migrated by `connect` on open."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
-        check_sqlite_version()
-        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            msg = f"'synchronous' must be OFF, NORMAL, FULL or EXTRA (got {synchronous!r})"
-            raise ValueError(msg)
         self.path = str(path)
-        self.conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-        )
-        try:
-            self._setup(synchronous.upper())
-        except BaseException:
-            self.conn.close()
-            raise
-
-    def _setup(self, synchronous: str) -> None:
-        c = self.conn
-        mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal" and self.path != ":memory:":
-            msg = f"cannot switch {self.path!r} to WAL mode (got {mode!r})"
-            raise StoreError(msg)
-        c.execute(f"PRAGMA synchronous={synchronous}")
-        with self._write():
-            version = c.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                msg = (
-                    f"{self.path!r} has job-store schema version {version}, this library "
-                    f"understands version {SCHEMA_VERSION}; use a matching library version"
-                )
-                raise StoreError(msg)
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    c.execute(statement)
-            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.conn = connect(path, synchronous=synchronous)
 
     def close(self) -> None:
         self.conn.close()

@@ -22,7 +22,7 @@ from supervisors.jobs import (
     StoreError,
     UnknownJobError,
 )
-from supervisors.jobs._sqlite_db import check_sqlite_version
+from supervisors.jobs._sqlite_open import APPLICATION_ID, check_sqlite_version
 
 
 @attrs.frozen
@@ -83,7 +83,9 @@ def test_a_file_with_another_schema_version_is_refused(tmp_path: Path) -> None:
     """A job file written by another schema version raises StoreError naming both versions."""
     db = tmp_path / "jobs.db"
     with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.execute("PRAGMA user_version=99")
+    conn.close()
     with pytest.raises(StoreError, match="schema version 99"):
         JobClient(db)
 

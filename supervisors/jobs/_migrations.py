@@ -1,0 +1,80 @@
+"""The job database's schema as numbered migrations; ``PRAGMA user_version`` is the last one run.
+
+Rules for a new step: append it (never edit a released one), make it keep every row (add
+columns with defaults, create tables and indexes, copy data; never drop a column or a table
+that holds data), and write it as plain statements separated by ``;`` (they run one by one
+inside the opener's single transaction, so a failed step leaves the file as it was).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Migration:
+    """One schema step: ``version`` is the ``user_version`` after it."""
+
+    version: int
+    summary: str
+    script: str
+
+    def statements(self) -> list[str]:
+        return [s.strip() for s in self.script.split(";") if s.strip()]
+
+
+_UNFINISHED = "('scheduled', 'enqueued', 'running', 'retrying')"
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        summary="jobs, their errors and recurring schedules' cursors (the first release)",
+        script=f"""
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    args TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    lease_owner TEXT,
+    lease_until REAL,
+    unique_key TEXT,
+    schedule TEXT,
+    fire_time REAL
+);
+CREATE INDEX jobs_ready ON jobs(queue, id) WHERE state = 'enqueued';
+CREATE INDEX jobs_due ON jobs(run_at) WHERE state IN ('scheduled', 'retrying');
+CREATE INDEX jobs_leased ON jobs(lease_until) WHERE state = 'running';
+CREATE INDEX jobs_state ON jobs(state, queue);
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE state = 'succeeded';
+CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key)
+    WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED};
+CREATE UNIQUE INDEX jobs_occurrence ON jobs(schedule, fire_time)
+    WHERE schedule IS NOT NULL;
+CREATE INDEX jobs_schedule_open ON jobs(schedule)
+    WHERE schedule IS NOT NULL AND state IN {_UNFINISHED};
+CREATE TABLE job_errors (
+    job_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    at REAL NOT NULL,
+    error TEXT NOT NULL,
+    traceback TEXT NOT NULL
+);
+CREATE INDEX job_errors_job ON job_errors(job_id);
+CREATE TABLE schedules (name TEXT PRIMARY KEY, cursor REAL NOT NULL)
+""",
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+"""The ``user_version`` of a database this library has fully migrated."""
+
+LEGACY_TABLES = frozenset({"jobs", "job_errors", "schedules"})
+"""The tables of a version-1 file made by the first release (which set no ``application_id``)."""
+
+assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
