@@ -62,6 +62,11 @@ class Call:
             self.task = None
             trio.lowlevel.reschedule(task, outcome.Error(error))
 
+    def _abort(self, _: Any) -> trio.lowlevel.Abort:
+        """The abort function of the caller's wait: a reply that arrives later is dropped."""
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
 
 class Mailbox:
     """A bounded FIFO queue with one receiver; see the module docstring for invariants."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar, final
+from typing import TypeVar, final
 
 import trio
 
+from ._deadlines import add_deadline
 from ._errors import CallTimeout, NoHandler
 from ._mailbox import Call, Mailbox
 from ._message import Request
@@ -14,14 +15,6 @@ from ._message import Request
 __all__ = ["ActorRef"]
 
 R = TypeVar("R")
-
-
-def _abort_call(envelope: Call) -> Any:
-    def abort(_: Any) -> trio.lowlevel.Abort:
-        envelope.task = None
-        return trio.lowlevel.Abort.SUCCEEDED
-
-    return abort
 
 
 @final
@@ -103,13 +96,22 @@ class ActorRef:
         mailbox = self._mailbox
         if timeout is None or timeout == math.inf:
             await mailbox.put(envelope)
-            result: R = await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))
+            result: R = await trio.lowlevel.wait_task_rescheduled(envelope._abort)
             return result
+        if timeout > 0 and len(mailbox) < mailbox.capacity:
+            # There is room, so put() does not wait: only the wait for the reply needs the
+            # timeout, which add_deadline enforces without a cancel scope (see _deadlines).
+            await mailbox.put(envelope)
+            add_deadline(timeout, envelope, lambda: self._timeout_error(msg, timeout))
+            return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
         with trio.move_on_after(timeout):
             await mailbox.put(envelope)
-            return await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))  # type: ignore[no-any-return]
+            return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
         envelope.task = None
-        raise CallTimeout(
+        raise self._timeout_error(msg, timeout)
+
+    def _timeout_error(self, msg: object, timeout: float) -> CallTimeout:
+        return CallTimeout(
             f"call {type(msg).__qualname__} to actor {self.path!r} got no reply within "
             f"{timeout} s; the actor may be busy, blocked or restarting. Pass a larger "
             "timeout= (or timeout=None to wait forever)."
