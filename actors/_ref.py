@@ -79,7 +79,16 @@ class ActorRef:
         accepted = mailbox.accepted
         if accepted is None or type(msg) not in accepted:
             self._check(msg)
-        mailbox.put_nowait(msg)
+        # Mailbox.put_nowait's common case inlined (open, room left); put_nowait raises otherwise.
+        queue = mailbox._queue
+        if mailbox._closed_reason is not None or len(queue) >= mailbox.capacity:
+            mailbox.put_nowait(msg)
+            return
+        queue.append(msg)
+        receiver = mailbox._receiver
+        if receiver is not None:
+            mailbox._receiver = None
+            trio.lowlevel.reschedule(receiver)
 
     async def call(self, msg: Request[R], *, timeout: float | None = 5.0) -> R:
         """Send a request and wait for the handler's return value.
