@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
@@ -30,8 +31,38 @@ class _Unresolved:
 _UNRESOLVED = _Unresolved()
 
 
+def _union_members(hint: object) -> tuple[object, ...] | None:
+    """The members of ``X | Y`` or ``typing.Union[X, Y]`` / ``Optional[X]``; None otherwise."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return typing.get_args(hint)
+    return None
+
+
+def _as_class(hint: object) -> type | None:
+    """A class, or the origin class of a generic alias (``list[int]`` -> ``list``)."""
+    origin = typing.get_origin(hint)
+    if isinstance(origin, type):
+        return origin
+    return hint if isinstance(hint, type) else None
+
+
+def _classes_of(hint: object) -> tuple[type, ...] | None:
+    """The message classes an annotation (or ``@handler`` argument) stands for, or None."""
+    members = _union_members(hint)
+    if members is None:
+        resolved = _as_class(hint)
+        return None if resolved is None else (resolved,)
+    classes = []
+    for member in members:
+        resolved = _as_class(member)
+        if resolved is None:
+            return None
+        classes.append(resolved)
+    return tuple(classes)
+
+
 @overload
-def handler(message_type: type, /) -> Callable[[F], F]: ...
+def handler(message_type: type | types.UnionType, /) -> Callable[[F], F]: ...
 @overload
 def handler(fn: F, /) -> F: ...
 def handler(arg: Any, /) -> Any:
@@ -48,17 +79,26 @@ def handler(arg: Any, /) -> Any:
         @handler(Increment)
         async def increment(self, msg) -> None: ...
 
+    A union (``A | B``, ``Optional[A]``, ``typing.Union[A, B]``), as the annotation or the
+    explicit type, makes the method the handler of each member class (``None`` stands for
+    ``NoneType``, so ``A | None`` also handles a ``None`` message).
+
     Handlers may be ``async def`` or plain ``def``. A message is dispatched to the handler of
     its exact type, else to the handler of its nearest base class (in MRO order). A handler's
     return value is the reply of a :meth:`ActorRef.call`; for a cast it is discarded.
     Subclasses inherit their bases' handlers; redefining a handler method in a subclass (with
     or without ``@handler``) replaces it, as for any method.
     """
-    if isinstance(arg, type):
-        message_type = arg
+    if isinstance(arg, type) or _union_members(arg) is not None:
+        message_types = _classes_of(arg)
+        if message_types is None:
+            raise TypeError(
+                f"@handler({arg!r}): every member must be a class; messages are dispatched "
+                "by class"
+            )
 
         def mark(fn: F) -> F:
-            setattr(fn, _MARK, message_type)
+            setattr(fn, _MARK, message_types)
             return fn
 
         return mark
@@ -68,7 +108,7 @@ def handler(arg: Any, /) -> Any:
     raise TypeError(f"@handler takes a method or a message type (got {arg!r})")
 
 
-def _message_type(cls: type, name: str, fn: Callable[..., Any]) -> type | None:
+def _message_types(cls: type, name: str, fn: Callable[..., Any]) -> tuple[type, ...] | None:
     params = list(inspect.signature(fn).parameters.values())
     if len(params) != 2:
         raise TypeError(
@@ -85,12 +125,12 @@ def _message_type(cls: type, name: str, fn: Callable[..., Any]) -> type | None:
             f"handler {cls.__qualname__}.{name} has no type annotation on {params[1].name!r}; "
             "annotate it with the message class, or write @handler(MessageClass)"
         )
-    origin = typing.get_origin(hint)
-    resolved = origin if isinstance(origin, type) else hint
-    if not isinstance(resolved, type):
+    resolved = _classes_of(hint)
+    if resolved is None:
         raise TypeError(
-            f"handler {cls.__qualname__}.{name}: {hint!r} is not a class; messages are "
-            "dispatched by class, so annotate with one class or write @handler(MessageClass)"
+            f"handler {cls.__qualname__}.{name}: {hint!r} is not a class or a union of "
+            "classes; messages are dispatched by class, so annotate with a class (or A | B) "
+            "or write @handler(MessageClass)"
         )
     return resolved
 
@@ -111,10 +151,12 @@ class Actor:
     3. The incarnation ends when its supervisor stops it (the handler in progress finishes,
        then the loop stops), when it calls :meth:`stop` (a normal exit), or when a handler
        raises (a crash). :meth:`on_stop` then runs, bounded by the child's shutdown grace
-       (``ChildSpec.shutdown``) in every case. ``on_stop`` does not run when the child is
-       cancelled: shutdown ``0``, a grace overrun, or the cancellation of an enclosing scope.
+       (``ChildSpec.shutdown``) in every case (see :meth:`on_stop`). ``on_stop`` does not run
+       when the child is cancelled: shutdown ``0``, a grace overrun, or the cancellation of
+       an enclosing scope.
 
-    Messages left in the mailbox stay there for the next incarnation.
+    Messages left in the mailbox stay there for the next incarnation, except the messages of
+    this incarnation's own timers, which are discarded with it.
     """
 
     _handlers: ClassVar[dict[type, HandlerEntry]] = {}
@@ -130,14 +172,16 @@ class Actor:
                 mark = getattr(value, _MARK, None)
                 if mark is None:
                     continue
-                message_type = mark if isinstance(mark, type) else _message_type(cls, name, value)
+                message_types = mark if isinstance(mark, tuple) else _message_types(cls, name, value)
                 # The most derived definition of that method name handles it, marked or not,
                 # so overriding a handler works as overriding any method does.
                 current = getattr(cls, name)
-                if message_type is None:
+                if message_types is None:
                     unresolved.append((name, current))
                 else:
-                    table[message_type] = (current, inspect.iscoroutinefunction(current))
+                    entry = (current, inspect.iscoroutinefunction(current))
+                    for message_type in message_types:
+                        table[message_type] = entry
         cls._handlers = table
         cls._unresolved = tuple(unresolved)
 
@@ -145,14 +189,16 @@ class Actor:
     def _resolve_handlers(cls) -> None:
         """Resolve annotations that could not be resolved at class creation, or fail."""
         for name, fn in cls._unresolved:
-            message_type = _message_type(cls, name, fn)
-            if message_type is None:
+            message_types = _message_types(cls, name, fn)
+            if message_types is None:
                 raise TypeError(
                     f"cannot resolve the message type of handler {cls.__qualname__}.{name}; "
                     "define the message class before the actor at module level, or write "
                     "@handler(MessageClass)"
                 )
-            cls._handlers[message_type] = (fn, inspect.iscoroutinefunction(fn))
+            entry = (fn, inspect.iscoroutinefunction(fn))
+            for message_type in message_types:
+                cls._handlers[message_type] = entry
         cls._unresolved = ()
 
     @classmethod
@@ -184,11 +230,16 @@ class Actor:
         """Called once per incarnation when it ends after a successful start.
 
         Runs after a stop request, a normal exit and a crash, bounded by the child's shutdown
-        grace (after that it is cancelled and a warning is logged); not when the child is
-        cancelled (shutdown ``0`` or a grace overrun). If it raises after a stop request, the
-        error is logged and reported in ``ChildStopped(error=...)`` (no restart); after a
-        normal exit it turns the exit into a crash; after a crash it is logged and the crash
-        stands. Defaults to doing nothing.
+        grace; never with shutdown ``0``, and not when the child is cancelled. After a stop
+        request the grace counts from the request. After an exit of the actor's own (a crash,
+        ``stop()``, or ``execute()`` returning), ``on_stop`` runs before the supervisor learns
+        of the exit, bounded by the child's shutdown grace counted from the start of
+        ``on_stop``: if it has not finished by then, it is cancelled, a warning is logged, and
+        the supervisor handles the exit (a restart goes ahead).
+
+        If it raises after a stop request, the error is logged and reported in
+        ``ChildStopped(error=...)`` (no restart); after a normal exit it turns the exit into a
+        crash; after a crash it is logged and the crash stands. Defaults to doing nothing.
         """
 
     async def on_unhandled(self, msg: object) -> object:

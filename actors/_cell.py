@@ -1,10 +1,10 @@
 """ActorCell: runs the incarnations of one actor child slot.
 
-This is the contract between :mod:`actors` and whatever supervises them (the
-:mod:`supervisors` package): the supervisor creates one cell per incarnation, runs
-:meth:`ActorCell.run` in a task of its own nursery inside a cancel scope it controls, and
-asks it to stop with :meth:`ActorCell.request_stop`. ``run`` returns on a normal exit and
-raises on a crash; ``current`` is the message whose handler was running at that moment.
+It implements the `ChildCell` protocol of `_contract.py` (the contract with whatever supervises
+actors): the supervisor creates one cell per incarnation through `actor_cell`, runs
+:meth:`ActorCell.run` in a task of its own nursery inside a cancel scope it controls, and asks
+it to stop with :meth:`ActorCell.request_stop`. ``run`` returns on a normal exit and raises on a
+crash; ``current`` is the message whose handler was running at that moment.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._actor import Actor, BackgroundService, has_hook
-from ._mailbox import WAKE, Call, Mailbox, fail_call
+from ._mailbox import WAKE, Call, Mailbox, TimerMessage, fail_call, sender_mailbox
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
 
@@ -116,7 +116,7 @@ class ActorCell:
 
         async def timer() -> None:
             try:
-                await run_timer(handle, mailbox, msg, delay, interval)
+                await run_timer(handle, mailbox, msg, delay, interval, self)
             finally:
                 timers.discard(handle)
 
@@ -129,9 +129,13 @@ class ActorCell:
             for handle in list(timers):
                 handle.cancel()
 
+
     # -- running ---------------------------------------------------------------------------
 
     async def run(self, task_status: StartStatus) -> None:
+        # Sends from this task (and the tasks it starts) are this actor's: a send that waits for
+        # room names it, and cycles of waiting actors are found through blocked_on.
+        sender_mailbox.set(self.mailbox)
         actor = self.factory()
         if not isinstance(actor, Actor):
             raise TypeError(
@@ -145,10 +149,19 @@ class ActorCell:
         self.actor = actor
         self.mailbox.handles = cls._accepts
         self.mailbox.accepted = cls._handlers
-        on_start = has_hook(actor, "on_start")
-        if on_start is not None:
-            await on_start()
-        task_status.started()
+        try:
+            on_start = has_hook(actor, "on_start")
+            if on_start is not None:
+                await on_start()
+            task_status.started()
+            await self._serve(actor)
+        finally:
+            # Timers belong to this incarnation (also one started by on_start before it failed,
+            # or by on_stop). Their queued messages go with it: the supervisor discards them
+            # (Mailbox.discard_timer_messages) when it handles the end of the incarnation.
+            self._cancel_timers()
+
+    async def _serve(self, actor: Actor) -> None:
         try:
             if isinstance(actor, BackgroundService):
                 await self._run_background(actor)
@@ -171,12 +184,21 @@ class ActorCell:
                 await self._bounded(on_stop)
 
     async def _bounded(self, on_stop: Callable[[], Awaitable[None]]) -> None:
-        """Run on_stop after an exit of the actor's own, within the child's grace."""
+        """Run on_stop after an exit of the actor's own, within the child's grace.
+
+        The grace is counted from the start of ``on_stop``; a grace of 0 means it is not
+        called (as for a stop by the supervisor). The bound is deliberate (OTP lets
+        ``terminate/2`` run unbounded): a hung ``on_stop`` would otherwise hold the restart
+        back for ever.
+        """
+        if self.grace <= 0:
+            return
         with trio.move_on_after(self.grace) as scope:
             await on_stop()
         if scope.cancelled_caught:
             logger.warning(
-                "on_stop of %s did not finish within its %s s grace and was cancelled", self.path, self.grace
+                "on_stop of %s did not finish within its %s s shutdown grace and was cancelled; "
+                "its supervisor handles the exit now", self.path, self.grace
             )
 
     async def _on_stop_after_crash(self, actor: Actor) -> None:
@@ -207,6 +229,8 @@ class ActorCell:
                 item = await receive()
                 if item is WAKE:
                     continue
+            if type(item) is TimerMessage:
+                item = item.msg
             self.current = item
             if type(item) is Call:
                 msg = item.msg

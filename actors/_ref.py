@@ -65,16 +65,23 @@ class ActorRef:
     async def cast(self, msg: object) -> None:
         """Send ``msg`` one way; wait for room while the mailbox is full (backpressure).
 
-        Checks for cancellation first; yields to other tasks only when it has to wait, so a
-        sender that casts in a loop yields at the latest when the mailbox fills. Raises
-        :class:`NoHandler` if the running actor has no handler for the message's type and
-        :class:`ActorStopped` if the actor has stopped for good.
+        Always a Trio checkpoint: it checks for cancellation before enqueueing (a cancelled
+        cast enqueues nothing) and yields to other tasks after, so a sender casting in a loop
+        lets the receiver and every other task run between messages. Once ``msg`` is
+        enqueued, the cast is not cancelled. Use :meth:`cast_nowait` to enqueue a batch
+        without yielding. Raises :class:`NoHandler` if the running actor has no handler for
+        the message's type and :class:`ActorStopped` if the actor has stopped for good.
         """
         self._check(msg)
         await self._mailbox.put(msg)
 
     def cast_nowait(self, msg: object) -> None:
-        """Send ``msg`` one way without waiting; raise :class:`MailboxFull` if there is no room."""
+        """Send ``msg`` one way without waiting or yielding; raise :class:`MailboxFull` if full.
+
+        Not a checkpoint: the fast path for enqueueing a batch. A task that sends many
+        messages this way should yield now and then (``await trio.sleep(0)``) so the receiver
+        runs.
+        """
         mailbox = self._mailbox
         accepted = mailbox.accepted
         if accepted is None or type(msg) not in accepted:
@@ -104,17 +111,18 @@ class ActorRef:
         envelope = Call(msg, trio.lowlevel.current_task())
         mailbox = self._mailbox
         if timeout is None or timeout == math.inf:
-            await mailbox.put(envelope)
+            await mailbox.put_then_wait(envelope)
             result: R = await trio.lowlevel.wait_task_rescheduled(envelope._abort)
             return result
         if timeout > 0 and len(mailbox) < mailbox.capacity:
-            # There is room, so put() does not wait: only the wait for the reply needs the
-            # timeout, which add_deadline enforces without a cancel scope (see _deadlines).
-            await mailbox.put(envelope)
+            # There is room, so put_then_wait() does not wait: only the wait for the reply
+            # needs the timeout, which add_deadline enforces without a cancel scope (a scope
+            # costs more than the rest of the round trip; see _deadlines).
+            await mailbox.put_then_wait(envelope)
             add_deadline(timeout, envelope, lambda: self._timeout_error(msg, timeout))
             return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
         with trio.move_on_after(timeout):
-            await mailbox.put(envelope)
+            await mailbox.put_then_wait(envelope)
             return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
         envelope.task = None
         raise self._timeout_error(msg, timeout)

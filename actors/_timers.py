@@ -6,7 +6,7 @@ from typing import final
 
 import trio
 
-from ._mailbox import Mailbox
+from ._mailbox import Mailbox, TimerMessage
 
 __all__ = ["TimerHandle", "run_timer"]
 
@@ -33,13 +33,15 @@ class TimerHandle:
 
 
 async def run_timer(
-    handle: TimerHandle, mailbox: Mailbox, msg: object, delay: float, interval: float | None
+    handle: TimerHandle, mailbox: Mailbox, msg: object, delay: float, interval: float | None, owner: object
 ) -> None:
+    """Deliver ``msg`` (wrapped as the timer message of ``owner``) until the handle is over."""
+    envelope = TimerMessage(msg, owner)
     with handle._scope:
         deadline = trio.current_time() + delay
         while True:
             await trio.sleep_until(deadline)
-            if handle._scope.cancel_called or not mailbox.put_unbounded(msg):
+            if handle._scope.cancel_called or not mailbox.put_unbounded(envelope):
                 return
             handle.fired += 1
             if interval is None:

@@ -20,16 +20,33 @@ from ._events import ChildStarting as ChildStarting
 from ._events import ChildStopped as ChildStopped
 from ._events import ChildStopping as ChildStopping
 from ._events import Event as Event
+from ._events import EventsDropped as EventsDropped
 from ._events import GaveUp as GaveUp
+from ._events import MailboxBlocked as MailboxBlocked
 from ._events import MessagesDropped as MessagesDropped
 from ._events import TreeStarted as TreeStarted
 from ._events import TreeStopped as TreeStopped
 from ._events import TreeStopping as TreeStopping
 from ._host import EXIT_FAILED as EXIT_FAILED
 from ._host import EXIT_FORCED as EXIT_FORCED
+from ._host import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._host import EXIT_OK as EXIT_OK
 from ._host import run as run
 from ._host import serve as serve
+from ._resources import DeclaresResources as DeclaresResources
+from ._resources import MissingResource as MissingResource
+from ._resources import Resource as Resource
+from ._resources import ResourceError as ResourceError
+from ._resources import Resources as Resources
+from ._resources import Uses as Uses
+from ._resources import current_resources as current_resources
+from ._resources import open_resources as open_resources
+from ._resources import uses as uses
+from ._resources import with_resources as with_resources
+from ._settings import Secret as Secret
+from ._settings import SettingsError as SettingsError
+from ._settings import load_settings as load_settings
+from ._settings import masked_settings as masked_settings
 from ._snapshot import ChildKind as ChildKind
 from ._snapshot import ChildSnapshot as ChildSnapshot
 from ._snapshot import ChildState as ChildState
@@ -39,14 +56,18 @@ from ._spec import DynamicSupervisor as DynamicSupervisor
 from ._spec import Restart as Restart
 from ._spec import Strategy as Strategy
 from ._spec import Supervisor as Supervisor
+from ._stream import DEFAULT_EVENT_BUFFER as DEFAULT_EVENT_BUFFER
+from ._stream import EventStream as EventStream
 from ._tree import SupervisorRef as SupervisorRef
 from ._tree import Tree as Tree
 from ._tree import current_tree as current_tree
 from ._tree import open_tree as open_tree
 
 __all__ = [
+    "DEFAULT_EVENT_BUFFER",
     "EXIT_FAILED",
     "EXIT_FORCED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "Backoff",
     "ChildCrashed",
@@ -62,13 +83,23 @@ __all__ = [
     "ChildState",
     "ChildStopped",
     "ChildStopping",
+    "DeclaresResources",
     "DynamicSupervisor",
     "Event",
+    "EventStream",
+    "EventsDropped",
     "GaveUp",
     "InjectedFault",
+    "MailboxBlocked",
     "MessagesDropped",
+    "MissingResource",
     "NotRunning",
+    "Resource",
+    "ResourceError",
+    "Resources",
     "Restart",
+    "Secret",
+    "SettingsError",
     "StartFailed",
     "Strategy",
     "SupervisionError",
@@ -79,8 +110,15 @@ __all__ = [
     "TreeStarted",
     "TreeStopped",
     "TreeStopping",
+    "Uses",
+    "current_resources",
     "current_tree",
+    "load_settings",
+    "masked_settings",
+    "open_resources",
     "open_tree",
     "run",
     "serve",
+    "uses",
+    "with_resources",
 ]

@@ -32,14 +32,61 @@ class SupervisorGaveUp(SupervisionError):
 
     Its parent sees this as a crash of that child (and may give up in turn); at the root it
     is raised from :func:`open_tree` and makes :func:`run` exit with code 1. ``__cause__`` is
-    the failure that needed the restart too many.
+    the failure that needed the restart too many, and ``child`` the path of the child whose
+    exit it was (``None`` if unknown). :attr:`chain` says all of it in one line, down to the leaf.
     """
 
-    def __init__(self, message: str, *, path: str, restarts: int, within: float) -> None:
+    def __init__(self, message: str, *, path: str, restarts: int, within: float, child: str | None = None) -> None:
         super().__init__(message)
         self.path = path
         self.restarts = restarts
         self.within = within
+        self.child = child
+
+    @property
+    def chain(self) -> str:
+        """The whole chain of failures, one line, down to the leaf and its error.
+
+        For example ``"app gave up after 0 restarts in 5 s because app/sub gave up after 3
+        restarts in 5 s because app/sub/crasher raised ValueError('boom')"``.
+        """
+        parts: list[str] = []
+        failure: SupervisorGaveUp = self
+        while True:
+            parts.append(
+                f"{failure.path} gave up after {failure.restarts - 1} restart(s) in {failure.within:g} s"
+            )
+            cause = failure.__cause__
+            if isinstance(cause, SupervisorGaveUp) and (failure.child is None or cause.path == failure.child):
+                failure = cause
+                continue
+            if cause is not None:
+                parts.append(f"{failure.child or 'a child'} {describe_exit(cause)}")
+            return " because ".join(parts)
+
+
+class NormalExit(Exception):
+    """Stands for the cause of restarting a permanent child that returned normally."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"permanent child {path!r} returned normally")
+
+
+def describe_exit(error: BaseException) -> str:
+    """How a child's exit reads after its path: ``"raised ValueError('boom')"``."""
+    if isinstance(error, NormalExit):
+        return "returned normally (it is permanent)"
+    return f"raised {error!r}"
+
+
+def gave_up_message(path: str, max_restarts: int, within: float, child: str, cause: BaseException) -> str:
+    """The message of a SupervisorGaveUp: the limit, the last failure in one line, what to do."""
+    last = cause.chain if isinstance(cause, SupervisorGaveUp) else f"{child} {describe_exit(cause)}"
+    return (
+        f"supervisor {path!r} gave up: more than {max_restarts} restart(s) within {within:g} s "
+        f"(last: {last}); its children were stopped. Fix the failing child, or raise "
+        "max_restarts / within, or add a backoff."
+    )
 
 
 class ChildNotFound(SupervisionError, LookupError):

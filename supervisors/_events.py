@@ -6,16 +6,12 @@ the dashboard and metrics all read this stream; none of them re-derives state.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import attrs
-import trio
 
-from ._errors import StartFailed
+from ._errors import StartFailed, SupervisorGaveUp, describe_exit
 
 __all__ = [
     "ChildCrashed",
@@ -28,9 +24,11 @@ __all__ = [
     "ChildStopping",
     "Event",
     "EventBus",
+    "EventsDropped",
     "GaveUp",
+    "MailboxBlocked",
     "MessagesDropped",
-        "TreeStarted",
+    "TreeStarted",
     "TreeStopped",
     "TreeStopping",
 ]
@@ -84,7 +82,9 @@ class ChildExited(Event):
 class ChildCrashed(Event):
     """The child raised ``error``; ``message`` is the message whose handler raised, if any.
 
-    That message is not redelivered.
+    That message is not redelivered. An ``error`` that is not an ``Exception``
+    (``KeyboardInterrupt``, ``SystemExit``) is the host's interrupt: the child is not
+    restarted, the tree stops gracefully and ``open_tree`` re-raises it.
     """
 
     incarnation: int
@@ -121,27 +121,67 @@ class ChildStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class ChildStopped(Event):
-    """The child stopped after a stop request.
+    """The child stopped after a stop request, or was cancelled with its tree.
 
-    ``cancelled`` is True if it did not finish within its grace (or the grace was 0) and was
-    cancelled; ``error`` is set if it raised while stopping (logged as an error).
+    ``how`` says how it ended: ``"graceful"`` (its graceful stop completed: the handler in
+    progress, ``on_stop``, a draining ``execute()``), ``"brutal_kill"`` (shutdown ``0``:
+    cancelled at once, ``on_stop`` not called), ``"grace_expired"`` (cancelled when its grace
+    ran out) or ``"forced"`` (an enclosing cancel scope cancelled the tree, e.g. the host's
+    deadline or a second signal, before its graceful stop completed). ``cancelled`` is True
+    whenever the child was killed, that is whenever ``how`` is not ``"graceful"``. ``error`` is
+    set if it raised while stopping (logged as an error).
     """
 
     incarnation: int
     cancelled: bool
     error: BaseException | None = None
+    how: str = "graceful"
 
 
 @attrs.frozen(kw_only=True)
 class MessagesDropped(Event):
-    """``count`` messages queued for the actor were dropped because it stopped for good.
+    """``count`` messages queued for the actor were dropped; ``reason`` says why.
 
-    Calls among them were failed with :class:`~actors.ActorStopped`; the casts are counted here
-    (and logged as a warning). ``reason`` says why the actor stopped for good.
+    Either the actor stopped for good (calls among the queued messages were failed with
+    :class:`~actors.ActorStopped`; the casts are counted here), or an incarnation ended with
+    messages of its own timers still queued: timers belong to their incarnation, so those go
+    with it, and the reason names the incarnation. Logged as a warning.
     """
 
     count: int
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class MailboxBlocked(Event):
+    """A send has waited ``waited`` seconds for room in the full mailbox of the actor at ``path``.
+
+    Emitted once per waiting send (``cast``, or ``call`` waiting for room), when it has waited
+    the tree's ``blocked_send_warning`` (default 5.0 s), and logged as a warning; the send goes
+    on waiting. ``depth`` / ``capacity`` are that mailbox's. ``sender`` is the path of the
+    sending actor, or ``None`` for a task outside the tree's actors; ``sender_depth`` is the
+    sender's own mailbox depth (``None`` likewise). ``cycle`` is non-empty when the waiting
+    actors form a cycle, ``(sender, path, ...)``, each waiting for room in the next one's
+    mailbox and the last in the sender's: a deadlock that nothing inside the cycle can end.
+    """
+
+    depth: int
+    capacity: int
+    sender: str | None
+    sender_depth: int | None
+    waited: float
+    cycle: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class EventsDropped(Event):
+    """``count`` events were dropped for one slow subscriber of :meth:`Tree.subscribe`.
+
+    Not emitted on the bus: only the subscriber whose buffer was full receives it, in the place
+    of the events it missed (``path`` is the tree's root, ``time`` that of the first one missed).
+    """
+
+    count: int
 
 
 @attrs.frozen(kw_only=True)
@@ -150,12 +190,14 @@ class GaveUp(Event):
 
     Emitted when it decides to give up, before its children's ChildStopping / ChildStopped
     events. ``restarts`` is the count the refused restart would have made (so
-    ``max_restarts + 1``); ``error`` the failure that needed it.
+    ``max_restarts + 1``); ``error`` the failure that needed it, and ``cause`` the path of the
+    child whose exit that was.
     """
 
     restarts: int
     within: float
     error: BaseException
+    cause: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -170,94 +212,151 @@ class TreeStopping(Event):
 
 @attrs.frozen(kw_only=True)
 class TreeStopped(Event):
-    """Nothing of the tree runs any more; ``error`` is set if the root failed."""
+    """Nothing of the tree runs any more; ``error`` is set if the root failed or was interrupted.
+
+    After an interrupt (a child raised ``KeyboardInterrupt``...), ``error`` is that interrupt.
+
+    ``cancelled`` is True if the stop did not complete gracefully: the tree was cancelled from
+    outside (the host's deadline or second signal, an enclosing cancel scope) while running or
+    stopping, so some children did not get their grace or ``on_stop``.
+    """
 
     error: BaseException | None = None
+    cancelled: bool = False
 
 
 Subscriber = Callable[[Event], None]
+
+
+DETAILED_EVENTS: tuple[type[Event], ...] = (ChildStarting, ChildStarted, ChildStopping, ChildStopped)
+"""The frequent events, built only when a subscriber or DEBUG logging needs them."""
 
 
 class EventBus:
     """Delivers each event synchronously to every subscriber, in subscription order.
 
     ``detailed`` is False while nobody needs the frequent events (starting, started, stopping,
-    stopped): then the supervisor does not build them. A subscriber that raises is logged and
-    removed, so a broken observer cannot break supervision.
+    stopped): then the supervisor does not build them. ``wants(level)`` says whether an event
+    logged at ``level`` is needed at all (a subscriber, or the logger writes that level). A
+    subscriber that raises is logged and removed, so a broken observer cannot break supervision.
     """
 
-    __slots__ = ("_subscribers",)
+    __slots__ = ("_detailed", "_entries", "_subscribers")
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, bool]] = []
+        self._entries: tuple[tuple[Subscriber, bool], ...] = ()  # the list as it is now, to iterate
+        self._detailed = False  # whether a subscriber wants the frequent events
 
     @property
     def detailed(self) -> bool:
-        return bool(self._subscribers) or logger.isEnabledFor(logging.DEBUG)
+        return self._detailed or logger.isEnabledFor(logging.DEBUG)
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` for every later event; return a function that unsubscribes."""
-        self._subscribers.append(callback)
+    def wants(self, level: int) -> bool:
+        """Whether an event that is logged at ``level`` must be built: someone would see it."""
+        return bool(self._entries) or logger.isEnabledFor(level)
+
+    def subscribe(self, callback: Subscriber, *, detailed: bool = True) -> Callable[[], None]:
+        """Call ``callback(event)`` for every later event; return a function that unsubscribes.
+
+        With ``detailed=False`` the callback does not need the frequent events, so subscribing
+        does not make the supervisors build them (it may still receive them if others do).
+        """
+        entry = (callback, detailed)
+        self._subscribers.append(entry)
+        self._changed()
 
         def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
+            self._remove(entry)
 
         return unsubscribe
 
+    def _remove(self, entry: tuple[Subscriber, bool]) -> None:
+        if entry in self._subscribers:
+            self._subscribers.remove(entry)
+            self._changed()
+
+    def _changed(self) -> None:
+        self._entries = tuple(self._subscribers)
+        self._detailed = any(detailed for _, detailed in self._subscribers)
+
     def emit(self, event: Event) -> None:
         log_event(event)
-        for callback in tuple(self._subscribers):
+        for entry in self._entries:
             try:
-                callback(event)
+                entry[0](event)
             except Exception:
-                logger.exception("event subscriber %r raised; it is unsubscribed", callback)
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-    @asynccontextmanager
-    async def stream(self, max_buffer: float = math.inf) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
-        send, receive = trio.open_memory_channel[Event](max_buffer)
-
-        def forward(event: Event) -> None:
-            with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                send.send_nowait(event)
-
-        unsubscribe = self.subscribe(forward)
-        try:
-            async with receive:
-                yield receive
-        finally:
-            unsubscribe()
-            send.close()
+                logger.exception("event subscriber %r raised; it is unsubscribed", entry[0])
+                self._remove(entry)
 
 
 def log_event(event: Event) -> None:
     """The logging subscriber: every crash with its traceback and path; nothing silent."""
     if isinstance(event, ChildCrashed):
+        if isinstance(event.error, SupervisorGaveUp) and event.error.path == event.path:
+            return  # a supervisor that gave up: its GaveUp line said so, and its parent acts next
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""
+        if not isinstance(event.error, Exception):
+            logger.error(
+                "child %s was interrupted by %s%s: the host's interrupt, not a crash; the tree stops "
+                "gracefully (as for a signal) and the interrupt is re-raised",
+                event.path, type(event.error).__name__, what, exc_info=event.error,
+            )
+            return
         logger.error("child %s crashed%s: %r", event.path, what, event.error, exc_info=event.error)
     elif isinstance(event, ChildStartFailed):
         if isinstance(event.error, StartFailed):
             return  # a subtree whose child failed to start: logged there, with its traceback
         logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
+        # The failure itself was logged with its traceback when it happened.
+        if isinstance(event.error, SupervisorGaveUp):
+            last = event.error.chain
+        else:
+            last = f"{event.cause or 'a child'} {describe_exit(event.error)}"
         logger.error(
-            "supervisor %s gave up: more than %d restarts within %s s; stopping its children "
-            "and failing (its parent decides next)",
-            event.path, event.restarts - 1, event.within, exc_info=event.error,
+            "supervisor %s gave up: more than %d restart(s) within %g s (last: %s); stopping its "
+            "children and failing (its parent decides next)",
+            event.path, event.restarts - 1, event.within, last,
         )
     elif isinstance(event, ChildStopped):
         if event.error is not None:
             logger.error("child %s raised while stopping: %r", event.path, event.error,
                          exc_info=event.error)
-        elif event.cancelled and logger.isEnabledFor(logging.WARNING):
+        elif event.how == "grace_expired":
             logger.warning("child %s did not stop within its shutdown grace and was cancelled", event.path)
+        elif event.how == "forced":
+            logger.warning("child %s was cancelled before it had stopped: its tree was cancelled (forced stop)",
+                           event.path)
+        elif event.how == "brutal_kill":
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("child %s was killed at once (shutdown 0, on_stop not called)", event.path)
+        elif event.cancelled:
+            logger.warning("child %s was cancelled before its graceful stop completed", event.path)
         elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug("child %s stopped", event.path)
+            logger.debug("child %s stopped gracefully", event.path)
+    elif isinstance(event, MailboxBlocked):
+        sender = "a task outside the tree's actors" if event.sender is None else (
+            f"{event.sender} (its own mailbox {event.sender_depth} deep)")
+        if event.cycle:
+            ring = " -> ".join((*event.cycle, event.cycle[0]))
+            logger.warning(
+                "deadlock: %s has waited %g s for room in the full mailbox of %s (%d/%d), and "
+                "the actors %s each wait for room in the next one's mailbox; none can proceed. "
+                "Break the cycle: reply with call(), send back with cast_nowait(), or size the "
+                "mailboxes for the traffic in flight",
+                sender, event.waited, event.path, event.depth, event.capacity, ring,
+            )
+        else:
+            logger.warning(
+                "%s has waited %g s for room in the full mailbox of %s (%d/%d); that actor is "
+                "not keeping up (or is blocked). Send with cast_nowait() to shed load, or give "
+                "it a larger mailbox_size",
+                sender, event.waited, event.path, event.depth, event.capacity,
+            )
     elif isinstance(event, MessagesDropped):
         logger.warning(
-            "%d message(s) to %s were dropped: it stopped for good (%s)", event.count, event.path, event.reason
+            "%d message(s) to %s were dropped (%s)", event.count, event.path, event.reason
         )
     elif isinstance(event, ChildRestarting):
         if logger.isEnabledFor(logging.INFO):
@@ -267,8 +366,13 @@ def log_event(event: Event) -> None:
         if logger.isEnabledFor(logging.INFO):
             logger.info("child %s exited normally", event.path)
     elif isinstance(event, TreeStopped):
-        if event.error is None:
+        if event.cancelled:
+            logger.warning("tree %s was cancelled before its graceful stop completed", event.path)
+        elif event.error is None:
             logger.info("tree %s stopped", event.path)
+        elif not isinstance(event.error, Exception):
+            logger.warning("tree %s stopped after an interrupt (%s); open_tree re-raises it", event.path,
+                           type(event.error).__name__)
     elif isinstance(event, TreeStarted | TreeStopping):
         if logger.isEnabledFor(logging.INFO):
             logger.info("tree %s %s", event.path, "started" if isinstance(event, TreeStarted) else "stopping")

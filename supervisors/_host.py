@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from types import FrameType
+from typing import Any
 
 import trio
 
-from ._errors import SupervisionError
+from ._errors import SupervisionError, SupervisorGaveUp
+from ._events import Event, GaveUp
+from ._resources import Resource
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, interrupt_in
+from ._snapshot import ChildState
 from ._spec import DynamicSupervisor, Supervisor
 from ._tree import Tree, open_tree
 
-__all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_OK", "run", "serve"]
+__all__ = ["EXIT_FAILED", "EXIT_FORCED", "EXIT_INTERRUPTED", "EXIT_OK", "run", "serve"]
 
 logger = logging.getLogger("supervisors.host")
 
@@ -22,37 +30,124 @@ EXIT_FAILED = 1
 """The tree could not start, or its root supervisor gave up."""
 EXIT_FORCED = 2
 """The graceful stop overran ``shutdown_timeout`` or a second signal came: the rest was cancelled."""
+EXIT_INTERRUPTED = 130
+"""A child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler): 128 + SIGINT, as a shell reports it."""
+
+
+def _interrupt_exit_code(interrupt: BaseException) -> int:
+    """130 for an interrupt; a ``SystemExit`` raised by a child exits as Python would exit."""
+    if isinstance(interrupt, SystemExit):
+        code = interrupt.code
+        if code is None:
+            return EXIT_OK
+        return code if isinstance(code, int) else EXIT_FAILED
+    return EXIT_INTERRUPTED
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class _Stopper:
-    def __init__(self) -> None:
+def _still_stopping(tree: Tree | None) -> str:
+    """Who held the stop up: the deepest children still stopping (or starting), by path."""
+    if tree is None:
+        return "the tree was still starting"
+    nodes = tree.snapshot().walk()[1:]
+    for state, doing in ((ChildState.STOPPING, "stopping"), (ChildState.STARTING, "starting")):
+        busy = [node.path for node in nodes if node.state is state]
+        # The deepest ones: a busy supervisor is only waiting for its busy child.
+        leaves = [path for path in busy if not any(other.startswith(path + "/") for other in busy)]
+        if leaves:
+            return f"{', '.join(leaves)} {'was' if len(leaves) == 1 else 'were'} still {doing}"
+    if any(node.state is ChildState.RUNNING for node in nodes):
+        return "no child had begun to stop yet"
+    return "no child was stopping any more"
+
+
+class _Host:
+    """One serve(): the tree, when its stop began, and whether (and why) it was cut short."""
+
+    def __init__(self, name: str, shutdown_timeout: float, outer: trio.CancelScope) -> None:
+        self.name = name
+        self.shutdown_timeout = shutdown_timeout
+        self.outer = outer
         self.tree: Tree | None = None
         self.requested = False
+        self.deadline = math.inf
+        self.stop_began = trio.Event()
+        self.forced = False
 
     def request(self) -> None:
         self.requested = True
         if self.tree is not None:
             self.tree.request_stop()
 
+    def begin_stop(self) -> None:
+        """Start the clock of the graceful stop (once: later calls keep the first deadline)."""
+        if not self.stop_began.is_set():
+            self.deadline = trio.current_time() + self.shutdown_timeout
+            self.stop_began.set()
 
-async def _watch_signals(stopper: _Stopper, outer: trio.CancelScope, shutdown_timeout: float) -> None:
-    with trio.open_signal_receiver(*_SIGNALS) as signals:
+    def watch_root(self, event: Event) -> None:
+        if isinstance(event, GaveUp) and event.path == self.name:
+            self.begin_stop()
+
+    def force(self, why: str) -> None:
+        """Cancel everything left now, logging who was still stopping and why the stop was cut."""
+        if self.forced:
+            return
+        self.forced = True
+        logger.error(
+            "%s: %s; cancelling the rest now; exiting with code %d", why, _still_stopping(self.tree), EXIT_FORCED
+        )
+        self.outer.cancel()
+
+
+async def _enforce_deadline(host: _Host) -> None:
+    await host.stop_began.wait()
+    await trio.sleep_until(host.deadline)
+    host.force(f"tree {host.name!r} did not stop within {host.shutdown_timeout} s (the shutdown deadline)")
+
+
+@contextlib.contextmanager
+def _counting_signal_handlers(deliver: Callable[[int], None]) -> Iterator[None]:
+    """Call ``deliver(signum)`` in this Trio run once for every SIGINT / SIGTERM received.
+
+    Unlike ``trio.open_signal_receiver``, which merges a signal that comes again before the
+    first was read, each signal Python sees is delivered: a double Ctrl-C is two signals.
+    """
+    token = trio.lowlevel.current_trio_token()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        token.run_sync_soon(deliver, signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in _SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
+
+
+async def _watch_signals(host: _Host) -> None:
+    send, receive = trio.open_memory_channel[int](math.inf)
+
+    def deliver(signum: int) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):  # a signal queued as we stopped watching
+            send.send_nowait(signum)
+
+    with _counting_signal_handlers(deliver), receive:
         count = 0
-        async for signum in signals:
+        async for signum in receive:
             count += 1
             name = signal.Signals(signum).name
             if count == 1:
                 logger.info(
                     "%s received: stopping gracefully within %s s (send it again to stop at once)",
-                    name, shutdown_timeout,
+                    name, host.shutdown_timeout,
                 )
-                outer.deadline = min(outer.deadline, trio.current_time() + shutdown_timeout)
-                stopper.request()
+                host.begin_stop()
+                host.request()
             else:
-                logger.warning("second %s received: cancelling everything now", name)
-                outer.cancel()
+                host.force(f"second {name} received during the graceful stop")
                 return
 
 
@@ -62,6 +157,8 @@ async def serve(
     shutdown_timeout: float = 30.0,
     handle_signals: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
+    resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` until it is stopped; return the process exit code.
 
@@ -69,43 +166,71 @@ async def serve(
     ``handle_signals`` (default True; needs the main thread), the first SIGINT or SIGTERM
     starts a graceful stop: children stop in reverse start order, each within its own grace,
     and the whole stop within ``shutdown_timeout`` seconds (default 30.0, as in .NET), after
-    which everything left is cancelled. A second signal cancels at once. The same deadline
-    bounds a stop asked for with ``tree.request_stop()``. ``on_started(tree)`` is awaited
+    which everything left is cancelled. A second signal cancels at once (every signal counts,
+    even two that arrive back to back). The same deadline bounds a stop asked for with
+    ``tree.request_stop()`` or caused by the root giving up. A forced stop is logged at ERROR
+    with its cause and the path of the deepest children still stopping. ``on_started(tree)`` is awaited
     once the tree has started (the tree keeps running after it returns, until a stop is
     requested); an exception from it stops the tree gracefully and is re-raised.
+    ``blocked_send_warning`` is passed to :func:`open_tree` (a send waiting that long for room
+    in a full mailbox is reported as :class:`MailboxBlocked`).
 
     Returns :data:`EXIT_OK` (0) after a clean stop, :data:`EXIT_FAILED` (1) if the tree could
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
-    overran the deadline or was cut short by a second signal.
+    overran the deadline or was cut short by a second signal, :data:`EXIT_INTERRUPTED` (130)
+    if a child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler; the tree is stopped
+    gracefully first; a ``SystemExit`` raised by a child gives its own code). ``resources``
+    are opened before the tree starts and closed after it stops, as with :func:`open_tree`;
+    one that fails to open (or one a child uses but is not given) makes the start fail:
+    logged, exit code 1.
     """
-    stopper = _Stopper()
     code = EXIT_OK
     body_error: BaseException | None = None
     async with trio.open_nursery() as watchers:
         with trio.CancelScope() as outer:
+            host = _Host(spec.name, shutdown_timeout, outer)
+            watchers.start_soon(_enforce_deadline, host)
             if handle_signals:
-                watchers.start_soon(_watch_signals, stopper, outer, shutdown_timeout)
+                watchers.start_soon(_watch_signals, host)
             try:
-                async with open_tree(spec) as tree:
-                    stopper.tree = tree
-                    if stopper.requested:
+                async with open_tree(
+                    spec, blocked_send_warning=blocked_send_warning, resources=resources
+                ) as tree:
+                    host.tree = tree
+                    # A root that gives up stops its children before the tree counts as stopping:
+                    # the deadline starts when it decides. (Not a detailed subscriber: cheap.)
+                    tree._runtime.bus.subscribe(host.watch_root, detailed=False)
+                    if host.requested:
                         tree.request_stop()
                     if on_started is not None:
                         await on_started(tree)
                     await tree.wait_stopping()
                     # However the stop was asked for (signal, request_stop, the root failing),
                     # the whole graceful stop gets shutdown_timeout seconds.
-                    outer.deadline = min(outer.deadline, trio.current_time() + shutdown_timeout)
+                    host.begin_stop()
+            except SupervisorGaveUp as exc:
+                logger.error(
+                    "tree %r failed: %s; exiting with code %d. Fix the failing child, or raise "
+                    "max_restarts / within, or add a backoff.", spec.name, exc.chain, EXIT_FAILED,
+                )
+                code = EXIT_FAILED
             except SupervisionError as exc:
                 logger.error("tree %r failed: %s; exiting with code %d", spec.name, exc, EXIT_FAILED)
                 code = EXIT_FAILED
             except Exception as exc:  # raised by on_started: re-raised below, outside the nursery
                 body_error = exc
-        if outer.cancelled_caught:
-            logger.error(
-                "tree %r did not stop within %s s (or a second signal came); the rest was "
-                "cancelled; exiting with code %d", spec.name, shutdown_timeout, EXIT_FORCED,
-            )
+            except BaseException as exc:
+                # Ctrl-C inside a handler (or another interrupt): the tree was stopped gracefully.
+                interrupt = interrupt_in(exc)
+                if interrupt is None:
+                    raise
+                code = _interrupt_exit_code(interrupt)
+                where = ""
+                if host.tree is not None and host.tree._runtime.interrupted is not None:
+                    where = f" in {host.tree._runtime.interrupted[0]}"
+                logger.error("tree %r was interrupted by %s%s; it was stopped gracefully; exiting with code %d",
+                             spec.name, type(interrupt).__name__, where, code)
+        if host.forced:
             code = EXIT_FORCED
         watchers.cancel_scope.cancel()
     if body_error is not None:
@@ -120,6 +245,8 @@ def run(
     handle_signals: bool = True,
     configure_logging: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
+    resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` in a new Trio run until it is stopped; return the exit code.
 
@@ -137,6 +264,8 @@ def run(
         )
     return trio.run(
         lambda: serve(
-            spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started
+            spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started,
+            blocked_send_warning=blocked_send_warning,
+            resources=resources,
         )
     )

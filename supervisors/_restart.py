@@ -7,12 +7,13 @@ retries after a failed start) and gives up when the intensity is exceeded.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, NoReturn
 
 import trio
 
 from ._decide import RestartPlan, RestartWindow, plan_restart, plan_retry
-from ._errors import SupervisorGaveUp
+from ._errors import NormalExit, SupervisorGaveUp, gave_up_message
 from ._events import ChildRestarting, GaveUp
 from ._snapshot import ChildState
 from ._spec import Restart, Strategy
@@ -22,13 +23,6 @@ if TYPE_CHECKING:
     from ._supervisor import SupervisorCell
 
 __all__ = ["NormalExit", "Restarter"]
-
-
-class NormalExit(Exception):
-    """Stands for the cause of restarting a permanent child that returned normally."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"permanent child {path!r} returned normally")
 
 
 class Restarter:
@@ -62,17 +56,19 @@ class Restarter:
             to_start = [slots[i] for i in plan.start]
         while True:
             if not self.window.record(trio.current_time()):
-                await self.give_up(cause)
+                await self.give_up(cause, failed.path)
             delay = 0.0
             backoff = cell.spec.backoff
             if backoff is not None:
                 delay = backoff.delay(len(self.window), cell.runtime.rng)
             bus = cell.runtime.bus
             now = trio.current_time()
+            report = bus.wants(logging.INFO)  # the events are built only if they would be seen
             for slot in to_start:
                 slot.state = ChildState.RESTARTING
-                bus.emit(ChildRestarting(path=slot.path, time=now, delay=delay,
-                                         restarts=len(self.window), cause=failed.path))
+                if report:
+                    bus.emit(ChildRestarting(path=slot.path, time=now, delay=delay,
+                                             restarts=len(self.window), cause=failed.path))
             for slot in to_stop:
                 await cell.stop_slot(slot, "restart")
                 slot.state = ChildState.RESTARTING
@@ -106,17 +102,19 @@ class Restarter:
             to_start = [to_start[i] for i in retry.start]
             failed = failed_slot
 
-    async def give_up(self, cause: BaseException) -> NoReturn:
-        """Stop every child in reverse order and fail with :class:`SupervisorGaveUp`."""
+    async def give_up(self, cause: BaseException, child: str) -> NoReturn:
+        """Stop every child in reverse order and fail with :class:`SupervisorGaveUp`.
+
+        ``cause`` is the failure that needed the refused restart, ``child`` the path of the
+        child whose exit it was.
+        """
         cell = self.cell
         spec = cell.spec
         restarts = len(self.window)
         cell.runtime.bus.emit(GaveUp(path=cell.path, time=trio.current_time(),
-                                     restarts=restarts, within=spec.within, error=cause))
+                                     restarts=restarts, within=spec.within, error=cause, cause=child))
         await cell.stop_all("give_up")
         raise SupervisorGaveUp(
-            f"supervisor {cell.path!r} gave up: more than {spec.max_restarts} restart(s) within "
-            f"{spec.within} s (last: {cause!r}); its children were stopped. Fix the failing "
-            "child, or raise max_restarts / within, or add a backoff.",
-            path=cell.path, restarts=restarts, within=spec.within,
+            gave_up_message(cell.path, spec.max_restarts, spec.within, child, cause),
+            path=cell.path, restarts=restarts, within=spec.within, child=child,
         ) from cause

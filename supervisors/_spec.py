@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -193,6 +193,10 @@ class ChildSpec:
 
 
 def _children(value: Sequence[TreeSpec]) -> tuple[TreeSpec, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"'children' must be a sequence of ChildSpec, Supervisor or DynamicSupervisor ({_got(value)})"
+        )
     return tuple(value)
 
 
@@ -201,8 +205,8 @@ def _check_children(instance: Any, attribute: attrs.Attribute[Any], value: tuple
     for child in value:
         if not isinstance(child, ChildSpec | Supervisor | DynamicSupervisor):
             raise TypeError(
-                "children must be ChildSpec, Supervisor or DynamicSupervisor instances "
-                f"(got {child!r})"
+                "'children' must be ChildSpec, Supervisor or DynamicSupervisor instances "
+                f"({_got(child)})"
             )
         if child.name in seen:
             raise ValueError(f"two children are named {child.name!r}; names must be unique")

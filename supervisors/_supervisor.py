@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 
@@ -25,10 +26,18 @@ from actors.contract import Call, StartStatus, actor_cell
 
 from ._decide import ExitKind, needs_restart
 from ._errors import ChildNotFound, NotRunning, StartFailed
-from ._events import ChildCrashed, ChildExited, ChildStartFailed, ChildStarting, ChildStopped, ChildStopping
+from ._events import (
+    ChildCrashed,
+    ChildExited,
+    ChildStartFailed,
+    ChildStarting,
+    ChildStopped,
+    ChildStopping,
+    MessagesDropped,
+)
 from ._inject import inject
 from ._restart import NormalExit, Restarter
-from ._runtime import Runtime, current_tree_var
+from ._runtime import Runtime, current_tree_var, interrupt_in
 from ._slot import Incarnation, Slot, StartReporter
 from ._snapshot import ChildKind, ChildSnapshot, ChildState, snapshot_of
 from ._spec import ChildSpec, DynamicSupervisor, Restart, Supervisor, TreeSpec
@@ -96,13 +105,17 @@ class SupervisorCell:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
-                    await self._start_all()
-                    self.running = True
-                    task_status.started()
-                    await self._control_loop()
-                except Exception as exc:  # gave up, failed to start, or an injected failure
-                    failure = exc
-                await self.stop_all()
+                    try:
+                        await self._start_all()
+                        self.running = True
+                        task_status.started()
+                        await self._control_loop()
+                    except Exception as exc:  # gave up, failed to start, or an injected failure
+                        failure = exc
+                    await self.stop_all()
+                except trio.Cancelled:  # a forced stop: the tree is cancelled around us
+                    await self._report_forced_stop()
+                    raise
         finally:
             self.running = False
             self.finished = True
@@ -181,6 +194,7 @@ class SupervisorCell:
             slot.last_error = error
             bus.emit(ChildStartFailed(path=slot.path, time=trio.current_time(),
                                       incarnation=incarnation.number, error=error))
+            self._drop_timer_messages(slot, incarnation)
             return error
         return None
 
@@ -190,21 +204,50 @@ class SupervisorCell:
         tree = self.runtime.tree
         if tree is not None:
             current_tree_var.set(tree)
+        interrupt: BaseException | None = None
         try:
             with incarnation.scope:
                 await incarnation.cell.run(StartReporter(self.runtime.bus, slot, incarnation, task_status))
         except Exception as exc:
             incarnation.error = exc
+        except BaseException as exc:
+            # KeyboardInterrupt, SystemExit...: the host's interrupt, not a crash to restart.
+            # Cancelled (alone or in a group) is the cancellation of a scope: let it through.
+            interrupt = interrupt_in(exc)
+            if interrupt is None:
+                raise
         finally:
             if incarnation.error is None and incarnation.injected is not None:
                 incarnation.error = incarnation.injected
             incarnation.done.set()
+        if interrupt is not None:
+            self._interrupted(slot, incarnation, interrupt)
         if not incarnation.started:
-            task_status.started(incarnation.error or RuntimeError(f"{slot.path!r} was cancelled while starting"))
+            task_status.started(incarnation.error or RuntimeError(
+                f"{slot.path!r} was {'interrupted' if interrupt is not None else 'cancelled'} while starting"))
             return
-        if not incarnation.stopping:
+        if interrupt is None and not incarnation.stopping:
             self._inbox.append((slot, incarnation))
             self._wakeup.unpark()
+
+    def _interrupted(self, slot: Slot, incarnation: Incarnation, interrupt: BaseException) -> None:
+        """A child raised an interrupt (not an Exception): report it, and stop the tree as a signal would.
+
+        The child is not restarted; its siblings and the rest of the tree are stopped
+        gracefully in reverse order by the tree's stop; ``open_tree`` then re-raises the
+        interrupt. A child that was being stopped is reported by its stop, as usual.
+        """
+        if incarnation.started and not incarnation.stopping:
+            slot.current = None
+            slot.state = ChildState.DOWN
+            slot.last_error = interrupt
+            message = incarnation.cell.current
+            if isinstance(message, Call):
+                message = message.msg
+            self.runtime.bus.emit(ChildCrashed(path=slot.path, time=trio.current_time(),
+                                               incarnation=incarnation.number, error=interrupt, message=message))
+            self._drop_timer_messages(slot, incarnation)
+        self.runtime.interrupt(slot.path, interrupt)
 
     # -- stopping --------------------------------------------------------------------------
 
@@ -217,6 +260,13 @@ class SupervisorCell:
         """Stop the running incarnation of ``slot`` within its grace; wait until it has ended."""
         incarnation = slot.current
         if incarnation is None:
+            return
+        if incarnation.done.is_set():
+            # It had already ended on its own (its exit notice is still queued, and now stale):
+            # report that exit as what it was, a crash or a normal exit, not as a stop.
+            slot.current = None
+            slot.state = ChildState.STOPPED
+            self._report_exit(slot, incarnation)
             return
         incarnation.stopping = True
         slot.state = ChildState.STOPPING
@@ -231,14 +281,58 @@ class SupervisorCell:
         elif grace != math.inf:
             incarnation.scope.deadline = trio.current_time() + grace
         await incarnation.done.wait()
+        # Killed whenever the graceful stop did not complete: an idle actor stopped with a grace
+        # of 0 returns without seeing Cancelled, yet on_stop did not run.
+        if grace == 0:
+            how = "brutal_kill"
+        elif incarnation.scope.cancel_called:
+            how = "grace_expired"
+        else:
+            how = "graceful"
+        self._record_stopped(slot, incarnation, how)
+
+    def _record_stopped(self, slot: Slot, incarnation: Incarnation, how: str) -> None:
+        """Record that the incarnation in ``slot`` ended after a stop; report how."""
         slot.current = None
         slot.state = ChildState.STOPPED
-        cancelled = incarnation.scope.cancelled_caught
+        killed = how != "graceful"
         if incarnation.error is not None:
             slot.last_error = incarnation.error
-        if bus.detailed or cancelled or incarnation.error is not None:
+        bus = self.runtime.bus
+        if bus.detailed or killed or incarnation.error is not None:
             bus.emit(ChildStopped(path=slot.path, time=trio.current_time(), incarnation=incarnation.number,
-                                  cancelled=cancelled, error=incarnation.error))
+                                  cancelled=killed, error=incarnation.error, how=how))
+        self._drop_timer_messages(slot, incarnation)
+
+    async def _report_forced_stop(self) -> None:
+        """The tree is being cancelled around this supervisor: report each child as it ends.
+
+        Every child is being cancelled with us; wait (shielded: the nursery would wait for
+        them anyway) for each started one to end, in reverse order, and report it killed.
+        """
+        with trio.CancelScope(shield=True):
+            for slot in reversed(self.slots):
+                incarnation = slot.current
+                if incarnation is None:
+                    continue
+                await incarnation.done.wait()
+                if incarnation.started:
+                    self._record_stopped(slot, incarnation, "forced")
+                else:
+                    slot.current = None
+                    slot.state = ChildState.STOPPED
+
+    def _drop_timer_messages(self, slot: Slot, incarnation: Incarnation) -> None:
+        """Timers belong to their incarnation: discard its queued timer messages, and say so."""
+        mailbox = slot.mailbox
+        if mailbox is None:
+            return
+        count = mailbox.discard_timer_messages(incarnation.cell)
+        if count:
+            self.runtime.bus.emit(MessagesDropped(
+                path=slot.path, time=trio.current_time(), count=count,
+                reason=f"timer messages of incarnation {incarnation.number}, which has ended",
+            ))
 
     # -- supervising -----------------------------------------------------------------------
 
@@ -269,20 +363,7 @@ class SupervisorCell:
             return  # stale: that incarnation was already stopped or replaced
         slot.current = None
         slot.state = ChildState.DOWN
-        error = incarnation.error
-        now = trio.current_time()
-        bus = self.runtime.bus
-        if error is not None:
-            slot.last_error = error
-            message = incarnation.cell.current
-            if isinstance(message, Call):
-                message = message.msg
-            bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
-                                  error=error, message=message))
-            kind = ExitKind.CRASH
-        else:
-            bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
-            kind = ExitKind.NORMAL
+        kind = self._report_exit(slot, incarnation)
         restart = slot.spec.restart
         if restart is Restart.TEMPORARY:
             self.remove(slot, "a temporary child exited")
@@ -290,8 +371,32 @@ class SupervisorCell:
         if not needs_restart(restart, kind):
             self.retire(slot, "a transient child exited normally")
             return
+        error = incarnation.error
         cause: BaseException = error if error is not None else NormalExit(slot.path)
         await self._restarter.restart(slot, cause)
+
+    def _report_exit(self, slot: Slot, incarnation: Incarnation) -> ExitKind:
+        """Emit ChildCrashed (with the message it crashed on) or ChildExited for an ended incarnation.
+
+        Its queued timer messages go with it (reported after the exit's event).
+        """
+        error = incarnation.error
+        now = trio.current_time()
+        bus = self.runtime.bus
+        if error is None:
+            if bus.wants(logging.INFO):  # built only if it would be seen
+                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
+            kind = ExitKind.NORMAL
+        else:
+            slot.last_error = error
+            message = incarnation.cell.current
+            if isinstance(message, Call):
+                message = message.msg
+            bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
+                                  error=error, message=message))
+            kind = ExitKind.CRASH
+        self._drop_timer_messages(slot, incarnation)
+        return kind
 
     def remove(self, slot: Slot, reason: str) -> None:
         """Take ``slot`` out of the list for good; its mailboxes close and are forgotten."""

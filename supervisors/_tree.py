@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, final
@@ -13,9 +12,11 @@ from actors import ActorRef
 
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
-from ._runtime import Runtime, current_tree_var
+from ._resources import Resource, check_resources, current_resources, open_resources
+from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, Runtime, current_tree_var, interrupt_in
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
+from ._stream import DEFAULT_EVENT_BUFFER, EventStream, open_stream
 from ._supervisor import SupervisorCell, supervisor_cell
 
 __all__ = ["SupervisorRef", "Tree", "current_tree", "open_tree"]
@@ -142,14 +143,20 @@ class Tree:
             children=root.snapshot_children() if root is not None and running else (),
         )
 
-    def subscribe(self, max_buffer: float = math.inf) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[Event]]:
+    def subscribe(
+        self, max_buffer: float = DEFAULT_EVENT_BUFFER, *, kinds: type[Event] | tuple[type[Event], ...] = Event
+    ) -> AbstractAsyncContextManager[EventStream]:
         """``async with tree.subscribe() as events: async for event in events: ...``.
 
-        Yields every event emitted after subscribing, in order. With a finite ``max_buffer``,
-        events that find the buffer full are dropped for this subscriber (never blocking the
-        tree); the default buffer is unbounded.
+        Yields every event (of the classes ``kinds``; default all) emitted after subscribing,
+        in order. At most ``max_buffer`` events (default :data:`DEFAULT_EVENT_BUFFER`, 1024;
+        ``math.inf`` for no bound) wait to be read: events that find the buffer full are
+        dropped for this subscriber, never blocking the tree, and it receives one
+        :class:`EventsDropped` with their count in their place. Subscribing only to kinds that
+        are not the frequent ones (starting, started, stopping, stopped) does not make the
+        supervisors build those.
         """
-        return self._runtime.bus.stream(max_buffer)
+        return open_stream(self._runtime.bus, self.name, max_buffer, kinds)
 
     def add_listener(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` synchronously for every later event; returns an unsubscribe function.
@@ -235,6 +242,8 @@ async def open_tree(
     *,
     seed: int | None = None,
     listeners: Sequence[Callable[[Event], None]] = (),
+    blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
+    resources: Sequence[Resource[Any]] = (),
 ) -> AsyncIterator[Tree]:
     """Start the tree ``spec`` in the current Trio run; stop it when the block exits.
 
@@ -248,19 +257,37 @@ async def open_tree(
     gives up while the block runs, the block is cancelled and :class:`SupervisorGaveUp` is
     raised from the ``async with``. ``seed`` seeds the backoff jitter (for reproducible tests).
     ``listeners`` are added (as :meth:`Tree.add_listener`) before anything starts, so they see
-    every event of the tree, its start included.
+    every event of the tree, its start included. A send (``cast``, or ``call`` waiting for
+    room) that has waited ``blocked_send_warning`` seconds (default 5.0; ``math.inf`` turns it
+    off) for room in a full mailbox is reported once, as a :class:`MailboxBlocked` warning that
+    names the sender, the target, both depths and any cycle of waiting actors (a deadlock).
+
+    ``resources`` (:class:`Resource`) are opened before the tree starts, in the order given,
+    and closed after it has stopped, in reverse order; before anything opens, the tree is
+    checked for children that use resources neither given nor already open in the calling
+    task (:class:`MissingResource`). A resource that fails to open raises
+    :class:`ResourceError` naming it (the tree does not start).
     """
+    if not blocked_send_warning > 0:
+        raise ValueError(f"'blocked_send_warning' must be > 0 seconds (got {blocked_send_warning})")
     if not isinstance(spec, Supervisor | DynamicSupervisor):
         raise TypeError(
             f"open_tree takes a Supervisor or DynamicSupervisor as the root (got {spec!r}); "
             "wrap a ChildSpec in Supervisor(children=[...])"
         )
+    check_resources(spec, [*current_resources(), *resources])
+    if resources:
+        async with open_resources(resources), open_tree(
+            spec, seed=seed, listeners=listeners, blocked_send_warning=blocked_send_warning
+        ) as tree:
+            yield tree
+        return
     body_error: BaseException | None = None
     start_error: Exception | None = None
     token = None
     try:
         async with trio.open_nursery() as system:
-            runtime = Runtime(system.start_soon, seed)
+            runtime = Runtime(system.start_soon, seed, blocked_send_warning=blocked_send_warning)
             tree = Tree(spec, runtime)
             runtime.tree = tree
             for listener in listeners:
@@ -279,6 +306,8 @@ async def open_tree(
     finally:
         if token is not None:
             current_tree_var.reset(token)
+    if runtime.interrupted is not None:
+        raise runtime.interrupted[1]  # Ctrl-C in a handler: the host's interrupt, unwrapped
     if start_error is not None:
         raise start_error
     if tree.error is not None:
@@ -303,19 +332,31 @@ async def _run_root(
             task_status.started(None)
 
     error: Exception | None = None
+    cancelled = False
     try:
         await cell.run(_Status())
     except Exception as exc:
         error = exc
+    except BaseException as exc:  # cancelled from outside (or interrupted): the stop was not graceful
+        cancelled = True
+        interrupt = interrupt_in(exc)
+        if interrupt is None:
+            raise
+        runtime.interrupt(tree.name, interrupt)  # raised in a supervisor's own code: open_tree re-raises it
     finally:
         runtime.stopped = True
         runtime.close_under(tree.name, "its tree has stopped", forget=False)
         if started:
-            tree.error = error
+            # An interrupt raised by a child (Ctrl-C in a handler) stops the tree gracefully, but
+            # the tree did not stop cleanly: it ends with the interrupt, which open_tree re-raises.
+            failure = error if runtime.interrupted is None else runtime.interrupted[1]
+            tree.error = failure
             tree._stopping.set()
-            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=error))
+            runtime.bus.emit(TreeStopped(path=tree.name, time=trio.current_time(), error=failure, cancelled=cancelled))
             tree._stopped.set()
     if not started:
+        if error is None and runtime.interrupted is not None:
+            error = RuntimeError(f"tree {tree.name!r} was interrupted while starting")
         task_status.started(error)
-    elif error is not None:
-        system.cancel()  # the root gave up: cancel the body; open_tree raises the error
+    elif error is not None or runtime.interrupted is not None:
+        system.cancel()  # the root gave up or was interrupted: cancel the body; open_tree raises

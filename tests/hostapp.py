@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import trio
 
-from actors import Actor, BackgroundService
+from actors import Actor, BackgroundService, handler
 from supervisors import ChildSpec, Supervisor, run
 
 
@@ -21,6 +22,38 @@ class Crasher(BackgroundService):
     async def execute(self) -> None:
         await trio.sleep(0.05)
         raise RuntimeError("crasher always crashes")
+
+
+class StuckStop(Actor):
+    """A graceful stop of this child never ends: only a forced stop gets past it."""
+
+    async def on_stop(self) -> None:
+        await trio.sleep_forever()
+
+
+class Blocker(BackgroundService):
+    """Blocks the whole Trio run (no checkpoint) for a while, as checkpoint-free code does."""
+
+    async def execute(self) -> None:
+        print("BLOCKING", flush=True)
+        time.sleep(3)  # noqa: ASYNC251 (on purpose: the run is blocked while signals arrive)
+        await trio.sleep_forever()
+
+
+class Interrupted(Actor):
+    """Raises KeyboardInterrupt in a handler soon after starting, as Ctrl-C in a busy handler does."""
+
+    async def on_start(self) -> None:
+        self.send_after(0.05, "go")
+
+    @handler
+    def go(self, msg: str) -> None:
+        raise KeyboardInterrupt
+
+
+class StopsVisibly(Actor):
+    async def on_stop(self) -> None:
+        print("STOPPED ready", flush=True)
 
 
 class SlowStop(Actor):
@@ -39,6 +72,14 @@ def main(mode: str) -> int:
     elif mode == "deadline":
         children.insert(0, ChildSpec(name="slow", factory=SlowStop, shutdown=math.inf))
         timeout = 0.5
+    elif mode == "interrupt":
+        children = [ChildSpec(name="ready", factory=StopsVisibly), ChildSpec(name="interrupter", factory=Interrupted)]
+    elif mode == "double":
+        children = [
+            ChildSpec(name="stuck", factory=StuckStop, shutdown=math.inf),
+            ChildSpec(name="blocker", factory=Blocker),
+        ]
+        timeout = math.inf
     return run(Supervisor(name="hostapp", max_restarts=2, within=10, children=children), shutdown_timeout=timeout)
 
 

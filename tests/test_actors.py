@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, Optional, Union
 
 import attrs
 import pytest
@@ -21,7 +22,7 @@ from actors import (
     Request,
     handler,
 )
-from supervisors import ChildCrashed, ChildSpec, Event, Restart, Supervisor, open_tree
+from supervisors import ChildCrashed, ChildSpec, Event, MessagesDropped, Restart, Supervisor, open_tree
 
 
 @attrs.frozen
@@ -548,7 +549,7 @@ async def test_on_stop_after_a_crash_is_bounded_by_the_grace(
         tree.inject_crash("s")  # cancelled: on_stop is not called, so no delay
         await trio.sleep(1)
         assert starts[-1] == pytest.approx(10.0)  # injected at t=10: no on_stop, restarted at once
-    assert "did not finish within its 2.0 s grace" in caplog.text
+    assert "did not finish within its 2.0 s shutdown grace" in caplog.text
 
 
 async def test_background_service_can_drain_gracefully_instead_of_being_cancelled(
@@ -594,3 +595,259 @@ async def test_draining_background_service_is_still_cancelled_after_its_grace(
     from supervisors import ChildStopped
 
     assert [e.cancelled for e in events if isinstance(e, ChildStopped)] == [True]
+
+
+async def test_a_cast_loop_lets_the_receiver_and_other_tasks_run_between_casts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """await cast is a checkpoint even with room: the receiver keeps pace with a casting loop."""
+    seen: list[int] = []
+    bystander_runs: list[int] = []
+
+    class Recorder(Actor):
+        @handler
+        def add(self, msg: Add) -> None:
+            seen.append(msg.n)
+
+    async def bystander() -> None:
+        while True:
+            bystander_runs.append(len(seen))
+            await trio.lowlevel.checkpoint()
+
+    async with open_tree(tree_of(ChildSpec(name="r", factory=Recorder))) as tree:
+        ref = tree.ref("r")
+        lag: list[int] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bystander)
+            await trio.lowlevel.checkpoint()
+            runs_before = len(bystander_runs)
+            for i in range(200):
+                await ref.cast(Add(i))
+                lag.append(i + 1 - len(seen))
+            assert len(bystander_runs) - runs_before >= 199  # the bystander ran between casts
+            nursery.cancel_scope.cancel()
+    assert max(lag) <= 2  # never more than two messages behind (the mailbox holds 1024)
+    assert seen == list(range(200))
+
+
+async def test_cast_nowait_enqueues_a_batch_without_yielding(autojump_clock: trio.testing.MockClock) -> None:
+    """cast_nowait is not a checkpoint: a batch is enqueued before the receiver runs."""
+    seen: list[int] = []
+
+    class Recorder(Actor):
+        @handler
+        def add(self, msg: Add) -> None:
+            seen.append(msg.n)
+
+    async with open_tree(tree_of(ChildSpec(name="r", factory=Recorder))) as tree:
+        ref = tree.ref("r")
+        for i in range(100):
+            ref.cast_nowait(Add(i))
+        assert seen == []
+        assert ref.mailbox_depth == 100
+        await trio.testing.wait_all_tasks_blocked()
+        assert seen == list(range(100))
+
+
+async def test_cast_is_cancellable_and_a_cancelled_cast_enqueues_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A cast in a cancelled scope raises Cancelled, with room or waiting for it; nothing is sent."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), mailbox_size=1))
+    async with open_tree(spec) as tree:
+        ref = tree.ref("p")
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ref.cast(Echo("with room"))
+        assert scope.cancelled_caught
+        assert ref.mailbox_depth == 0
+        await ref.cast(Sleep(10))
+        await trio.testing.wait_all_tasks_blocked()
+        await ref.cast(Echo("fills the mailbox"))
+        with trio.move_on_after(1.0) as waiting:
+            await ref.cast(Echo("waits for room"))
+        assert waiting.cancelled_caught
+        assert ref.mailbox_depth == 1
+        assert await ref.call(Echo("after"), timeout=None) == "after"
+    probes_seen = [entry for entry in log if entry.startswith("start")]
+    assert probes_seen == ["start p"]
+
+
+@attrs.frozen
+class Seen(Request[list[object]]):
+    pass
+
+
+class EitherAddOrTick(Actor):
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    @handler
+    def either(self, msg: Add | Tick) -> None:
+        self.seen.append(msg)
+
+    @handler
+    def maybe(self, msg: Ping | None) -> None:  # Optional[Ping]: also handles a None message
+        self.seen.append(msg)
+
+    @handler
+    def seen_so_far(self, msg: Seen) -> list[object]:
+        return self.seen
+
+
+async def test_handler_annotated_with_a_union_handles_each_member(autojump_clock: trio.testing.MockClock) -> None:
+    """A handler annotated X | Y (or X | None) is the handler of each member of the union."""
+    async with open_tree(tree_of(ChildSpec(name="e", factory=EitherAddOrTick))) as tree:
+        ref = tree.ref("e")
+        await ref.cast(Add(1))
+        await ref.cast(Tick())
+        await ref.cast(Ping(2))
+        await ref.cast(None)
+        with pytest.raises(NoHandler, match="no handler for Derived"):
+            await ref.cast(Derived())
+        assert await ref.call(Seen()) == [Add(1), Tick(), Ping(2), None]
+
+
+def test_typing_union_and_optional_annotations_register_each_member() -> None:
+    """typing.Union[X, Y], Optional[X] and @handler(X | Y) register every member class."""
+    class Old(Actor):
+        @handler
+        def either(self, msg: Union[Add, Tick]) -> None:  # noqa: UP007 - the typing spelling on purpose
+            pass
+
+        @handler
+        def maybe(self, msg: Optional[Ping]) -> None:  # noqa: UP045 - the typing spelling on purpose
+            pass
+
+        @handler(Derived | Total)
+        def explicit(self, msg: object) -> None:
+            pass
+
+    assert set(Old._handlers) == {Add, Tick, Ping, type(None), Derived, Total}
+
+
+def test_union_with_a_member_that_is_not_a_class_is_refused_at_class_creation() -> None:
+    """A union with a non-class member (a Literal) raises TypeError naming the handler."""
+    with pytest.raises(TypeError, match=r"handler .*Bad\.h: .* is not a class or a union of classes"):
+
+        class Bad(Actor):
+            @handler
+            def h(self, msg: Add | Literal["x"]) -> None:
+                pass
+
+
+async def test_timer_messages_queued_by_a_crashed_incarnation_do_not_reach_the_next_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Ticks still queued when an incarnation crashes are discarded with it; casts stay queued."""
+    handled: list[tuple[int, float]] = []
+    echoes: list[object] = []
+    incarnations: list[int] = []
+
+    class SlowTicker(Actor):
+        async def on_start(self) -> None:
+            self.me = len(incarnations)
+            incarnations.append(self.me)
+            self.send_every(1.0, Tick())
+
+        @handler
+        async def tick(self, msg: Tick) -> None:
+            handled.append((self.me, trio.current_time()))
+            if self.me == 0:
+                await trio.sleep(3.5)  # ticks at t=2, 3, 4 queue up meanwhile
+                raise RuntimeError("crash with three ticks queued")
+
+        @handler
+        def echo(self, msg: Echo) -> object:
+            echoes.append((self.me, msg.value))
+            return msg.value
+
+    events: list[Event] = []
+    async with open_tree(tree_of(ChildSpec(name="t", factory=SlowTicker))) as tree:
+        tree.add_listener(events.append)
+        await trio.sleep(1.5)
+        await tree.ref("t").cast(Echo("queued before the crash"))
+        await trio.sleep(5.0)  # crash at t=4.5; the new incarnation ticks at 5.5 and 6.5
+    assert handled == [(0, 1.0), (1, 5.5), (1, 6.5)]
+    assert echoes == [(1, "queued before the crash")]
+    crash = next(i for i, e in enumerate(events) if isinstance(e, ChildCrashed))
+    dropped = events[crash + 1]
+    assert isinstance(dropped, MessagesDropped)
+    assert (dropped.path, dropped.count) == ("app/t", 3)
+    assert "timer messages of incarnation 1" in dropped.reason
+
+
+async def test_timer_messages_still_queued_at_a_group_restart_go_with_the_stopped_incarnation(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A sibling's crash restarts a busy ticker: its queued ticks are dropped, not handled later."""
+    handled: list[tuple[int, float]] = []
+    incarnations: list[int] = []
+
+    class BusyTicker(Actor):
+        async def on_start(self) -> None:
+            self.me = len(incarnations)
+            incarnations.append(self.me)
+            if self.me == 0:
+                self.send_every(1.0, Tick())
+
+        @handler
+        async def tick(self, msg: Tick) -> None:
+            handled.append((self.me, trio.current_time()))
+            await trio.sleep(2.5)  # slower than the timer: ticks queue up
+
+    log = Log()
+    spec = Supervisor(
+        name="app", strategy="one_for_all",
+        children=[ChildSpec(name="t", factory=BusyTicker), ChildSpec(name="p", factory=probe("p", log))],
+    )
+    events: list[Event] = []
+    async with open_tree(spec) as tree:
+        tree.add_listener(events.append)
+        await trio.sleep(3.2)  # tick 1 handled from t=1; ticks at 2 and 3 queued
+        await tree.ref("p").cast(Crash())
+        await trio.sleep(5.0)
+    assert handled == [(0, 1.0)]  # the second incarnation started no timer and got no tick
+    dropped = [e for e in events if isinstance(e, MessagesDropped)]
+    assert [(e.path, e.count) for e in dropped] == [("app/t", 2)]
+
+
+async def test_on_stop_after_a_normal_exit_is_cancelled_at_the_grace_and_the_restart_follows(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After stop(), a hung on_stop is cut off at the grace (from its start); the permanent child restarts."""
+    starts: list[float] = []
+    stops_begun: list[float] = []
+
+    class HungCleanup(Actor):
+        async def on_start(self) -> None:
+            starts.append(trio.current_time())
+
+        async def on_stop(self) -> None:
+            stops_begun.append(trio.current_time())
+            await trio.sleep_forever()
+
+        @handler
+        async def exit(self, msg: Exit) -> None:
+            await trio.sleep(1.0)  # the grace is not counted from the message
+            self.stop()
+
+    async with open_tree(tree_of(ChildSpec(name="h", factory=HungCleanup, shutdown=3.0))) as tree:
+        await tree.ref("h").cast(Exit())
+        await trio.sleep(10)
+        assert starts == [0.0, 4.0]  # on_stop from t=1 cancelled at t=4, then restarted
+        assert stops_begun == [1.0]
+    assert "on_stop of app/h did not finish within its 3.0 s shutdown grace" in caplog.text
+
+
+async def test_on_stop_is_not_called_after_a_crash_when_the_shutdown_is_0(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """shutdown=0 means on_stop never runs, also after an exit of the actor's own."""
+    log = Log()
+    spec = tree_of(ChildSpec(name="p", factory=probe("p", log), shutdown=0))
+    async with open_tree(spec) as tree:
+        await tree.ref("p").cast(Crash())
+        assert await tree.ref("p").call(Echo(1)) == 1
+    assert log == ["start p", "start p"]

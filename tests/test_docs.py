@@ -153,7 +153,7 @@ def test_tutorial_quotes_the_example_file_verbatim_and_whole(path: Path) -> None
     assert not text[position:].strip(), f"docs/tutorial.md leaves out the end of {source}:\n{text[position:]}"
 
 
-@pytest.mark.parametrize("page", ["index.md", "tutorial.md", "howto.md", "reference.md"])
+@pytest.mark.parametrize("page", ["index.md", "tutorial.md", "howto.md", "reference.md", "migrating.md"])
 def test_python_blocks_of_the_docs_are_valid_python(page: str) -> None:
     """Every ```python block of our pages parses."""
     for _, code in quoted_blocks((DOCS / page).read_text(encoding="utf-8")):
@@ -161,13 +161,87 @@ def test_python_blocks_of_the_docs_are_valid_python(page: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "page"), [("supervisors.testing", "testing.md"), ("supervisors.jobs", "jobs.md")]
+    ("module", "page"),
+    [("supervisors.testing", "testing.md"), ("supervisors.jobs", "jobs.md"), ("supervisors.web", "reference.md")],
 )
 def test_every_public_name_of_the_wings_is_documented_on_its_page(module: str, page: str) -> None:
-    """Each name in supervisors.testing / supervisors.jobs __all__ appears on its docs page."""
+    """Each name in supervisors.testing / supervisors.jobs / supervisors.web __all__ appears on its docs page."""
     import importlib
 
     names = importlib.import_module(module).__all__
     text = (Path(__file__).parent.parent / "docs" / page).read_text(encoding="utf-8")
     missing = [name for name in names if f"`{name}" not in text]
     assert not missing, f"docs/{page} does not mention {missing}"
+
+
+ON_STOP_BOUND = (
+    "After an exit of the actor's own (a crash, stop(), or execute() returning), on_stop runs "
+    "before the supervisor learns of the exit, bounded by the child's shutdown grace counted "
+    "from the start of on_stop: if it has not finished by then, it is cancelled, a warning is "
+    "logged, and the supervisor handles the exit (a restart goes ahead)."
+)
+
+
+def plain(text: str) -> str:
+    """Text without code markup, whitespace collapsed: to compare a rule across pages and docstrings."""
+    return " ".join(text.replace("`", "").split())
+
+
+def test_the_on_stop_bound_after_an_exit_is_stated_alike_in_code_reference_and_semantics() -> None:
+    """Actor.on_stop, the reference and the semantics page state the same bound (and no 'no limit')."""
+    texts = {
+        "Actor.on_stop": actors.Actor.on_stop.__doc__ or "",
+        "docs/reference.md": reference_text(),
+        "docs/semantics.md": (DOCS / "semantics.md").read_text(encoding="utf-8"),
+    }
+    for where, text in texts.items():
+        assert ON_STOP_BOUND in plain(text), f"{where} does not state the on_stop bound after an exit"
+        assert "without a time limit" not in text, f"{where} says on_stop runs without a time limit"
+    assert "Differs from OTP:** OTP lets terminate/2 run" in plain(texts["docs/semantics.md"])
+
+
+MIGRATING = DOCS / "migrating.md"
+
+
+@pytest.mark.slow
+def test_python_blocks_of_the_migration_guide_run_as_one_program(tmp_path: Path) -> None:
+    """docs/migrating.md's ```python blocks, in page order, are a program that runs a job and exits 0."""
+    blocks = [code for _, code in quoted_blocks(MIGRATING.read_text(encoding="utf-8"))]
+    assert len(blocks) >= 8
+    script = tmp_path / "migrating_guide.py"
+    script.write_text("\n\n".join(blocks), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "job 1 send_welcome: succeeded; sent: ['Welcome! -> ada@example.com']" in proc.stdout
+    assert "jobs by state: {'succeeded': 1}" in proc.stdout
+    assert "Heartbeat at:" in proc.stderr
+
+
+def test_migration_guide_maps_every_concept_of_the_seed() -> None:
+    """Every ASP.NET Core / Hangfire name the guide promises has a row in its table."""
+    text = MIGRATING.read_text(encoding="utf-8")
+    table = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    concepts = [
+        "IHostedService.StartAsync", "IHostedService.StopAsync", "BackgroundService.ExecuteAsync", "stoppingToken",
+        "AddHostedService", "HostOptions.ShutdownTimeout", "BackgroundServiceExceptionBehavior", "AddSingleton",
+        "AddScoped", "IServiceScopeFactory.CreateScope()", "IOptions<T>", "RecurringJob.AddOrUpdate",
+        "Cron.Minutely", "BackgroundJob.Enqueue", "BackgroundJob.Schedule", "ContinueJobWith", "[AutomaticRetry",
+        "[DisableConcurrentExecution", "/hangfire",
+    ]
+    missing = [concept for concept in concepts if concept not in table]
+    assert not missing, f"docs/migrating.md's table has no row for {missing}"
+
+
+def test_deploy_page_states_the_exit_codes_and_a_stop_timeout_longer_than_the_hosts() -> None:
+    """docs/deploy.md's exit-code table matches EXIT_*; its unit's TimeoutStopSec exceeds run's default deadline."""
+    text = (DOCS / "deploy.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\d) \| `(EXIT_\w+)` \|", text, re.MULTILINE))
+    assert {name: int(code) for code, name in rows.items()} == {
+        name: getattr(supervisors, name) for name in ("EXIT_OK", "EXIT_FAILED", "EXIT_FORCED")
+    }
+    timeout = int(re.search(r"^TimeoutStopSec=(\d+)$", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    default = inspect.signature(supervisors.run).parameters["shutdown_timeout"].default
+    assert timeout > default
+    assert re.search(r"^Restart=on-failure$", text, re.MULTILINE)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -110,3 +112,105 @@ def test_readme_example_runs_and_stops_cleanly(tmp_path: Path) -> None:
     code, out = run_until(str(script), "hello, world")
     assert code == 0, out
     assert "tree app stopped" in out
+
+
+@pytest.mark.slow
+def test_strategies_example_restarts_what_each_strategy_says() -> None:
+    """examples/strategies.py: b crashes under each strategy; the report shows who was restarted."""
+    code, out = run_until("strategies.py", "report done")
+    assert code == 0, out
+    assert "restarts under one_for_one:  a 0, b 1, c 0" in out
+    assert "restarts under one_for_all:  a 1, b 1, c 1" in out
+    assert "restarts under rest_for_one: a 0, b 1, c 1" in out
+    assert "tree strategies stopped" in out
+
+
+@pytest.mark.slow
+def test_reports_example_writes_the_report_file_periodically(tmp_path: Path) -> None:
+    """examples/reports.py writes a new report to its file on every tick of its timer."""
+    out = tmp_path / "report.txt"
+    code, log = run_until("reports.py", "report 3 written", "--out", str(out), "--interval", "0.3")
+    assert code == 0, log
+    report = out.read_text(encoding="utf-8")
+    assert report.startswith("Sales report 3\n"), report
+    assert re.search(r"^orders:  \d+$", report, re.MULTILINE), report
+    assert not (tmp_path / "report.txt.tmp").exists()
+
+
+@pytest.mark.slow
+def test_api_poller_example_backs_off_during_an_outage_and_recovers() -> None:
+    """examples/api_poller.py: three failed polls with growing delays, then polling resumes."""
+    code, out = run_until("api_poller.py", "poll 8:", "--interval", "0.1")
+    assert code == 0, out
+    delays = [float(d) for d in re.findall(r"poll failed \(\d in a row\): HTTP 503 .*; next try in ([\d.]+) s", out)]
+    assert len(delays) == 3, out
+    assert delays[0] < delays[1] < delays[2], delays
+    assert "API is back after 3 failed polls" in out
+    assert "tree poller stopped" in out
+
+
+@pytest.mark.slow
+def test_email_queue_example_retries_a_refused_email_and_closes_its_client_last() -> None:
+    """examples/email_queue.py: user3's e-mail is refused once, retried, delivered; SMTP closes after the tree."""
+    code, out = run_until("email_queue.py", "welcome e-mail to user4@example.com delivered")
+    assert code == 0, out
+    assert "job 3 (send_welcome) failed attempt 1 of 5" in out
+    assert "welcome e-mail to user3@example.com delivered (attempt 2)" in out
+    assert out.index("SMTP client connected") < out.index("tree email started")
+    assert out.index("tree email stopped") < out.index("SMTP client disconnected")
+
+
+@pytest.mark.slow
+def test_cleanup_example_rolls_back_a_failed_purge_and_retries_it(tmp_path: Path) -> None:
+    """examples/cleanup.py: a purge that fails after its delete leaves the rows; the retry removes them."""
+    args = ("--dir", str(tmp_path), "--cron", "*/2 * * * * *", "--fail-once")
+    code, out = run_until("cleanup.py", "purge (attempt 2)", *args)
+    assert code == 0, out
+    failed = int(re.search(r"failing on purpose after deleting (\d+) rows", out).group(1))  # type: ignore[union-attr]
+    removed = int(re.search(r"purge \(attempt 2\): (\d+) expired", out).group(1))  # type: ignore[union-attr]
+    assert removed >= failed > 0  # the rolled-back rows were still there for the retry
+    with contextlib.closing(sqlite3.connect(tmp_path / "app.sqlite3")) as db:
+        assert db.execute("SELECT removed FROM purge_log").fetchall() == [(removed,)]
+
+
+@pytest.mark.slow
+def test_web_app_example_signs_up_over_http_and_sends_the_welcome_email(tmp_path: Path) -> None:
+    """examples/web_app.py: a POST to /sign-up enqueues the e-mail, the job sends it, Ctrl-C exits 0."""
+    import httpx
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WEBAPP_PORT": "0", "WEBAPP_MAIL_PASSWORD": "hunter2"}
+    lines: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "web_app.py"), "--db", str(tmp_path / "jobs.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    ) as proc:
+        timer = threading.Timer(30.0, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            url = None
+            for line in proc.stdout:
+                lines.append(line)
+                if "listening on " in line:
+                    url = line.rsplit("listening on ", 1)[1].strip()
+                    response = httpx.post(url + "/sign-up", json={"email": "ann@example.com"})
+                    assert response.status_code == 202, response.text
+                    assert httpx.post(url + "/sign-up", json={}).status_code == 422
+                if "welcome e-mail sent to ann@example.com" in line:
+                    assert url is not None
+                    assert httpx.get(url + "/jobs/1").json()["state"] in {"running", "succeeded"}
+                    proc.send_signal(signal.SIGINT)
+                    break
+            lines.extend(proc.stdout)
+            code = proc.wait()
+        finally:
+            timer.cancel()
+    out = "".join(lines)
+    assert code == 0, out
+    assert "signed up ann@example.com; welcome e-mail is job 1" in out
+    assert "mail_password=Secret('***')" in out
+    assert "hunter2" not in out
+    assert out.index("mailer connected") < out.index("listening on") < out.index("mailer disconnected")

@@ -9,6 +9,7 @@ import trio
 import trio.testing
 from _probes import Crash, Echo, Exit, Log, Sleep, probe
 
+from actors import BackgroundService
 from supervisors import (
     Backoff,
     ChildCrashed,
@@ -121,7 +122,7 @@ async def test_three_restarts_survive_and_the_fourth_gives_up(autojump_clock: tr
             log.clear()
             await crash(tree, "b")
             await trio.sleep_forever()  # cancelled when the root gives up
-    assert "more than 3 restart(s) within 5.0 s" in str(info.value)
+    assert "more than 3 restart(s) within 5 s" in str(info.value)
     assert isinstance(info.value.__cause__, RuntimeError)
     # The failed child is not stopped again; the others stop in reverse order.
     assert log == ["stop b", "stop a"]
@@ -618,6 +619,55 @@ async def test_crash_while_stopping_is_logged_and_reported_without_restart(
     assert "child app/b raised while stopping" in caplog.text
 
 
+async def test_children_crashing_at_once_under_one_for_all_are_each_reported_as_crashed(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every child that crashed before the group restart stopped it gets its own ChildCrashed and crash log line."""
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL, children=children(log, "a", "b", "c"))
+    async with open_tree(spec, listeners=[events.append]) as tree:
+        for name in ("a", "b", "c"):
+            tree.ref(name).cast_nowait(Crash(f"{name} failed"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert [n.state for n in tree.snapshot().children] == [ChildState.RUNNING] * 3
+    crashed = [e for e in events if isinstance(e, ChildCrashed)]
+    assert sorted((e.path, str(e.error), e.message) for e in crashed) == [
+        (f"app/{n}", f"{n} failed", Crash(f"{n} failed")) for n in ("a", "b", "c")
+    ]
+    assert not [e for e in events if isinstance(e, ChildStopped) and e.error is not None]
+    restarting = [e for e in events if isinstance(e, ChildRestarting)]
+    assert [e.path for e in restarting] == ["app/a", "app/b", "app/c"]  # one decision, counted once
+    assert {e.restarts for e in restarting} == {1}
+    assert "raised while stopping" not in caplog.text
+    assert sorted(n for n in ("a", "b", "c") if f"child app/{n} crashed while handling Crash" in caplog.text) == [
+        "a", "b", "c"
+    ]
+
+
+async def test_sibling_raising_in_on_stop_during_a_group_restart_is_reported_as_raising_while_stopping(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sibling stopped by a ONE_FOR_ALL restart whose on_stop raises: ChildStopped(error=...), not a crash."""
+    from actors import Actor
+
+    class BadStop(Actor):
+        async def on_stop(self) -> None:
+            raise OSError("disk gone")
+
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", strategy=Strategy.ONE_FOR_ALL,
+                      children=[*children(log, "a"), ChildSpec(name="b", factory=BadStop)])
+    async with open_tree(spec, listeners=[events.append]) as tree:
+        await crash(tree, "a")
+        assert [e.path for e in events if isinstance(e, ChildCrashed)] == ["app/a"]
+        stopped = [e for e in events if isinstance(e, ChildStopped) and e.path == "app/b"]
+        assert [type(e.error) for e in stopped] == [OSError]
+        assert "child app/b raised while stopping" in caplog.text
+        assert "child app/b crashed" not in caplog.text
+
+
 async def test_static_supervisor_accepts_start_child_appended_last(autojump_clock: trio.testing.MockClock) -> None:
     """start_child on a static supervisor appends the child; it stops first."""
     log = Log()
@@ -692,3 +742,97 @@ async def test_child_added_to_a_static_supervisor_is_gone_after_it_restarts(
         assert [c.name for c in tree.snapshot().find("sub").children] == ["x"]  # type: ignore[union-attr]
         with pytest.raises(ActorStopped):
             await ref.call(Echo(1))  # type: ignore[union-attr]
+
+
+class _SlowStopService(BackgroundService):
+    """A background service whose on_stop takes ``stop_takes`` seconds and is logged."""
+
+    def __init__(self, name: str, log: Log, stop_takes: float) -> None:
+        self.name = name
+        self.log = log
+        self.stop_takes = stop_takes
+
+    async def execute(self) -> None:
+        await trio.sleep_forever()
+
+    async def on_stop(self) -> None:
+        await trio.sleep(self.stop_takes)
+        self.log.append(f"stop {self.name}")
+
+
+def _child(kind: str, name: str, log: Log, *, stop_takes: float, shutdown: float) -> ChildSpec:
+    if kind == "actor":
+        return ChildSpec(name=name, factory=probe(name, log, stop_takes=stop_takes), shutdown=shutdown)
+    return ChildSpec(name=name, factory=lambda: _SlowStopService(name, log, stop_takes), shutdown=shutdown)
+
+
+KINDS = ["actor", "background_service"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_stop_with_shutdown_0_is_reported_as_a_brutal_kill(
+    autojump_clock: trio.testing.MockClock, kind: str
+) -> None:
+    """An idle child stopped with a grace of 0: on_stop does not run and ChildStopped says it was killed."""
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", children=[_child(kind, "k", log, stop_takes=0.0, shutdown=0)])
+    async with open_tree(spec, listeners=[events.append]):
+        await trio.testing.wait_all_tasks_blocked()
+    stopped = [e for e in events if isinstance(e, ChildStopped)]
+    assert [(e.cancelled, e.how) for e in stopped] == [(True, "brutal_kill")]
+    assert "stop k" not in log
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_stop_that_overruns_its_grace_is_reported_as_grace_expired(
+    autojump_clock: trio.testing.MockClock, kind: str
+) -> None:
+    """on_stop still running when the grace ends: cancelled, and ChildStopped says so."""
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", children=[_child(kind, "k", log, stop_takes=60.0, shutdown=2.0)])
+    async with open_tree(spec, listeners=[events.append]):
+        pass
+    stopped = [e for e in events if isinstance(e, ChildStopped)]
+    assert [(e.cancelled, e.how) for e in stopped] == [(True, "grace_expired")]
+    assert "stop k" not in log
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_tree_cancelled_during_its_graceful_stop_reports_each_child_as_forced(
+    autojump_clock: trio.testing.MockClock, kind: str
+) -> None:
+    """A cancel scope fires mid-stop: the stopping child and those not yet asked are reported killed."""
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(
+        name="app",
+        children=[
+            _child(kind, "first", log, stop_takes=0.0, shutdown=5.0),
+            _child(kind, "last", log, stop_takes=60.0, shutdown=30.0),
+        ],
+    )
+    with trio.move_on_after(10.0) as outer:
+        async with open_tree(spec, listeners=[events.append]) as tree:
+            await trio.sleep(8.0)
+            tree.request_stop()  # "last" stops first and is still in on_stop when the scope fires
+    assert outer.cancelled_caught
+    stopped = [(e.path, e.cancelled, e.how) for e in events if isinstance(e, ChildStopped)]
+    assert stopped == [("app/last", True, "forced"), ("app/first", True, "forced")]
+    assert log.of("stop") == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_stop_that_completes_within_its_grace_is_reported_graceful(
+    autojump_clock: trio.testing.MockClock, kind: str
+) -> None:
+    """on_stop finishing within the grace: ChildStopped(cancelled=False, how="graceful")."""
+    log = Log()
+    events: list[Event] = []
+    spec = Supervisor(name="app", children=[_child(kind, "k", log, stop_takes=1.0, shutdown=2.0)])
+    async with open_tree(spec, listeners=[events.append]):
+        pass
+    stopped = [e for e in events if isinstance(e, ChildStopped)]
+    assert [(e.cancelled, e.how) for e in stopped] == [(False, "graceful")]
+    assert log.of("stop") == ["k"]

@@ -183,6 +183,23 @@ def test_stop_order_checker_rejects_forward_order() -> None:
         check_stop_order(trace)
 
 
+def test_stop_order_checker_sees_through_a_crash_found_by_the_stop() -> None:
+    """A sibling's crash reported in the middle of a stop does not hide a forward stop order."""
+    trace = fake(
+        *started("r/a"),
+        *started("r/b"),
+        *started("r/t"),
+        TreeStopping(path="r", time=1),
+        ChildStopping(path="r/a", time=1, incarnation=1, grace=5),
+        ChildStopped(path="r/a", time=1, incarnation=1, cancelled=False),
+        ChildCrashed(path="r/b", time=1, incarnation=1, error=RuntimeError("x")),
+        ChildStopping(path="r/t", time=1, incarnation=1, grace=5),
+        ChildStopped(path="r/t", time=1, incarnation=1, cancelled=False),
+    )
+    with pytest.raises(InvariantViolation, match="not stopped in reverse list order"):
+        check_stop_order(trace)
+
+
 def test_restart_checker_rejects_a_one_for_one_restart_under_one_for_all() -> None:
     """Under ONE_FOR_ALL, restarting only the crashed child is a violation."""
     trace = fake(
@@ -207,6 +224,48 @@ def test_restart_checker_rejects_restarting_a_temporary_child() -> None:
     )
     with pytest.raises(InvariantViolation, match="temporary"):
         check_restarts(trace)
+
+
+def test_restart_checker_accepts_a_crash_reported_by_the_group_restart_that_stops_it() -> None:
+    """A sibling's crash found by the ONE_FOR_ALL stop under way needs no restart of its own."""
+    trace = fake(
+        *started("r/a"),
+        *started("r/b"),
+        *started("r/t"),
+        ChildCrashed(path="r/a", time=1, incarnation=1, error=RuntimeError("x")),
+        ChildRestarting(path="r/a", time=1, delay=0, restarts=1, cause="r/a"),
+        ChildRestarting(path="r/b", time=1, delay=0, restarts=1, cause="r/a"),
+        ChildStopping(path="r/t", time=1, incarnation=1, grace=5, reason="restart"),
+        ChildStopped(path="r/t", time=1, incarnation=1, cancelled=False),
+        ChildCrashed(path="r/b", time=1, incarnation=1, error=RuntimeError("y")),
+        ChildStarting(path="r/a", time=1, incarnation=2, restart="permanent"),
+        ChildStarted(path="r/a", time=1, incarnation=2),
+        ChildStarting(path="r/b", time=1, incarnation=2, restart="permanent"),
+        ChildStarted(path="r/b", time=1, incarnation=2),
+    )
+    check_restarts(trace)
+    check_intensity(trace)
+    late = attrs.evolve(trace, events=(*trace.events, ChildCrashed(path="r/b", time=2, incarnation=2,
+                                                                   error=RuntimeError("z")),
+                                       ChildRestarting(path="r/b", time=2, delay=0, restarts=2, cause="r/b")))
+    with pytest.raises(InvariantViolation, match=r"should restart \['r/a', 'r/b'\]"):
+        check_restarts(late)
+
+
+def test_restart_checker_accepts_a_crash_found_first_by_its_supervisor_stopping_everything() -> None:
+    """A crash that a failing supervisor's stop finds before stopping anything needs no restart."""
+    def found_by(reason: str) -> Trace:
+        return fake(
+            *started("r/a"),
+            *started("r/b"),
+            ChildCrashed(path="r/b", time=1, incarnation=1, error=RuntimeError("x")),
+            ChildStopping(path="r/a", time=1, incarnation=1, grace=5, reason=reason),
+            ChildStopped(path="r/a", time=1, incarnation=1, cancelled=False),
+        )
+
+    check_restarts(found_by("give_up"))
+    with pytest.raises(InvariantViolation, match=r"should restart \['r/a', 'r/b'\], restarted \[\]"):
+        check_restarts(found_by("terminate"))
 
 
 def test_intensity_checker_rejects_too_many_restarts() -> None:

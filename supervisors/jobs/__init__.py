@@ -28,10 +28,15 @@ from ._model import ClaimedJob as ClaimedJob
 from ._model import Failure as Failure
 from ._model import Job as Job
 from ._model import JobCounts as JobCounts
+from ._model import JobSettings as JobSettings
 from ._model import JobState as JobState
 from ._model import NewJob as NewJob
 from ._model import Promoted as Promoted
 from ._model import RetryPolicy as RetryPolicy
+from ._model import Settled as Settled
+from ._postgres import DatabaseClock as DatabaseClock
+from ._postgres import HostInfo as HostInfo
+from ._postgres import PostgresStore as PostgresStore
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -47,7 +52,9 @@ __all__ = [
     "Clock",
     "Cron",
     "CronError",
+    "DatabaseClock",
     "Failure",
+    "HostInfo",
     "InMemoryStore",
     "Job",
     "JobArgumentsError",
@@ -58,15 +65,18 @@ __all__ = [
     "JobNotFoundError",
     "JobRegistry",
     "JobRequest",
+    "JobSettings",
     "JobState",
     "JobStateError",
     "JobSystem",
     "Misfire",
     "NewJob",
+    "PostgresStore",
     "Promoted",
     "Recurring",
     "RetryPolicy",
     "SQLiteStore",
+    "Settled",
     "Store",
     "StoreError",
     "SystemClock",

@@ -12,27 +12,32 @@ from typing import final
 import cattrs
 
 from ._clock import Clock, SystemClock
-from ._errors import JobNotFoundError
 from ._model import Job, JobCounts, JobState, RetryPolicy
 from ._registry import JobRegistry
-from ._requests import JobRequest, build
+from ._requests import JobRequest, build, check_retry, found
 from ._sqlite_db import SQLiteDB
+from ._wakeup import Poker
 
 
 @final
 class JobClient:
     """A synchronous handle on a SQLite job store, for another process (a web app, a script).
 
-    A host running a `JobSystem` on the same file starts the jobs enqueued here within its
-    ``poll_interval`` (1 s by default). Calls block; the client is safe to share between
-    threads (calls are serialised by a lock).
+    A host running a `JobSystem` on the same file is woken by a datagram after each enqueue or
+    retry commits and starts the job at once; its ``poll_interval`` (1 s by default) is the
+    fallback where the datagram cannot reach it (see the docs' "Cross-process wake-up").
+    Calls block; the client is safe to share between threads (calls are serialised by a lock).
 
     - ``registry``: when given, job names and arguments are checked as `JobSystem.enqueue`
       checks them, and queues, attempts and uniqueness come from the registrations. Without
-      it, any name is accepted, arguments are unstructured with ``converter`` (default: a plain
-      ``cattrs.Converter()``), the queue defaults to ``"default"`` and attempts to ``retry``'s;
-      a wrong name or argument then makes the job dead when a host runs it, with the reason.
-    - ``retry``: the attempts of jobs registered without a policy; default ``RetryPolicy()``.
+      it, any name is accepted and arguments are unstructured with ``converter`` (default: a
+      plain ``cattrs.Converter()``); the queue, attempts and uniqueness not given explicitly
+      come from the job's definition as the hosts recorded it in the store when they started
+      (queue ``"default"`` and 20 attempts for a name no host has recorded yet), so every
+      enqueuer gets the same behaviour. A wrong name or argument makes the job dead when a host
+      runs it, with the reason.
+    - ``retry``: with a registry, the attempts of jobs registered without a policy (as
+      `JobSystem`'s ``retry``); default ``RetryPolicy()``.
     - ``clock``: defaults to `SystemClock`.
     """
 
@@ -52,6 +57,7 @@ class JobClient:
         self._retry = retry if retry is not None else RetryPolicy()
         self._clock = clock if clock is not None else SystemClock()
         self._db = SQLiteDB(self.path, synchronous=synchronous)
+        self._poker = Poker(self.path)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -61,6 +67,7 @@ class JobClient:
         """Close the connection. Further calls raise."""
         with self._lock:
             self._db.close()
+            self._poker.close()
 
     def __enter__(self) -> JobClient:
         return self
@@ -84,7 +91,15 @@ class JobClient:
             for r in requests
         ]
         with self._lock:
-            return self._db.insert(jobs, now)
+            ids = self._db.insert(jobs, now)
+            ready = [j.queue for j in jobs if j.run_at <= now]
+            # A job whose queue comes from its recorded definition (queue None) wakes every
+            # runner: the scheduler line does that.
+            self._poker.poke(
+                [q for q in ready if q is not None],
+                scheduler=None in ready or any(j.run_at > now for j in jobs),
+            )
+        return ids
 
     def enqueue(
         self,
@@ -121,10 +136,7 @@ class JobClient:
     def get(self, job_id: int) -> Job:
         """The job ``job_id``; raises `JobNotFoundError` if there is none."""
         with self._lock:
-            job = self._db.get(job_id)
-        if job is None:
-            raise JobNotFoundError(job_id)
-        return job
+            return found(job_id, self._db.get(job_id))
 
     def list(
         self,
@@ -145,8 +157,7 @@ class JobClient:
 
     def retry(self, job_id: int, *, attempts: int = 1) -> None:
         """As `JobSystem.retry`; a host picks the job up within its poll interval."""
-        if attempts < 1:
-            msg = f"'attempts' must be >= 1 (got {attempts})"
-            raise ValueError(msg)
+        check_retry(attempts)
         with self._lock:
-            self._db.retry(job_id, self._clock.now(), attempts)
+            queue = self._db.retry(job_id, self._clock.now(), attempts)
+            self._poker.poke([queue])

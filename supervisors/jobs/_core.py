@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -12,6 +13,7 @@ import trio
 
 from ._clock import Clock
 from ._errors import JobError
+from ._failures import FailureLog
 from ._model import ClaimedJob, RetryPolicy
 from ._registry import JobRegistry
 from ._signal import Signal
@@ -41,6 +43,8 @@ class Settings:
     poll_interval: float
     grace: float
     keep_succeeded: float | None
+    keep_dead: float | None
+    keep_tracebacks: int
     prune_interval: float
 
 
@@ -56,8 +60,16 @@ class Core:
         retry: RetryPolicy,
         queues: Mapping[str, int],
         settings: Settings,
+        timeout: float | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
+        self.timeout = timeout
+        """The time limit of jobs registered without one; ``None``: no limit."""
+        self.rng = rng if rng is not None else random.Random()
+        """Draws the retries' jitter."""
+        self.failures = FailureLog()
+        """Logs failed attempts, summarising runs of identical ones."""
         self.registry = registry
         self.clock = clock
         self.retry = retry
@@ -68,6 +80,10 @@ class Core:
         self.queue_signals = {q: Signal() for q in self.queues}
         self.scheduler_signal = Signal()
         self._settled: trio.Event | None = None
+        self.settled_count = 0
+        """How many times `notify_settled` was called."""
+        self.wake_scheduler_on_settle = False
+        """Set when a schedule's next occurrence waits for the previous run (``RUN_ALL``)."""
 
     def wake_queue(self, queue: str) -> None:
         """Tell the runner of ``queue`` (if it runs in this process) that jobs may be ready."""
@@ -76,19 +92,40 @@ class Core:
             self.wake_gen[queue] += 1
             signal.set()
 
+    def wake(self, queue: str | None) -> None:
+        """Wake the runner of ``queue``, or with ``None`` every runner and the scheduler."""
+        if queue is not None:
+            self.wake_queue(queue)
+            return
+        for each in self.queues:
+            self.wake_queue(each)
+        self.wake_scheduler()
+
     def wake_scheduler(self) -> None:
         """Tell the scheduler that the next due time may have moved earlier."""
         self.scheduler_signal.set()
 
     def notify_settled(self) -> None:
-        """Wake the tasks waiting in `wait_settled`."""
+        """Wake the tasks waiting in `wait_settled` (and the scheduler, if it waits for runs to
+        finish: ``wake_scheduler_on_settle``)."""
+        if self.wake_scheduler_on_settle:
+            self.scheduler_signal.set()
+        self.settled_count += 1
         event = self._settled
         if event is not None:
             self._settled = None
             event.set()
 
-    async def wait_settled(self, max_wait: float = math.inf) -> None:
-        """Wait until some job's attempt is recorded in this process, or ``max_wait`` seconds."""
+    async def wait_settled(self, max_wait: float = math.inf, *, since: int | None = None) -> None:
+        """Wait until some job's attempt is recorded in this process, or ``max_wait`` seconds.
+
+        With ``since`` (a `settled_count` read before looking at the store), returns at once if
+        an attempt was recorded after that read, so a record made while the caller was reading
+        the store is not missed.
+        """
+        if since is not None and since != self.settled_count:
+            await trio.lowlevel.checkpoint()
+            return
         if self._settled is None:
             self._settled = trio.Event()
         event = self._settled

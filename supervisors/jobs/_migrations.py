@@ -69,6 +69,18 @@ CREATE INDEX job_errors_job ON job_errors(job_id);
 CREATE TABLE schedules (name TEXT PRIMARY KEY, cursor REAL NOT NULL)
 """,
     ),
+    Migration(
+        version=2,
+        summary="the job definitions' settings, recorded by hosts for enqueuers without a registry",
+        script="""
+CREATE TABLE job_definitions (
+    name TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    is_unique INTEGER NOT NULL
+)
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

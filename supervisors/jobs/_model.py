@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import attrs
+
+from supervisors import Backoff
 
 JSONValue: TypeAlias = Any
 """A value made of ``None``, ``bool``, ``int``, ``float``, ``str``, lists and string-keyed dicts."""
@@ -172,13 +174,22 @@ class RetryPolicy:
     jitter: float = attrs.field(default=0.1, validator=_jitter)
     """The relative spread of the random jitter, in ``[0, 1)``. Defaults to 0.1 (±10 %)."""
 
-    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        """The backoff in seconds after attempt ``attempt`` (1-based) failed."""
-        try:
-            raw = min(self.max_delay, self.base * self.factor ** max(0, attempt - 1))
-        except OverflowError:
-            raw = self.max_delay
-        return raw * (1.0 + self.jitter * (2.0 * rand() - 1.0))
+    def backoff(self) -> Backoff:
+        """The supervisors' `Backoff` with this policy's numbers (one helper for restarts and
+        retries)."""
+        return Backoff(initial=self.base, factor=self.factor, max=self.max_delay, jitter=self.jitter)
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The backoff in seconds after attempt ``attempt`` (1-based) failed.
+
+        ``rng`` draws the jitter; defaults to a fresh unseeded ``random.Random()``. Pass a
+        seeded one for reproducible delays (a `JobSystem` passes its own, see ``rng=``).
+        """
+        return self.backoff().delay(attempt, rng if rng is not None else random.Random())
+
+
+DEFAULT_MAX_ATTEMPTS = 20
+"""The attempts of a job enqueued without a registry whose name no host has recorded."""
 
 
 # --- records exchanged with stores -------------------------------------------------------------
@@ -186,16 +197,39 @@ class RetryPolicy:
 
 @attrs.frozen(kw_only=True)
 class NewJob:
-    """A job to insert into a store. ``args`` is JSON text; times are epoch seconds."""
+    """A job to insert into a store. ``args`` is JSON text; times are epoch seconds.
+
+    With ``defined=True`` (an enqueuer without the registry), the job's settings come from its
+    definition as recorded in the store by the hosts (`Store.define`): ``queue`` and
+    ``max_attempts`` when ``None``, and uniqueness (a key from the name and arguments) when
+    ``unique_key`` is ``None``. A name no host has recorded gets queue ``"default"`` and
+    `DEFAULT_MAX_ATTEMPTS`. Without ``defined``, ``queue`` and ``max_attempts`` are required.
+    """
 
     name: str
-    queue: str
+    queue: str | None
     args: str
     run_at: float
-    max_attempts: int
+    max_attempts: int | None
     unique_key: str | None = None
     schedule: str | None = None
     fire_time: float | None = None
+    defined: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class JobSettings:
+    """The settings of a job definition that a host records in its store (`Store.define`), so
+    that every enqueuer, with or without the registry, gets the same behaviour."""
+
+    name: str
+    queue: str
+    max_attempts: int
+    unique: bool
+
+
+Token: TypeAlias = tuple[int, int]
+"""A fencing token: ``(job id, attempt)``. It names one claim of a job; see `Store.settle`."""
 
 
 @attrs.frozen(slots=True)
@@ -207,17 +241,45 @@ class ClaimedJob:
     queue: str
     args: str
     attempt: int
+    """This claim's attempt number (1 for the first run); with ``id``, the fencing token."""
     max_attempts: int
+
+    @property
+    def token(self) -> Token:
+        """``(id, attempt)``: what `Store.settle` and `Store.renew` need to act on this claim."""
+        return (self.id, self.attempt)
 
 
 @attrs.frozen(slots=True)
 class Failure:
-    """A failed attempt to record: ``retry_at`` is when to try again, ``None`` means dead."""
+    """A failed attempt to record: ``retry_at`` is when to try again, ``None`` means dead.
+
+    ``attempt`` is the fencing token's attempt (see `ClaimedJob.token`).
+    """
 
     job_id: int
+    attempt: int
     error: str
     traceback: str
     retry_at: float | None
+
+    @property
+    def token(self) -> Token:
+        """``(job_id, attempt)``."""
+        return (self.job_id, self.attempt)
+
+
+@attrs.frozen(kw_only=True)
+class Settled:
+    """What `Store.settle` and `Store.settle_and_claim` did.
+
+    ``refused`` are the job ids whose token was stale: the job is no longer ``RUNNING`` under
+    that attempt and owner (its lease expired and it was recovered or claimed again), so
+    nothing was recorded for them. ``claimed`` are the jobs claimed after settling.
+    """
+
+    refused: frozenset[int] = frozenset()
+    claimed: list[ClaimedJob] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)

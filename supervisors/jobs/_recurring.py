@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 
 import attrs
 
@@ -10,13 +11,15 @@ from ._cron import Cron
 
 
 class Misfire(enum.Enum):
-    """What to do with occurrences that were missed (the host was down or stalled).
+    """What to do with occurrences that were missed (no scheduler ran, or it stalled).
 
-    An occurrence is *missed* when it is found more than ``misfire_grace`` seconds after its
-    fire time.
+    An occurrence is *missed* when it came due before the scheduler that finds it had started
+    (the hosts were down), or when it is found more than ``misfire_grace`` seconds after its
+    fire time (the scheduler stalled); otherwise it is *on time* and runs under every policy.
 
     - ``RUN_ONCE`` (default): all missed occurrences together run once, as the latest of them.
-    - ``RUN_ALL``: every missed occurrence runs, oldest first.
+    - ``RUN_ALL``: every missed occurrence runs, oldest first. With ``overlap=False`` they run
+      one after another: the next is enqueued when the previous run has finished.
     - ``SKIP``: missed occurrences do not run; the schedule resumes at the next one.
     """
 
@@ -52,10 +55,12 @@ class Recurring:
       at the first valid minute after it.
     - ``queue``: defaults to the job's queue.
     - ``misfire``: `Misfire` policy, default ``RUN_ONCE``; ``misfire_grace``: seconds after its
-      fire time an occurrence still counts as on time; default 60.0.
+      fire time an occurrence found by a running scheduler still counts as on time (a busy or
+      briefly stalled scheduler); default 60.0. Occurrences that came due before the scheduler
+      started are missed whatever the grace.
     - ``overlap``: when false (default), an occurrence is skipped (and logged) while a job of
-      this schedule is still unfinished (scheduled, enqueued, running or retrying); when true,
-      runs may overlap.
+      this schedule is still unfinished (scheduled, enqueued, running or retrying), except
+      under ``Misfire.RUN_ALL``, where it waits for that run; when true, runs may overlap.
 
     The first time a schedule is seen, it starts from that moment: past occurrences are not
     run. Each occurrence is enqueued at most once, even with several hosts on one store.
@@ -83,9 +88,13 @@ MAX_OCCURRENCES_PER_PASS = 1000
 """``RUN_ALL`` enqueues at most this many missed occurrences per scheduler pass."""
 
 
-def plan(spec: Recurring, cursor: float, now: float) -> tuple[list[float], float, int] | None:
+def plan(
+    spec: Recurring, cursor: float, now: float, *, started: float = -math.inf
+) -> tuple[list[float], float, int] | None:
     """Decide which occurrences in ``(cursor, now]`` to enqueue under the misfire policy.
 
+    An occurrence is *on time* if it came due at or after ``started`` (when this scheduler
+    started) and at most ``misfire_grace`` seconds before ``now``; otherwise it was *missed*.
     Returns ``(fire_times, new_cursor, n_due)``, or ``None`` when no occurrence is due. When more
     than `MAX_OCCURRENCES_PER_PASS` are due, the cursor stops at the last one considered and the
     rest are planned by the next call.
@@ -94,7 +103,7 @@ def plan(spec: Recurring, cursor: float, now: float) -> tuple[list[float], float
     if not due:
         return None
     new_cursor = due[-1]
-    on_time = [t for t in due if now - t <= spec.misfire_grace]
+    on_time = [t for t in due if t >= started and now - t <= spec.misfire_grace]
     if spec.misfire is Misfire.RUN_ALL:
         fire = due
     elif spec.misfire is Misfire.SKIP:

@@ -12,7 +12,7 @@ import attrs
 import cattrs
 
 from ._errors import JobArgumentsError, UnknownJobError
-from ._model import RetryPolicy
+from ._model import JobSettings, RetryPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +37,9 @@ class JobDefinition:
     """The queue its jobs go to unless ``queue=`` is given when enqueueing."""
     retry: RetryPolicy | None
     """``None`` means the `JobSystem`'s default policy."""
+    timeout: float | None
+    """The time limit of one attempt, in seconds (``math.inf``: none); ``None`` means the
+    `JobSystem`'s ``timeout``."""
     unique: bool
     """Whether a second copy with equal arguments is refused while one is unfinished."""
     arg_type: Any
@@ -90,19 +93,24 @@ class JobRegistry:
         max_attempts: int | None = None,
         retry: RetryPolicy | None = None,
         unique: bool = False,
+        timeout: float | None = None,
     ) -> Callable[[F], F]:
         """Decorator: register the function as the job ``name`` (defaults to its ``__name__``).
 
         ``queue`` defaults to ``"default"``. ``max_attempts`` overrides the attempts of ``retry``
         (or of the system's default policy when ``retry`` is ``None``). ``unique=True`` makes
         enqueueing a copy with equal arguments while one is unfinished return the existing job's
-        id instead of adding a job. Registering a name twice raises ``ValueError``.
+        id instead of adding a job. ``timeout`` limits one attempt, in seconds (``math.inf``:
+        no limit); ``None`` (default) takes the `JobSystem`'s ``timeout``. An attempt that runs
+        longer is cancelled and fails with ``TimeoutError`` (retried per the policy). Registering
+        a name twice raises ``ValueError``.
         """
 
         def decorate(fn: F) -> F:
             self.register(
-                fn, name=name, queue=queue, max_attempts=max_attempts, retry=retry, unique=unique
-            )
+                fn, name=name, queue=queue, max_attempts=max_attempts, retry=retry, unique=unique,
+                timeout=timeout,
+            )  # fmt: skip
             return fn
 
         return decorate
@@ -116,6 +124,7 @@ class JobRegistry:
         max_attempts: int | None = None,
         retry: RetryPolicy | None = None,
         unique: bool = False,
+        timeout: float | None = None,
     ) -> JobDefinition:
         """Register ``fn``; the non-decorator form of `job`, returning the definition."""
         job_name = name if name is not None else fn.__name__
@@ -125,6 +134,9 @@ class JobRegistry:
         if job_name in self._defs:
             msg = f"job name {job_name!r} is already registered; choose another name"
             raise ValueError(msg)
+        if timeout is not None and not timeout > 0:
+            msg = f"'timeout' of job {job_name!r} must be > 0 seconds or None (got {timeout!r})"
+            raise ValueError(msg)
         if max_attempts is not None:
             retry = attrs.evolve(retry or RetryPolicy(), max_attempts=max_attempts)
         takes_arg, arg_type = _signature(fn)
@@ -133,6 +145,7 @@ class JobRegistry:
             fn=fn,
             queue=queue,
             retry=retry,
+            timeout=timeout,
             unique=unique,
             arg_type=arg_type,
             takes_arg=takes_arg,
@@ -149,6 +162,19 @@ class JobRegistry:
 
     def __len__(self) -> int:
         return len(self._defs)
+
+    def settings(self, default: RetryPolicy) -> list[JobSettings]:
+        """Each definition's settings as a host records them in its store; ``default`` is the
+        policy of jobs registered without one."""
+        return [
+            JobSettings(
+                name=d.name,
+                queue=d.queue,
+                max_attempts=(d.retry or default).max_attempts,
+                unique=d.unique,
+            )
+            for d in (self._defs[name] for name in sorted(self._defs))
+        ]
 
     def get(self, name: str) -> JobDefinition:
         """The definition of ``name``; raises `UnknownJobError` listing the registered names."""

@@ -1,4 +1,9 @@
-"""Job requests and their conversion to store records, shared by `JobSystem` and `JobClient`."""
+"""The semantics of the façade operations, once for `JobSystem` (async) and `JobClient` (sync).
+
+Both façades build requests, validate them and read the store's answers through these
+functions; they differ only in how they reach the store (awaiting a `Store`, or calling a
+`SQLiteDB` under a lock).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from datetime import datetime, timedelta
 import attrs
 import cattrs
 
-from ._model import NewJob, RetryPolicy, to_timestamp
+from ._errors import JobNotFoundError
+from ._model import Job, JobState, NewJob, RetryPolicy, to_timestamp
 from ._registry import JobRegistry, encode_plain
 
 
@@ -79,16 +85,18 @@ def build(
     Raises `UnknownJobError` or `JobArgumentsError` (from the registry), ``ValueError`` for a
     bad ``max_attempts``.
     """
+    queue: str | None
+    attempts: int | None
     if registry is not None:
         definition = registry.get(request.job)
         args = registry.encode(definition, request.args)
         queue = request.queue or definition.queue
         attempts = (definition.retry or retry).max_attempts
         unique = f"{request.job}:{args}" if definition.unique else None
-    else:
+    else:  # the settings come from the definition the hosts recorded (NewJob.defined)
         args = encode_plain(request.args, converter)
-        queue = request.queue or "default"
-        attempts = retry.max_attempts
+        queue = request.queue
+        attempts = None
         unique = None
     if request.max_attempts is not None:
         if request.max_attempts < 1:
@@ -108,4 +116,23 @@ def build(
         run_at=run_at,
         max_attempts=attempts,
         unique_key=request.unique_key if request.unique_key is not None else unique,
+        defined=registry is None,
     )
+
+
+FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.DEAD})
+"""The states `wait_finished` waits for."""
+
+
+def found(job_id: int, job: Job | None) -> Job:
+    """The answer of ``get``: the job, or `JobNotFoundError` if there is none (or it was pruned)."""
+    if job is None:
+        raise JobNotFoundError(job_id)
+    return job
+
+
+def check_retry(attempts: int) -> None:
+    """Validate the ``attempts`` of ``retry`` (raises ``ValueError``)."""
+    if attempts < 1:
+        msg = f"'attempts' must be >= 1 (got {attempts})"
+        raise ValueError(msg)

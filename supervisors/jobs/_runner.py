@@ -5,23 +5,35 @@ collected in memory and written with the next claim in a single store call, so a
 costs one store round trip per batch, not per job. Enqueues in this process wake the pump at
 once; with a store that other processes write to, the pump also polls every ``poll_interval``.
 
-Invariants: a job id is in ``_active`` from the moment it is claimed until its outcome is
-written; a job in ``_active`` that has no recorded outcome when the runner exits is released
-back to the queue (its attempt is not counted).
+Invariants:
+
+- A job is in ``_active`` (by id, with its claim) from the moment it is claimed until its
+  outcome is written or its lease is found lost. Only ``_active`` claims are renewed.
+- A worker slot (``_in_flight``) is held until the job's code has really stopped: an async
+  function has returned or raised; a sync function's thread has returned. A cancelled sync job
+  keeps its slot, and its lease, until its thread returns.
+- At exit, a job in ``_active`` without an outcome whose code has stopped is released (the
+  attempt counts); one whose thread still runs is left leased, so its lease expires and it is
+  recovered only after the process is gone or the thread returned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import traceback
+from collections.abc import Callable, Mapping
 
 import trio
 
 from ._core import Core, _current
 from ._errors import JobArgumentsError, UnknownJobError
-from ._model import ClaimedJob, Failure, RetryPolicy
+from ._lifecycle import keeps_traceback, retry_at
+from ._model import ClaimedJob, Failure, Token
+from ._registry import JobDefinition
+from ._resources import job_resources
 
 logger = logging.getLogger("supervisors.jobs")
 
@@ -35,20 +47,39 @@ class QueueRunner:
         self.core = core
         self.queue = queue
         self.concurrency = concurrency
-        self._active: set[int] = set()
-        self._ok: list[int] = []
+        self._active: dict[int, ClaimedJob] = {}
+        self._scopes: dict[int, trio.CancelScope] = {}
+        self._threads: set[int] = set()
+        self._ok: list[Token] = []
         self._failed: list[Failure] = []
+        self._recording: set[int] = set()
+        """Jobs whose outcome the pump is writing now (a renewal may see them as not running)."""
         self._in_flight = 0
         self._draining = False
+        self._stop_jobs_at = math.inf
+        self._give_up_at = math.inf
+        self._holds: set[trio.CancelScope] = set()
         self._kick = core.queue_signals[queue]
 
-    def drain(self) -> None:
-        """Stop claiming; `run` returns once the running jobs have finished and are recorded."""
+    def drain(self, *, stop_jobs_at: float = math.inf, give_up_at: float = math.inf) -> None:
+        """Stop claiming; `run` returns once the running jobs have stopped and are recorded.
+
+        Jobs still running at ``stop_jobs_at`` (Trio time) are cancelled; they are released
+        (the attempt counts) once their code has stopped. A sync job's thread that has not
+        returned by ``give_up_at`` is left running: its job stays leased (see the module
+        docstring).
+        """
         self._draining = True
+        self._stop_jobs_at = stop_jobs_at
+        self._give_up_at = give_up_at
+        for scope in self._scopes.values():
+            scope.deadline = min(scope.deadline, stop_jobs_at)
+        for hold in self._holds:
+            hold.deadline = min(hold.deadline, give_up_at)
         self._kick.set()
 
     async def run(self) -> None:
-        """Run until drained (returns) or cancelled (running jobs are released)."""
+        """Run until drained (returns) or cancelled (stopped jobs are released)."""
         send, receive = trio.open_memory_channel[ClaimedJob](math.inf)
         try:
             async with trio.open_nursery() as nursery:
@@ -86,10 +117,11 @@ class QueueRunner:
             seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
+            self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
             with trio.CancelScope(shield=True):
-                claimed = await store.settle_and_claim(
+                settled = await store.settle_and_claim(
                     queue,
                     limit,
                     owner=core.owner,
@@ -99,18 +131,39 @@ class QueueRunner:
                     failed=failed,
                 )
             active = self._active
-            active.update(job.id for job in claimed)
+            self._recording = set()
             if ok or failed:
-                active.difference_update(ok)
-                active.difference_update(f.job_id for f in failed)
+                for job_id in settled.refused:
+                    self._lost(job_id, "before its outcome was recorded; the outcome is discarded")
+                for job_id, _attempt in ok:
+                    active.pop(job_id, None)
+                for f in failed:
+                    active.pop(f.job_id, None)
                 core.notify_settled()
                 if any(f.retry_at is not None for f in failed):
                     core.wake_scheduler()
+            claimed = settled.claimed
+            for job in claimed:
+                active[job.id] = job
             if want and len(claimed) < limit:
                 maybe_work = core.wake_gen[queue] != seen
             self._in_flight += len(claimed)
             for job in claimed:
                 send.send_nowait(job)
+
+    def _lost(self, job_id: int, what: str) -> None:
+        """The store refused this job's token: another run owns the job now."""
+        job = self._active.pop(job_id, None)
+        if job is None:
+            return
+        logger.warning(
+            "job %d (%s) lost its lease (token: attempt %d) %s; the job was recovered by lease "
+            "expiry and may run again elsewhere",
+            job.id, job.name, job.attempt, what,
+        )  # fmt: skip
+        scope = self._scopes.get(job_id)
+        if scope is not None:
+            scope.cancel()
 
     async def _work(self, receive: trio.MemoryReceiveChannel[ClaimedJob]) -> None:
         async for job in receive:
@@ -121,67 +174,136 @@ class QueueRunner:
                 self._kick.set()
 
     async def _execute(self, job: ClaimedJob) -> None:
-        registry = self.core.registry
+        core = self.core
+        registry = core.registry
         try:
             definition = registry.get(job.name)
             args = registry.decode(definition, job.args)
         except (UnknownJobError, JobArgumentsError) as exc:
             logger.error("job %d (%s) cannot run and is dead: %s", job.id, job.name, exc)
-            self._failed.append(Failure(job.id, str(exc), "", None))
+            self._failed.append(Failure(job.id, job.attempt, str(exc), "", None))
             return
+        timeout = definition.timeout if definition.timeout is not None else core.timeout
+        deadline = trio.current_time() + timeout if timeout is not None else math.inf
+        scope = trio.CancelScope(deadline=min(deadline, self._stop_jobs_at))
+        self._scopes[job.id] = scope
         token = _current.set(job)
         try:
-            fn = definition.fn
-            if definition.is_async:
-                if definition.takes_arg:
-                    await fn(args)  # type: ignore[misc]
-                else:
-                    await fn()  # type: ignore[misc]
-            else:
-                call = functools.partial(fn, args) if definition.takes_arg else fn
-                await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+            with scope:
+                # scoped resources close with the run's outcome: an error, the timeout, the stop
+                async with job_resources(definition.fn) as resources:
+                    await self._call(job, definition, args, resources)
         except Exception as exc:
-            self._record_failure(job, definition.retry or self.core.retry, exc)
-        else:
-            self._ok.append(job.id)
+            if job.id in self._active:
+                self._record_failure(job, definition, exc)
+            return
         finally:
             _current.reset(token)
+            del self._scopes[job.id]
+        if job.id not in self._active:
+            return  # the lease was lost: another run owns the outcome
+        if not scope.cancelled_caught:
+            self._ok.append(job.token)
+        elif trio.current_time() >= self._stop_jobs_at:
+            return  # interrupted by the stop: `_flush` releases it
+        else:
+            limit = TimeoutError(f"job {job.name!r} ran longer than its timeout of {timeout} s")
+            self._record_failure(job, definition, limit)
 
-    def _record_failure(self, job: ClaimedJob, policy: RetryPolicy, exc: Exception) -> None:
-        error = f"{type(exc).__qualname__}: {exc}"
-        tb = "".join(traceback.format_exception(exc))
-        if job.attempt >= job.max_attempts:
-            logger.error(
-                "job %d (%s) failed attempt %d of %d and is dead: %s",
-                job.id, job.name, job.attempt, job.max_attempts, error,
-                exc_info=exc,
-            )  # fmt: skip
-            self._failed.append(Failure(job.id, error, tb, None))
+    async def _call(
+        self, job: ClaimedJob, definition: JobDefinition, args: object, resources: Mapping[str, object]
+    ) -> None:
+        fn = definition.fn
+        if definition.is_async:
+            if definition.takes_arg:
+                await fn(args, **resources)  # type: ignore[misc]
+            else:
+                await fn(**resources)  # type: ignore[misc]
             return
-        delay = policy.delay(job.attempt)
-        logger.warning(
-            "job %d (%s) failed attempt %d of %d, retrying in %.3g s: %s",
-            job.id, job.name, job.attempt, job.max_attempts, delay, error,
-            exc_info=exc,
-        )  # fmt: skip
-        self._failed.append(Failure(job.id, error, tb, self.core.clock.now() + delay))
+        positional = (args,) if definition.takes_arg else ()
+        call: Callable[[], object] = functools.partial(fn, *positional, **resources)
+        await self._in_thread(job, call)
+
+    async def _in_thread(self, job: ClaimedJob, call: Callable[[], object]) -> None:
+        """Run ``call`` in a worker thread. If cancelled, keep waiting (holding the slot and the
+        lease) until the thread has really returned, or until ``give_up_at`` of a stop: the job
+        then stays leased and is recovered by lease expiry once the process is gone."""
+        returned = trio.Event()
+        trio_token = trio.lowlevel.current_trio_token()
+        threads = self._threads
+
+        def in_thread() -> object:
+            try:
+                return call()
+            finally:
+                with contextlib.suppress(trio.RunFinishedError):
+                    trio_token.run_sync_soon(returned.set)
+
+        threads.add(job.id)
+        try:
+            await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True, deadline=self._give_up_at) as hold:
+                self._holds.add(hold)
+                try:
+                    await returned.wait()
+                finally:
+                    self._holds.discard(hold)
+            raise
+        finally:
+            if returned.is_set():
+                threads.discard(job.id)
+
+    def _record_failure(self, job: ClaimedJob, definition: JobDefinition, exc: Exception) -> None:
+        core = self.core
+        policy = definition.retry or core.retry
+        error = f"{type(exc).__qualname__}: {exc}"
+        keep = keeps_traceback(job.attempt, job.max_attempts, core.settings.keep_tracebacks)
+        tb = "".join(traceback.format_exception(exc)) if keep else ""
+        now = core.clock.now()
+        when = retry_at(
+            policy, attempt=job.attempt, max_attempts=job.max_attempts, now=now, rng=core.rng
+        )
+        core.failures.failed(job, exc, None if when is None else when - now)
+        self._failed.append(Failure(job.id, job.attempt, error, tb, when))
 
     async def _heartbeat(self) -> None:
         core = self.core
         while True:
             await trio.sleep(core.settings.heartbeat)
-            if self._active:
+            core.failures.flush()
+            finished = {job_id for job_id, _ in self._ok} | {f.job_id for f in self._failed}
+            finished |= self._recording
+            running = [job for job in self._active.values() if job.id not in finished]
+            if running:
                 now = core.clock.now()
-                await core.store.renew(
-                    sorted(self._active), owner=core.owner, lease_until=now + core.settings.lease
+                tokens = sorted(job.token for job in running)
+                lost = await core.store.renew(
+                    tokens, owner=core.owner, lease_until=now + core.settings.lease
                 )
+                for job_id in sorted(lost):
+                    # Its outcome may have been written meanwhile: not lost, finished.
+                    if job_id not in self._recording:
+                        self._lost(job_id, "while running; cancelling this run")
 
     async def _flush(self) -> None:
+        self.core.failures.flush(force=True)
         ok, failed = self._ok, self._failed
         self._ok, self._failed = [], []
-        done = set(ok).union(f.job_id for f in failed)
-        released = sorted(self._active - done)
+        done = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
+        released = sorted(
+            job.token
+            for job_id, job in self._active.items()
+            if job_id not in done and job_id not in self._threads
+        )
+        held = len(self._threads)
         self._active.clear()
+        if held:
+            logger.warning(
+                "queue %r stopped with %d job thread(s) still running; their jobs stay leased "
+                "and run again after their leases expire",
+                self.queue, held,
+            )  # fmt: skip
         if not (ok or failed or released):
             return
         core = self.core

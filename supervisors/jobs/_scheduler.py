@@ -12,14 +12,44 @@ import logging
 import math
 from collections.abc import Sequence
 
+import trio
+
 from ._core import Core
-from ._model import NewJob
-from ._recurring import Recurring, plan
+from ._model import JobState, NewJob
+from ._recurring import Misfire, Recurring, plan
+from ._store import Store
 
 logger = logging.getLogger("supervisors.jobs")
 
 MAX_SLEEP = 60.0
 """The scheduler re-reads the wall clock at least this often (tolerates clock jumps)."""
+
+
+PRUNE_BATCH = 500
+"""Jobs deleted per transaction by retention; other store work runs between batches."""
+
+
+async def prune(store: Store, state: JobState, before: float) -> int:
+    """Delete the jobs in ``state`` finished before ``before``, `PRUNE_BATCH` per transaction,
+    yielding to other tasks between batches; return how many."""
+    total = 0
+    while True:
+        n = await store.prune(state=state, before=before, limit=PRUNE_BATCH)
+        total += n
+        if n < PRUNE_BATCH:
+            return total
+        await trio.lowlevel.checkpoint()
+
+
+RECLAIM_PAGES = 1000
+"""Free pages returned to the file system per transaction (4 MB with SQLite's default pages)."""
+
+
+async def reclaim(store: Store) -> None:
+    """Give the space freed by pruning back to the file system, `RECLAIM_PAGES` per
+    transaction, yielding to other tasks between them."""
+    while await store.reclaim(pages=RECLAIM_PAGES) > 0:
+        await trio.lowlevel.checkpoint()
 
 
 class Prepared:
@@ -41,6 +71,7 @@ class Scheduler:
         self.core = core
         self.recurring = tuple(recurring)
         self._cursors: dict[str, float] = {}
+        self._started = -math.inf
 
     async def _load_cursors(self) -> None:
         store = self.core.store
@@ -61,6 +92,7 @@ class Scheduler:
         store = core.store
         clock = core.clock
         settings = core.settings
+        self._started = clock.now()
         await self._load_cursors()
         next_check = -math.inf
         next_prune = -math.inf
@@ -81,11 +113,21 @@ class Scheduler:
                 upcoming = await self._fire(r, now)
                 if upcoming is not None:
                     wake_at.append(upcoming)
-            if settings.keep_succeeded is not None:
+            retention = (
+                (JobState.SUCCEEDED, settings.keep_succeeded),
+                (JobState.DEAD, settings.keep_dead),
+            )
+            if any(keep is not None for _, keep in retention):
                 if now >= next_prune:
-                    pruned = await store.prune(before=now - settings.keep_succeeded)
-                    if pruned:
-                        logger.debug("pruned %d succeeded jobs", pruned)
+                    total = 0
+                    for state, keep in retention:
+                        if keep is not None:
+                            pruned = await prune(store, state, now - keep)
+                            if pruned:
+                                logger.debug("pruned %d %s jobs", pruned, state.value)
+                            total += pruned
+                    if total:
+                        await reclaim(store)
                     next_prune = now + settings.prune_interval
                 wake_at.append(next_prune)
             wait = min(wake_at) - clock.now()
@@ -98,8 +140,13 @@ class Scheduler:
         core = self.core
         spec = r.spec
         cursor = self._cursors[spec.name]
-        while (decision := plan(spec, cursor, now)) is not None:
+        # RUN_ALL without overlap runs the missed occurrences one after another: one per call to
+        # the store, held (cursor kept) while the previous run is unfinished.
+        one_by_one = spec.misfire is Misfire.RUN_ALL and not spec.overlap
+        while (decision := plan(spec, cursor, now, started=self._started)) is not None:
             fire_times, new_cursor, n_due = decision
+            if one_by_one:
+                fire_times, new_cursor, n_due = fire_times[:1], fire_times[0], 1
             jobs = [
                 NewJob(
                     name=spec.job,
@@ -119,11 +166,15 @@ class Scheduler:
                 jobs=jobs,
                 exclusive=not spec.overlap,
                 now=now,
+                hold=one_by_one,
             )
             if ids is None:  # another host fired first: continue from where it got to
                 stored = await core.store.cursor(spec.name)
                 cursor = new_cursor if stored is None else stored
                 continue
+            if one_by_one and not ids:  # held: the previous run is unfinished
+                self._cursors[spec.name] = cursor
+                return None  # woken when a run settles (Core.notify_settled)
             missed = n_due - len(jobs)
             if missed > 0:
                 logger.info(

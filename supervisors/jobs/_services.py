@@ -6,27 +6,37 @@ import functools
 
 import trio
 
-from actors import Actor, BackgroundService
-from supervisors import ChildSpec, Restart, current_tree
+from actors import BackgroundService
+from supervisors import ChildSpec, Restart
 
 from ._core import Core
 from ._runner import QueueRunner
 from ._scheduler import Prepared, Scheduler
 
+THREAD_WAIT = 4.0
+"""On a stop, how long after the grace a cancelled sync job's thread may take to return."""
+
 FLUSH_MARGIN = 15.0
-"""Extra shutdown time given to a queue worker beyond its grace, to record outcomes."""
+"""Extra shutdown time given to a queue worker beyond its grace: `THREAD_WAIT`, then up to 10 s
+to record outcomes."""
 
 
-class StoreService(Actor):
-    """Opens the store when the subtree starts (a broken store fails the start) and closes it
-    when the subtree stops (last, since it is the first child)."""
+class StoreService(BackgroundService):
+    """Opens the store when the subtree starts (a broken store fails the start), watches it for
+    jobs other processes add (`Store.watch`), and closes it when the subtree stops (last, since
+    it is the first child)."""
 
     def __init__(self, core: Core) -> None:
         super().__init__()
         self._core = core
 
     async def on_start(self) -> None:
-        await self._core.store.open()
+        core = self._core
+        await core.store.open()
+        await core.store.define(core.registry.settings(core.retry))
+
+    async def execute(self) -> None:
+        await self._core.store.watch(self._core.wake)
 
     async def on_stop(self) -> None:
         await self._core.store.aclose()
@@ -34,7 +44,9 @@ class StoreService(Actor):
 
 class QueueWorker(BackgroundService):
     """Runs one queue. On stop it claims nothing more and lets running jobs finish within the
-    grace; then cancels them and returns them to the queue."""
+    grace; then cancels them and returns them to the queue once their code has stopped (a sync
+    job's thread gets `THREAD_WAIT` more seconds to return, then is left running and its job
+    leased)."""
 
     def __init__(self, core: Core, queue: str) -> None:
         super().__init__()
@@ -45,7 +57,7 @@ class QueueWorker(BackgroundService):
         core = self._core
         runner = QueueRunner(core, self._queue, core.queues[self._queue])
         # The runner is shielded from the stop request's cancellation so that running jobs can
-        # finish; the shield's own deadline, set at the stop, enforces the grace.
+        # finish; the deadlines set at the stop enforce the grace.
         shield = trio.CancelScope(shield=True)
 
         async def shielded() -> None:
@@ -57,32 +69,19 @@ class QueueWorker(BackgroundService):
             try:
                 await trio.sleep_forever()
             finally:
-                runner.drain()
-                shield.deadline = trio.current_time() + core.settings.grace
+                stop_at = trio.current_time() + core.settings.grace
+                runner.drain(stop_jobs_at=stop_at, give_up_at=stop_at + THREAD_WAIT)
+                shield.deadline = stop_at + THREAD_WAIT
 
 
-class PoolStarter(Actor):
-    """Adds one `QueueWorker` per queue to the sibling dynamic supervisor ``workers``."""
-
-    def __init__(self, core: Core) -> None:
-        super().__init__()
-        self._core = core
-
-    async def on_start(self) -> None:
-        parent = self.path.rsplit("/", 1)[0]
-        pool = current_tree().supervisor(f"{parent}/workers")
-        present = {child.name for child in pool.children()}
-        for queue in self._core.queues:
-            if queue in present:
-                continue
-            await pool.start_child(
-                ChildSpec(
-                    name=queue,
-                    factory=functools.partial(QueueWorker, self._core, queue),
-                    restart=Restart.PERMANENT,
-                    shutdown=self._core.settings.grace + FLUSH_MARGIN,
-                )
-            )
+def queue_worker(core: Core, queue: str) -> ChildSpec:
+    """The child spec of the worker of ``queue`` (named after the queue)."""
+    return ChildSpec(
+        name=queue,
+        factory=functools.partial(QueueWorker, core, queue),
+        restart=Restart.PERMANENT,
+        shutdown=core.settings.grace + FLUSH_MARGIN,
+    )
 
 
 class SchedulerService(BackgroundService):

@@ -15,66 +15,45 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ._errors import JobNotFoundError, JobStateError, StoreError
+from ._lifecycle import INTERRUPTED, LEASE_EXPIRED, Op, sources
 from ._model import (
+    DEFAULT_MAX_ATTEMPTS,
     AttemptError,
     ClaimedJob,
     Failure,
     Job,
     JobCounts,
+    JobSettings,
     JobState,
     NewJob,
     Promoted,
+    Settled,
+    Token,
     to_datetime,
 )
+from ._sql import PRUNE_INDEXES, SQLITE, in_states
+from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
-from ._store import LEASE_EXPIRED
-
-_UNFINISHED = "('scheduled', 'enqueued', 'running', 'retrying')"
-
-_COLUMNS = (
-    "id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at, "
-    "lease_until, unique_key, schedule, fire_time"
-)
-
-_INSERT = (
-    "INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, unique_key, "
-    "schedule, fire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
-)
-
-_CLAIM = """
-UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ?, lease_until = ?
-WHERE id IN (
-    SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ? ORDER BY id LIMIT ?
-)
-RETURNING id, name, queue, args, attempt, max_attempts
-"""
-
-_SUCCEED = (
-    "UPDATE jobs SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
-    "lease_until = NULL WHERE id = ? AND state = 'running' AND lease_owner = ?"
-)
-
-_FAIL = """
-UPDATE jobs SET
-    state = CASE WHEN ?1 IS NULL THEN 'dead' ELSE 'retrying' END,
-    run_at = COALESCE(?1, run_at),
-    finished_at = CASE WHEN ?1 IS NULL THEN ?2 ELSE NULL END,
-    lease_owner = NULL, lease_until = NULL
-WHERE id = ?3 AND state = 'running' AND lease_owner = ?4
-RETURNING attempt
-"""
-
-_RELEASE = (
-    "UPDATE jobs SET state = 'enqueued', attempt = attempt - 1, lease_owner = NULL, "
-    "lease_until = NULL WHERE id = ? AND state = 'running' AND lease_owner = ?"
-)
-
-_ERROR = "INSERT INTO job_errors (job_id, attempt, at, error, traceback) VALUES (?, ?, ?, ?, ?)"
 
 
 class SQLiteDB:
-    """One connection to a job database file, checked and migrated by `connect` on open."""
+    """One connection to a job database file, checked and migrated by `connect` on open.
+
+    The methods run the statements of `_sql` rendered for ``Q``'s dialect; `_postgres` reuses
+    them on a PostgreSQL connection (another ``Q``, ``dialect``, ``mark`` and transaction).
+    """
+
+    Q = Q
+    """The statements, by name."""
+    dialect = SQLITE
+    """The dialect ``Q`` is rendered in."""
+    prune_indexes = PRUNE_INDEXES
+    """``prune_ids``' index hints in ``dialect``."""
+    mark = "?"
+    """The positional parameter marker of the driver."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -85,8 +64,12 @@ class SQLiteDB:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; inside one already open (a group commit), that one."""
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
+        if c.in_transaction:
+            yield c
+            return
+        c.execute(SQLITE.begin_write)
         try:
             yield c
         except BaseException:
@@ -94,50 +77,64 @@ class SQLiteDB:
             raise
         c.execute("COMMIT")
 
-    # --- writes ------------------------------------------------------------------------------
+    # --- writes: the statements come from the one table in `_sql` -----------------------------
 
     def _insert_one(self, c: sqlite3.Connection, job: NewJob, now: float) -> int | None:
         state = "enqueued" if job.run_at <= now else "scheduled"
         row = c.execute(
-            _INSERT,
-            (
-                job.name,
-                job.queue,
-                job.args,
-                state,
-                job.max_attempts,
-                job.run_at,
-                now,
-                job.unique_key,
-                job.schedule,
-                job.fire_time,
-            ),
+            self.Q["insert"],
+            {
+                "name": job.name,
+                "queue": job.queue,
+                "args": job.args,
+                "state": state,
+                "max_attempts": job.max_attempts,
+                "run_at": job.run_at,
+                "now": now,
+                "unique_key": job.unique_key,
+                "schedule": job.schedule,
+                "fire_time": job.fire_time,
+            },
         ).fetchone()
-        if row is not None:
-            return int(row[0])
-        return None
+        return None if row is None else int(row[0])
 
     def _existing(self, c: sqlite3.Connection, job: NewJob) -> int:
         if job.unique_key is not None:
-            row = c.execute(
-                f"SELECT id FROM jobs WHERE unique_key = ? AND state IN {_UNFINISHED}",
-                (job.unique_key,),
-            ).fetchone()
+            row = c.execute(self.Q["unique_holder"], {"unique_key": job.unique_key}).fetchone()
             if row is not None:
                 return int(row[0])
         row = c.execute(
-            "SELECT id FROM jobs WHERE schedule = ? AND fire_time = ?",
-            (job.schedule, job.fire_time),
+            self.Q["occurrence"], {"schedule": job.schedule, "fire_time": job.fire_time}
         ).fetchone()
         if row is None:  # pragma: no cover - a conflict always has a cause
             msg = f"inserting job {job.name!r} conflicted with no visible job"
             raise StoreError(msg)
         return int(row[0])
 
+    def _resolve(self, c: sqlite3.Connection, job: NewJob, cache: dict[str, Any]) -> NewJob:
+        """Fill the settings of a ``defined`` job from its recorded definition."""
+        if job.name not in cache:
+            cache[job.name] = c.execute(self.Q["definition"], {"name": job.name}).fetchone()
+        row = cache[job.name]
+        queue, attempts, unique = row if row is not None else ("default", DEFAULT_MAX_ATTEMPTS, 0)
+        key = job.unique_key
+        if key is None and unique:
+            key = f"{job.name}:{job.args}"
+        return attrs.evolve(
+            job,
+            queue=job.queue if job.queue is not None else str(queue),
+            max_attempts=job.max_attempts if job.max_attempts is not None else int(attempts),
+            unique_key=key,
+            defined=False,
+        )
+
     def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
         ids: list[int] = []
+        cache: dict[str, Any] = {}
         with self._write() as c:
             for job in jobs:
+                if job.defined:
+                    job = self._resolve(c, job, cache)
                 new = self._insert_one(c, job, now)
                 ids.append(new if new is not None else self._existing(c, job))
         return ids
@@ -145,7 +142,10 @@ class SQLiteDB:
     def _claim(
         self, c: sqlite3.Connection, queue: str, limit: int, owner: str, lease_until: float
     ) -> list[ClaimedJob]:
-        rows = c.execute(_CLAIM, (owner, lease_until, queue, limit)).fetchall()
+        rows = c.execute(
+            self.Q["claim"],
+            {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit},
+        ).fetchall()
         rows.sort()
         return [ClaimedJob(*row) for row in rows]
 
@@ -160,29 +160,40 @@ class SQLiteDB:
         c: sqlite3.Connection,
         owner: str,
         now: float,
-        succeeded: Sequence[int],
+        succeeded: Sequence[Token],
         failed: Sequence[Failure],
-        released: Sequence[int],
-    ) -> None:
-        if succeeded:
-            c.executemany(_SUCCEED, [(now, job_id, owner) for job_id in succeeded])
+        released: Sequence[Token],
+    ) -> frozenset[int]:
+        refused: list[int] = []
+        for job_id, attempt in succeeded:
+            fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
+            if c.execute(self.Q["succeed"], fence).rowcount != 1:
+                refused.append(job_id)
         for f in failed:
-            row = c.execute(_FAIL, (f.retry_at, now, f.job_id, owner)).fetchone()
-            if row is not None:
-                c.execute(_ERROR, (f.job_id, row[0], now, f.error, f.traceback))
-        if released:
-            c.executemany(_RELEASE, [(job_id, owner) for job_id in released])
+            fence = {"id": f.job_id, "attempt": f.attempt, "owner": owner, "now": now}
+            if c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).rowcount != 1:
+                refused.append(f.job_id)
+                continue
+            c.execute(self.Q["error"], {**fence, "error": f.error, "traceback": f.traceback})
+        for job_id, attempt in released:
+            fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
+            if c.execute(self.Q["interrupt"], fence).fetchone() is None:
+                refused.append(job_id)
+                continue
+            error = INTERRUPTED.format(attempt=attempt)
+            c.execute(self.Q["error"], {**fence, "error": error, "traceback": ""})
+        return frozenset(refused)
 
     def settle(
         self,
         owner: str,
         now: float,
-        succeeded: Sequence[int],
+        succeeded: Sequence[Token],
         failed: Sequence[Failure],
-        released: Sequence[int],
-    ) -> None:
+        released: Sequence[Token],
+    ) -> Settled:
         with self._write() as c:
-            self._settle(c, owner, now, succeeded, failed, released)
+            return Settled(refused=self._settle(c, owner, now, succeeded, failed, released))
 
     def settle_and_claim(
         self,
@@ -191,58 +202,51 @@ class SQLiteDB:
         owner: str,
         now: float,
         lease_until: float,
-        succeeded: Sequence[int],
+        succeeded: Sequence[Token],
         failed: Sequence[Failure],
-    ) -> list[ClaimedJob]:
+    ) -> Settled:
         with self._write() as c:
-            self._settle(c, owner, now, succeeded, failed, ())
-            if limit <= 0:
-                return []
-            return self._claim(c, queue, limit, owner, lease_until)
+            refused = self._settle(c, owner, now, succeeded, failed, ())
+            claimed = self._claim(c, queue, limit, owner, lease_until) if limit > 0 else []
+        return Settled(refused=refused, claimed=claimed)
 
-    def renew(self, ids: Sequence[int], owner: str, lease_until: float) -> None:
+    def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
+        lost: list[int] = []
         with self._write() as c:
-            c.executemany(
-                "UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'running' "
-                "AND lease_owner = ?",
-                [(lease_until, job_id, owner) for job_id in ids],
-            )
+            for job_id, attempt in tokens:
+                fence = {"id": job_id, "attempt": attempt, "owner": owner}
+                if c.execute(self.Q["renew"], {**fence, "lease_until": lease_until}).rowcount != 1:
+                    lost.append(job_id)
+        return frozenset(lost)
+
+    def define(self, settings: Sequence[JobSettings]) -> None:
+        with self._write() as c:
+            for d in settings:
+                c.execute(
+                    self.Q["define"],
+                    {"name": d.name, "queue": d.queue, "max_attempts": d.max_attempts,
+                     "is_unique": int(d.unique)},
+                )  # fmt: skip
 
     def promote_due(self, now: float) -> Promoted:
         with self._write() as c:
-            rows = c.execute(
-                "UPDATE jobs SET state = 'enqueued' WHERE state IN ('scheduled', 'retrying') "
-                "AND run_at <= ? RETURNING queue",
-                (now,),
-            ).fetchall()
-            nxt = c.execute(
-                "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retrying')"
-            ).fetchone()[0]
+            rows = c.execute(self.Q["promote"], {"now": now}).fetchall()
+            nxt = c.execute(self.Q["next_due"]).fetchone()[0]
         return Promoted(queues=frozenset(r[0] for r in rows), next_due=nxt)
 
     def requeue_expired(self, now: float) -> frozenset[str]:
         with self._write() as c:
-            rows = c.execute(
-                """
-                UPDATE jobs SET
-                    state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'enqueued' END,
-                    finished_at = CASE WHEN attempt >= max_attempts THEN ?1 ELSE NULL END,
-                    run_at = ?1, lease_owner = NULL, lease_until = NULL
-                WHERE state = 'running' AND lease_until < ?1
-                RETURNING id, queue, attempt, state
-                """,
-                (now,),
-            ).fetchall()
-            c.executemany(
-                _ERROR,
-                [(r[0], r[2], now, LEASE_EXPIRED.format(attempt=r[2]), "") for r in rows],
-            )
+            rows = c.execute(self.Q["expire"], {"now": now}).fetchall()
+            for job_id, _queue, attempt, _state in rows:
+                error = LEASE_EXPIRED.format(attempt=attempt)
+                c.execute(
+                    self.Q["error"],
+                    {"id": job_id, "attempt": attempt, "now": now, "error": error, "traceback": ""},
+                )
         return frozenset(r[1] for r in rows if r[3] == "enqueued")
 
     def cursor(self, schedule: str) -> float | None:
-        row = self.conn.execute(
-            "SELECT cursor FROM schedules WHERE name = ?", (schedule,)
-        ).fetchone()
+        row = self.conn.execute(self.Q["cursor"], {"schedule": schedule}).fetchone()
         return None if row is None else float(row[0])
 
     def fire(
@@ -253,52 +257,42 @@ class SQLiteDB:
         jobs: Sequence[NewJob],
         exclusive: bool,
         now: float,
+        hold: bool = False,
     ) -> list[int] | None:
         with self._write() as c:
-            row = c.execute("SELECT cursor FROM schedules WHERE name = ?", (schedule,)).fetchone()
+            self._lock_schedule(c, schedule)
+            row = c.execute(self.Q["cursor"], {"schedule": schedule}).fetchone()
             current = None if row is None else float(row[0])
             if current != expected:
                 return None
             ids: list[int] = []
             for job in jobs:
-                if (
-                    exclusive
-                    and c.execute(
-                        f"SELECT 1 FROM jobs WHERE schedule = ? AND state IN {_UNFINISHED} LIMIT 1",
-                        (schedule,),
-                    ).fetchone()
-                ):
+                if exclusive and c.execute(self.Q["schedule_open"], {"schedule": schedule}).fetchone():
+                    if hold:
+                        return []  # the cursor stays: these occurrences wait for the run
                     continue
                 new = self._insert_one(c, job, now)
                 if new is not None:
                     ids.append(new)
-            c.execute(
-                "INSERT INTO schedules (name, cursor) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor",
-                (schedule, cursor),
-            )
+            c.execute(self.Q["set_cursor"], {"schedule": schedule, "cursor": cursor})
         return ids
+
+    def _lock_schedule(self, c: Any, schedule: str) -> None:
+        """Serialise `fire` of ``schedule`` with other writers (the write transaction does)."""
 
     def retry(self, job_id: int, now: float, attempts: int) -> str:
         with self._write() as c:
-            row = c.execute(
-                "SELECT state, attempt, max_attempts, queue, unique_key FROM jobs WHERE id = ?",
-                (job_id,),
-            ).fetchone()
+            row = c.execute(self.Q["retry_probe"], {"id": job_id}).fetchone()
             if row is None:
                 raise JobNotFoundError(job_id)
             state, attempt, max_attempts, queue, unique_key = row
-            if state not in ("dead", "retrying", "scheduled"):
-                msg = (
-                    f"job {job_id} is {state}; only dead, retrying or scheduled jobs can be retried"
-                )
+            if JobState(state) not in sources(Op.RETRY):
+                allowed = ", ".join(s.value for s in sources(Op.RETRY))
+                msg = f"job {job_id} is {state}; only {allowed} jobs can be retried"
                 raise JobStateError(msg)
             if state == "dead":
                 if unique_key is not None:
-                    other = c.execute(
-                        f"SELECT id FROM jobs WHERE unique_key = ? AND state IN {_UNFINISHED}",
-                        (unique_key,),
-                    ).fetchone()
+                    other = c.execute(self.Q["unique_holder"], {"unique_key": unique_key}).fetchone()
                     if other is not None:
                         msg = (
                             f"job {job_id} is unique and its copy, job {other[0]}, is "
@@ -306,24 +300,34 @@ class SQLiteDB:
                         )
                         raise JobStateError(msg)
                 max_attempts = attempt + attempts
-            c.execute(
-                "UPDATE jobs SET state = 'enqueued', run_at = ?, finished_at = NULL, "
-                "max_attempts = ? WHERE id = ?",
-                (now, max_attempts, job_id),
-            )
+            c.execute(self.Q["retry"], {"id": job_id, "now": now, "max_attempts": max_attempts})
         return str(queue)
 
-    def prune(self, before: float) -> int:
+    def prune(self, state: JobState, before: float, limit: int) -> int:
+        if state not in sources(Op.PRUNE):
+            allowed = ", ".join(s.value for s in sources(Op.PRUNE))
+            msg = f"only {allowed} jobs can be pruned (got {state.value})"
+            raise ValueError(msg)
         with self._write() as c:
-            c.execute(
-                "DELETE FROM job_errors WHERE job_id IN (SELECT id FROM jobs "
-                "WHERE state = 'succeeded' AND finished_at < ?)",
-                (before,),
+            find = self.Q["prune_ids"].format(
+                state=in_states((state,)), index=self.prune_indexes[state]
             )
-            cur = c.execute(
-                "DELETE FROM jobs WHERE state = 'succeeded' AND finished_at < ?", (before,)
-            )
-            return cur.rowcount
+            ids = [int(r[0]) for r in c.execute(find, {"before": before, "limit": limit})]
+            if ids:
+                marks = ",".join([self.mark] * len(ids))
+                c.execute(self.Q["prune_errors"].format(ids=marks), ids)
+                c.execute(self.Q["prune"].format(ids=marks), ids)
+        return len(ids)
+
+    def reclaim(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system (one short write); return
+        how many free pages remain. A no-op on a file made without ``auto_vacuum``."""
+        c = self.conn
+        if int(c.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:  # not INCREMENTAL
+            return 0
+        with self._write():
+            c.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        return int(c.execute("PRAGMA freelist_count").fetchone()[0])
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -332,11 +336,9 @@ class SQLiteDB:
         ids = [int(r[0]) for r in rows]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+            marks = ",".join([self.mark] * len(chunk))
             for job_id, attempt, at, error, tb in c.execute(
-                f"SELECT job_id, attempt, at, error, traceback FROM job_errors "
-                f"WHERE job_id IN ({marks}) ORDER BY rowid",
-                chunk,
+                self.Q["errors_of"].format(ids=marks), chunk
             ):
                 errors.setdefault(job_id, []).append(
                     AttemptError(attempt=attempt, at=to_datetime(at), error=error, traceback=tb)
@@ -347,37 +349,30 @@ class SQLiteDB:
         c = self.conn
         c.execute("BEGIN")
         try:
-            rows = c.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchall()
-            jobs = self._jobs(c, rows)
+            jobs = self._jobs(c, c.execute(self.Q["get"], {"id": job_id}).fetchall())
         finally:
             c.execute("COMMIT")
         return jobs[0] if jobs else None
 
     def list(self, state: JobState | None, queue: str | None, limit: int, offset: int) -> list[Job]:
         where: list[str] = []
-        params: list[object] = []
+        params: dict[str, object] = {"limit": limit, "offset": offset}
         if state is not None:
-            where.append("state = ?")
-            params.append(state.value)
+            where.append(f"state = {self.dialect.param('state')}")
+            params["state"] = state.value
         if queue is not None:
-            where.append("queue = ?")
-            params.append(queue)
+            where.append(f"queue = {self.dialect.param('queue')}")
+            params["queue"] = queue
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         c = self.conn
         c.execute("BEGIN")
         try:
-            rows = c.execute(
-                f"SELECT {_COLUMNS} FROM jobs {clause} ORDER BY id LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            ).fetchall()
-            return self._jobs(c, rows)
+            return self._jobs(c, c.execute(self.Q["list"].format(where=clause), params).fetchall())
         finally:
             c.execute("COMMIT")
 
     def counts(self) -> JobCounts:
-        rows = self.conn.execute(
-            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
-        ).fetchall()
+        rows = self.conn.execute(self.Q["counts"]).fetchall()
         return JobCounts.from_rows([(q, JobState(s), n) for q, s, n in rows])
 
 

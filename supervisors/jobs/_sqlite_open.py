@@ -30,6 +30,10 @@ _MAGIC = b"SQLite format 3\x00"
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""``PRAGMA journal_size_limit``: the size the WAL file is truncated to after a checkpoint."""
+
+
 def check_sqlite_version(version: str = sqlite3.sqlite_version) -> None:
     """Raise `StoreError` unless SQLite is recent enough for ``UPDATE ... RETURNING``."""
     have = tuple(int(p) for p in version.split(".")[:3])
@@ -247,6 +251,10 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
     except sqlite3.Error as exc:
         raise _refuse(where, f"cannot be opened ({exc})", "check the path and permissions") from None
     try:
+        # Space freed by pruning can be given back to the file system in small steps
+        # (`SQLiteDB.reclaim`). Takes effect only on a new, empty file, so it must come before
+        # the switch to WAL writes the header; an existing file keeps its setting.
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if not memory:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -256,6 +264,8 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
                     "put it on a local file system",
                 )
         conn.execute(f"PRAGMA synchronous={sync}")
+        # After a checkpoint, the WAL is truncated to this size instead of staying at its peak.
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         migrate(conn, where)
     except sqlite3.Error as exc:
         conn.close()

@@ -1,22 +1,35 @@
 """The interface every job store implements, and the contract its methods keep.
 
 All times are epoch seconds chosen by the caller, so a store never reads a clock. Every method
-that changes several rows does so atomically. The methods that act on claimed jobs (`settle`,
-`renew`) only touch jobs that are still ``RUNNING`` and leased to ``owner``: a worker whose lease
-expired, and whose job was re-claimed by someone else, cannot overwrite the new run's state.
+that changes several rows does so atomically. The lifecycle rules (which operation moves a job
+from which state to which) are `_lifecycle.TRANSITIONS`; a store only persists them.
+
+Fencing: the methods that act on claimed jobs (`settle`, `renew`) take tokens ``(job id,
+attempt)`` (`ClaimedJob.token`) and only touch a job that is still ``RUNNING`` under that attempt
+and leased to ``owner``. A worker whose lease expired, and whose job was recovered or claimed
+again, holds a stale token: the store refuses it and says so (`Settled.refused`, the result of
+`renew`), and the new run's state is left alone.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ._model import ClaimedJob, Failure, Job, JobCounts, JobState, NewJob, Promoted
+import trio
 
-LEASE_EXPIRED = (
-    "lease expired: the process running attempt {attempt} died or stopped renewing its lease"
+from ._model import (
+    ClaimedJob,
+    Failure,
+    Job,
+    JobCounts,
+    JobSettings,
+    JobState,
+    NewJob,
+    Promoted,
+    Settled,
+    Token,
 )
-"""The error recorded for an attempt whose lease expired."""
 
 
 class Store(abc.ABC):
@@ -32,7 +45,8 @@ class Store(abc.ABC):
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
         """Add ``jobs`` in one transaction and return their ids, in order.
 
-        A job is ``ENQUEUED`` if ``run_at <= now``, else ``SCHEDULED``. A job whose ``unique_key``
+        A ``defined`` job first takes its missing settings from the recorded definitions (see
+        `NewJob`). A job is ``ENQUEUED`` if ``run_at <= now``, else ``SCHEDULED``. A job whose ``unique_key``
         equals that of an unfinished job is not added: the existing job's id is returned instead.
         """
 
@@ -52,15 +66,18 @@ class Store(abc.ABC):
         *,
         owner: str,
         now: float,
-        succeeded: Sequence[int] = (),
+        succeeded: Sequence[Token] = (),
         failed: Sequence[Failure] = (),
-        released: Sequence[int] = (),
-    ) -> None:
-        """Record the end of attempts of jobs leased to ``owner``, in one transaction.
+        released: Sequence[Token] = (),
+    ) -> Settled:
+        """Record the end of attempts leased to ``owner``, in one transaction.
 
         ``succeeded`` jobs become ``SUCCEEDED``. A `Failure` records an `AttemptError` and makes
         the job ``RETRYING`` until ``retry_at``, or ``DEAD`` when ``retry_at`` is ``None``.
-        ``released`` jobs go back to ``ENQUEUED`` and their attempt is not counted.
+        ``released`` attempts were interrupted (the runner stopped them without an outcome):
+        the attempt counts, an `AttemptError` records the interruption, and the job is
+        ``ENQUEUED`` again if it has attempts left, else ``DEAD``. A stale token changes nothing
+        and its job id is in the result's ``refused``.
         """
 
     async def settle_and_claim(
@@ -71,19 +88,29 @@ class Store(abc.ABC):
         owner: str,
         now: float,
         lease_until: float,
-        succeeded: Sequence[int] = (),
+        succeeded: Sequence[Token] = (),
         failed: Sequence[Failure] = (),
-    ) -> list[ClaimedJob]:
+    ) -> Settled:
         """`settle`, then `claim` (``limit`` may be 0). Stores may do both in one round trip."""
+        settled = Settled()
         if succeeded or failed:
-            await self.settle(owner=owner, now=now, succeeded=succeeded, failed=failed)
+            settled = await self.settle(owner=owner, now=now, succeeded=succeeded, failed=failed)
         if limit <= 0:
-            return []
-        return await self.claim(queue, limit, owner=owner, now=now, lease_until=lease_until)
+            return settled
+        claimed = await self.claim(queue, limit, owner=owner, now=now, lease_until=lease_until)
+        return Settled(refused=settled.refused, claimed=claimed)
 
     @abc.abstractmethod
-    async def renew(self, ids: Sequence[int], *, owner: str, lease_until: float) -> None:
-        """Extend the lease of the listed jobs that are still ``RUNNING`` under ``owner``."""
+    async def renew(
+        self, tokens: Sequence[Token], *, owner: str, lease_until: float
+    ) -> frozenset[int]:
+        """Extend the leases of the listed claims; return the job ids whose token is stale (the
+        lease was lost: nothing was extended for them)."""
+
+    @abc.abstractmethod
+    async def define(self, settings: Sequence[JobSettings]) -> None:
+        """Record the settings of job definitions (replacing earlier records of the same
+        names), for the inserts of ``defined`` jobs (see `NewJob`)."""
 
     @abc.abstractmethod
     async def promote_due(self, *, now: float) -> Promoted:
@@ -96,8 +123,8 @@ class Store(abc.ABC):
     async def requeue_expired(self, *, now: float) -> frozenset[str]:
         """Recover ``RUNNING`` jobs whose lease ended before ``now``.
 
-        Each gets an `AttemptError` (see ``LEASE_EXPIRED``); it goes back to ``ENQUEUED`` if it has
-        attempts left, else to ``DEAD``. Returns the queues that received jobs.
+        The attempt counts and gets an `AttemptError` (see ``LEASE_EXPIRED``); the job goes back
+        to ``ENQUEUED`` if it has attempts left, else to ``DEAD``. Returns the queues that received jobs.
         """
 
     @abc.abstractmethod
@@ -114,6 +141,7 @@ class Store(abc.ABC):
         jobs: Sequence[NewJob],
         exclusive: bool,
         now: float,
+        hold: bool = False,
     ) -> list[int] | None:
         """Insert occurrences of ``schedule`` and move its cursor, in one transaction.
 
@@ -121,6 +149,8 @@ class Store(abc.ABC):
         nothing changes and ``None`` is returned. Otherwise each job is inserted unless a job with
         the same ``(schedule, fire_time)`` exists, or ``exclusive`` is true and an unfinished job
         of the schedule exists; the cursor becomes ``cursor``; the ids inserted are returned.
+        With ``hold``, an occurrence blocked by ``exclusive`` is not skipped: nothing changes
+        (the cursor stays) and ``[]`` is returned, so the occurrence is fired later.
         """
 
     @abc.abstractmethod
@@ -151,8 +181,17 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def prune(self, *, before: float) -> int:
-        """Delete ``SUCCEEDED`` jobs that finished before ``before``; return how many."""
+    async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
+        """Delete up to ``limit`` jobs in ``state`` (``SUCCEEDED`` or ``DEAD``) that finished
+        before ``before``, oldest id first, with their errors, in one short transaction; return
+        how many. Callers loop while it returns ``limit``, letting other work in between.
+        Raises ``ValueError`` for another state."""
+
+    async def reclaim(self, *, pages: int = 1000) -> int:
+        """Return up to ``pages`` pages freed by `prune` to the file system, in one short
+        transaction; return how many free pages remain (callers loop while it is not 0).
+        Defaults to doing nothing and returning 0 (a store whose database reclaims by itself)."""
+        return 0
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Prepare the store (connect, create the schema). Defaults to doing nothing.
@@ -163,3 +202,16 @@ class Store(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the store's resources. Defaults to doing nothing."""
+
+    async def watch(
+        self,
+        wake: Callable[[str | None], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call ``wake(queue)`` when another process makes jobs of ``queue`` ready, and
+        ``wake(None)`` when anything else may have changed (scheduled jobs; at the start); run
+        until cancelled. A `JobSystem` runs it while its subtree runs, besides polling a
+        ``shared`` store. Defaults to waiting for cancellation (nothing to watch)."""
+        task_status.started()
+        await trio.sleep_forever()

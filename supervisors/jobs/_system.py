@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import final
 
-from supervisors import ChildSpec, DynamicSupervisor, Restart, Strategy, Supervisor
+import attrs
+
+from supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._clock import Clock, SystemClock
 from ._core import Core, Settings
-from ._errors import JobError, JobNotFoundError
+from ._errors import JobError
 from ._model import Job, JobCounts, JobState, NewJob, RetryPolicy
-from ._recurring import Recurring
+from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
-from ._requests import JobRequest, build, seconds
-from ._scheduler import Prepared
-from ._services import PoolStarter, SchedulerService, StoreService
+from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
+from ._resources import RegistryResources
+from ._scheduler import Prepared, prune, reclaim
+from ._services import SchedulerService, StoreService, queue_worker
 from ._store import Store
 
-FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.DEAD})
+
+def _store_clock(store: Store) -> Clock:
+    """The clock a store keeps (attribute ``clock``, e.g. the database's), else `SystemClock`."""
+    own = getattr(store, "clock", None)
+    return own if isinstance(own, Clock) else SystemClock()
 
 
 def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
@@ -53,7 +61,8 @@ class JobSystem:
       their arguments valid (checked here).
     - ``retry``: the `RetryPolicy` of jobs registered without one. Defaults to ``RetryPolicy()``:
       20 attempts, backoff ``min(3600, 2 ** (n - 1))`` s ±10 %.
-    - ``clock``: the wall clock; defaults to `SystemClock`. Use `TrioWallClock` under
+    - ``clock``: the wall clock; defaults to the store's own clock if it has one (a
+      `PostgresStore`'s is the database's clock, shared by every host), else `SystemClock`. Use `TrioWallClock` under
       ``trio.testing.MockClock``.
     - ``lease``: how long a claimed job stays leased without a heartbeat, in seconds; default
       30.0. A job whose host died is run again at most ``lease + heartbeat`` seconds after the
@@ -65,8 +74,21 @@ class JobSystem:
       the workers at once.
     - ``grace``: on a graceful stop, how long running jobs may take to finish before they are
       cancelled and returned to their queue, in seconds; default 10.0.
-    - ``keep_succeeded``: succeeded jobs are deleted this long after they finished, in seconds
-      or a timedelta; default one day; ``None`` keeps them forever. Dead jobs are never pruned.
+    - ``keep_succeeded``: succeeded jobs (and their errors) are deleted this long after they
+      finished, in seconds or a timedelta; default one day (long enough to answer "did last
+      night's job run?"); ``None`` keeps them forever.
+    - ``keep_dead``: the same for dead jobs; default seven days (a week to notice, fix and
+      retry them by hand, as Sidekiq's dead set keeps six months at most); ``None`` keeps them
+      forever.
+    - ``keep_tracebacks``: how many failed attempts of a job keep their traceback: the first
+      attempt and the last ``keep_tracebacks - 1`` of its attempts; default 5. The others keep
+      their one-line error only (a job failing 20 times stores 5 tracebacks, not 20).
+    - ``timeout``: the time limit of one attempt of a job registered without ``timeout=``, in
+      seconds or a timedelta; default one hour; ``None`` means no limit. An attempt that runs
+      longer is cancelled and fails with ``TimeoutError``, retried per its policy, so a hung
+      job dies after its attempts instead of holding a worker slot for ever.
+    - ``rng``: the random generator of the retries' jitter; default a fresh
+      ``random.Random()``. Pass ``random.Random(seed)`` for reproducible delays.
     - ``name``: the name of the subtree in the supervision tree; default ``"jobs"``.
     """
 
@@ -84,6 +106,10 @@ class JobSystem:
         poll_interval: float = 1.0,
         grace: float = 10.0,
         keep_succeeded: float | timedelta | None = timedelta(days=1),
+        keep_dead: float | timedelta | None = timedelta(days=7),
+        keep_tracebacks: int = 5,
+        timeout: float | timedelta | None = timedelta(hours=1),
+        rng: random.Random | None = None,
         name: str = "jobs",
     ) -> None:
         for label, value in (("lease", lease), ("heartbeat", heartbeat)):
@@ -97,13 +123,21 @@ class JobSystem:
             msg = f"'poll_interval' must be > 0 and 'grace' >= 0 (got {poll_interval}, {grace})"
             raise ValueError(msg)
         keep = None if keep_succeeded is None else seconds(keep_succeeded)
+        keep_dead_s = None if keep_dead is None else seconds(keep_dead)
+        limit = None if timeout is None else seconds(timeout)
+        if keep_tracebacks < 0:
+            msg = f"'keep_tracebacks' must be >= 0 (got {keep_tracebacks})"
+            raise ValueError(msg)
+        if limit is not None and not limit > 0:
+            msg = f"'timeout' must be > 0 seconds or None (got {timeout!r})"
+            raise ValueError(msg)
         self.name = name
         self.registry = registry
         retry = retry if retry is not None else RetryPolicy()
         self._core = Core(
             store=store,
             registry=registry,
-            clock=clock if clock is not None else SystemClock(),
+            clock=clock if clock is not None else _store_clock(store),
             retry=retry,
             queues=_check_queues(queues if queues is not None else {"default": 10}),
             settings=Settings(
@@ -112,10 +146,17 @@ class JobSystem:
                 poll_interval=float(poll_interval),
                 grace=float(grace),
                 keep_succeeded=keep,
+                keep_dead=keep_dead_s,
+                keep_tracebacks=keep_tracebacks,
                 prune_interval=60.0,
             ),
+            timeout=limit,
+            rng=rng,
         )
         self._recurring = self._prepare(recurring)
+        self._core.wake_scheduler_on_settle = any(
+            r.misfire is Misfire.RUN_ALL and not r.overlap for r in recurring
+        )
 
     def _prepare(self, recurring: Sequence[Recurring]) -> tuple[Prepared, ...]:
         seen: set[str] = set()
@@ -152,9 +193,9 @@ class JobSystem:
         """The supervised subtree that runs the jobs; add it to a tree's ``children``.
 
         A `Supervisor` named ``name`` (rest-for-one; stopped in reverse order) with children
-        ``store`` (opens the store on start, closes it on stop), ``workers`` (a
-        `DynamicSupervisor` with one worker per queue, named after the queue), ``pool`` (adds the
-        queue workers on start) and ``scheduler``. Run one subtree per `JobSystem` at a time.
+        ``store`` (opens the store on start, closes it on stop), ``workers`` (a one-for-one
+        `Supervisor` with one worker per queue, named after the queue) and ``scheduler``. Run
+        one subtree per `JobSystem` at a time.
         """
         core = self._core
         return Supervisor(
@@ -162,8 +203,13 @@ class JobSystem:
             strategy=Strategy.REST_FOR_ONE,
             children=[
                 ChildSpec(name="store", factory=functools.partial(StoreService, core)),
-                DynamicSupervisor(name="workers"),
-                ChildSpec(name="pool", factory=functools.partial(PoolStarter, core)),
+                Supervisor(
+                    name="workers",
+                    children=[
+                        attrs.evolve(spec, factory=RegistryResources(spec.factory, self.registry))
+                        for spec in (queue_worker(core, q) for q in core.queues)
+                    ],
+                ),
                 ChildSpec(
                     name="scheduler",
                     factory=functools.partial(SchedulerService, core, self._recurring),
@@ -187,7 +233,7 @@ class JobSystem:
         core = self._core
         now = core.clock.now()
         ids = await core.store.insert(jobs, now=now)
-        for queue in {j.queue for j in jobs if j.run_at <= now}:
+        for queue in {j.queue for j in jobs if j.run_at <= now and j.queue is not None}:
             core.wake_queue(queue)
         scheduled = any(j.run_at > now for j in jobs)
         if scheduled:
@@ -197,7 +243,7 @@ class JobSystem:
     def _build(self, request: JobRequest) -> NewJob:
         core = self._core
         job = build(request, registry=self.registry, retry=core.retry, now=core.clock.now())
-        self._check_queue(job.queue, f"job {request.job!r}")
+        self._check_queue(job.queue or "", f"job {request.job!r}")  # a registry sets the queue
         return job
 
     async def enqueue(
@@ -256,10 +302,7 @@ class JobSystem:
 
     async def get(self, job_id: int) -> Job:
         """The job ``job_id``; raises `JobNotFoundError` if there is none (or it was pruned)."""
-        job = await self._core.store.get(job_id)
-        if job is None:
-            raise JobNotFoundError(job_id)
-        return job
+        return found(job_id, await self._core.store.get(job_id))
 
     async def list(
         self,
@@ -283,17 +326,22 @@ class JobSystem:
         Raises `JobNotFoundError`, or `JobStateError` if the job is enqueued, running or
         succeeded, or if it is unique and an unfinished copy exists.
         """
-        if attempts < 1:
-            msg = f"'attempts' must be >= 1 (got {attempts})"
-            raise ValueError(msg)
+        check_retry(attempts)
         core = self._core
         queue = await core.store.retry(job_id, now=core.clock.now(), attempts=attempts)
         core.wake_queue(queue)
 
-    async def prune(self, *, older_than: float | timedelta) -> int:
-        """Delete succeeded jobs that finished more than ``older_than`` ago; return how many."""
+    async def prune(
+        self, *, older_than: float | timedelta, state: JobState = JobState.SUCCEEDED
+    ) -> int:
+        """Delete jobs in ``state`` (``SUCCEEDED``, the default, or ``DEAD``) that finished more
+        than ``older_than`` ago, with their errors; return how many. Deletes in batches of
+        `PRUNE_BATCH` jobs, one short transaction each, so other work runs in between."""
         core = self._core
-        return await core.store.prune(before=core.clock.now() - seconds(older_than))
+        pruned = await prune(core.store, state, core.clock.now() - seconds(older_than))
+        if pruned:
+            await reclaim(core.store)
+        return pruned
 
     async def wait_finished(self, job_id: int) -> Job:
         """Wait until the job ``job_id`` has succeeded or is dead, and return it.
@@ -303,10 +351,11 @@ class JobSystem:
         """
         core = self._core
         while True:
+            seen = core.settled_count
             job = await self.get(job_id)
             if job.state in FINISHED_STATES:
                 return job
-            await core.wait_settled(core.settings.poll_interval)
+            await core.wait_settled(core.settings.poll_interval, since=seen)
 
     async def wait_idle(self) -> None:
         """Wait until no job of this system's queues is enqueued or running.
@@ -316,6 +365,7 @@ class JobSystem:
         """
         core = self._core
         while True:
+            seen = core.settled_count
             counts = await core.store.counts()
             busy = sum(
                 per[JobState.ENQUEUED] + per[JobState.RUNNING]
@@ -324,4 +374,4 @@ class JobSystem:
             )
             if busy == 0:
                 return
-            await core.wait_settled(core.settings.poll_interval)
+            await core.wait_settled(core.settings.poll_interval, since=seen)

@@ -2,8 +2,11 @@
 
 Each checker raises :class:`InvariantViolation` (an ``AssertionError``) whose message names the
 rule of ``docs/semantics.md`` that was broken and lists the offending events with their index
-in the trace. The checkers rebuild what they need from the trace and the spec: they share no
-code with the supervisor they check.
+in the trace. The checkers rebuild the tree's state from the trace and the spec, and ask the
+pure rules of ``supervisors._decide`` (which siblings a restart involves, whether a child is
+restarted, the intensity window) what should have happened: the rules live in one place, and
+the checkers judge whether the Trio layer carried them out. ``tests/test_decide.py`` checks
+those rules against the semantics page independently.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 import attrs
 
+from .._decide import ExitKind, needs_restart, plan_restart, record_restart
 from .._errors import SupervisorGaveUp
 from .._events import (
     ChildCrashed,
@@ -28,6 +32,7 @@ from .._events import (
     GaveUp,
     MessagesDropped,
     TreeStarted,
+    TreeStopped,
     TreeStopping,
 )
 from .._spec import DynamicSupervisor, Restart, Strategy, Supervisor, TreeSpec
@@ -138,21 +143,29 @@ def _stop_phases(trace: Trace, parent: str) -> list[list[int]]:
     """Indices of ChildStopping events of parent's children, grouped into stop operations.
 
     A ChildStopping continues the previous one's operation when it has the same reason and
-    nothing but that sibling's own subtree (and dropped-message notices) happened since that
-    sibling's ChildStopped. Each ``terminate`` is an operation of its own.
+    nothing but that sibling's own subtree (and dropped-message notices, and the exits of
+    siblings that the operation found already ended, rule 10) happened since that sibling's
+    ChildStopped. Each ``terminate`` is an operation of its own.
     """
     events = trace.events
+
+    def aside(k: int) -> bool:
+        event = events[k]
+        return isinstance(event, MessagesDropped) or (
+            isinstance(event, ChildCrashed | ChildExited) and _parent(event.path) == parent
+        )
+
     phases: list[list[int]] = []
     for j, e in enumerate(events):
         if not (isinstance(e, ChildStopping) and _parent(e.path) == parent):
             continue
         k = j - 1
-        while k >= 0 and isinstance(events[k], MessagesDropped):
+        while k >= 0 and aside(k):
             k -= 1
         previous = phases[-1][-1] if phases else None
         if previous is not None:
             sibling = events[previous].path
-            while k > previous and (events[k].path.startswith(sibling + "/") or isinstance(events[k], MessagesDropped)):
+            while k > previous and (events[k].path.startswith(sibling + "/") or aside(k)):
                 k -= 1
             same = e.reason == events[previous].reason != "terminate"  # type: ignore[attr-defined]
             if same and k > previous and isinstance(events[k], ChildStopped) and events[k].path == sibling:
@@ -213,17 +226,41 @@ class _Incarnation:
 
 
 def _expected_restart(strategy: Strategy, failed: str, members: list[str], restarts: dict[str, Restart]) -> list[str]:
-    if strategy is Strategy.ONE_FOR_ONE:
-        affected = [failed]
-    elif strategy is Strategy.ONE_FOR_ALL:
-        affected = list(members)
-    else:
-        affected = members[members.index(failed):]
-    return [p for p in affected if restarts.get(p, Restart.PERMANENT) is not Restart.TEMPORARY]
+    """The children ``_decide.plan_restart`` starts again, in order, after ``failed`` exited."""
+    kinds = [restarts.get(p, Restart.PERMANENT) for p in members]
+    plan = plan_restart(strategy, members.index(failed), kinds, [p != failed for p in members])
+    return [members[i] for i in plan.start]
+
+
+def _group_removed(strategy: Strategy, failed: str, members: list[str], restarts: dict[str, Restart]) -> list[str]:
+    """The temporary siblings ``_decide.plan_restart`` removes in the restart after ``failed`` exited."""
+    kinds = [restarts.get(p, Restart.PERMANENT) for p in members]
+    plan = plan_restart(strategy, members.index(failed), kinds, [p != failed for p in members])
+    return [members[i] for i in plan.remove]
 
 
 def _restart_of(spec: TreeSpec) -> Restart:
     return spec.restart
+
+
+def _found_by_stop(trace: Trace, i: int, parent: str) -> bool:
+    """Whether the exit at ``i`` was found by a stop of all of ``parent``'s children.
+
+    Such a stop (a shutdown, a give-up, an injected failure of the parent) may find the child
+    ended before it emits anything else: then what follows, among the events of the parent and
+    its children, is the next sibling's ChildStopping for that stop, or the parent's own end.
+    """
+    events = trace.events
+    for k in range(i + 1, len(events)):
+        event = events[k]
+        if event.path == parent:
+            if isinstance(event, ChildStopping | ChildStopped | ChildCrashed | ChildExited | TreeStopped):
+                return True
+            continue
+        if _parent(event.path) != parent or isinstance(event, MessagesDropped | ChildCrashed | ChildExited):
+            continue  # elsewhere in the tree, or more of the same stop's findings
+        return isinstance(event, ChildStopping) and event.reason in ("shutdown", "give_up")
+    return not trace.complete
 
 
 def check_restarts(trace: Trace) -> None:
@@ -232,11 +269,15 @@ def check_restarts(trace: Trace) -> None:
     Temporary children are never restarted and are removed; transient children are not
     restarted after a normal exit; permanent ones always are; ONE_FOR_ALL restarts every
     non-temporary child, REST_FOR_ONE those from the failed one on. A give-up is accepted in
-    place of a restart (``check_intensity`` judges it).
+    place of a restart (``check_intensity`` judges it). An exit reported while its supervisor
+    was already stopping that child (a group restart under way that names it, or the supervisor
+    itself stopping, failing or giving up) calls for no reaction of its own (rule 10).
     """
     specs = _Specs.of(trace.spec)
     events = trace.events
     models: dict[str, _Incarnation] = {}
+    pending: dict[str, set[str]] = defaultdict(set)  # by parent: named by a restart, not started yet
+    stopping: set[str] = set()  # supervisors asked to stop (or giving up) and not started again
 
     def model(parent: str) -> _Incarnation:
         if parent not in models:
@@ -248,14 +289,30 @@ def check_restarts(trace: Trace) -> None:
         if isinstance(e, ChildStarting):
             if e.path in specs.supervisors:
                 models.pop(e.path, None)  # a (re)started supervisor: fresh model
+                pending.pop(e.path, None)
+            stopping.discard(e.path)
+            pending[_parent(e.path)].discard(e.path)
             m = model(_parent(e.path))
             if e.path not in m.members:
                 m.members.append(e.path)
             m.restarts[e.path] = Restart(e.restart)
             continue
+        if isinstance(e, ChildRestarting):
+            pending[_parent(e.path)].add(e.path)
+            continue
+        if isinstance(e, ChildStopping | GaveUp):
+            stopping.add(e.path)
+            if isinstance(e, ChildStopping) and e.reason in ("shutdown", "give_up"):
+                stopping.add(_parent(e.path))  # the parent is stopping all its children
+            continue
+        if isinstance(e, TreeStopping):
+            stopping.add(trace.spec.name)
+            continue
         if not isinstance(e, ChildCrashed | ChildExited):
             continue
         parent = _parent(e.path)
+        if parent in stopping or e.path in pending[parent] or _found_by_stop(trace, i, parent):
+            continue  # reported in place of a stop: the stop under way is the reaction
         sup = specs.supervisors.get(parent)
         m = model(parent)
         restart = m.restarts.get(e.path, Restart.PERMANENT)
@@ -273,8 +330,8 @@ def check_restarts(trace: Trace) -> None:
             window.append(k)
         restarting = [k for k in window if isinstance(events[k], ChildRestarting) and _parent(events[k].path) == parent]
         gave_up = [k for k in window if isinstance(events[k], GaveUp) and events[k].path == parent]
-        needs = restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and isinstance(e, ChildCrashed))
-        if not needs:
+        kind = ExitKind.CRASH if isinstance(e, ChildCrashed) else ExitKind.NORMAL
+        if not needs_restart(restart, kind):
             if restarting and events[restarting[0]].cause == e.path:  # type: ignore[attr-defined]
                 _fail(trace, f"{e.path} ({restart.value}) was restarted after {type(e).__name__}", [i, *restarting])
             if restart is Restart.TEMPORARY and e.path in m.members:
@@ -282,22 +339,15 @@ def check_restarts(trace: Trace) -> None:
             continue
         if gave_up or not window or isinstance(events[window[-1]], TreeStopping):
             continue
-        if sup is None or isinstance(sup, DynamicSupervisor):
-            strategy = Strategy.ONE_FOR_ONE
-        else:
-            strategy = sup.strategy
+        strategy = Strategy.ONE_FOR_ONE if sup is None else sup.strategy
         first = _batch(events, restarting[0]) if restarting else []
         got = [events[k].path for k in first]
         expected = _expected_restart(strategy, e.path, m.members, m.restarts)
         if got != expected:
             _fail(trace, f"{strategy.value} after {type(e).__name__} of {e.path} should restart {expected}, "
                          f"restarted {got}", [i, *first])
-        if strategy is not Strategy.ONE_FOR_ONE:
-            for p in list(m.members):
-                if m.restarts.get(p) is Restart.TEMPORARY and p not in expected and (
-                    strategy is Strategy.ONE_FOR_ALL or m.members.index(p) >= m.members.index(e.path)
-                ):
-                    m.members.remove(p)
+        for p in _group_removed(strategy, e.path, m.members, m.restarts):
+            m.members.remove(p)
 
 
 def _batch(events: tuple[Event, ...], start: int) -> list[int]:
@@ -312,12 +362,12 @@ def check_intensity(trace: Trace) -> None:
     """Rules 20-24: a supervisor restarts at most max_restarts times within any `within` s.
 
     Each restart decision (a batch of ChildRestarting with the same cause and time) counts
-    once; a GaveUp happens exactly when one more restart would exceed the limit. A
-    restarted supervisor counts from zero.
+    once, in the window ``_decide`` keeps; a GaveUp happens exactly when one more restart would
+    exceed the limit. A restarted supervisor counts from zero.
     """
     specs = _Specs.of(trace.spec)
     events = trace.events
-    decisions: dict[str, list[float]] = defaultdict(list)
+    decisions: dict[str, tuple[float, ...]] = defaultdict(tuple)
     for i, e in enumerate(events):
         if isinstance(e, ChildStarting) and e.path in specs.supervisors:
             decisions.pop(e.path, None)
@@ -328,21 +378,20 @@ def check_intensity(trace: Trace) -> None:
             sup = specs.supervisors.get(parent)
             if sup is None:
                 continue
-            window = [t for t in decisions[parent] if e.time - t <= sup.within] + [e.time]
-            decisions[parent].append(e.time)
-            if len(window) > sup.max_restarts:
-                _fail(trace, f"{parent} made {len(window)} restarts within {sup.within} s "
+            allowed, decisions[parent] = record_restart(decisions[parent], e.time, sup.max_restarts, sup.within)
+            if not allowed:
+                _fail(trace, f"{parent} made {len(decisions[parent])} restarts within {sup.within} s "
                              f"(max_restarts={sup.max_restarts}) instead of giving up", [i])
         elif isinstance(e, GaveUp):
             sup = specs.supervisors.get(e.path)
             if sup is None:
                 continue
-            window = [t for t in decisions[e.path] if e.time - t <= sup.within]
-            if len(window) + 1 <= sup.max_restarts:
-                _fail(trace, f"{e.path} gave up with only {len(window)} restarts in its window "
+            allowed, window = record_restart(decisions[e.path], e.time, sup.max_restarts, sup.within)
+            if allowed:
+                _fail(trace, f"{e.path} gave up with only {len(window) - 1} restarts in its window "
                              f"(max_restarts={sup.max_restarts})", [i])
-            # the parent sees the failure as a crash, or (if it was stopping that child at the
-            # time) in the ChildStopped event of that child
+            # the parent sees the failure as a crash (ChildCrashed, also when it was about to
+            # stop that child anyway), or, if it gave up while being stopped, in ChildStopped
             crashed = [k for k in range(i, len(events))
                        if events[k].path == e.path and (isinstance(events[k], ChildCrashed) or (
                            isinstance(events[k], ChildStopped) and events[k].error is not None))]  # type: ignore[attr-defined]

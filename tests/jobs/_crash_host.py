@@ -1,8 +1,8 @@
 """A job host for the process tests: ``python _crash_host.py DB LOG [--until-idle]``.
 
 Runs the jobs of the SQLite file DB; every job ``work(n)`` appends ``start n`` and ``done n``
-lines to LOG. With ``--until-idle`` it exits once no job is enqueued, running, scheduled or
-retrying; otherwise it runs until killed.
+lines to LOG (``fenced(n)`` logs its attempt too, and its cancellation). With ``--until-idle``
+it exits once no job is enqueued, running, scheduled or retrying; otherwise it runs until killed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import trio
 
 from supervisors import Supervisor, open_tree
-from supervisors.jobs import JobRegistry, JobState, JobSystem, SQLiteStore
+from supervisors.jobs import JobRegistry, JobState, JobSystem, SQLiteStore, current_job
 
 registry = JobRegistry()
 LOG = ""
@@ -25,6 +25,19 @@ def log(line: str) -> None:
         os.write(fd, (line + "\n").encode())
     finally:
         os.close(fd)
+
+
+@registry.job()
+async def fenced(n: int) -> None:
+    """The first attempt hangs (until cancelled); later ones finish at once."""
+    attempt = current_job().attempt
+    log(f"start {n} attempt {attempt}")
+    try:
+        await trio.sleep(30 if attempt == 1 else 0.02)
+    except trio.Cancelled:
+        log(f"cancelled {n} attempt {attempt}")
+        raise
+    log(f"done {n} attempt {attempt}")
 
 
 @registry.job()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import supervisors.jobs as jobs
+from supervisors import Backoff
 from supervisors.jobs import JobRegistry, RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,17 +36,38 @@ def test_public_names_are_implemented_in_private_modules() -> None:
         assert module.startswith("supervisors.jobs._"), (name, module)
 
 
+class _Fixed(random.Random):
+    """A generator whose ``uniform(a, b)`` returns the point ``at`` of the interval."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(0)
+        self.at = at
+
+    def uniform(self, a: float, b: float) -> float:
+        return a + (b - a) * self.at
+
+
 def test_default_retry_policy_matches_the_documented_formula() -> None:
     """Defaults: 20 attempts, 1 s doubling to a one-hour cap, ±10 % jitter."""
     policy = RetryPolicy()
     assert policy.max_attempts == 20
-    assert [policy.delay(n, rand=lambda: 0.5) for n in (1, 2, 3, 12, 13, 19)] == [
+    mid = _Fixed(0.5)
+    assert [policy.delay(n, mid) for n in (1, 2, 3, 12, 13, 19)] == [
         1.0, 2.0, 4.0, 2048.0, 3600.0, 3600.0,
     ]  # fmt: skip
-    assert policy.delay(1, rand=lambda: 0.0) == pytest.approx(0.9)
-    assert policy.delay(1, rand=lambda: 1.0) == pytest.approx(1.1)
-    total = sum(policy.delay(n, rand=lambda: 0.5) for n in range(1, 20)) / 3600
+    assert policy.delay(1, _Fixed(0.0)) == pytest.approx(0.9)
+    assert policy.delay(1, _Fixed(1.0)) == pytest.approx(1.1)
+    total = sum(policy.delay(n, mid) for n in range(1, 20)) / 3600
     assert total == pytest.approx(8.1, abs=0.05)
+
+
+def test_retry_delays_are_the_supervisors_backoff_and_reproducible_with_a_seed() -> None:
+    """Retries and restarts share one backoff helper; a seeded generator repeats its delays."""
+    policy = RetryPolicy()
+    assert policy.backoff() == Backoff(initial=1.0, factor=2.0, max=3600.0, jitter=0.1)
+    first = [policy.delay(n, random.Random(7)) for n in range(1, 30)]
+    assert first == [policy.delay(n, random.Random(7)) for n in range(1, 30)]
+    assert policy.delay(10**6, random.Random(1)) <= 3600.0 * 1.1
 
 
 def test_retry_policy_rejects_bad_values_naming_the_field() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -98,3 +99,61 @@ def test_job_enqueued_by_another_process_starts_within_the_poll_interval(
         host.send_signal(signal.SIGKILL)
         host.wait()
     assert pickup < 0.1 + 0.5  # the host's poll interval (0.1 s) plus scheduling slack
+
+
+def stop_outside_a_transaction(proc: subprocess.Popen[bytes], db: Path) -> None:
+    """SIGSTOP ``proc`` at a moment it holds no SQLite write lock (else retry), so that the
+    other host is not blocked behind a frozen transaction."""
+    for _ in range(100):
+        proc.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0.05)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+        finally:
+            probe.close()
+    pytest.fail("the host never released the write lock")
+
+
+@pytest.mark.slow
+def test_a_host_stalled_past_its_lease_loses_the_job_and_its_outcome(tmp_path: Path) -> None:
+    """SIGSTOP a host past its lease, let another host recover and run the job, SIGCONT: the
+    job's success is recorded once (by the new run's fenced settle), and the stale run is
+    cancelled and logs that it lost the lease."""
+    db, log = tmp_path / "jobs.db", tmp_path / "run.log"
+    with JobClient(db) as client:
+        job_id = client.enqueue("fenced", 1)
+    stalled = start_host(db, log)
+    other: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: "start 1 attempt 1" in lines(log), 20)
+        stop_outside_a_transaction(stalled, db)
+        other = start_host(db, log, "--until-idle")
+        other.wait(timeout=25)  # recovers the expired lease, runs attempt 2, exits when idle
+        assert other.returncode == 0, (tmp_path / "host.err").read_text()
+        stalled.send_signal(signal.SIGCONT)
+        wait_for(lambda: "cancelled 1 attempt 1" in lines(log), 10)
+        wait_for(lambda: "lost its lease" in (tmp_path / "host.err").read_text(), 10)
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+        stalled.send_signal(signal.SIGKILL)
+        stalled.wait()
+        if other is not None and other.poll() is None:
+            other.kill()
+            other.wait()
+    assert [x for x in lines(log) if x.startswith(("start", "done", "cancelled"))] == [
+        "start 1 attempt 1",
+        "start 1 attempt 2",
+        "done 1 attempt 2",
+        "cancelled 1 attempt 1",
+    ]
+    with JobClient(db) as client:
+        job = client.get(job_id)
+    assert (job.state, job.attempt) == (JobState.SUCCEEDED, 2)
+    assert [e.error.split(":")[0] for e in job.errors] == ["lease expired"]
+    err = (tmp_path / "host.err").read_text()
+    assert f"job {job_id} (fenced) lost its lease (token: attempt 1)" in err

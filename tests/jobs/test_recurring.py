@@ -25,6 +25,7 @@ from supervisors.jobs import (
     Recurring,
     TrioWallClock,
     UnknownJobError,
+    current_job,
 )
 from supervisors.jobs._recurring import plan
 
@@ -142,6 +143,13 @@ def test_misfire_skip_drops_late_occurrences_but_keeps_on_time_ones() -> None:
     assert plan(spec(Misfire.SKIP), NOW - 5 * 3600, NOW) == ([], NOW - 1800, 5)
     on_time = plan(spec(Misfire.SKIP, misfire_grace=60.0), NOW - 3600, NOW - 1800 + 59)
     assert on_time == ([NOW - 1800], NOW - 1800, 1)
+
+
+def test_misfire_skip_drops_occurrences_due_before_the_scheduler_started() -> None:
+    """An occurrence that came due while no scheduler ran is missed, even within the grace."""
+    late_start = NOW - 1800 + 30
+    assert plan(spec(Misfire.SKIP), NOW - 3600, late_start, started=late_start) == ([], NOW - 1800, 1)
+    assert plan(spec(Misfire.SKIP), NOW - 3600, late_start, started=NOW - 1800) == ([NOW - 1800], NOW - 1800, 1)
 
 
 def test_nothing_due_plans_nothing() -> None:
@@ -372,3 +380,58 @@ def test_job_system_checks_recurring_jobs_and_arguments() -> None:
             registry=reg,
             recurring=[Recurring(name="a", cron="@daily", job="count", args="many")],
         )
+
+
+async def test_run_all_runs_every_missed_occurrence_one_after_another(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """RUN_ALL after a 10-minute outage runs all ten missed occurrences, oldest first, one at a
+    time (overlap=False makes them wait for each other instead of being skipped)."""
+    reg = JobRegistry()
+    runs: list[tuple[int, float]] = []
+    active = [0]
+
+    @reg.job()
+    async def report() -> None:
+        active[0] += 1
+        assert active[0] == 1
+        runs.append((current_job().id, trio.current_time()))
+        await trio.sleep(5)
+        active[0] -= 1
+
+    store = InMemoryStore()
+    start = ts(2024, 1, 1)
+    await seed_cursor(store, "minutely", start - 570)
+    jobs = JobSystem(
+        store=store,
+        registry=reg,
+        clock=wall,
+        recurring=[Recurring(name="minutely", cron="* * * * *", job="report", misfire=Misfire.RUN_ALL)],
+    )
+    async with running(jobs):
+        await trio.sleep(59)
+        fire_times = [(await jobs.get(job_id)).fire_time for job_id, _ in runs]
+    assert [f.timestamp() - start for f in fire_times if f is not None] == [-540 + 60 * k for k in range(10)]
+    assert all(b[1] - a[1] >= 5 for a, b in itertools.pairwise(runs))
+
+
+async def test_skip_after_an_outage_runs_nothing_missed_and_resumes_at_the_next_occurrence(
+    autojump_clock: MockClock, running: Running
+) -> None:
+    """A minutely SKIP schedule whose hosts were down for ten minutes, back 30 s after the last
+    occurrence: none of the ten missed occurrences runs (not even the one 30 s ago, inside the
+    60 s grace: it came due while no scheduler ran); the next one, a minute later, runs."""
+    reg, _ = recorder()
+    store = InMemoryStore()
+    start = ts(2024, 1, 1)
+    await seed_cursor(store, "minutely", start - 600)
+    back = TrioWallClock(datetime(2024, 1, 1, 0, 0, 30, tzinfo=UTC))
+    jobs = JobSystem(
+        store=store,
+        registry=reg,
+        clock=back,
+        recurring=[Recurring(name="minutely", cron="* * * * *", job="tick", misfire=Misfire.SKIP)],
+    )
+    async with running(jobs):
+        await trio.sleep(60)
+    assert await fired(jobs) == [start + 60]

@@ -18,6 +18,7 @@ from supervisors.jobs import (
     JobRequest,
     JobState,
     JobSystem,
+    RetryPolicy,
     SQLiteStore,
     StoreError,
     UnknownJobError,
@@ -135,3 +136,48 @@ async def test_host_runs_a_job_enqueued_by_a_job_client(tmp_path: Path) -> None:
         with trio.fail_after(5):
             job = await jobs.wait_finished(job_id)
     assert (job.state, runs[9]) == (JobState.SUCCEEDED, 1)
+
+
+async def test_a_job_client_without_registry_gets_the_hosts_settings(tmp_path: Path) -> None:
+    """The settings belong to the definition: a job registered with ``queue="mail",
+    max_attempts=2`` and enqueued by a JobClient without the registry (as another process
+    would) goes to ``mail`` with 2 attempts, and dies after them; a unique job is unique there
+    too. The host recorded its definitions in the store when it started."""
+    db = tmp_path / "jobs.db"
+    reg = JobRegistry()
+    attempts: list[int] = []
+
+    @reg.job(queue="mail", max_attempts=2, retry=RetryPolicy(base=0.01, jitter=0.0))
+    async def notify(args: Payload) -> None:
+        attempts.append(args.n)
+        raise ValueError("smtp down")
+
+    @reg.job(queue="mail", unique=True)
+    async def digest(args: Payload) -> None:
+        await trio.sleep(60)
+
+    jobs = JobSystem(
+        store=SQLiteStore(db), registry=reg, queues={"mail": 2}, poll_interval=0.05, grace=0.1
+    )
+    async with open_tree(Supervisor(name="app", children=[jobs.child_spec()])) as tree:
+        with JobClient(db) as client:
+            job_id = client.enqueue("notify", Payload(3))
+            first = client.enqueue("digest", Payload(1))
+            again = client.enqueue("digest", Payload(1))
+            stored = client.get(job_id)
+        with trio.fail_after(10):
+            job = await jobs.wait_finished(job_id)
+        await tree.stop()
+    assert (stored.queue, stored.max_attempts) == ("mail", 2)
+    assert (job.state, job.attempt, attempts) == (JobState.DEAD, 2, [3, 3])
+    assert again == first
+
+
+def test_a_job_client_falls_back_to_defaults_for_names_no_host_recorded(tmp_path: Path) -> None:
+    """Before any host has recorded a job's definition, a registry-less JobClient uses queue
+    ``"default"`` and 20 attempts; explicit settings always win."""
+    with JobClient(tmp_path / "jobs.db") as client:
+        plain = client.get(client.enqueue("unknown_yet", 1))
+        explicit = client.get(client.enqueue("unknown_yet", 2, queue="q", max_attempts=3))
+    assert (plain.queue, plain.max_attempts) == ("default", 20)
+    assert (explicit.queue, explicit.max_attempts) == ("q", 3)

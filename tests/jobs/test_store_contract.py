@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
+import attrs
 import pytest
 import trio
 
 from supervisors.jobs import (
     Failure,
     JobNotFoundError,
+    JobSettings,
     JobState,
     JobStateError,
     NewJob,
     Store,
 )
+from supervisors.jobs._lifecycle import TRANSITIONS, Op
 
 T0 = 1_700_000_000.0
 LEASE = 30.0
@@ -84,7 +88,7 @@ async def test_unique_key_is_free_again_once_the_copy_succeeded(any_store: Store
     """After the unique job succeeded, a new copy is added."""
     (first,) = await any_store.insert([new(unique_key="k")], now=T0)
     assert await claim(any_store) == [first]
-    await any_store.settle(owner="a", now=T0, succeeded=[first])
+    await any_store.settle(owner="a", now=T0, succeeded=[(first, 1)])
     (second,) = await any_store.insert([new(unique_key="k")], now=T0)
     assert second != first
 
@@ -142,7 +146,7 @@ async def test_settle_records_success(any_store: Store) -> None:
     """A succeeded job is finished and holds no lease."""
     (job_id,) = await any_store.insert([new()], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0 + 1, succeeded=[job_id])
+    await any_store.settle(owner="a", now=T0 + 1, succeeded=[(job_id, 1)])
     job = await any_store.get(job_id)
     assert job is not None
     assert job.state is JobState.SUCCEEDED
@@ -155,7 +159,7 @@ async def test_settle_failure_with_retry_time_makes_the_job_retrying(any_store: 
     """A failure with a retry time records the error and waits until then."""
     (job_id,) = await any_store.insert([new()], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0 + 1, failed=[Failure(job_id, "ValueError: x", "tb", T0 + 9)])
+    await any_store.settle(owner="a", now=T0 + 1, failed=[Failure(job_id, 1, "ValueError: x", "tb", T0 + 9)])
     job = await any_store.get(job_id)
     assert job is not None
     assert job.state is JobState.RETRYING
@@ -167,38 +171,78 @@ async def test_settle_failure_without_retry_time_makes_the_job_dead(any_store: S
     """A failure without a retry time kills the job, keeping args and error."""
     (job_id,) = await any_store.insert([new(args=[1, 2])], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0 + 2, failed=[Failure(job_id, "E: y", "tb", None)])
+    await any_store.settle(owner="a", now=T0 + 2, failed=[Failure(job_id, 1, "E: y", "tb", None)])
     job = await any_store.get(job_id)
     assert job is not None
     assert (job.state, job.args, job.errors[0].error) == (JobState.DEAD, [1, 2], "E: y")
     assert job.finished_at is not None
 
 
-async def test_settle_release_requeues_without_counting_the_attempt(any_store: Store) -> None:
-    """A released job is enqueued again and its attempt is given back."""
+async def test_settle_release_requeues_counting_the_attempt(any_store: Store) -> None:
+    """A released (interrupted) job is enqueued again; its attempt counts and is recorded."""
     (job_id,) = await any_store.insert([new()], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0, released=[job_id])
+    settled = await any_store.settle(owner="a", now=T0, released=[(job_id, 1)])
+    assert settled.refused == frozenset()
     job = await any_store.get(job_id)
     assert job is not None
-    assert (job.state, job.attempt) == (JobState.ENQUEUED, 0)
-    assert await claim(any_store) == [job_id]
+    assert (job.state, job.attempt) == (JobState.ENQUEUED, 1)
+    assert [(e.attempt, e.error.split(":")[0]) for e in job.errors] == [(1, "interrupted")]
+    (again,) = await any_store.claim("default", 1, owner="a", now=T0, lease_until=T0 + LEASE)
+    assert again.token == (job_id, 2)
 
 
-async def test_settle_ignores_jobs_leased_to_someone_else(any_store: Store) -> None:
-    """An owner whose lease was lost cannot record an outcome for the job."""
+async def test_settle_release_of_the_last_attempt_kills_the_job(any_store: Store) -> None:
+    """A job interrupted on its last attempt is dead: a job that hangs across stops dies."""
+    (job_id,) = await any_store.insert([new(max_attempts=1)], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0, released=[(job_id, 1)])
+    assert await state(any_store, job_id) is JobState.DEAD
+
+
+async def test_settle_refuses_jobs_leased_to_someone_else(any_store: Store) -> None:
+    """An owner that does not hold the lease cannot record an outcome, and is told so."""
     (job_id,) = await any_store.insert([new()], now=T0)
     await claim(any_store, owner="a")
-    await any_store.settle(owner="b", now=T0, succeeded=[job_id])
+    settled = await any_store.settle(owner="b", now=T0, succeeded=[(job_id, 1)])
+    assert settled.refused == {job_id}
     assert await state(any_store, job_id) is JobState.RUNNING
+
+
+async def test_a_stale_token_is_refused_after_the_job_was_claimed_again(any_store: Store) -> None:
+    """Fencing: after expiry and a new claim, the old attempt's settle and renew are refused."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    (first,) = await any_store.claim("default", 1, owner="a", now=T0, lease_until=T0 + 1)
+    await any_store.requeue_expired(now=T0 + 2)
+    (second,) = await any_store.claim("default", 1, owner="a", now=T0 + 2, lease_until=T0 + 40)
+    assert (first.token, second.token) == ((job_id, 1), (job_id, 2))
+    assert await any_store.renew([first.token], owner="a", lease_until=T0 + 99) == {job_id}
+    failed = [Failure(job_id, 1, "E", "", None)]
+    for settled in (
+        await any_store.settle(owner="a", now=T0 + 3, succeeded=[first.token]),
+        await any_store.settle(owner="a", now=T0 + 3, failed=failed),
+        await any_store.settle(owner="a", now=T0 + 3, released=[first.token]),
+    ):
+        assert settled.refused == {job_id}
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert (job.state, job.attempt) == (JobState.RUNNING, 2)
+    assert job.lease_until is not None
+    assert job.lease_until.timestamp() == T0 + 40
+    assert [e.attempt for e in job.errors] == [1]
+    assert (await any_store.settle(owner="a", now=T0 + 3, succeeded=[second.token])).refused == set()
+    assert await state(any_store, job_id) is JobState.SUCCEEDED
 
 
 async def test_settle_and_claim_records_then_claims(any_store: Store) -> None:
     """One call records outcomes and claims the next jobs."""
     first, second = await any_store.insert([new(), new()], now=T0)
     await claim(any_store, limit=1)
-    got = await any_store.settle_and_claim("default", 5, owner="a", now=T0, lease_until=T0 + LEASE, succeeded=[first])
-    assert [j.id for j in got] == [second]
+    got = await any_store.settle_and_claim(
+        "default", 5, owner="a", now=T0, lease_until=T0 + LEASE, succeeded=[(first, 1)]
+    )
+    assert [j.id for j in got.claimed] == [second]
+    assert got.refused == frozenset()
     assert await state(any_store, first) is JobState.SUCCEEDED
 
 
@@ -207,7 +251,7 @@ async def test_renew_extends_only_the_owners_leases(any_store: Store) -> None:
     a, b = await any_store.insert([new(), new()], now=T0)
     await claim(any_store, limit=1, owner="x")
     await claim(any_store, limit=1, owner="y")
-    await any_store.renew([a, b], owner="x", lease_until=T0 + 100)
+    await any_store.renew([(a, 1), (b, 1)], owner="x", lease_until=T0 + 100)
     ja, jb = await any_store.get(a), await any_store.get(b)
     assert ja is not None
     assert jb is not None
@@ -237,7 +281,7 @@ async def test_promote_due_enqueues_retrying_jobs_whose_backoff_ended(any_store:
     """A retrying job becomes enqueued when its retry time comes."""
     (job_id,) = await any_store.insert([new()], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0, failed=[Failure(job_id, "e", "", T0 + 5)])
+    await any_store.settle(owner="a", now=T0, failed=[Failure(job_id, 1, "e", "", T0 + 5)])
     assert (await any_store.promote_due(now=T0 + 4)).next_due == T0 + 5
     await any_store.promote_due(now=T0 + 5)
     assert await state(any_store, job_id) is JobState.ENQUEUED
@@ -335,7 +379,7 @@ async def test_retry_gives_a_dead_job_more_attempts(any_store: Store) -> None:
     """Retrying a dead job enqueues it with the extra attempts and keeps its errors."""
     (job_id,) = await any_store.insert([new(max_attempts=1)], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0, failed=[Failure(job_id, "e", "tb", None)])
+    await any_store.settle(owner="a", now=T0, failed=[Failure(job_id, 1, "e", "tb", None)])
     assert await any_store.retry(job_id, now=T0 + 1, attempts=2) == "default"
     job = await any_store.get(job_id)
     assert job is not None
@@ -359,7 +403,7 @@ async def test_retry_refuses_a_dead_unique_job_with_a_live_copy(any_store: Store
     """A dead unique job cannot come back while another copy is unfinished."""
     (dead,) = await any_store.insert([new(unique_key="k", max_attempts=1)], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0, failed=[Failure(dead, "e", "", None)])
+    await any_store.settle(owner="a", now=T0, failed=[Failure(dead, 1, "e", "", None)])
     (live,) = await any_store.insert([new(unique_key="k")], now=T0)
     with pytest.raises(JobStateError, match=f"job {live}"):
         await any_store.retry(dead, now=T0, attempts=1)
@@ -376,10 +420,117 @@ async def test_prune_deletes_only_old_succeeded_jobs(any_store: Store) -> None:
     """Pruning removes succeeded jobs finished before the cut-off, nothing else."""
     old, new_ok, dead = await any_store.insert([new(), new(), new(max_attempts=1)], now=T0)
     await claim(any_store)
-    await any_store.settle(owner="a", now=T0, succeeded=[old])
-    await any_store.settle(owner="a", now=T0 + 10, succeeded=[new_ok])
-    await any_store.settle(owner="a", now=T0, failed=[Failure(dead, "e", "", None)])
-    assert await any_store.prune(before=T0 + 5) == 1
+    await any_store.settle(owner="a", now=T0, succeeded=[(old, 1)])
+    await any_store.settle(owner="a", now=T0 + 10, succeeded=[(new_ok, 1)])
+    await any_store.settle(owner="a", now=T0, failed=[Failure(dead, 1, "e", "", None)])
+    assert await any_store.prune(state=JobState.SUCCEEDED, before=T0 + 5) == 1
     assert await any_store.get(old) is None
     assert await any_store.get(new_ok) is not None
     assert await any_store.get(dead) is not None
+
+
+# --- the lifecycle table: every (state, operation) pair, against every store ---------------------
+
+_LAST = {Op.INTERRUPT_LAST, Op.EXPIRE_LAST}
+
+
+async def reach(store: Store, target: JobState, *, max_attempts: int) -> tuple[int, tuple[int, int]]:
+    """A job in ``target`` (by documented transitions only) and its latest fencing token."""
+    run_at = T0 + 100 if target is JobState.SCHEDULED else T0
+    (job_id,) = await store.insert([new(run_at=run_at, max_attempts=max_attempts)], now=T0)
+    if target in (JobState.SCHEDULED, JobState.ENQUEUED):
+        return job_id, (job_id, 1)
+    (claimed,) = await store.claim("default", 1, owner="a", now=T0, lease_until=T0 + LEASE)
+    token = claimed.token
+    if target is JobState.SUCCEEDED:
+        await store.settle(owner="a", now=T0, succeeded=[token])
+    elif target is JobState.RETRYING:
+        await store.settle(owner="a", now=T0, failed=[Failure(job_id, 1, "E", "", T0 + 5)])
+    elif target is JobState.DEAD:
+        await store.settle(owner="a", now=T0, failed=[Failure(job_id, 1, "E", "", None)])
+    return job_id, token
+
+
+async def perform(
+    store: Store, op: Op, job_id: int, token: tuple[int, int], job_state: JobState
+) -> None:
+    """Apply ``op`` to the job, as the component that owns the operation would."""
+    later = T0 + 10 * LEASE
+    if op is Op.PROMOTE:
+        await store.promote_due(now=later)
+    elif op is Op.CLAIM:
+        await store.claim("default", 1, owner="a", now=T0, lease_until=T0 + LEASE)
+    elif op is Op.RENEW:
+        await store.renew([token], owner="a", lease_until=later)
+    elif op is Op.SUCCEED:
+        await store.settle(owner="a", now=T0, succeeded=[token])
+    elif op in (Op.FAIL, Op.KILL):
+        retry_at = later if op is Op.FAIL else None
+        await store.settle(owner="a", now=T0, failed=[Failure(*token, "E", "", retry_at)])
+    elif op in (Op.INTERRUPT, Op.INTERRUPT_LAST):
+        await store.settle(owner="a", now=T0, released=[token])
+    elif op in (Op.EXPIRE, Op.EXPIRE_LAST):
+        await store.requeue_expired(now=later)
+    elif op is Op.RETRY:
+        with contextlib.suppress(JobStateError):
+            await store.retry(job_id, now=T0, attempts=1)
+    elif op is Op.PRUNE:
+        with contextlib.suppress(ValueError):
+            await store.prune(state=job_state, before=later)
+    else:  # pragma: no cover - the insert operations have no source state
+        raise AssertionError(op)
+
+
+@pytest.mark.parametrize("op", [op for op in Op if op not in (Op.ENQUEUE, Op.SCHEDULE)], ids=str)
+@pytest.mark.parametrize("start", list(JobState), ids=str)
+async def test_every_operation_does_what_the_lifecycle_table_says(
+    any_store: Store, start: JobState, op: Op
+) -> None:
+    """From each state, each operation leads where `TRANSITIONS` says; an absent pair is refused
+    and leaves the job as it was."""
+    job_id, token = await reach(any_store, start, max_attempts=1 if op in _LAST else 2)
+    before = await any_store.get(job_id)
+    await perform(any_store, op, job_id, token, start)
+    after = await any_store.get(job_id)
+    expected = TRANSITIONS.get((start, op), start)
+    assert (after.state if after is not None else None) == expected
+    if (start, op) not in TRANSITIONS:
+        assert after == before
+
+
+async def test_insert_is_the_only_way_in(any_store: Store) -> None:
+    """A new job enters as the table's ``(None, ENQUEUE)`` or ``(None, SCHEDULE)`` says."""
+    now_id, later_id = await any_store.insert([new(run_at=T0), new(run_at=T0 + 1)], now=T0)
+    assert await state(any_store, now_id) is TRANSITIONS[(None, Op.ENQUEUE)]
+    assert await state(any_store, later_id) is TRANSITIONS[(None, Op.SCHEDULE)]
+
+
+async def test_prune_deletes_old_dead_jobs_in_batches(any_store: Store) -> None:
+    """Dead jobs are pruned by their own cut-off, at most ``limit`` per call, errors included."""
+    ids = await any_store.insert([new(max_attempts=1) for _ in range(5)], now=T0)
+    await claim(any_store)
+    failed = [Failure(i, 1, "e", "tb", None) for i in ids]
+    await any_store.settle(owner="a", now=T0, failed=failed)
+    assert await any_store.prune(state=JobState.SUCCEEDED, before=T0 + 1) == 0
+    assert await any_store.prune(state=JobState.DEAD, before=T0 + 1, limit=2) == 2
+    assert await any_store.prune(state=JobState.DEAD, before=T0 + 1, limit=2) == 2
+    assert [j.id for j in await any_store.list()] == ids[4:]
+    with pytest.raises(ValueError, match="only succeeded, dead jobs can be pruned"):
+        await any_store.prune(state=JobState.RUNNING, before=T0)
+
+
+async def test_defined_jobs_take_the_recorded_settings(any_store: Store) -> None:
+    """An insert with ``defined=True`` takes queue, attempts and uniqueness not given from the
+    recorded definition; explicit ones win; unknown names get the defaults."""
+    await any_store.define([JobSettings(name="mail", queue="m", max_attempts=2, unique=True)])
+    loose = NewJob(name="mail", queue=None, args="1", run_at=T0, max_attempts=None, defined=True)
+    a, b, c = await any_store.insert([loose, loose, attrs.evolve(loose, args="2")], now=T0)
+    explicit = attrs.evolve(loose, queue="q", max_attempts=9, args="3")
+    unknown = attrs.evolve(loose, name="other")
+    d, e = await any_store.insert([explicit, unknown], now=T0)
+    jobs = {j.id: j for j in await any_store.list()}
+    assert (a == b, a == c) == (True, False)
+    assert [(jobs[i].queue, jobs[i].max_attempts) for i in (a, c, d, e)] == [
+        ("m", 2), ("m", 2), ("q", 9), ("default", 20),
+    ]  # fmt: skip
+    assert jobs[a].unique_key == "mail:1"

@@ -1,9 +1,11 @@
-"""Property test: the in-memory and SQLite stores give the same answers to any operation sequence."""
+"""Property test: random operation sequences, with stalls, lease loss, cancellation and timeouts,
+keep the lifecycle's invariants on every store; and the file and ``:memory:`` stores agree."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import trio
 from hypothesis import HealthCheck, given, settings
@@ -14,12 +16,15 @@ from supervisors.jobs import (
     InMemoryStore,
     Job,
     JobError,
+    JobState,
     NewJob,
     SQLiteStore,
     Store,
 )
+from supervisors.jobs._lifecycle import TRANSITIONS, Op
 
 T0 = 1_000_000.0
+LEASE = 30.0
 
 insert = st.builds(
     lambda queue, delay, key, attempts: ("insert", queue, delay, key, attempts),
@@ -28,21 +33,41 @@ insert = st.builds(
     st.sampled_from([None, None, "k1", "k2"]),
     st.integers(1, 3),
 )
-claim = st.tuples(st.just("claim"), st.sampled_from(["a", "b"]), st.integers(1, 3), st.sampled_from(["o1", "o1", "o2"]))
+claim = st.tuples(
+    st.just("claim"), st.sampled_from(["a", "b"]), st.integers(1, 3), st.sampled_from(["o1", "o2"])
+)
+# An outcome recorded by whoever claimed the job: "ok", a failure to retry, a last failure, a
+# timeout (a failure too), a cancellation (released). ``index`` picks one of the claims made so
+# far, so stale claims (lease lost, job claimed again) are settled too.
 settle = st.tuples(
     st.just("settle"),
-    st.sampled_from(["ok", "retry", "dead", "release"]),
+    st.sampled_from(["ok", "retry", "dead", "timeout", "cancel"]),
     st.integers(0, 5),
-    st.sampled_from(["o1", "o1", "o2"]),
 )
+renew = st.tuples(st.just("renew"), st.integers(0, 5))
 other = st.one_of(
-    st.tuples(st.just("advance"), st.sampled_from([1.0, 10.0, 40.0])),
+    st.tuples(st.just("stall"), st.sampled_from([1.0, 10.0, 40.0])),  # time passes, no renewal
     st.tuples(st.just("promote")),
     st.tuples(st.just("expire")),
     st.tuples(st.just("retry"), st.integers(1, 8)),
-    st.tuples(st.just("prune"), st.sampled_from([0.0, 30.0])),
+    st.tuples(st.just("prune"), st.sampled_from([JobState.SUCCEEDED, JobState.DEAD])),
 )
-operations = st.lists(st.one_of(insert, claim, settle, settle, other), min_size=5, max_size=40)
+operations = st.lists(
+    st.one_of(insert, claim, settle, settle, renew, other), min_size=5, max_size=40
+)
+
+# The lifecycle operations each step may perform (what the transition table is checked against).
+MAY_DO: dict[str, set[Op]] = {
+    "insert": set(),
+    "claim": {Op.CLAIM},
+    "settle": {Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST},
+    "renew": {Op.RENEW},
+    "stall": set(),
+    "promote": {Op.PROMOTE},
+    "expire": {Op.EXPIRE, Op.EXPIRE_LAST},
+    "retry": {Op.RETRY},
+    "prune": {Op.PRUNE},
+}
 
 
 def snapshot(jobs: list[Job]) -> list[tuple[object, ...]]:
@@ -54,11 +79,17 @@ def snapshot(jobs: list[Job]) -> list[tuple[object, ...]]:
 
 
 async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
+    """Run ``ops`` on ``store``, checking the invariants after each; return what was seen."""
     now = T0
     out: list[object] = []
-    claimed_ids: list[int] = []  # settle picks among claimed jobs, by index
+    claims: list[tuple[int, int, str]] = []  # (job id, attempt, owner), every claim so far
+    known: dict[int, Job] = {}
     for op in ops:
-        kind = op[0]
+        kind = str(op[0])
+        current = {j.id: (j.attempt, j.state) for j in known.values()}
+        refused: frozenset[int] = frozenset()
+        token: tuple[int, int, str] | None = None
+        n = 0
         if kind == "insert":
             _, queue, delay, key, attempts = op
             job = NewJob(
@@ -69,27 +100,27 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
         elif kind == "claim":
             _, queue, limit, owner = op
             claimed = await store.claim(
-                str(queue),
-                int(limit),
-                owner=str(owner),
-                now=now,
-                lease_until=now + 30,  # type: ignore[call-overload]
+                str(queue), int(limit), owner=str(owner), now=now, lease_until=now + LEASE  # type: ignore[call-overload]
             )
-            out.append([(c.id, c.attempt) for c in claimed])
-            claimed_ids.extend(c.id for c in claimed)
-        elif kind == "settle":
-            _, how, index, owner = op
-            if not claimed_ids:
-                continue
-            jid = claimed_ids[-1 - int(index) % len(claimed_ids)]  # type: ignore[call-overload]
-            if how == "ok":
-                await store.settle(owner=str(owner), now=now, succeeded=[jid])
-            elif how == "release":
-                await store.settle(owner=str(owner), now=now, released=[jid])
+            out.append([c.token for c in claimed])
+            claims.extend((c.id, c.attempt, str(owner)) for c in claimed)
+        elif kind in ("settle", "renew") and claims:
+            index = int(op[-1])  # type: ignore[call-overload]
+            token = claims[-1 - index % len(claims)]
+            job_id, attempt, owner = token
+            if kind == "renew":
+                refused = await store.renew([(job_id, attempt)], owner=owner, lease_until=now + LEASE)
+            elif op[1] == "ok":
+                refused = (await store.settle(owner=owner, now=now, succeeded=[(job_id, attempt)])).refused
+            elif op[1] == "cancel":
+                refused = (await store.settle(owner=owner, now=now, released=[(job_id, attempt)])).refused
             else:
-                retry_at = now + 3 if how == "retry" else None
-                await store.settle(owner=str(owner), now=now, failed=[Failure(jid, "E", "tb", retry_at)])
-        elif kind == "advance":
+                retry_at = None if op[1] == "dead" else now + 3
+                error = "TimeoutError: ran too long" if op[1] == "timeout" else "E"
+                failure = Failure(job_id, attempt, error, "tb", retry_at)
+                refused = (await store.settle(owner=owner, now=now, failed=[failure])).refused
+            out.append(sorted(refused))
+        elif kind == "stall":
             now += float(op[1])  # type: ignore[arg-type]
         elif kind == "promote":
             promoted = await store.promote_due(now=now)
@@ -102,17 +133,62 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
             except JobError as exc:
                 out.append(type(exc).__name__)
         elif kind == "prune":
-            out.append(await store.prune(before=now - float(op[1])))  # type: ignore[arg-type]
-        out.append(snapshot(await store.list(limit=1000)))
+            n = await store.prune(state=op[1], before=now)  # type: ignore[arg-type]
+            out.append(n)
+        jobs = await store.list(limit=1000)
+        after = {j.id: j for j in jobs}
+
+        # No job lost: every job known before is still there, unless pruned by retention.
+        missing = set(known) - set(after)
+        assert all(known[i].state in (JobState.SUCCEEDED, JobState.DEAD) for i in missing)
+        assert len(missing) == n
+        # Only the holder of the current token may act on a claimed job.
+        if token is not None:
+            job_id, attempt, owner = token
+            before = known.get(job_id)
+            fresh = (
+                before is not None
+                and before.state is JobState.RUNNING
+                and before.attempt == attempt
+                and claims_owner(claims, job_id, attempt) == owner
+            )
+            assert (job_id in refused) == (not fresh)
+            if not fresh:
+                assert after[job_id] == before  # refused: nothing changed
+        # Every change of state is a documented transition of an operation this step may do.
+        for job_id, job in after.items():
+            if job_id in known:
+                old_state = current[job_id][1]
+                if job.state is not old_state:
+                    assert any(
+                        TRANSITIONS.get((old_state, lop)) is job.state for lop in MAY_DO[kind]
+                    ), (kind, old_state, job.state)
+                assert job.attempt >= current[job_id][0]  # attempts never go back
+        for job_id in missing:
+            assert any((known[job_id].state, lop) in TRANSITIONS for lop in MAY_DO[kind])
+        known = after
+        out.append(snapshot(jobs))
     counts = await store.counts()
+    assert counts.total == len(known)
     out.append((dict(counts.by_state), {q: dict(v) for q, v in counts.by_queue.items()}))
     return out
 
 
+def claims_owner(claims: list[tuple[int, int, str]], job_id: int, attempt: int) -> str | None:
+    """Who made the claim ``(job_id, attempt)``."""
+    for i, a, owner in claims:
+        if (i, a) == (job_id, attempt):
+            return owner
+    return None
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
-def test_memory_and_sqlite_stores_agree_on_every_sequence(ops: list[tuple[object, ...]]) -> None:
-    """Any sequence of store operations gives the same results and states on both stores."""
+def test_every_sequence_keeps_the_invariants_and_both_stores_agree(
+    ops: list[tuple[object, ...]],
+) -> None:
+    """Any sequence keeps the invariants (no job lost, no stale token obeyed, only documented
+    transitions) and gives the same results on a file and on ``:memory:``."""
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = SQLiteStore(Path(tmp) / "jobs.db")
 
@@ -124,3 +200,31 @@ def test_memory_and_sqlite_stores_agree_on_every_sequence(ops: list[tuple[object
 
         memory_result, sqlite_result = trio.run(run_both)
     assert memory_result == sqlite_result
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(ops=operations)
+def test_every_sequence_gives_the_same_results_on_postgres(
+    ops: list[tuple[object, ...]], pg_schema: str
+) -> None:
+    """The same sequences keep the invariants on PostgreSQL, with the results of ``:memory:``
+    (each example on emptied tables whose ids start again at 1)."""
+    from _pg import PG_URL, close_sync
+
+    from supervisors.jobs import PostgresStore
+
+    store = PostgresStore(PG_URL, schema=pg_schema, pool_size=1)
+    try:
+
+        async def run_both() -> tuple[list[object], list[object]]:
+            def empty(db: Any) -> None:
+                db.conn.execute("TRUNCATE jobs, job_errors, schedules RESTART IDENTITY")
+
+            await store._run(empty)
+            return await apply(InMemoryStore(), ops), await apply(store, ops)
+
+        memory_result, pg_result = trio.run(run_both)
+    finally:
+        close_sync(store)
+    assert memory_result == pg_result

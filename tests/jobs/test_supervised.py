@@ -10,12 +10,12 @@ from trio.testing import MockClock
 
 from supervisors import ChildState, Tree
 from supervisors.jobs import (
-    ClaimedJob,
     Failure,
     InMemoryStore,
     JobRegistry,
     JobState,
     JobSystem,
+    Settled,
     TrioWallClock,
 )
 
@@ -35,9 +35,9 @@ class FlakyStore(InMemoryStore):  # type: ignore[misc]
         owner: str,
         now: float,
         lease_until: float,
-        succeeded: Sequence[int] = (),
+        succeeded: Sequence[tuple[int, int]] = (),
         failed: Sequence[Failure] = (),
-    ) -> list[ClaimedJob]:
+    ) -> Settled:
         if self.fail_next:
             self.fail_next = False
             raise OSError("disk I/O error")
@@ -47,10 +47,10 @@ class FlakyStore(InMemoryStore):  # type: ignore[misc]
         )  # fmt: skip
 
 
-async def test_subtree_has_store_workers_pool_and_scheduler(
+async def test_subtree_has_store_workers_and_scheduler(
     autojump_clock: MockClock, wall: TrioWallClock, running: Running
 ) -> None:
-    """The subtree holds the store, one worker per queue, the pool starter and the scheduler."""
+    """The subtree holds the store, one worker per queue and the scheduler."""
     reg = JobRegistry()
     jobs = JobSystem(store=InMemoryStore(), registry=reg, clock=wall, queues={"a": 1, "b": 2})
     async with running(jobs) as tree:
@@ -58,7 +58,7 @@ async def test_subtree_has_store_workers_pool_and_scheduler(
     paths = {
         node.path
         for node in (
-            snapshot.find(p) for p in ("jobs/store", "jobs/workers/a", "jobs/workers/b", "jobs/pool", "jobs/scheduler")
+            snapshot.find(p) for p in ("jobs/store", "jobs/workers/a", "jobs/workers/b", "jobs/scheduler")
         )
         if node is not None and node.state is ChildState.RUNNING
     }
@@ -66,7 +66,6 @@ async def test_subtree_has_store_workers_pool_and_scheduler(
         "app/jobs/store",
         "app/jobs/workers/a",
         "app/jobs/workers/b",
-        "app/jobs/pool",
         "app/jobs/scheduler",
     }
 
@@ -75,7 +74,7 @@ async def test_crashed_queue_worker_is_restarted_and_its_jobs_run_again(
     autojump_clock: MockClock, wall: TrioWallClock, running: Running
 ) -> None:
     """A store error crashes the queue worker; it restarts, and the job it was running is
-    returned to the queue (attempt not counted) and run again."""
+    returned to the queue (the interrupted attempt counts) and run again."""
     reg = JobRegistry()
     started: list[str] = []
 
@@ -101,6 +100,7 @@ async def test_crashed_queue_worker_is_restarted_and_its_jobs_run_again(
     assert worker is not None
     assert worker.restarts == 1
     assert "disk I/O error" in (worker.last_error or "")
-    assert (long_job.state, long_job.attempt, long_job.errors) == (JobState.SUCCEEDED, 1, ())
+    assert (long_job.state, long_job.attempt) == (JobState.SUCCEEDED, 2)
+    assert [e.error.split(":")[0] for e in long_job.errors] == ["interrupted"]
     assert short_job.state is JobState.SUCCEEDED
     assert started == ["long", "long", "short"] or started == ["long", "short", "long"]

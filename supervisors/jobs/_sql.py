@@ -1,0 +1,217 @@
+"""The SQL of every store operation, written once as a table of named statements.
+
+Statements use ``:name`` parameters and take the states they act on from the lifecycle table
+(`_lifecycle.TRANSITIONS`), so a rule changes in one place. A `Dialect` renders them for one
+database: `SQLITE` (files and ``:memory:``) and `POSTGRES`, which differ only in their parameter
+style and the few clauses of `Dialect` (e.g. ``FOR UPDATE SKIP LOCKED`` in claims).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from ._lifecycle import Op, sources
+from ._model import UNFINISHED_STATES, JobState
+
+
+@attrs.frozen(kw_only=True)
+class Dialect:
+    """What differs between databases in the statements of `STATEMENTS`."""
+
+    name: str
+    begin_write: str
+    """Starts a write transaction that holds the write lock from its start."""
+    skip_locked: str
+    """Appended to the claim's inner ``SELECT`` (row locking, where the database has it)."""
+    param: Callable[[str], str]
+    """Renders the ``:name`` parameter ``name`` in the driver's style."""
+    use_index: Callable[[str], str]
+    """Renders a clause (after the table name) telling the planner to use the named index, or
+    ``""`` where the planner needs no telling."""
+    row_order: str = "rowid"
+    """The column that orders a job's errors by insertion."""
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    begin_write="BEGIN IMMEDIATE",
+    skip_locked="",
+    param=lambda name: f":{name}",
+    use_index=lambda index: f"INDEXED BY {index}",
+)
+
+
+_PG_TYPES = {
+    **dict.fromkeys(
+        ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time"), "float8"
+    ),
+    **dict.fromkeys(("id", "attempt", "max_attempts", "limit", "offset", "is_unique"), "int8"),
+}
+
+
+def _pg_param(name: str) -> str:
+    # Typed, so that a ``NULL`` parameter (``:retry_at IS NULL``) has a type PostgreSQL knows.
+    return f"%({name})s::{_PG_TYPES.get(name, 'text')}"
+
+
+POSTGRES = Dialect(
+    name="postgres",
+    begin_write="BEGIN",
+    skip_locked="FOR UPDATE SKIP LOCKED",
+    param=_pg_param,
+    use_index=lambda index: "",
+    row_order="seq",
+)
+"""PostgreSQL through psycopg 3: ``%(name)s`` parameters, row locks skipped by claimers."""
+
+
+def in_states(states: tuple[JobState, ...] | frozenset[JobState]) -> str:
+    """``state = 'x'`` or ``state IN ('x', 'y')``, states in `JobState` declaration order (so the
+    text matches the partial indexes' ``WHERE`` clauses)."""
+    ordered = [s.value for s in JobState if s in states]
+    if len(ordered) == 1:
+        return f"state = '{ordered[0]}'"
+    return "state IN ({})".format(", ".join(f"'{v}'" for v in ordered))
+
+
+UNFINISHED = in_states(UNFINISHED_STATES)
+
+COLUMNS = (
+    "id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at, "
+    "lease_until, unique_key, schedule, fire_time"
+)
+
+_FENCE = "id = :id AND state = 'running' AND attempt = :attempt AND lease_owner = :owner"
+"""Only the holder of the current token acts on a claimed job (`_lifecycle.FENCED`)."""
+
+# The end of an attempt without an outcome (interrupted or expired): counted, and the job is
+# enqueued again if it has attempts left, else dead.
+_GIVE_BACK = """
+    state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'enqueued' END,
+    finished_at = CASE WHEN attempt >= max_attempts THEN :now ELSE NULL END,
+    run_at = :now, lease_owner = NULL, lease_until = NULL
+"""
+
+assert sources(Op.RENEW, Op.SUCCEED, Op.FAIL, Op.KILL) == (JobState.RUNNING,)
+assert sources(Op.INTERRUPT, Op.EXPIRE) == (JobState.RUNNING,)
+
+_TEMPLATES: Mapping[str, str] = {
+    "insert": """
+        INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, unique_key,
+                          schedule, fire_time)
+        VALUES (:name, :queue, :args, :state, :max_attempts, :run_at, :now, :unique_key,
+                :schedule, :fire_time)
+        ON CONFLICT DO NOTHING RETURNING id
+    """,
+    "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
+    "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",
+    "claim": f"""
+        UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = :owner,
+                        lease_until = :lease_until
+        WHERE id IN (
+            SELECT id FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
+            ORDER BY id LIMIT :limit {{skip_locked}}
+        )
+        RETURNING id, name, queue, args, attempt, max_attempts
+    """,
+    "renew": f"UPDATE jobs SET lease_until = :lease_until WHERE {_FENCE}",
+    "succeed": f"""
+        UPDATE jobs SET state = 'succeeded', finished_at = :now, lease_owner = NULL,
+                        lease_until = NULL
+        WHERE {_FENCE}
+    """,
+    "fail": f"""
+        UPDATE jobs SET
+            state = CASE WHEN :retry_at IS NULL THEN 'dead' ELSE 'retrying' END,
+            run_at = COALESCE(:retry_at, run_at),
+            finished_at = CASE WHEN :retry_at IS NULL THEN :now ELSE NULL END,
+            lease_owner = NULL, lease_until = NULL
+        WHERE {_FENCE}
+    """,
+    "interrupt": f"UPDATE jobs SET {_GIVE_BACK} WHERE {_FENCE} RETURNING queue, state",
+    "expire": f"""
+        UPDATE jobs SET {_GIVE_BACK}
+        WHERE id IN (
+            SELECT id FROM jobs WHERE state = 'running' AND lease_until < :now {{skip_locked}}
+        )
+        RETURNING id, queue, attempt, state
+    """,
+    "error": """
+        INSERT INTO job_errors (job_id, attempt, at, error, traceback)
+        VALUES (:id, :attempt, :now, :error, :traceback)
+    """,
+    "promote": f"""
+        UPDATE jobs SET state = 'enqueued'
+        WHERE id IN (
+            SELECT id FROM jobs WHERE {in_states(sources(Op.PROMOTE))} AND run_at <= :now
+            {{skip_locked}}
+        )
+        RETURNING queue
+    """,
+    "next_due": f"SELECT min(run_at) FROM jobs WHERE {in_states(sources(Op.PROMOTE))}",
+    "cursor": "SELECT cursor FROM schedules WHERE name = :schedule",
+    "set_cursor": """
+        INSERT INTO schedules (name, cursor) VALUES (:schedule, :cursor)
+        ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor
+    """,
+    "schedule_open": f"SELECT 1 FROM jobs WHERE schedule = :schedule AND {UNFINISHED} LIMIT 1",
+    "retry_probe": """
+        SELECT state, attempt, max_attempts, queue, unique_key FROM jobs WHERE id = :id
+    """,
+    "retry": f"""
+        UPDATE jobs SET state = 'enqueued', run_at = :now, finished_at = NULL,
+                        max_attempts = :max_attempts
+        WHERE id = :id AND {in_states(sources(Op.RETRY))}
+    """,
+    # ``{state}`` is filled with a literal (`in_states`) and ``{index}`` with `PRUNE_INDEXES`'
+    # hint, so that a partial index on the finished time serves the search (without ANALYZE,
+    # SQLite would scan every succeeded job by state); ``{ids}`` with the ids found.
+    "prune_ids": """
+        SELECT id FROM jobs {index} WHERE {state} AND finished_at < :before LIMIT :limit
+    """,
+    "prune_errors": "DELETE FROM job_errors WHERE job_id IN ({ids})",
+    "prune": "DELETE FROM jobs WHERE id IN ({ids})",
+    "definition": "SELECT queue, max_attempts, is_unique FROM job_definitions WHERE name = :name",
+    "define": """
+        INSERT INTO job_definitions (name, queue, max_attempts, is_unique)
+        VALUES (:name, :queue, :max_attempts, :is_unique)
+        ON CONFLICT (name) DO UPDATE SET queue = excluded.queue,
+            max_attempts = excluded.max_attempts, is_unique = excluded.is_unique
+    """,
+    "get": f"SELECT {COLUMNS} FROM jobs WHERE id = :id",
+    "list": f"SELECT {COLUMNS} FROM jobs {{where}} ORDER BY id LIMIT :limit OFFSET :offset",
+    "errors_of": """
+        SELECT job_id, attempt, at, error, traceback FROM job_errors
+        WHERE job_id IN ({ids}) ORDER BY {row_order}
+    """,
+    "counts": "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state",
+}
+
+_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+
+def render(dialect: Dialect) -> dict[str, str]:
+    """Every statement of the table, rendered for ``dialect`` (``{where}``, ``{ids}`` and
+    ``{state}`` slots stay for the callers that fill them per call)."""
+    out: dict[str, str] = {}
+    for name, template in _TEMPLATES.items():
+        text = template.replace("{skip_locked}", dialect.skip_locked)
+        text = text.replace("{row_order}", dialect.row_order)
+        text = _PARAM.sub(lambda m: dialect.param(m.group(1)), text)
+        out[name] = " ".join(text.split())
+    return out
+
+
+STATEMENTS = render(SQLITE)
+"""The statements for SQLite, by name."""
+
+def prune_indexes(dialect: Dialect) -> dict[JobState, str]:
+    """The index hint of ``prune_ids`` per state in ``dialect`` (dead jobs have no such index)."""
+    return {JobState.SUCCEEDED: dialect.use_index("jobs_finished"), JobState.DEAD: ""}
+
+
+PRUNE_INDEXES = prune_indexes(SQLITE)
+"""The index hint of `STATEMENTS` ``prune_ids`` per state (dead jobs have no such index)."""

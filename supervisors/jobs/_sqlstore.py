@@ -1,0 +1,133 @@
+"""`SQLStore`: the `Store` methods over a `SQLiteDB`, for every store that speaks SQL to SQLite.
+
+Subclasses say only how a call reaches the connection (`SQLStore._run`): `SQLiteStore` on a
+worker thread, `InMemoryStore` inline on a private ``:memory:`` database.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from ._model import (
+    ClaimedJob,
+    Failure,
+    Job,
+    JobCounts,
+    JobSettings,
+    JobState,
+    NewJob,
+    Promoted,
+    Settled,
+    Token,
+)
+from ._sqlite_db import SQLiteDB
+from ._store import Store
+
+T = TypeVar("T")
+
+
+class SQLStore(Store):
+    """The store contract carried out by `SQLiteDB` (the SQL of `_sql`)."""
+
+    @abc.abstractmethod
+    async def _run(self, fn: Callable[[SQLiteDB], T]) -> T:
+        """Call ``fn`` with the connection, serialised with every other call; checkpoints."""
+
+    async def _run_grouped(self, fn: Callable[[SQLiteDB], T]) -> T:
+        """As `_run`, for a write that may share a transaction with other such calls waiting
+        at the same time (group commit: `SQLiteDB`'s writes join a transaction already open);
+        it still returns only once that transaction committed. Defaults to `_run`."""
+        return await self._run(fn)
+
+    async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
+        return await self._run_grouped(lambda db: db.insert(jobs, now))
+
+    async def claim(
+        self, queue: str, limit: int, *, owner: str, now: float, lease_until: float
+    ) -> list[ClaimedJob]:
+        return await self._run_grouped(lambda db: db.claim(queue, limit, owner, now, lease_until))
+
+    async def settle(
+        self,
+        *,
+        owner: str,
+        now: float,
+        succeeded: Sequence[Token] = (),
+        failed: Sequence[Failure] = (),
+        released: Sequence[Token] = (),
+    ) -> Settled:
+        return await self._run_grouped(lambda db: db.settle(owner, now, succeeded, failed, released))
+
+    async def settle_and_claim(
+        self,
+        queue: str,
+        limit: int,
+        *,
+        owner: str,
+        now: float,
+        lease_until: float,
+        succeeded: Sequence[Token] = (),
+        failed: Sequence[Failure] = (),
+    ) -> Settled:
+        return await self._run_grouped(
+            lambda db: db.settle_and_claim(queue, limit, owner, now, lease_until, succeeded, failed)
+        )
+
+    async def renew(
+        self, tokens: Sequence[Token], *, owner: str, lease_until: float
+    ) -> frozenset[int]:
+        return await self._run_grouped(lambda db: db.renew(tokens, owner, lease_until))
+
+    async def define(self, settings: Sequence[JobSettings]) -> None:
+        await self._run(lambda db: db.define(settings))
+
+    async def promote_due(self, *, now: float) -> Promoted:
+        return await self._run(lambda db: db.promote_due(now))
+
+    async def requeue_expired(self, *, now: float) -> frozenset[str]:
+        return await self._run(lambda db: db.requeue_expired(now))
+
+    async def cursor(self, schedule: str) -> float | None:
+        return await self._run(lambda db: db.cursor(schedule))
+
+    async def fire(
+        self,
+        schedule: str,
+        *,
+        expected: float | None,
+        cursor: float,
+        jobs: Sequence[NewJob],
+        exclusive: bool,
+        now: float,
+        hold: bool = False,
+    ) -> list[int] | None:
+        return await self._run(
+            lambda db: db.fire(schedule, expected, cursor, jobs, exclusive, now, hold)
+        )
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self._run(lambda db: db.get(job_id))
+
+    async def list(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        return await self._run(lambda db: db.list(state, queue, limit, offset))
+
+    async def counts(self) -> JobCounts:
+        return await self._run(lambda db: db.counts())
+
+    async def retry(self, job_id: int, *, now: float, attempts: int) -> str:
+        return await self._run(lambda db: db.retry(job_id, now, attempts))
+
+    async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
+        return await self._run(lambda db: db.prune(state, before, limit))
+
+    async def reclaim(self, *, pages: int = 1000) -> int:
+        return await self._run(lambda db: db.reclaim(pages))

@@ -1,0 +1,234 @@
+"""The writer thread of a `SQLiteStore`: one long-lived thread, one connection, group commit.
+
+Trio tasks hand calls to the thread through a `queue.SimpleQueue` and sleep in
+`trio.lowlevel.wait_task_rescheduled`; the thread runs them in arrival order and wakes the
+tasks through the Trio token (`run_sync_soon`), one callback per batch.
+
+Group commit: calls marked ``group=True`` (each a function whose writes run inside the
+connection's current transaction when one is open) that are waiting together are run in one
+``BEGIN IMMEDIATE`` ... ``COMMIT``, and every caller is woken only after that ``COMMIT``, so
+"committed when the call returns" holds for each of them. If any call of a group raises, or the
+``COMMIT`` fails, the group is rolled back and each call is run again alone, in its own
+transaction, so one call's error never becomes another's.
+
+Cancellation: a call that the thread has not started yet is withdrawn and raises `trio.Cancelled`
+(nothing was written); once started it runs to the end and its outcome is delivered.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import outcome
+import trio
+
+T = TypeVar("T")
+
+MAX_GROUP = 512
+"""The most calls committed in one transaction."""
+
+
+
+class _State(enum.Enum):
+    WAITING = 0
+    RUNNING = 1
+    WITHDRAWN = 2
+
+
+class _Call(Generic[T]):
+    __slots__ = ("fn", "group", "opens", "result", "state", "task", "token")
+
+    def __init__(self, fn: Callable[[Any], T], group: bool, opens: bool) -> None:
+        self.fn = fn
+        self.group = group
+        self.opens = opens
+        self.state = _State.WAITING
+        self.task = trio.lowlevel.current_task()
+        self.token = trio.lowlevel.current_trio_token()
+        self.result: outcome.Outcome[T] | None = None
+
+
+def _wake(calls: list[_Call[Any]]) -> None:
+    for call in calls:
+        assert call.result is not None
+        trio.lowlevel.reschedule(call.task, call.result)
+
+
+class Writer:
+    """Runs functions of one resource (``open_fn()``'s result, opened on the thread) in order.
+
+    ``connection(resource)`` is the connection a group's transaction runs on. Used from one Trio
+    run at a time (several runs one after the other are fine).
+    """
+
+    def __init__(
+        self,
+        open_fn: Callable[[], Any],
+        *,
+        connection: Callable[[Any], sqlite3.Connection],
+        name: str,
+    ) -> None:
+        self._open_fn = open_fn
+        self._connection = connection
+        self._name = name
+        self._resource: Any = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._queue: queue.SimpleQueue[list[_Call[Any]] | None] = queue.SimpleQueue()
+        self._outbox: list[_Call[Any]] = []
+
+    async def call(self, fn: Callable[[Any], T], *, group: bool = False, opens: bool = True) -> T:
+        """Run ``fn(resource)`` on the thread and return its result (or raise its error).
+
+        ``group``: ``fn`` may share a transaction with other calls (see the module's doc).
+        ``opens``: open the resource first if needed; when false, ``fn`` gets ``None``.
+
+        The calls made in one pass of the Trio scheduler reach the thread together (one wake-up
+        of the thread, when no other task is runnable or from a ``run_sync_soon`` callback at
+        the end of the pass), so they can share a transaction.
+        """
+        call: _Call[T] = _Call(fn, group, opens)
+        if self._thread is None:
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(
+                target=self._main, args=(self._queue,), name=self._name, daemon=True
+            )
+            self._thread.start()
+        self._outbox.append(call)
+        if trio.lowlevel.current_statistics().tasks_runnable == 0:
+            self._flush()  # no other task runs in this pass: nothing to wait for
+        elif len(self._outbox) == 1:
+            call.token.run_sync_soon(self._flush)
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            with self._lock:
+                if call.state is _State.WAITING:
+                    call.state = _State.WITHDRAWN
+                    return trio.lowlevel.Abort.SUCCEEDED
+            return trio.lowlevel.Abort.FAILED
+
+        result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+        return result
+
+    def _flush(self) -> None:
+        calls, self._outbox = self._outbox, []
+        if calls:
+            self._queue.put(calls)
+
+    async def stop(self, close: Callable[[Any], None]) -> None:
+        """Run ``close(resource)`` if it was opened, then end the thread; it restarts on use."""
+        thread = self._thread
+        if thread is None:
+            await trio.lowlevel.checkpoint()
+            return
+
+        def finish() -> None:
+            resource, self._resource = self._resource, None
+            if resource is not None:
+                close(resource)
+
+        try:
+            await self.call(lambda _: finish(), opens=False)
+        finally:
+            self._thread = None
+            self._queue.put(None)
+            await trio.to_thread.run_sync(thread.join)
+
+    # --- on the thread ---------------------------------------------------------------------------
+
+    def _take(self, call: _Call[Any]) -> bool:
+        with self._lock:
+            if call.state is _State.WITHDRAWN:
+                return False
+            call.state = _State.RUNNING
+            return True
+
+    def _main(self, q: queue.SimpleQueue[list[_Call[Any]] | None]) -> None:
+        backlog: collections.deque[_Call[Any]] = collections.deque()
+        stopping = False
+        while True:
+            if not backlog:
+                if stopping:
+                    return
+                item = q.get()
+                if item is None:
+                    return
+                backlog.extend(item)
+            while not stopping:
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    backlog.extend(item)
+            call = backlog.popleft()
+            if not self._take(call):
+                continue
+            batch: list[_Call[Any]] = [call]
+            while call.group and backlog and backlog[0].group and len(batch) < MAX_GROUP:
+                nxt = backlog.popleft()
+                if self._take(nxt):
+                    batch.append(nxt)
+            if len(batch) == 1:
+                self._run_alone(call)
+            else:
+                self._run_group(batch)
+            self._deliver(batch)
+
+    def _resource_or_open(self) -> Any:
+        if self._resource is None:
+            self._resource = self._open_fn()
+        return self._resource
+
+    def _run_alone(self, call: _Call[Any]) -> None:
+        if call.opens:
+            call.result = outcome.capture(lambda: call.fn(self._resource_or_open()))
+        else:
+            call.result = outcome.capture(call.fn, None)
+
+    def _run_group(self, batch: list[_Call[Any]]) -> None:
+        try:
+            resource = self._resource_or_open()
+        except BaseException as exc:
+            for call in batch:
+                call.result = outcome.Error(exc)
+            return
+        conn = self._connection(resource)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [call.fn(resource) for call in batch]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # alone, each call then gets the error
+                    conn.execute("ROLLBACK")
+            for call in batch:
+                self._run_alone(call)
+            return
+        for call, value in zip(batch, results, strict=True):
+            call.result = outcome.Value(value)
+
+    def _deliver(self, batch: list[_Call[Any]]) -> None:
+        token = batch[0].token
+        if all(call.token is token for call in batch):
+            self._send(token, batch)
+            return
+        by_token: dict[trio.lowlevel.TrioToken, list[_Call[Any]]] = {}
+        for call in batch:
+            by_token.setdefault(call.token, []).append(call)
+        for each, calls in by_token.items():
+            self._send(each, calls)
+
+    @staticmethod
+    def _send(token: trio.lowlevel.TrioToken, calls: list[_Call[Any]]) -> None:
+        with contextlib.suppress(trio.RunFinishedError):  # the callers' run ended meanwhile
+            token.run_sync_soon(_wake, calls)

@@ -1,0 +1,230 @@
+"""The SQLite store's writer thread: order, group commit, cancellation, durability on return."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from supervisors.jobs import JobRegistry, JobSystem, SQLiteStore
+from supervisors.jobs._writer import Writer
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "w.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def make_writer(path: Path) -> Writer:
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    return Writer(connect, connection=lambda conn: conn, name="test-writer")
+
+
+def registry() -> JobRegistry:
+    reg = JobRegistry()
+
+    @reg.job()
+    async def x() -> None:
+        await trio.lowlevel.checkpoint()
+
+    return reg
+
+
+def rows(path: Path) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT n FROM t ORDER BY n")]
+    finally:
+        conn.close()
+
+
+def insert(n: int, *, fail: bool = False) -> Callable[[sqlite3.Connection], bool]:
+    """A grouped call: inserts ``n`` in the open transaction, or in its own one when alone;
+    returns whether it ran inside a group's transaction."""
+
+    def fn(conn: sqlite3.Connection) -> bool:
+        grouped = conn.in_transaction
+        if not grouped:
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT INTO t VALUES (?)", (n,))
+            if fail:
+                msg = f"call {n} fails"
+                raise ValueError(msg)
+        except BaseException:
+            if not grouped:
+                conn.execute("ROLLBACK")
+            raise
+        if not grouped:
+            conn.execute("COMMIT")
+        return grouped
+
+    return fn
+
+
+async def hold(writer: Writer, nursery: trio.Nursery) -> threading.Event:
+    """Occupy the writer thread until the returned event is set."""
+    release = threading.Event()
+    nursery.start_soon(writer.call, lambda _: release.wait())
+    await trio.testing.wait_all_tasks_blocked()
+    return release
+
+
+async def test_calls_waiting_together_are_committed_in_one_transaction(db: Path) -> None:
+    """Grouped calls queued while the thread is busy run in one transaction, and each caller
+    returns after it committed."""
+    writer = make_writer(db)
+    grouped: dict[int, bool] = {}
+
+    async def call(n: int) -> None:
+        grouped[n] = await writer.call(insert(n), group=True)
+        assert n in rows(db)
+
+    async with trio.open_nursery() as nursery:
+        release = await hold(writer, nursery)
+        for n in range(5):
+            nursery.start_soon(call, n)
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert grouped == dict.fromkeys(range(5), True)
+    assert rows(db) == [0, 1, 2, 3, 4]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_a_failing_call_in_a_group_does_not_fail_the_others(db: Path) -> None:
+    """When one call of a group raises, the group is rolled back and each call runs alone: the
+    others commit, the failing one raises its own error and leaves nothing."""
+    writer = make_writer(db)
+    outcomes: dict[int, object] = {}
+
+    async def call(n: int) -> None:
+        try:
+            outcomes[n] = await writer.call(insert(n, fail=n == 1), group=True)
+        except ValueError as exc:
+            outcomes[n] = str(exc)
+
+    async with trio.open_nursery() as nursery:
+        release = await hold(writer, nursery)
+        for n in range(3):
+            nursery.start_soon(call, n)
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert outcomes == {0: False, 1: "call 1 fails", 2: False}
+    assert rows(db) == [0, 2]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_calls_run_in_the_order_they_were_made(db: Path) -> None:
+    """A call that cannot join a group waits for the group before it, and the calls after it
+    wait for it."""
+    writer = make_writer(db)
+    seen: list[str] = []
+
+    async def call(label: str, group: bool) -> None:
+        await writer.call(lambda _: seen.append(label), group=group)
+
+    async with trio.open_nursery() as nursery:
+        release = await hold(writer, nursery)
+        for label, group in (("a", True), ("b", True), ("c", False), ("d", True)):
+            nursery.start_soon(call, label, group)
+            await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert seen == ["a", "b", "c", "d"]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_a_call_cancelled_before_it_starts_writes_nothing(db: Path) -> None:
+    """Cancelling a call still waiting for the thread withdraws it: Cancelled, nothing written."""
+    writer = make_writer(db)
+    scope = trio.CancelScope()
+    returned: list[bool] = []
+
+    async def call() -> None:
+        with scope:
+            returned.append(await writer.call(insert(7), group=True))
+
+    async with trio.open_nursery() as nursery:
+        release = await hold(writer, nursery)
+        nursery.start_soon(call)
+        await trio.testing.wait_all_tasks_blocked()
+        scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert scope.cancelled_caught
+    assert returned == []
+    assert rows(db) == []
+    assert await writer.call(insert(8), group=True) is False
+    assert rows(db) == [8]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_a_call_cancelled_while_running_completes(db: Path) -> None:
+    """Once the thread started a call, cancelling its caller waits for it, and it takes effect."""
+    writer = make_writer(db)
+    started = threading.Event()
+    release = threading.Event()
+    result: list[bool] = []
+
+    def slow(conn: sqlite3.Connection) -> bool:
+        started.set()
+        release.wait()
+        return insert(9)(conn)
+
+    async def call() -> None:
+        result.append(await writer.call(slow))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(call)
+        await trio.to_thread.run_sync(started.wait)
+        nursery.cancel_scope.cancel()
+        release.set()
+    assert result == [False]
+    assert rows(db) == [9]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_the_store_reopens_after_aclose(tmp_path: Path) -> None:
+    """aclose ends the writer thread; the next call starts it again and reopens the file."""
+    store = SQLiteStore(tmp_path / "jobs.db")
+    jobs = JobSystem(store=store, registry=registry())
+    first = await jobs.enqueue("x")
+    await store.aclose()
+    await store.aclose()
+    second = await jobs.enqueue("x")
+    assert (await jobs.get(first)).id == first
+    assert second == first + 1
+    await store.aclose()
+
+
+async def test_concurrent_enqueues_are_committed_when_they_return(tmp_path: Path) -> None:
+    """Every enqueue that returned is visible to another connection at once."""
+    path = tmp_path / "jobs.db"
+    jobs = JobSystem(store=SQLiteStore(path), registry=registry())
+    await jobs.store.open()
+    other = sqlite3.connect(path)
+
+    async def enqueue() -> None:
+        job_id = await jobs.enqueue("x")
+        assert other.execute("SELECT count(*) FROM jobs WHERE id = ?", (job_id,)).fetchone() == (1,)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for _ in range(40):
+                nursery.start_soon(enqueue)
+    finally:
+        other.close()
+        await jobs.store.aclose()
+    assert (await jobs.counts()).total == 40
+    await jobs.store.aclose()
