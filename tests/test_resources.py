@@ -127,10 +127,20 @@ async def test_resource_that_fails_to_open_stops_startup_naming_it_and_closes_th
 async def test_host_exits_1_when_a_resource_fails_to_open(autojump_clock: MockClock) -> None:
     """serve() logs the failed resource and returns EXIT_FAILED without starting the tree."""
     rec = Recorder()
-    spec = Supervisor(name="app", children=[ChildSpec(name="user", factory=user(rec.log, rec.resource("x")))])
     broken = rec.resource("x", fail=True)
     spec = Supervisor(name="app", children=[ChildSpec(name="user", factory=user(rec.log, broken))])
     assert await serve(spec, handle_signals=False, resources=[broken]) == EXIT_FAILED
+    assert rec.log == []
+
+
+async def test_host_exits_1_and_logs_the_child_and_resource_when_one_is_missing(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve() refuses a tree whose child uses a resource it was not given: logged, EXIT_FAILED."""
+    rec = Recorder()
+    spec = Supervisor(name="app", children=[ChildSpec(name="user", factory=user(rec.log, rec.resource("db")))])
+    assert await serve(spec, handle_signals=False) == EXIT_FAILED
+    assert "child 'app/user' uses resource 'db'" in caplog.text
     assert rec.log == []
 
 
