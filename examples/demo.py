@@ -1,5 +1,6 @@
 """The demo application: hosted services and durable jobs in one supervised tree.
 
+    python -m supervisors run examples.demo:tree [--store sqlite:///PATH] [--dashboard]
     python examples/demo.py [--db PATH]
 
 - ``heartbeat``: a BackgroundService that logs every few seconds.
@@ -90,6 +91,12 @@ def build_tree(store: Store, **job_options: object) -> Supervisor:
             ChildSpec(name="signups", factory=functools.partial(Signups, jobs)),
         ],
     )
+
+
+def tree(store: Store | None = None) -> Supervisor:
+    """The demo tree for ``python -m supervisors run examples.demo:tree``: the job store given
+    with ``--store URL``, else ``demo-jobs.sqlite3`` in the current directory."""
+    return build_tree(store if store is not None else SQLiteStore("demo-jobs.sqlite3"))
 
 
 def main() -> int:
