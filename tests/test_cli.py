@@ -284,8 +284,7 @@ def test_jobs_show_of_an_unknown_id_is_one_line(tmp_path: Path, capsys: pytest.C
     code, _, err = cli(capsys, "jobs", "show", "99", "--store", f"sqlite:///{db}")
     assert code == 1
     assert err.strip() == (
-        "supervisors: error: JobNotFoundError: no job with id 99 (it never existed or was pruned) "
-        "(run with --debug for the traceback)"
+        "supervisors: error: JobNotFoundError: no job with id 99 (it never existed or was pruned)"
     )
 
 

@@ -68,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if options.debug:
             raise
-        print(f"{PROG}: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        if type(exc).__module__.split(".")[0] in ("supervisors", "actors"):
+            # Our own errors say what happened and what to do: the message is the line.
+            print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            print(f"{PROG}: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                  file=sys.stderr)
         return 1
