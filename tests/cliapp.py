@@ -64,3 +64,9 @@ def returns_nothing() -> None:
 
 def raises() -> Supervisor:
     raise ValueError("the target's own bug")
+
+
+def with_dashboard(dashboard: object = None) -> Supervisor:
+    """A function target taking the dashboard maker of --dashboard (None without it)."""
+    log.info("DASHBOARD %r", dashboard)
+    return spec

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from supervisors.cli import HumanFormatter, JsonFormatter, main
+from supervisors.cli import HumanFormatter, JsonFormatter, main, parser
 from supervisors.jobs import Failure, JobClient, JobState, SQLiteStore
 
 TESTS = Path(__file__).parent
@@ -431,3 +431,28 @@ def test_tree_once_reports_an_unreachable_dashboard_in_one_line(capsys: pytest.C
     assert code == 1
     assert err.startswith("supervisors: error: cannot reach the dashboard at http://127.0.0.1:9 (")
     assert err.strip().endswith("is the host running with --dashboard?")
+
+
+def test_run_passes_no_dashboard_to_a_target_that_takes_one_when_dashboard_is_not_given(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dashboard is off by default: a target with a `dashboard` parameter gets None."""
+    from supervisors.cli._run import resolve_tree
+
+    monkeypatch.chdir(TESTS)
+    options = parser().parse_args(["run", "cliapp:with_dashboard"])
+    with caplog.at_level(logging.INFO, logger="cliapp"):
+        spec = resolve_tree(options.target, options)
+    assert [c.name for c in spec.children] == ["first", "second", "third"]
+    assert "DASHBOARD None" in caplog.text
+
+
+@pytest.mark.parametrize("address", ["nonsense", "127.0.0.1:", ":8000", "127.0.0.1:99999"])
+def test_run_refuses_a_malformed_dashboard_address(
+    address: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--dashboard` with something that is not HOST:PORT: one line with an example."""
+    monkeypatch.chdir(TESTS)
+    code, _, err = cli(capsys, "run", "cliapp:spec", "--dashboard", address)
+    assert code == 1
+    assert f"malformed address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8000" in err
