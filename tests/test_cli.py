@@ -456,3 +456,83 @@ def test_run_refuses_a_malformed_dashboard_address(
     code, _, err = cli(capsys, "run", "cliapp:spec", "--dashboard", address)
     assert code == 1
     assert f"malformed address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8000" in err
+
+
+TREE = {
+    "path": "demo", "name": "demo", "kind": "supervisor", "state": "running", "restarts": 0,
+    "uptime_seconds": 125.0, "mailbox_depth": None, "messages_handled": None, "last_error": None,
+    "children": [
+        {"path": "demo/worker", "name": "worker", "kind": "actor", "state": "restarting", "restarts": 3,
+         "uptime_seconds": 0.5, "mailbox_depth": 2, "messages_handled": 40,
+         "last_error": "ValueError('image 7 is corrupt')\nmore", "children": []},
+    ],
+}
+
+
+@pytest.fixture
+def fake_dashboard() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A server answering GET /api/tree with TREE; yields its URL and the headers of each request."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers))
+            body = json.dumps(TREE).encode() if self.path == "/api/tree" else b"{}"
+            self.send_response(200 if self.path == "/api/tree" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_tree_once_prints_the_running_tree_from_the_dashboard_api(
+    fake_dashboard: tuple[str, list[dict[str, str]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tree --once --token T`: one line per child, indented, with state, restarts, uptime, mailbox, error."""
+    url, seen = fake_dashboard
+    code, out, _ = cli(capsys, "tree", "--once", "--url", url, "--token", "s3cret-token")
+    assert code == 0
+    assert out.splitlines() == [
+        "demo  supervisor  running  up 2m05s",
+        "  worker  actor  restarting  restarts 3  up 0s  mailbox 2  handled 40  "
+        "last error ValueError('image 7 is corrupt')",
+    ]
+    assert seen[0]["Authorization"] == "Bearer s3cret-token"
+
+
+@pytest.mark.slow
+def test_tree_redraws_until_interrupted_and_exits_0(fake_dashboard: tuple[str, list[dict[str, str]]]) -> None:
+    """`tree --interval 0.05` polls the API again and again; SIGINT ends it with exit 0."""
+    url, seen = fake_dashboard
+    with subprocess.Popen(
+        [sys.executable, "-m", "supervisors", "tree", "--url", url, "--interval", "0.05"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as proc:
+        assert proc.stdout is not None
+        frames = 0
+        for line in proc.stdout:
+            if line.startswith(url):
+                frames += 1
+                if frames == 3:
+                    proc.send_signal(signal.SIGINT)
+                    break
+        rest = proc.stdout.read()
+        code = proc.wait(timeout=30)
+    assert code == 0, rest
+    assert len(seen) >= 3

@@ -46,8 +46,21 @@ def _root(data: Any) -> dict[str, Any]:
     raise CommandError(msg)
 
 
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``, ``3d04h``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
 def render(data: Any) -> list[str]:
-    """One line per node, indented by depth: name, kind, state, restarts, mailbox depth, last error."""
+    """One line per node, indented by depth: name, kind, state, restarts, uptime, mailbox depth,
+    messages handled, the first line of the last error."""
     lines: list[str] = []
 
     def walk(node: dict[str, Any], depth: int) -> None:
@@ -56,9 +69,15 @@ def render(data: Any) -> list[str]:
         restarts = node.get("restarts")
         if restarts:
             parts.append(f"restarts {restarts}")
+        uptime = node.get("uptime_seconds")
+        if isinstance(uptime, int | float):
+            parts.append(f"up {_duration(uptime)}")
         depth_ = node.get("mailbox_depth")
         if depth_ is not None:
             parts.append(f"mailbox {depth_}")
+        handled = node.get("messages_handled")
+        if handled:
+            parts.append(f"handled {handled}")
         error = node.get("last_error")
         if error:
             parts.append(f"last error {str(error).splitlines()[0][:80]}")
