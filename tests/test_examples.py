@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -19,15 +20,28 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 def run_until(script: str, marker: str | tuple[str, ...], *args: str, timeout: float = 30.0) -> tuple[int, str]:
     """Run an example until every marker has appeared in its log, then SIGINT it; return (code, output)."""
+    return run_command([sys.executable, str(EXAMPLES / script), *args], marker, timeout=timeout)
+
+
+def run_command(
+    command: list[str],
+    marker: str | tuple[str, ...],
+    *,
+    timeout: float = 30.0,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    """Run ``command`` until every marker has appeared in its log, then SIGINT it; return (code, output)."""
     waiting = {marker} if isinstance(marker, str) else set(marker)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = env if env is not None else {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     with subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script), *args],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        cwd=cwd,
     ) as proc:
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -73,6 +87,30 @@ def test_demo_application_runs_and_stops_cleanly(tmp_path: Path) -> None:
     assert "heartbeat 1" in out
     assert "welcome e-mail sent to" in out
     assert "progress: 10 produced" in out
+    assert "tree demo stopped" in out
+
+
+def readme_demo_command() -> list[str]:
+    """The README's demo command after its set-up: `.venv/bin/python -m supervisors run ...`, split."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Run the demo"):]
+    block = section[section.index("```sh\n") + len("```sh\n"):]
+    command = block[: block.index("```")].strip()
+    run = command.split(" && ")[-1]
+    assert run.startswith(".venv/bin/python -m supervisors run examples.demo:tree"), command
+    return [sys.executable, *shlex.split(run)[1:]]
+
+
+@pytest.mark.slow
+def test_readme_demo_command_runs_the_demo_through_the_command_line(tmp_path: Path) -> None:
+    """The README's one demo command (after its pip install) runs services and jobs; SIGINT: exit 0."""
+    markers = ("cleanup: expired sessions removed", "welcome e-mail sent to", "[repeat 1; traceback as logged")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(EXAMPLES.parent)}
+    code, out = run_command(readme_demo_command(), markers, cwd=tmp_path, env=env)
+    assert code == 0, out
+    assert (tmp_path / "demo-jobs.sqlite3").is_file()
+    assert "tree demo started" in out
+    assert "supervisors.cli: stopped demo/heartbeat" in out
     assert "tree demo stopped" in out
 
 
@@ -171,3 +209,46 @@ def test_cleanup_example_rolls_back_a_failed_purge_and_retries_it(tmp_path: Path
     assert removed >= failed > 0  # the rolled-back rows were still there for the retry
     with contextlib.closing(sqlite3.connect(tmp_path / "app.sqlite3")) as db:
         assert db.execute("SELECT removed FROM purge_log").fetchall() == [(removed,)]
+
+
+@pytest.mark.slow
+def test_web_app_example_signs_up_over_http_and_sends_the_welcome_email(tmp_path: Path) -> None:
+    """examples/web_app.py: a POST to /sign-up enqueues the e-mail, the job sends it, Ctrl-C exits 0."""
+    import httpx
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WEBAPP_PORT": "0", "WEBAPP_MAIL_PASSWORD": "hunter2"}
+    lines: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "web_app.py"), "--db", str(tmp_path / "jobs.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    ) as proc:
+        timer = threading.Timer(30.0, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            url = None
+            for line in proc.stdout:
+                lines.append(line)
+                if "listening on " in line:
+                    url = line.rsplit("listening on ", 1)[1].strip()
+                    response = httpx.post(url + "/sign-up", json={"email": "ann@example.com"})
+                    assert response.status_code == 202, response.text
+                    assert httpx.post(url + "/sign-up", json={}).status_code == 422
+                if "welcome e-mail sent to ann@example.com" in line:
+                    assert url is not None
+                    assert httpx.get(url + "/jobs/1").json()["state"] in {"running", "succeeded"}
+                    proc.send_signal(signal.SIGINT)
+                    break
+            lines.extend(proc.stdout)
+            code = proc.wait()
+        finally:
+            timer.cancel()
+    out = "".join(lines)
+    assert code == 0, out
+    assert "signed up ann@example.com; welcome e-mail is job 1" in out
+    assert "mail_password=Secret('***')" in out
+    assert "hunter2" not in out
+    assert out.index("mailer connected") < out.index("listening on") < out.index("mailer disconnected")

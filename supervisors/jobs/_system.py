@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import final
 
+import attrs
+
 from supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._clock import Clock, SystemClock
@@ -17,6 +19,7 @@ from ._model import Job, JobCounts, JobState, NewJob, RetryPolicy
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
+from ._resources import RegistryResources
 from ._scheduler import Prepared, prune, reclaim
 from ._services import SchedulerService, StoreService, queue_worker
 from ._store import Store
@@ -201,7 +204,11 @@ class JobSystem:
             children=[
                 ChildSpec(name="store", factory=functools.partial(StoreService, core)),
                 Supervisor(
-                    name="workers", children=[queue_worker(core, q) for q in core.queues]
+                    name="workers",
+                    children=[
+                        attrs.evolve(spec, factory=RegistryResources(spec.factory, self.registry))
+                        for spec in (queue_worker(core, q) for q in core.queues)
+                    ],
                 ),
                 ChildSpec(
                     name="scheduler",
