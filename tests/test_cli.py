@@ -341,7 +341,7 @@ def test_jobs_retry_needs_ids_or_all_dead(tmp_path: Path, capsys: pytest.Capture
     make_store(db, enqueued=1)
     code, _, err = cli(capsys, "jobs", "retry", "--store", f"sqlite:///{db}")
     assert code == 1
-    assert "give the ids of the jobs to retry, or --all-dead" in err
+    assert "give the ids of the jobs to retry, or --state STATE to retry every job in a state" in err
 
 
 def test_jobs_enqueue_prints_the_new_id_and_stores_the_json_args(
