@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import cattrs
 
-from ._common import CommandError, parse_store_url
+from ._common import CommandError, parse_store_url, redact
 
 if TYPE_CHECKING:
     from ..jobs import Job, JobCounts, JobState, PostgresStore
@@ -98,8 +98,21 @@ def open_backend(url: str) -> JobsBackend:
     from ..jobs import PostgresStore
 
     if parsed.schema is not None:
-        return _Postgres(PostgresStore(parsed.url, schema=parsed.schema, migrate=False))
-    return _Postgres(PostgresStore(parsed.url, migrate=False))
+        store = PostgresStore(parsed.url, schema=parsed.schema, migrate=False)
+    else:
+        store = PostgresStore(parsed.url, migrate=False)
+    # The store retries a lost connection with backoff, as a host should; a command should not
+    # wait: try one connection first (libpq's connect_timeout bounds it).
+    try:
+        store.connect().close()
+    except ImportError as exc:
+        msg = f"a PostgreSQL store needs the postgres extra ({exc}): pip install 'trio-supervisors[postgres]'"
+        raise CommandError(msg) from exc
+    except Exception as exc:
+        reason = " ".join(str(exc).split())
+        msg = f"cannot reach the PostgreSQL store at {redact(url)!r}: {reason}"
+        raise CommandError(msg) from exc
+    return _Postgres(store)
 
 
 def when(dt: datetime | None) -> str:
