@@ -356,15 +356,15 @@ def _children_of(spec: TreeSpec, path: str) -> Iterator[tuple[str, ChildSpec]]:
             yield from _children_of(child, f"{path}/{child.name}")
 
 
-def check_resources(spec: Supervisor | DynamicSupervisor, provided: Sequence[Resource[Any]]) -> None:
+def check_resources(spec: TreeSpec, provided: Iterable[Resource[Any]], at: str | None = None) -> None:
     """Raise :class:`MissingResource` listing every child that uses a resource not in ``provided``.
 
-    Children added to a dynamic supervisor at run time are not known here; theirs are checked
-    at first use (``get()`` raises :class:`ResourceError`).
+    ``spec`` is a tree's root, or (with its path ``at``) a child added at run time.
     """
+    provided = list(provided)
     available = set(provided)
     problems: list[str] = []
-    for path, child in _children_of(spec, spec.name):
+    for path, child in _children_of(spec, spec.name if at is None else at):
         for declared in required_by(child.factory):
             for resource in _closure(declared):
                 if not resource.scoped and resource not in available:

@@ -199,3 +199,42 @@ def test_connections_cut_by_the_server_lose_and_double_nothing(hosts: Hosts) -> 
     for i in range(2):
         assert 1 <= hosts.err(i).count("lost PostgreSQL") <= 2, hosts.err(i)  # once per outage
         assert "reachable again" in hosts.err(i)
+
+
+def test_the_singleton_fails_over_within_a_lease_after_kill_9_and_never_runs_twice(
+    hosts: Hosts,
+) -> None:
+    """Three hosts run a singleton (lease 3 s) that writes beats with the database's time. Its
+    holder is killed -9 twice: another host takes over within the lease (plus its retry and
+    the child's start), and the beats of two hosts never interleave."""
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {hosts.schema}")
+        conn.execute(f"CREATE TABLE {hosts.schema}.singleton_beats (pid INTEGER, at FLOAT8)")
+    pids = {hosts.procs[hosts.start("--singleton")].pid for _ in range(3)}
+    beats = f"SELECT pid, at FROM {hosts.schema}.singleton_beats ORDER BY at"
+
+    def holder() -> int | None:
+        rows = query(beats + " DESC LIMIT 1")
+        return int(str(rows[0][0])) if rows else None
+
+    killed: list[tuple[int, float]] = []
+    for _ in range(2):
+        wait_for(lambda: holder() is not None and holder() not in {k for k, _ in killed}, 120,
+                 "a live holder beats")  # fmt: skip
+        wait_for(lambda: len(query(beats)) >= len(killed) * 10 + 10, 60, "it beats a while")
+        victim = holder()
+        assert victim in pids
+        proc = next(p for p in hosts.procs if p.pid == victim)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        last = max(float(str(a)) for p, a in query(beats) if p == victim)
+        killed.append((victim, last))
+    wait_for(lambda: holder() not in {k for k, _ in killed}, 60, "the last host took over")
+    rows = [(int(str(p)), float(str(a))) for p, a in query(beats)]
+    # Runs: maximal sequences of one pid's beats; a pid never comes back after another ran.
+    runs = [pid for i, (pid, _) in enumerate(rows) if i == 0 or rows[i - 1][0] != pid]
+    assert len(runs) == len(set(runs)) == 3
+    for victim, last in killed:
+        after = [a for p, a in rows if p != victim and a > last]
+        assert after
+        assert min(after) - last < 3.0 + 0.2 + 2.0  # lease + retry + start slack

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 import trio
-from _pg import PG_URL
+from _pg import PG_URL, close_sync
 
 from supervisors import Tree
 from supervisors.jobs import (
@@ -239,3 +239,31 @@ async def test_hosts_register_under_a_process_unique_id_and_are_shown_dead_or_st
     finally:
         await a.aclose()
         await b.aclose()
+
+
+def test_the_transactional_enqueue_example_of_the_docs_commits_or_rolls_back_both(
+    pg_schema: str,
+) -> None:
+    """docs/postgres.md's ``sign_up``: a new user gets a job; a duplicate user raises and
+    leaves no job behind."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "postgres.md").read_text(encoding="utf-8")
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.DOTALL) if "def sign_up" in b]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    url = f"{PG_URL}?options=-csearch_path%3D{pg_schema}"
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    try:
+        store._get_pool()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {pg_schema}.users (email TEXT PRIMARY KEY)")
+        job_id = namespace["sign_up"](url, store, "ann@example.com")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            namespace["sign_up"](url, store, "ann@example.com")
+        with psycopg.connect(PG_URL) as conn:
+            jobs = conn.execute(f"SELECT id, args FROM {pg_schema}.jobs").fetchall()
+        assert jobs == [(job_id, '"ann@example.com"')]
+    finally:
+        close_sync(store)
