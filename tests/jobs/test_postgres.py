@@ -301,3 +301,23 @@ async def test_a_lost_connection_is_retried_logged_once_and_reported_unavailable
     assert len(messages) == 2
     assert messages[0].startswith("lost PostgreSQL")
     assert "reachable again" in messages[1]
+
+
+async def test_an_enqueue_whose_commit_was_cut_off_raises_instead_of_repeating(pg_schema: str) -> None:
+    """An insert whose ``COMMIT`` may or may not have landed is not retried (it could enqueue
+    the jobs twice): `StoreError` says so."""
+    from supervisors.jobs._postgres import _Ambiguous
+
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    calls = 0
+
+    def cut(fn: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise _Ambiguous("server closed the connection unexpectedly")
+
+    store._call = cut  # type: ignore[method-assign]
+    job = NewJob(name="j", queue="default", args="null", run_at=0.0, max_attempts=1)
+    with pytest.raises(StoreError, match="may or may not have committed"):
+        await store.insert([job], now=1.0)
+    assert calls == 1
