@@ -128,6 +128,7 @@ class Mailbox:
         "handles",
         "on_blocked",
         "path",
+        "received",
     )
 
     def __init__(
@@ -155,6 +156,8 @@ class Mailbox:
         self._timer_messages = False
         # Set by the current incarnation: maps a message type to whether it is handled.
         self.handles: Callable[[type], bool] | None = None
+        # How many items receive() has returned (messages taken to be handled), for snapshots.
+        self.received = 0
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -318,6 +321,7 @@ class Mailbox:
             if not queue:
                 return WAKE
         item = queue.popleft()
+        self.received += 1
         if self._send_waiters:
             self._send_waiters.unpark()
         return item
