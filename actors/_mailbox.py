@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, Final
 
 import attrs
@@ -102,6 +102,11 @@ class Call:
             self.task = None
             trio.lowlevel.reschedule(task, outcome.Error(error))
 
+    def _abort(self, _: Any) -> trio.lowlevel.Abort:
+        """The abort function of the caller's wait: a reply that arrives later is dropped."""
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
 
 class TimerMessage:
     """The envelope of a timer's message: ``owner`` is the incarnation (cell) that started it."""
@@ -122,6 +127,7 @@ class Mailbox:
         "_receiver",
         "_send_waiters",
         "_timer_messages",
+        "accepted",
         "blocked_after",
         "blocked_on",
         "capacity",
@@ -156,6 +162,9 @@ class Mailbox:
         self._timer_messages = False
         # Set by the current incarnation: maps a message type to whether it is handled.
         self.handles: Callable[[type], bool] | None = None
+        # Set with ``handles``: message types already known to be handled, checked first by
+        # senders (a dict lookup instead of a call on the hot path).
+        self.accepted: Container[type] | None = None
         # How many items receive() has returned (messages taken to be handled), for snapshots.
         self.received = 0
 

@@ -56,9 +56,14 @@ class SupervisorRef:
         Returns an :class:`~actors.ActorRef` for a :class:`ChildSpec` and a
         :class:`SupervisorRef` for a supervisor. Raises ``ValueError`` if a sibling has the same
         name, :class:`SupervisionError` when ``max_children`` is reached, and
-        :class:`StartFailed` (the child is not added) if it fails to start.
+        :class:`StartFailed` (the child is not added) if it fails to start, and
+        :class:`MissingResource` (nothing is started) if it uses a resource the host does not
+        provide.
         """
-        slot = await self._cell().start_child(spec)
+        cell = self._cell()
+        tree = self._runtime.tree
+        check_resources(spec, tree._resources if tree is not None else (), at=f"{self._path}/{spec.name}")
+        slot = await cell.start_child(spec)
         if slot.ref is not None:
             return slot.ref
         return SupervisorRef(self._runtime, slot.path)
@@ -82,6 +87,7 @@ class Tree:
     def __init__(self, spec: Supervisor | DynamicSupervisor, runtime: Runtime) -> None:
         self._spec = spec
         self._runtime = runtime
+        self._resources = current_resources()  # what open_tree opened around it, for start_child
         self._root: SupervisorCell | None = None
         self._started = trio.Event()
         self._stopping = trio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -19,15 +20,28 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 def run_until(script: str, marker: str | tuple[str, ...], *args: str, timeout: float = 30.0) -> tuple[int, str]:
     """Run an example until every marker has appeared in its log, then SIGINT it; return (code, output)."""
+    return run_command([sys.executable, str(EXAMPLES / script), *args], marker, timeout=timeout)
+
+
+def run_command(
+    command: list[str],
+    marker: str | tuple[str, ...],
+    *,
+    timeout: float = 30.0,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    """Run ``command`` until every marker has appeared in its log, then SIGINT it; return (code, output)."""
     waiting = {marker} if isinstance(marker, str) else set(marker)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = env if env is not None else {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     with subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script), *args],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        cwd=cwd,
     ) as proc:
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -73,6 +87,30 @@ def test_demo_application_runs_and_stops_cleanly(tmp_path: Path) -> None:
     assert "heartbeat 1" in out
     assert "welcome e-mail sent to" in out
     assert "progress: 10 produced" in out
+    assert "tree demo stopped" in out
+
+
+def readme_demo_command() -> list[str]:
+    """The README's demo command after its set-up: `.venv/bin/python -m supervisors run ...`, split."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Run the demo"):]
+    block = section[section.index("```sh\n") + len("```sh\n"):]
+    command = block[: block.index("```")].strip()
+    run = command.split(" && ")[-1]
+    assert run.startswith(".venv/bin/python -m supervisors run examples.demo:tree"), command
+    return [sys.executable, *shlex.split(run)[1:]]
+
+
+@pytest.mark.slow
+def test_readme_demo_command_runs_the_demo_through_the_command_line(tmp_path: Path) -> None:
+    """The README's one demo command (after its pip install) runs services and jobs; SIGINT: exit 0."""
+    markers = ("cleanup: expired sessions removed", "welcome e-mail sent to", "[repeat 1; traceback as logged")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(EXAMPLES.parent)}
+    code, out = run_command(readme_demo_command(), markers, cwd=tmp_path, env=env)
+    assert code == 0, out
+    assert (tmp_path / "demo-jobs.sqlite3").is_file()
+    assert "tree demo started" in out
+    assert "supervisors.cli: stopped demo/heartbeat" in out
     assert "tree demo stopped" in out
 
 

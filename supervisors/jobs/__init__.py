@@ -43,6 +43,7 @@ from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
 from ._registry import JobRegistry as JobRegistry
 from ._requests import JobRequest as JobRequest
+from ._singleton import ClusterSingleton as ClusterSingleton
 from ._sqlite import SQLiteStore as SQLiteStore
 from ._store import Store as Store
 from ._system import JobSystem as JobSystem
@@ -51,6 +52,7 @@ __all__ = [
     "AttemptError",
     "ClaimedJob",
     "Clock",
+    "ClusterSingleton",
     "Cron",
     "CronError",
     "DatabaseClock",

@@ -221,6 +221,8 @@ class PostgresStore(SQLStore):
         self.url = url
         self.schema = check_schema_name(schema)
         self.host_id = host_id()
+        self.application_name = f"supervisors-jobs:{self.schema}"
+        """The ``application_name`` of the store's connections (seen in ``pg_stat_activity``)."""
         self.clock = DatabaseClock()
         self._pool_size = pool_size
         self._migrate = migrate
@@ -250,6 +252,7 @@ class PostgresStore(SQLStore):
             keepalives_count=3,
             connect_timeout=10,
             options=f"-c search_path={self.schema}",
+            application_name=self.application_name,
         )
 
     def _get_pool(self) -> Any:
@@ -268,6 +271,7 @@ class PostgresStore(SQLStore):
                         "keepalives_count": 3,
                         "connect_timeout": 10,
                         "options": f"-c search_path={self.schema}",
+                        "application_name": self.application_name,
                     },
                     check=_pool_class().check_connection,
                     open=False,
@@ -427,6 +431,7 @@ class PostgresStore(SQLStore):
         seconds. Runs until cancelled."""
         started = False
         next_beat = -float("inf")
+        await self._run(lambda db: None)  # the schema exists before anyone is told to look
         while True:
             try:
                 conn = await trio.to_thread.run_sync(self.connect)

@@ -24,7 +24,7 @@ import functools
 import logging
 import math
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import trio
 
@@ -213,7 +213,7 @@ class QueueRunner:
             self._record_failure(job, definition, limit)
 
     async def _call(
-        self, job: ClaimedJob, definition: JobDefinition, args: object, resources: dict[str, object]
+        self, job: ClaimedJob, definition: JobDefinition, args: object, resources: Mapping[str, object]
     ) -> None:
         fn = definition.fn
         if definition.is_async:
