@@ -432,3 +432,17 @@ def test_a_dashboard_refuses_duplicate_job_system_names_and_unknown_zones() -> N
         Dashboard([make_jobs(), make_jobs()])
     with pytest.raises(ValueError, match="unknown time zone 'Nowhere'"):
         Dashboard(time_zone="Nowhere")
+
+
+def test_the_dashboard_page_documents_every_public_name_metric_and_api_route() -> None:
+    from pathlib import Path
+
+    import supervisors.dashboard
+    from supervisors.dashboard._openapi import openapi_document
+
+    text = (Path(__file__).parent.parent / "docs" / "dashboard.md").read_text(encoding="utf-8")
+    missing = [name for name in supervisors.dashboard.__all__ if f"`{name}" not in text]
+    missing += [name for name, _, _ in METRICS if f"`{name}`" not in text]
+    missing += [path for path in openapi_document()["paths"]
+                if path != "/api/openapi.json" and path.split("{")[0].rstrip("/") not in text]
+    assert not missing, f"docs/dashboard.md does not mention {missing}"
