@@ -80,6 +80,13 @@ class SQLiteDB:
     # --- writes: the statements come from the one table in `_sql` -----------------------------
 
     def _insert_one(self, c: sqlite3.Connection, job: NewJob, now: float) -> int | None:
+        if job.unique_key is not None or job.schedule is not None:
+            # Look first: a conflicting INSERT would use up an id on PostgreSQL (its sequence
+            # moves on even when nothing is inserted), so ids would differ between stores. The
+            # INSERT's ON CONFLICT still settles a race with another writer.
+            existing = self._holder(c, job)
+            if existing is not None:
+                return None
         state = "enqueued" if job.run_at <= now else "scheduled"
         row = c.execute(
             self.Q["insert"],
@@ -98,18 +105,25 @@ class SQLiteDB:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def _existing(self, c: sqlite3.Connection, job: NewJob) -> int:
+    def _holder(self, c: sqlite3.Connection, job: NewJob) -> int | None:
+        """The job that ``job`` would conflict with (same unique key, or same occurrence)."""
         if job.unique_key is not None:
             row = c.execute(self.Q["unique_holder"], {"unique_key": job.unique_key}).fetchone()
             if row is not None:
                 return int(row[0])
+        if job.schedule is None:
+            return None
         row = c.execute(
             self.Q["occurrence"], {"schedule": job.schedule, "fire_time": job.fire_time}
         ).fetchone()
-        if row is None:  # pragma: no cover - a conflict always has a cause
+        return None if row is None else int(row[0])
+
+    def _existing(self, c: sqlite3.Connection, job: NewJob) -> int:
+        holder = self._holder(c, job)
+        if holder is None:  # pragma: no cover - a conflict always has a cause
             msg = f"inserting job {job.name!r} conflicted with no visible job"
             raise StoreError(msg)
-        return int(row[0])
+        return holder
 
     def _resolve(self, c: sqlite3.Connection, job: NewJob, cache: dict[str, Any]) -> NewJob:
         """Fill the settings of a ``defined`` job from its recorded definition."""
