@@ -549,3 +549,70 @@ def test_jobs_commands_report_an_unreachable_postgres_store_at_once_without_its_
     )
     assert "hunter2" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --- the dashboard ----------------------------------------------------------------------------
+
+
+def test_run_refuses_a_dashboard_on_a_public_address_without_a_token(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--dashboard 0.0.0.0:8000` and no token: one line saying why, exit 1, nothing started."""
+    monkeypatch.chdir(TESTS)
+    monkeypatch.delenv("SUPERVISORS_DASHBOARD_TOKEN", raising=False)
+    code, _, err = cli(capsys, "run", "cliapp:spec", "--dashboard", "0.0.0.0:8000")
+    assert code == 1
+    assert err.startswith("supervisors: error: --dashboard 0.0.0.0:8000: the dashboard would listen on '0.0.0.0:8000'")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_run_adds_the_dashboard_to_a_spec_and_tree_shows_it_with_the_token_of_the_environment() -> None:
+    """`run cliapp:spec --dashboard ADDR` with SUPERVISORS_DASHBOARD_TOKEN: the dashboard is the
+    root's last child; the API wants the token; `tree --once --token` shows the tree, without it one line."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    token = "cli-test-token-123"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SUPERVISORS_DASHBOARD_TOKEN": token}
+    seen: dict[str, object] = {}
+    with subprocess.Popen(
+        [sys.executable, "-m", "supervisors", "run", "cliapp:spec", "--dashboard", address],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=TESTS,
+    ) as proc:
+        timer = threading.Timer(60, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if "tree app started" in line:
+                    break
+            seen["anonymous"] = httpx.get(f"http://{address}/api/tree", timeout=10).status_code
+            seen["healthz"] = httpx.get(f"http://{address}/healthz", timeout=10).status_code
+            for args in (["--token", token], []):
+                done = subprocess.run(
+                    [sys.executable, "-m", "supervisors", "tree", "--once", "--url", f"http://{address}", *args],
+                    capture_output=True, text=True, timeout=60,
+                )
+                seen[f"tree{len(args)}"] = (done.returncode, done.stdout, done.stderr)
+            proc.send_signal(signal.SIGINT)
+            out = proc.stdout.read()
+            code = proc.wait()
+        finally:
+            timer.cancel()
+    assert code == 0, out
+    assert seen["anonymous"] == 401
+    assert seen["healthz"] == 200
+    with_token = seen["tree2"]
+    assert isinstance(with_token, tuple)
+    assert with_token[0] == 0, with_token
+    assert [line.split()[0] for line in with_token[1].splitlines()] == ["app", "first", "second", "third", "dashboard"]
+    without = seen["tree0"]
+    assert isinstance(without, tuple)
+    assert without[0] == 1
+    assert "answered 401" in without[2]
+    assert without[2].strip().endswith("(pass --token)")
