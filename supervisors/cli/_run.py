@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import logging
 import os
@@ -27,19 +26,17 @@ def _dashboard_factory(options: argparse.Namespace) -> Callable[..., ChildSpec] 
         return None
     parse_address(options.dashboard)
     try:
-        dashboard = importlib.import_module("supervisors.dashboard").dashboard
+        from ..dashboard import dashboard
     except ImportError as exc:
         msg = f"--dashboard needs the dashboard extra ({exc}): pip install 'trio-supervisors[dashboard]'"
         raise CommandError(msg) from exc
 
     def make(jobs: Any = (), **kwargs: Any) -> ChildSpec:
         try:
-            child = dashboard(jobs, address=options.dashboard, token=options.dashboard_token,
-                              readonly_token=options.dashboard_readonly_token, **kwargs)
+            return dashboard(jobs, address=options.dashboard, token=options.dashboard_token,
+                             readonly_token=options.dashboard_readonly_token, **kwargs)
         except ValueError as exc:
             raise CommandError(f"--dashboard {options.dashboard}: {exc}") from exc
-        assert isinstance(child, ChildSpec)
-        return child
 
     return make
 
