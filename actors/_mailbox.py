@@ -134,6 +134,7 @@ class Mailbox:
         "handles",
         "on_blocked",
         "path",
+        "received",
     )
 
     def __init__(
@@ -164,6 +165,8 @@ class Mailbox:
         # Set with ``handles``: message types already known to be handled, checked first by
         # senders (a dict lookup instead of a call on the hot path).
         self.accepted: Container[type] | None = None
+        # How many items receive() has returned (messages taken to be handled), for snapshots.
+        self.received = 0
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -327,6 +330,7 @@ class Mailbox:
             if not queue:
                 return WAKE
         item = queue.popleft()
+        self.received += 1
         if self._send_waiters:
             self._send_waiters.unpark()
         return item

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, final
@@ -91,6 +92,7 @@ class Tree:
         self._started = trio.Event()
         self._stopping = trio.Event()
         self._stopped = trio.Event()
+        self._started_at: float | None = None
         self.error: BaseException | None = None
         """Why the root failed (a :class:`SupervisorGaveUp`), once stopped; else None."""
 
@@ -147,6 +149,9 @@ class Tree:
             path=self.name, name=self.name, kind=kind, state=state, restarts=0,
             last_error=None if self.error is None else repr(self.error), mailbox_depth=None,
             children=root.snapshot_children() if root is not None and running else (),
+            strategy=str(self._spec.strategy.value),
+            started_at=self._started_at if state in (ChildState.RUNNING, ChildState.STOPPING) else None,
+            last_traceback=None if self.error is None else "".join(traceback.format_exception(self.error)),
         )
 
     def subscribe(
@@ -333,6 +338,7 @@ async def _run_root(
         def started(self, value: object = None) -> None:
             nonlocal started
             started = True
+            tree._started_at = trio.current_time()
             tree._started.set()
             runtime.bus.emit(TreeStarted(path=tree.name, time=trio.current_time()))
             task_status.started(None)

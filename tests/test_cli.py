@@ -341,7 +341,7 @@ def test_jobs_retry_needs_ids_or_all_dead(tmp_path: Path, capsys: pytest.Capture
     make_store(db, enqueued=1)
     code, _, err = cli(capsys, "jobs", "retry", "--store", f"sqlite:///{db}")
     assert code == 1
-    assert "give the ids of the jobs to retry, or --all-dead" in err
+    assert "give the ids of the jobs to retry, or --state STATE to retry every job in a state" in err
 
 
 def test_jobs_enqueue_prints_the_new_id_and_stores_the_json_args(
@@ -536,3 +536,16 @@ def test_tree_redraws_until_interrupted_and_exits_0(fake_dashboard: tuple[str, l
         code = proc.wait(timeout=30)
     assert code == 0, rest
     assert len(seen) >= 3
+
+
+def test_jobs_commands_report_an_unreachable_postgres_store_at_once_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing listens at the URL: one line at once (no retrying as a host would), password masked."""
+    code, _, err = cli(capsys, "jobs", "list", "--store", "postgresql://app:hunter2@127.0.0.1:9/jobs")
+    assert code == 1
+    assert err.startswith(
+        "supervisors: error: cannot reach the PostgreSQL store at 'postgresql://app:***@127.0.0.1:9/jobs': "
+    )
+    assert "hunter2" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -73,7 +73,7 @@ def parse_store_url(url: str) -> StoreURL:
         return StoreURL(kind="sqlite", path=Path(parts.path[1:]), url=url)
     if parts.scheme in ("postgresql", "postgres"):
         if not parts.netloc and not parts.path.strip("/"):
-            msg = f"malformed store URL {url!r}: {accepted}"
+            msg = f"malformed store URL {redact(url)!r}: {accepted}"
             raise CommandError(msg)
         schema = None
         query = [q for q in parts.query.split("&") if q]
@@ -86,8 +86,17 @@ def parse_store_url(url: str) -> StoreURL:
                 rest.append(item)
         plain = parts._replace(query="&".join(rest)).geturl()
         return StoreURL(kind="postgresql", url=plain, schema=schema)
-    msg = f"unknown store URL {url!r}: {accepted}"
+    msg = f"unknown store URL {redact(url)!r}: {accepted}"
     raise CommandError(msg)
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def open_store(url: str) -> Store:

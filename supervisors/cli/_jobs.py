@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import cattrs
 
-from ._common import CommandError, parse_store_url
+from ._common import CommandError, parse_store_url, redact
 
 if TYPE_CHECKING:
     from ..jobs import Job, JobCounts, JobState, PostgresStore
@@ -98,8 +98,21 @@ def open_backend(url: str) -> JobsBackend:
     from ..jobs import PostgresStore
 
     if parsed.schema is not None:
-        return _Postgres(PostgresStore(parsed.url, schema=parsed.schema, migrate=False))
-    return _Postgres(PostgresStore(parsed.url, migrate=False))
+        store = PostgresStore(parsed.url, schema=parsed.schema, migrate=False)
+    else:
+        store = PostgresStore(parsed.url, migrate=False)
+    # The store retries a lost connection with backoff, as a host should; a command should not
+    # wait: try one connection first (libpq's connect_timeout bounds it).
+    try:
+        store.connect().close()
+    except ImportError as exc:
+        msg = f"a PostgreSQL store needs the postgres extra ({exc}): pip install 'trio-supervisors[postgres]'"
+        raise CommandError(msg) from exc
+    except Exception as exc:
+        reason = " ".join(str(exc).split())
+        msg = f"cannot reach the PostgreSQL store at {redact(url)!r}: {reason}"
+        raise CommandError(msg) from exc
+    return _Postgres(store)
 
 
 def when(dt: datetime | None) -> str:
@@ -201,27 +214,39 @@ def _matching(backend: JobsBackend, state: JobState, queue: str | None) -> Itera
         offset += PAGE
 
 
-def retry_command(options: argparse.Namespace, backend: JobsBackend) -> int:
-    from ..jobs import JobState
-
-    if options.ids and options.all_dead:
-        raise CommandError("give job ids or --all-dead, not both")
-    if not options.ids and not options.all_dead:
-        raise CommandError("give the ids of the jobs to retry, or --all-dead")
+def _act(options: argparse.Namespace, backend: JobsBackend, verb: str, past: str, done: str,
+         act: Callable[[int], object], *, default_state: str | None = None) -> int:
+    """Apply ``act`` to the jobs given by id, or to every job of ``--state`` (and ``--queue``)
+    with progress (``<past> n/total``); ``done`` says what became of a job, per job or in the summary."""
+    state = options.state if options.state is not None else default_state
+    if options.ids and state is not None:
+        msg = f"give job ids or {'--all-dead' if default_state else '--state'}, not both"
+        raise CommandError(msg)
+    if not options.ids and state is None:
+        msg = f"give the ids of the jobs to {verb}, or --state STATE to {verb} every job in a state"
+        raise CommandError(msg)
     if options.ids:
         for job_id in options.ids:
-            backend.retry(job_id, attempts=options.attempts)
-            print(f"job {job_id} enqueued again")
+            act(job_id)
+            print(f"job {job_id} {done}")
         return 0
-    ids = list(_matching(backend, JobState.DEAD, options.queue))
-    progress = Progress("retried", len(ids))
+    chosen = _state(state)
+    assert chosen is not None
+    ids = list(_matching(backend, chosen, options.queue))
+    progress = Progress(past, len(ids))
     for job_id in ids:
-        backend.retry(job_id, attempts=options.attempts)
+        act(job_id)
         progress.step()
     progress.finish()
     where = f" in queue {options.queue!r}" if options.queue else ""
-    print(f"{len(ids)} dead job(s){where} enqueued again")
+    print(f"{len(ids)} {chosen.value} job(s){where} {done}")
     return 0
+
+
+def retry_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    return _act(options, backend, "retry", "retried", "enqueued again",
+                lambda job_id: backend.retry(job_id, attempts=options.attempts),
+                default_state="dead" if options.all_dead else None)
 
 
 def enqueue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
@@ -268,10 +293,14 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     show.add_argument("--json", action="store_true", help="print the job as JSON")
     show.set_defaults(handler=_with_backend(show_command))
 
-    retry = sub.add_parser("retry", parents=[common, store], help="enqueue dead, retrying or scheduled jobs now")
-    retry.add_argument("ids", type=int, nargs="*", metavar="ID")
-    retry.add_argument("--all-dead", action="store_true", help="every dead job (of --queue), with progress")
-    retry.add_argument("--queue", help="with --all-dead: only this queue")
+    bulk = argparse.ArgumentParser(add_help=False)
+    bulk.add_argument("ids", type=int, nargs="*", metavar="ID")
+    bulk.add_argument("--state", help="instead of ids: every job in this state (read 500 at a time), with progress")
+    bulk.add_argument("--queue", help="with --state: only this queue")
+
+    retry = sub.add_parser("retry", parents=[common, store, bulk],
+                           help="enqueue dead, retrying or scheduled jobs now")
+    retry.add_argument("--all-dead", action="store_true", help="the same as --state dead")
     retry.add_argument("--attempts", type=int, default=1, help="more attempts for a dead job (default 1)")
     retry.set_defaults(handler=_with_backend(retry_command))
 

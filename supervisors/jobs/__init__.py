@@ -13,6 +13,7 @@ from ._client import JobClient as JobClient
 from ._clock import Clock as Clock
 from ._clock import SystemClock as SystemClock
 from ._clock import TrioWallClock as TrioWallClock
+from ._core import RunningJob as RunningJob
 from ._core import current_job as current_job
 from ._cron import Cron as Cron
 from ._errors import CronError as CronError
@@ -77,6 +78,7 @@ __all__ = [
     "Promoted",
     "Recurring",
     "RetryPolicy",
+    "RunningJob",
     "SQLiteStore",
     "Settled",
     "Store",

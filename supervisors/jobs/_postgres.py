@@ -481,12 +481,10 @@ class PostgresStore(SQLStore):
         ``conn`` (blocking); return their ids. The jobs exist if and only if that transaction
         commits, and hosts are notified at its commit. ``registry`` validates as
         `JobSystem.enqueue` does (see `JobClient`). Times are the database's clock."""
-        from ._model import RetryPolicy as _Retry
-
         with conn.transaction():
             now = float(conn.execute(_NOW).fetchone()[0])
             jobs = [
-                build(r, registry=registry, retry=retry or _Retry(), now=now) for r in requests
+                build(r, registry=registry, retry=retry, now=now) for r in requests
             ]
             saved = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
             conn.execute("SELECT set_config('search_path', %s, true)", (self.schema,))

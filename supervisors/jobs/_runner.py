@@ -167,11 +167,13 @@ class QueueRunner:
 
     async def _work(self, receive: trio.MemoryReceiveChannel[ClaimedJob]) -> None:
         async for job in receive:
+            self.core.runs.begin(job)
             try:
                 await self._execute(job)
             finally:
                 self._in_flight -= 1
                 self._kick.set()
+                self.core.runs.end(job)
 
     async def _execute(self, job: ClaimedJob) -> None:
         core = self.core

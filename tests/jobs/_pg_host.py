@@ -74,6 +74,17 @@ class Beater(BackgroundService):
             conn.close()
 
 
+class Other(BackgroundService):
+    """Another child of the host: logs ``other started`` once per incarnation, then ``other
+    alive`` every 0.2 s (so a test sees it kept running through a database outage)."""
+
+    async def execute(self) -> None:
+        log("other started")
+        while True:
+            await trio.sleep(0.2)
+            log("other alive")
+
+
 PENDING = (JobState.SCHEDULED, JobState.ENQUEUED, JobState.RUNNING, JobState.RETRYING)
 
 
@@ -94,7 +105,7 @@ async def main(url: str, schema: str, argv: list[str]) -> None:
         poll_interval=1.0,
         keep_succeeded=None,
     )
-    children = [jobs.child_spec()]
+    children = [jobs.child_spec(), ChildSpec(name="other", factory=Other)]
     if "--singleton" in argv:
         singleton = ClusterSingleton(store=store, lease=3.0, retry=0.2)
         children.append(singleton.child_spec(ChildSpec(name="beater", factory=lambda: Beater(url, schema))))

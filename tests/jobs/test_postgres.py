@@ -267,3 +267,57 @@ def test_the_transactional_enqueue_example_of_the_docs_commits_or_rolls_back_bot
         assert jobs == [(job_id, '"ann@example.com"')]
     finally:
         close_sync(store)
+
+
+async def test_a_lost_connection_is_retried_logged_once_and_reported_unavailable(
+    pg_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calls failing with a broken connection are retried with backoff; the outage is logged
+    once when it starts and once when it ends, and `available` is false meanwhile."""
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    await store.open()
+    real = store._call
+    failures = 5
+    seen: list[bool] = []
+
+    def flaky(fn: Any) -> Any:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            seen.append(store.available)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return real(fn)
+
+    store._call = flaky  # type: ignore[method-assign]
+    try:
+        with trio.fail_after(30):
+            assert (await store.counts()).total == 0
+    finally:
+        del store._call  # type: ignore[attr-defined]
+        await store.aclose()
+    assert seen == [True, False, False, False, False]
+    assert store.available
+    messages = [r.getMessage() for r in caplog.records if r.name == "supervisors.jobs.postgres"]
+    assert len(messages) == 2
+    assert messages[0].startswith("lost PostgreSQL")
+    assert "reachable again" in messages[1]
+
+
+async def test_an_enqueue_whose_commit_was_cut_off_raises_instead_of_repeating(pg_schema: str) -> None:
+    """An insert whose ``COMMIT`` may or may not have landed is not retried (it could enqueue
+    the jobs twice): `StoreError` says so."""
+    from supervisors.jobs._postgres import _Ambiguous
+
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    calls = 0
+
+    def cut(fn: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise _Ambiguous("server closed the connection unexpectedly")
+
+    store._call = cut  # type: ignore[method-assign]
+    job = NewJob(name="j", queue="default", args="null", run_at=0.0, max_attempts=1)
+    with pytest.raises(StoreError, match="may or may not have committed"):
+        await store.insert([job], now=1.0)
+    assert calls == 1
