@@ -8,11 +8,12 @@ so concurrent processes on the same file take turns instead of failing half-way;
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import attrs
@@ -38,6 +39,33 @@ from ._sql import PRUNE_INDEXES, SQLITE, in_states
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
+_INSERT_ROW = Q["insert"].removesuffix(" RETURNING id")
+"""``insert`` without its ``RETURNING``: on SQLite the cursor's ``lastrowid`` is the new id."""
+assert Q["insert"] != _INSERT_ROW, "the insert statement no longer ends with RETURNING id"
+
+
+class _WriteTransaction:
+    """`SQLiteDB._write`'s context manager (a class: it runs once per write call)."""
+
+    __slots__ = ("_conn", "_owned")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._owned = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        c = self._conn
+        if not c.in_transaction:
+            c.execute(SQLITE.begin_write)
+            self._owned = True
+        return c
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._owned:
+            self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
 
 class SQLiteDB:
     """One connection to a job database file, checked and migrated by `connect` on open.
@@ -62,20 +90,9 @@ class SQLiteDB:
     def close(self) -> None:
         self.conn.close()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction; inside one already open (a group commit), that one."""
-        c = self.conn
-        if c.in_transaction:
-            yield c
-            return
-        c.execute(SQLITE.begin_write)
-        try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
+        return _WriteTransaction(self.conn)
 
     # --- writes: the statements come from the one table in `_sql` -----------------------------
 
@@ -88,21 +105,23 @@ class SQLiteDB:
             if existing is not None:
                 return None
         state = "enqueued" if job.run_at <= now else "scheduled"
-        row = c.execute(
-            self.Q["insert"],
-            {
-                "name": job.name,
-                "queue": job.queue,
-                "args": job.args,
-                "state": state,
-                "max_attempts": job.max_attempts,
-                "run_at": job.run_at,
-                "now": now,
-                "unique_key": job.unique_key,
-                "schedule": job.schedule,
-                "fire_time": job.fire_time,
-            },
-        ).fetchone()
+        params = {
+            "name": job.name,
+            "queue": job.queue,
+            "args": job.args,
+            "state": state,
+            "max_attempts": job.max_attempts,
+            "run_at": job.run_at,
+            "now": now,
+            "unique_key": job.unique_key,
+            "schedule": job.schedule,
+            "fire_time": job.fire_time,
+        }
+        if self.dialect is SQLITE:
+            # One step, no RETURNING row to fetch: the id of the row inserted, if one was.
+            cursor = c.execute(_INSERT_ROW, params)
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+        row = c.execute(self.Q["insert"], params).fetchone()
         return None if row is None else int(row[0])
 
     def _holder(self, c: sqlite3.Connection, job: NewJob) -> int | None:
