@@ -48,3 +48,21 @@ class JobStateError(JobError):
 
 class StoreError(JobError):
     """The store cannot be used: wrong schema version, SQLite too old, file already in use."""
+
+
+class ScheduleNotFoundError(JobError, LookupError):
+    """No recurring schedule with the given name is recorded in the store.
+
+    A schedule is recorded when a host whose `JobSystem` has it starts (or when that
+    `JobSystem` triggers or pauses it); the message lists the recorded names.
+    """
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        names = sorted(known)
+        listed = ", ".join(repr(n) for n in names) if names else "none"
+        super().__init__(
+            f"no recurring schedule named {name!r} is recorded in the store (recorded: {listed}); "
+            "check the name, or start a host whose JobSystem has it in 'recurring'"
+        )
+        self.name = name
+        self.known = tuple(names)
