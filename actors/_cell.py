@@ -1,10 +1,10 @@
 """ActorCell: runs the incarnations of one actor child slot.
 
-This is the contract between :mod:`actors` and whatever supervises them (the
-:mod:`supervisors` package): the supervisor creates one cell per incarnation, runs
-:meth:`ActorCell.run` in a task of its own nursery inside a cancel scope it controls, and
-asks it to stop with :meth:`ActorCell.request_stop`. ``run`` returns on a normal exit and
-raises on a crash; ``current`` is the message whose handler was running at that moment.
+It implements the `ChildCell` protocol of `_contract.py` (the contract with whatever supervises
+actors): the supervisor creates one cell per incarnation through `actor_cell`, runs
+:meth:`ActorCell.run` in a task of its own nursery inside a cancel scope it controls, and asks
+it to stop with :meth:`ActorCell.request_stop`. ``run`` returns on a normal exit and raises on a
+crash; ``current`` is the message whose handler was running at that moment.
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ def actor_cell(
     ``factory`` makes the :class:`Actor` (called by :meth:`ChildCell.run`); ``mailbox`` and
     ``ref`` belong to the child slot and outlive the incarnation; ``spawn`` starts its timers
     as system tasks that live as long as the tree (a ``nursery.start_soon``); ``grace`` bounds
-    ``on_stop`` after an exit of the actor's own (default ``math.inf``, no limit).
+    ``on_stop`` after an exit of the actor's own, counted from its start (default
+    ``math.inf``, no limit; ``0``: ``on_stop`` is not called).
     """
     return ActorCell(path, factory, mailbox, ref, spawn, grace)

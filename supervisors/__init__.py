@@ -33,6 +33,20 @@ from ._host import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._host import EXIT_OK as EXIT_OK
 from ._host import run as run
 from ._host import serve as serve
+from ._resources import DeclaresResources as DeclaresResources
+from ._resources import MissingResource as MissingResource
+from ._resources import Resource as Resource
+from ._resources import ResourceError as ResourceError
+from ._resources import Resources as Resources
+from ._resources import Uses as Uses
+from ._resources import current_resources as current_resources
+from ._resources import open_resources as open_resources
+from ._resources import uses as uses
+from ._resources import with_resources as with_resources
+from ._settings import Secret as Secret
+from ._settings import SettingsError as SettingsError
+from ._settings import load_settings as load_settings
+from ._settings import masked_settings as masked_settings
 from ._snapshot import ChildKind as ChildKind
 from ._snapshot import ChildSnapshot as ChildSnapshot
 from ._snapshot import ChildState as ChildState
@@ -69,6 +83,7 @@ __all__ = [
     "ChildState",
     "ChildStopped",
     "ChildStopping",
+    "DeclaresResources",
     "DynamicSupervisor",
     "Event",
     "EventStream",
@@ -77,8 +92,14 @@ __all__ = [
     "InjectedFault",
     "MailboxBlocked",
     "MessagesDropped",
+    "MissingResource",
     "NotRunning",
+    "Resource",
+    "ResourceError",
+    "Resources",
     "Restart",
+    "Secret",
+    "SettingsError",
     "StartFailed",
     "Strategy",
     "SupervisionError",
@@ -89,8 +110,15 @@ __all__ = [
     "TreeStarted",
     "TreeStopped",
     "TreeStopping",
+    "Uses",
+    "current_resources",
     "current_tree",
+    "load_settings",
+    "masked_settings",
+    "open_resources",
     "open_tree",
     "run",
     "serve",
+    "uses",
+    "with_resources",
 ]

@@ -6,13 +6,15 @@ import contextlib
 import logging
 import math
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import FrameType
+from typing import Any
 
 import trio
 
 from ._errors import SupervisionError, SupervisorGaveUp
 from ._events import Event, GaveUp
+from ._resources import Resource
 from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, interrupt_in
 from ._snapshot import ChildState
 from ._spec import DynamicSupervisor, Supervisor
@@ -156,6 +158,7 @@ async def serve(
     handle_signals: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
     blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
+    resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` until it is stopped; return the process exit code.
 
@@ -176,7 +179,10 @@ async def serve(
     not start or its root gave up (logged with the reason), :data:`EXIT_FORCED` (2) if the stop
     overran the deadline or was cut short by a second signal, :data:`EXIT_INTERRUPTED` (130)
     if a child raised ``KeyboardInterrupt`` (Ctrl-C inside a handler; the tree is stopped
-    gracefully first; a ``SystemExit`` raised by a child gives its own code).
+    gracefully first; a ``SystemExit`` raised by a child gives its own code). ``resources``
+    are opened before the tree starts and closed after it stops, as with :func:`open_tree`;
+    one that fails to open (or one a child uses but is not given) makes the start fail:
+    logged, exit code 1.
     """
     code = EXIT_OK
     body_error: BaseException | None = None
@@ -187,7 +193,9 @@ async def serve(
             if handle_signals:
                 watchers.start_soon(_watch_signals, host)
             try:
-                async with open_tree(spec, blocked_send_warning=blocked_send_warning) as tree:
+                async with open_tree(
+                    spec, blocked_send_warning=blocked_send_warning, resources=resources
+                ) as tree:
                     host.tree = tree
                     # A root that gives up stops its children before the tree counts as stopping:
                     # the deadline starts when it decides. (Not a detailed subscriber: cheap.)
@@ -238,6 +246,7 @@ def run(
     configure_logging: bool = True,
     on_started: Callable[[Tree], Awaitable[None]] | None = None,
     blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
+    resources: Sequence[Resource[Any]] = (),
 ) -> int:
     """Run the tree ``spec`` in a new Trio run until it is stopped; return the exit code.
 
@@ -257,5 +266,6 @@ def run(
         lambda: serve(
             spec, shutdown_timeout=shutdown_timeout, handle_signals=handle_signals, on_started=on_started,
             blocked_send_warning=blocked_send_warning,
+            resources=resources,
         )
     )

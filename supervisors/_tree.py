@@ -12,6 +12,7 @@ from actors import ActorRef
 
 from ._errors import ChildNotFound, InjectedFault, NotRunning
 from ._events import Event, TreeStarted, TreeStopped, TreeStopping
+from ._resources import Resource, check_resources, current_resources, open_resources
 from ._runtime import DEFAULT_BLOCKED_SEND_WARNING, Runtime, current_tree_var, interrupt_in
 from ._snapshot import ChildKind, ChildSnapshot, ChildState
 from ._spec import DynamicSupervisor, Supervisor, TreeSpec
@@ -242,6 +243,7 @@ async def open_tree(
     seed: int | None = None,
     listeners: Sequence[Callable[[Event], None]] = (),
     blocked_send_warning: float = DEFAULT_BLOCKED_SEND_WARNING,
+    resources: Sequence[Resource[Any]] = (),
 ) -> AsyncIterator[Tree]:
     """Start the tree ``spec`` in the current Trio run; stop it when the block exits.
 
@@ -259,6 +261,12 @@ async def open_tree(
     room) that has waited ``blocked_send_warning`` seconds (default 5.0; ``math.inf`` turns it
     off) for room in a full mailbox is reported once, as a :class:`MailboxBlocked` warning that
     names the sender, the target, both depths and any cycle of waiting actors (a deadlock).
+
+    ``resources`` (:class:`Resource`) are opened before the tree starts, in the order given,
+    and closed after it has stopped, in reverse order; before anything opens, the tree is
+    checked for children that use resources neither given nor already open in the calling
+    task (:class:`MissingResource`). A resource that fails to open raises
+    :class:`ResourceError` naming it (the tree does not start).
     """
     if not blocked_send_warning > 0:
         raise ValueError(f"'blocked_send_warning' must be > 0 seconds (got {blocked_send_warning})")
@@ -267,6 +275,13 @@ async def open_tree(
             f"open_tree takes a Supervisor or DynamicSupervisor as the root (got {spec!r}); "
             "wrap a ChildSpec in Supervisor(children=[...])"
         )
+    check_resources(spec, [*current_resources(), *resources])
+    if resources:
+        async with open_resources(resources), open_tree(
+            spec, seed=seed, listeners=listeners, blocked_send_warning=blocked_send_warning
+        ) as tree:
+            yield tree
+        return
     body_error: BaseException | None = None
     start_error: Exception | None = None
     token = None

@@ -171,3 +171,46 @@ def test_cleanup_example_rolls_back_a_failed_purge_and_retries_it(tmp_path: Path
     assert removed >= failed > 0  # the rolled-back rows were still there for the retry
     with contextlib.closing(sqlite3.connect(tmp_path / "app.sqlite3")) as db:
         assert db.execute("SELECT removed FROM purge_log").fetchall() == [(removed,)]
+
+
+@pytest.mark.slow
+def test_web_app_example_signs_up_over_http_and_sends_the_welcome_email(tmp_path: Path) -> None:
+    """examples/web_app.py: a POST to /sign-up enqueues the e-mail, the job sends it, Ctrl-C exits 0."""
+    import httpx
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WEBAPP_PORT": "0", "WEBAPP_MAIL_PASSWORD": "hunter2"}
+    lines: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "web_app.py"), "--db", str(tmp_path / "jobs.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    ) as proc:
+        timer = threading.Timer(30.0, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            url = None
+            for line in proc.stdout:
+                lines.append(line)
+                if "listening on " in line:
+                    url = line.rsplit("listening on ", 1)[1].strip()
+                    response = httpx.post(url + "/sign-up", json={"email": "ann@example.com"})
+                    assert response.status_code == 202, response.text
+                    assert httpx.post(url + "/sign-up", json={}).status_code == 422
+                if "welcome e-mail sent to ann@example.com" in line:
+                    assert url is not None
+                    assert httpx.get(url + "/jobs/1").json()["state"] in {"running", "succeeded"}
+                    proc.send_signal(signal.SIGINT)
+                    break
+            lines.extend(proc.stdout)
+            code = proc.wait()
+        finally:
+            timer.cancel()
+    out = "".join(lines)
+    assert code == 0, out
+    assert "signed up ann@example.com; welcome e-mail is job 1" in out
+    assert "mail_password=Secret('***')" in out
+    assert "hunter2" not in out
+    assert out.index("mailer connected") < out.index("listening on") < out.index("mailer disconnected")

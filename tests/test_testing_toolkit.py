@@ -252,6 +252,22 @@ def test_restart_checker_accepts_a_crash_reported_by_the_group_restart_that_stop
         check_restarts(late)
 
 
+def test_restart_checker_accepts_a_crash_found_first_by_its_supervisor_stopping_everything() -> None:
+    """A crash that a failing supervisor's stop finds before stopping anything needs no restart."""
+    def found_by(reason: str) -> Trace:
+        return fake(
+            *started("r/a"),
+            *started("r/b"),
+            ChildCrashed(path="r/b", time=1, incarnation=1, error=RuntimeError("x")),
+            ChildStopping(path="r/a", time=1, incarnation=1, grace=5, reason=reason),
+            ChildStopped(path="r/a", time=1, incarnation=1, cancelled=False),
+        )
+
+    check_restarts(found_by("give_up"))
+    with pytest.raises(InvariantViolation, match=r"should restart \['r/a', 'r/b'\], restarted \[\]"):
+        check_restarts(found_by("terminate"))
+
+
 def test_intensity_checker_rejects_too_many_restarts() -> None:
     """Two restart decisions within the window with max_restarts=1 is a violation."""
     trace = fake(

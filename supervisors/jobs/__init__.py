@@ -36,6 +36,9 @@ from ._model import Promoted as Promoted
 from ._model import RetryPolicy as RetryPolicy
 from ._model import ScheduleSettings as ScheduleSettings
 from ._model import Settled as Settled
+from ._postgres import DatabaseClock as DatabaseClock
+from ._postgres import HostInfo as HostInfo
+from ._postgres import PostgresStore as PostgresStore
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -51,7 +54,9 @@ __all__ = [
     "Clock",
     "Cron",
     "CronError",
+    "DatabaseClock",
     "Failure",
+    "HostInfo",
     "InMemoryStore",
     "Job",
     "JobArgumentsError",
@@ -68,6 +73,7 @@ __all__ = [
     "JobSystem",
     "Misfire",
     "NewJob",
+    "PostgresStore",
     "Promoted",
     "Recurring",
     "RetryPolicy",

@@ -33,6 +33,7 @@ from ._errors import JobArgumentsError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
 from ._model import ClaimedJob, Failure, Token
 from ._registry import JobDefinition
+from ._resources import job_resources
 
 logger = logging.getLogger("supervisors.jobs")
 
@@ -52,6 +53,8 @@ class QueueRunner:
         self._cancel_requested: set[int] = set()
         self._ok: list[Token] = []
         self._failed: list[Failure] = []
+        self._recording: set[int] = set()
+        """Jobs whose outcome the pump is writing now (a renewal may see them as not running)."""
         self._in_flight = 0
         self._draining = False
         self._stop_jobs_at = math.inf
@@ -115,6 +118,7 @@ class QueueRunner:
             seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
+            self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
             with trio.CancelScope(shield=True):
@@ -128,6 +132,7 @@ class QueueRunner:
                     failed=failed,
                 )
             active = self._active
+            self._recording = set()
             if ok or failed:
                 for job_id in settled.refused:
                     self._lost(job_id, "before its outcome was recorded; the outcome is discarded")
@@ -216,7 +221,9 @@ class QueueRunner:
         token = _current.set(job)
         try:
             with scope:
-                await self._call(job, definition, args)
+                # scoped resources close with the run's outcome: an error, the timeout, the stop
+                async with job_resources(definition.fn) as resources:
+                    await self._call(job, definition, args, resources)
         except Exception as exc:
             if job.id in self._active:
                 self._record_failure(job, definition, exc)  # made CANCELLED if requested
@@ -238,15 +245,18 @@ class QueueRunner:
             limit = TimeoutError(f"job {job.name!r} ran longer than its timeout of {timeout} s")
             self._record_failure(job, definition, limit)
 
-    async def _call(self, job: ClaimedJob, definition: JobDefinition, args: object) -> None:
+    async def _call(
+        self, job: ClaimedJob, definition: JobDefinition, args: object, resources: dict[str, object]
+    ) -> None:
         fn = definition.fn
         if definition.is_async:
             if definition.takes_arg:
-                await fn(args)  # type: ignore[misc]
+                await fn(args, **resources)  # type: ignore[misc]
             else:
-                await fn()  # type: ignore[misc]
+                await fn(**resources)  # type: ignore[misc]
             return
-        call: Callable[[], object] = functools.partial(fn, args) if definition.takes_arg else fn
+        positional = (args,) if definition.takes_arg else ()
+        call: Callable[[], object] = functools.partial(fn, *positional, **resources)
         await self._in_thread(job, call)
 
     async def _in_thread(self, job: ClaimedJob, call: Callable[[], object]) -> None:
@@ -297,17 +307,22 @@ class QueueRunner:
         while True:
             await trio.sleep(core.settings.heartbeat)
             core.failures.flush()
-            if self._active:
+            finished = {job_id for job_id, _ in self._ok} | {f.job_id for f in self._failed}
+            finished |= self._recording
+            running = [job for job in self._active.values() if job.id not in finished]
+            if running:
                 now = core.clock.now()
-                tokens = sorted(job.token for job in self._active.values())
+                tokens = sorted(job.token for job in running)
                 lost = await core.store.renew(
                     tokens, owner=core.owner, lease_until=now + core.settings.lease
                 )
                 for job_id in sorted(lost):
-                    self._lost(job_id, "while running; cancelling this run")
-                running = [job_id for job_id in self._active if job_id not in lost]
-                if running:
-                    for job_id in sorted(await core.store.cancelling(running)):
+                    # Its outcome may have been written meanwhile: not lost, finished.
+                    if job_id not in self._recording:
+                        self._lost(job_id, "while running; cancelling this run")
+                kept = [job.id for job in running if job.id not in lost]
+                if kept:
+                    for job_id in sorted(await core.store.cancelling(kept)):
                         self.cancel(job_id)
 
     async def _flush(self) -> None:

@@ -2,8 +2,8 @@
 
 Statements use ``:name`` parameters and take the states they act on from the lifecycle table
 (`_lifecycle.TRANSITIONS`), so a rule changes in one place. A `Dialect` renders them for one
-database: SQLite today (files and ``:memory:``); another database needs its own `Dialect` with
-its parameter style and the few clauses that differ (e.g. ``FOR UPDATE SKIP LOCKED`` in claims).
+database: `SQLITE` (files and ``:memory:``) and `POSTGRES`, which differ only in their parameter
+style and the few clauses of `Dialect` (e.g. ``FOR UPDATE SKIP LOCKED`` in claims).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class Dialect:
     use_index: Callable[[str], str]
     """Renders a clause (after the table name) telling the planner to use the named index, or
     ``""`` where the planner needs no telling."""
+    row_order: str = "rowid"
+    """The column that orders a job's errors by insertion."""
 
 
 SQLITE = Dialect(
@@ -40,6 +42,32 @@ SQLITE = Dialect(
     param=lambda name: f":{name}",
     use_index=lambda index: f"INDEXED BY {index}",
 )
+
+
+_PG_TYPES = {
+    **dict.fromkeys(
+        ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time"), "float8"
+    ),
+    **dict.fromkeys(
+        ("id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused"), "int8"
+    ),
+}
+
+
+def _pg_param(name: str) -> str:
+    # Typed, so that a ``NULL`` parameter (``:retry_at IS NULL``) has a type PostgreSQL knows.
+    return f"%({name})s::{_PG_TYPES.get(name, 'text')}"
+
+
+POSTGRES = Dialect(
+    name="postgres",
+    begin_write="BEGIN",
+    skip_locked="FOR UPDATE SKIP LOCKED",
+    param=_pg_param,
+    use_index=lambda index: "",
+    row_order="seq",
+)
+"""PostgreSQL through psycopg 3: ``%(name)s`` parameters, row locks skipped by claimers."""
 
 
 def in_states(states: tuple[JobState, ...] | frozenset[JobState]) -> str:
@@ -119,7 +147,9 @@ _TEMPLATES: Mapping[str, str] = {
     "interrupt": f"UPDATE jobs SET {_GIVE_BACK} WHERE {_FENCE} RETURNING queue, state",
     "expire": f"""
         UPDATE jobs SET {_GIVE_BACK}
-        WHERE state = 'running' AND lease_until < :now
+        WHERE id IN (
+            SELECT id FROM jobs WHERE state = 'running' AND lease_until < :now {{skip_locked}}
+        )
         RETURNING id, queue, attempt, state
     """,
     "probe": "SELECT state, attempt, max_attempts, queue, unique_key FROM jobs WHERE id = :id",
@@ -163,7 +193,11 @@ _TEMPLATES: Mapping[str, str] = {
     """,
     "promote": f"""
         UPDATE jobs SET state = 'enqueued'
-        WHERE {in_states(sources(Op.PROMOTE))} AND run_at <= :now RETURNING queue
+        WHERE id IN (
+            SELECT id FROM jobs WHERE {in_states(sources(Op.PROMOTE))} AND run_at <= :now
+            {{skip_locked}}
+        )
+        RETURNING queue
     """,
     "next_due": f"SELECT min(run_at) FROM jobs WHERE {in_states(sources(Op.PROMOTE))}",
     "cursor": "SELECT cursor FROM schedules WHERE name = :schedule",
@@ -196,7 +230,7 @@ _TEMPLATES: Mapping[str, str] = {
     "list": f"SELECT {COLUMNS} FROM jobs {{where}} ORDER BY id LIMIT :limit OFFSET :offset",
     "errors_of": """
         SELECT job_id, attempt, at, error, traceback FROM job_errors
-        WHERE job_id IN ({ids}) ORDER BY rowid
+        WHERE job_id IN ({ids}) ORDER BY {row_order}
     """,
     "counts": "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state",
 }
@@ -210,6 +244,7 @@ def render(dialect: Dialect) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, template in _TEMPLATES.items():
         text = template.replace("{skip_locked}", dialect.skip_locked)
+        text = text.replace("{row_order}", dialect.row_order)
         text = _PARAM.sub(lambda m: dialect.param(m.group(1)), text)
         out[name] = " ".join(text.split())
     return out
@@ -218,9 +253,15 @@ def render(dialect: Dialect) -> dict[str, str]:
 STATEMENTS = render(SQLITE)
 """The statements for SQLite, by name."""
 
-PRUNE_INDEXES = {
-    JobState.SUCCEEDED: SQLITE.use_index("jobs_finished"),
-    JobState.DEAD: "",
-    JobState.CANCELLED: "",
-}
+def prune_indexes(dialect: Dialect) -> dict[JobState, str]:
+    """The index hint of ``prune_ids`` per state in ``dialect`` (dead and cancelled jobs have no
+    such index)."""
+    return {
+        JobState.SUCCEEDED: dialect.use_index("jobs_finished"),
+        JobState.DEAD: "",
+        JobState.CANCELLED: "",
+    }
+
+
+PRUNE_INDEXES = prune_indexes(SQLITE)
 """The index hint of `STATEMENTS` ``prune_ids`` per state (dead jobs have no such index)."""

@@ -41,7 +41,20 @@ from ._sqlite_open import connect
 
 
 class SQLiteDB:
-    """One connection to a job database file, checked and migrated by `connect` on open."""
+    """One connection to a job database file, checked and migrated by `connect` on open.
+
+    The methods run the statements of `_sql` rendered for ``Q``'s dialect; `_postgres` reuses
+    them on a PostgreSQL connection (another ``Q``, ``dialect``, ``mark`` and transaction).
+    """
+
+    Q = Q
+    """The statements, by name."""
+    dialect = SQLITE
+    """The dialect ``Q`` is rendered in."""
+    prune_indexes = PRUNE_INDEXES
+    """``prune_ids``' index hints in ``dialect``."""
+    mark = "?"
+    """The positional parameter marker of the driver."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -70,7 +83,7 @@ class SQLiteDB:
     def _insert_one(self, c: sqlite3.Connection, job: NewJob, now: float) -> int | None:
         state = "enqueued" if job.run_at <= now else "scheduled"
         row = c.execute(
-            Q["insert"],
+            self.Q["insert"],
             {
                 "name": job.name,
                 "queue": job.queue,
@@ -88,11 +101,11 @@ class SQLiteDB:
 
     def _existing(self, c: sqlite3.Connection, job: NewJob) -> int:
         if job.unique_key is not None:
-            row = c.execute(Q["unique_holder"], {"unique_key": job.unique_key}).fetchone()
+            row = c.execute(self.Q["unique_holder"], {"unique_key": job.unique_key}).fetchone()
             if row is not None:
                 return int(row[0])
         row = c.execute(
-            Q["occurrence"], {"schedule": job.schedule, "fire_time": job.fire_time}
+            self.Q["occurrence"], {"schedule": job.schedule, "fire_time": job.fire_time}
         ).fetchone()
         if row is None:  # pragma: no cover - a conflict always has a cause
             msg = f"inserting job {job.name!r} conflicted with no visible job"
@@ -102,7 +115,7 @@ class SQLiteDB:
     def _resolve(self, c: sqlite3.Connection, job: NewJob, cache: dict[str, Any]) -> NewJob:
         """Fill the settings of a ``defined`` job from its recorded definition."""
         if job.name not in cache:
-            cache[job.name] = c.execute(Q["definition"], {"name": job.name}).fetchone()
+            cache[job.name] = c.execute(self.Q["definition"], {"name": job.name}).fetchone()
         row = cache[job.name]
         queue, attempts, unique = row if row is not None else ("default", DEFAULT_MAX_ATTEMPTS, 0)
         key = job.unique_key
@@ -131,7 +144,7 @@ class SQLiteDB:
         self, c: sqlite3.Connection, queue: str, limit: int, owner: str, lease_until: float
     ) -> list[ClaimedJob]:
         rows = c.execute(
-            Q["claim"],
+            self.Q["claim"],
             {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit},
         ).fetchall()
         rows.sort()
@@ -155,23 +168,23 @@ class SQLiteDB:
         refused: list[int] = []
         for job_id, attempt in succeeded:
             fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
-            if c.execute(Q["succeed"], fence).rowcount != 1:
+            if c.execute(self.Q["succeed"], fence).rowcount != 1:
                 refused.append(job_id)
         for f in failed:
             fence = {"id": f.job_id, "attempt": f.attempt, "owner": owner, "now": now}
-            if c.execute(Q["fail"], {**fence, "retry_at": f.retry_at}).rowcount != 1:
+            if c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).rowcount != 1:
                 refused.append(f.job_id)
                 continue
-            c.execute(Q["error"], {**fence, "error": f.error, "traceback": f.traceback})
+            c.execute(self.Q["error"], {**fence, "error": f.error, "traceback": f.traceback})
         for job_id, attempt in released:
             fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
-            row = c.execute(Q["interrupt"], fence).fetchone()
+            row = c.execute(self.Q["interrupt"], fence).fetchone()
             if row is None:
                 refused.append(job_id)
                 continue
             text = CANCELLED if row[1] == "cancelled" else INTERRUPTED
             error = text.format(attempt=attempt)
-            c.execute(Q["error"], {**fence, "error": error, "traceback": ""})
+            c.execute(self.Q["error"], {**fence, "error": error, "traceback": ""})
         return frozenset(refused)
 
     def settle(
@@ -205,7 +218,7 @@ class SQLiteDB:
         with self._write() as c:
             for job_id, attempt in tokens:
                 fence = {"id": job_id, "attempt": attempt, "owner": owner}
-                if c.execute(Q["renew"], {**fence, "lease_until": lease_until}).rowcount != 1:
+                if c.execute(self.Q["renew"], {**fence, "lease_until": lease_until}).rowcount != 1:
                     lost.append(job_id)
         return frozenset(lost)
 
@@ -213,30 +226,30 @@ class SQLiteDB:
         with self._write() as c:
             for d in settings:
                 c.execute(
-                    Q["define"],
+                    self.Q["define"],
                     {"name": d.name, "queue": d.queue, "max_attempts": d.max_attempts,
                      "is_unique": int(d.unique)},
                 )  # fmt: skip
 
     def promote_due(self, now: float) -> Promoted:
         with self._write() as c:
-            rows = c.execute(Q["promote"], {"now": now}).fetchall()
-            nxt = c.execute(Q["next_due"]).fetchone()[0]
+            rows = c.execute(self.Q["promote"], {"now": now}).fetchall()
+            nxt = c.execute(self.Q["next_due"]).fetchone()[0]
         return Promoted(queues=frozenset(r[0] for r in rows), next_due=nxt)
 
     def requeue_expired(self, now: float) -> frozenset[str]:
         with self._write() as c:
-            rows = c.execute(Q["expire"], {"now": now}).fetchall()
+            rows = c.execute(self.Q["expire"], {"now": now}).fetchall()
             for job_id, _queue, attempt, _state in rows:
                 error = LEASE_EXPIRED.format(attempt=attempt)
                 c.execute(
-                    Q["error"],
+                    self.Q["error"],
                     {"id": job_id, "attempt": attempt, "now": now, "error": error, "traceback": ""},
                 )
         return frozenset(r[1] for r in rows if r[3] == "enqueued")
 
     def cursor(self, schedule: str) -> float | None:
-        row = self.conn.execute(Q["cursor"], {"schedule": schedule}).fetchone()
+        row = self.conn.execute(self.Q["cursor"], {"schedule": schedule}).fetchone()
         return None if row is None else float(row[0])
 
     def fire(
@@ -250,31 +263,35 @@ class SQLiteDB:
         hold: bool = False,
     ) -> list[int] | None:
         with self._write() as c:
-            row = c.execute(Q["cursor"], {"schedule": schedule}).fetchone()
+            self._lock_schedule(c, schedule)
+            row = c.execute(self.Q["cursor"], {"schedule": schedule}).fetchone()
             current = None if row is None else float(row[0])
             if current != expected:
                 return None
-            paused = c.execute(Q["schedule_paused"], {"schedule": schedule}).fetchone()
+            paused = c.execute(self.Q["schedule_paused"], {"schedule": schedule}).fetchone()
             if paused is not None and paused[0]:
                 jobs = ()  # a paused schedule's occurrences are passed over
             ids: list[int] = []
             for job in jobs:
-                if exclusive and c.execute(Q["schedule_open"], {"schedule": schedule}).fetchone():
+                if exclusive and c.execute(self.Q["schedule_open"], {"schedule": schedule}).fetchone():
                     if hold:
                         return []  # the cursor stays: these occurrences wait for the run
                     continue
                 new = self._insert_one(c, job, now)
                 if new is not None:
                     ids.append(new)
-            c.execute(Q["set_cursor"], {"schedule": schedule, "cursor": cursor})
+            c.execute(self.Q["set_cursor"], {"schedule": schedule, "cursor": cursor})
         return ids
+
+    def _lock_schedule(self, c: Any, schedule: str) -> None:
+        """Serialise `fire` of ``schedule`` with other writers (the write transaction does)."""
 
     def retry(self, job_id: int, now: float, attempts: int, op: Op = Op.RETRY) -> str:
         """`Op.RETRY` (``retry``) or `Op.REQUEUE` (``requeue``): the same rule over different
         source states; a finished job gets ``attempts`` more attempts."""
         verb, statement = ("retried", "retry") if op is Op.RETRY else ("requeued", "requeue")
         with self._write() as c:
-            row = c.execute(Q["probe"], {"id": job_id}).fetchone()
+            row = c.execute(self.Q["probe"], {"id": job_id}).fetchone()
             if row is None:
                 raise JobNotFoundError(job_id)
             state, attempt, max_attempts, queue, unique_key = row
@@ -284,7 +301,7 @@ class SQLiteDB:
                 raise JobStateError(msg)
             if state in ("dead", "succeeded", "cancelled"):
                 if unique_key is not None:
-                    other = c.execute(Q["unique_holder"], {"unique_key": unique_key}).fetchone()
+                    other = c.execute(self.Q["unique_holder"], {"unique_key": unique_key}).fetchone()
                     if other is not None:
                         msg = (
                             f"job {job_id} is unique and its copy, job {other[0]}, is "
@@ -292,19 +309,19 @@ class SQLiteDB:
                         )
                         raise JobStateError(msg)
                 max_attempts = attempt + attempts
-            c.execute(Q[statement], {"id": job_id, "now": now, "max_attempts": max_attempts})
+            c.execute(self.Q[statement], {"id": job_id, "now": now, "max_attempts": max_attempts})
         return str(queue)
 
     def cancel(self, job_id: int, now: float) -> tuple[JobState, str]:
         """Cancel a job not running, or flag a running one; return its state after and queue."""
         with self._write() as c:
-            row = c.execute(Q["probe"], {"id": job_id}).fetchone()
+            row = c.execute(self.Q["probe"], {"id": job_id}).fetchone()
             if row is None:
                 raise JobNotFoundError(job_id)
             state, queue = JobState(row[0]), str(row[3])
-            if c.execute(Q["cancel"], {"id": job_id, "now": now}).rowcount == 1:
+            if c.execute(self.Q["cancel"], {"id": job_id, "now": now}).rowcount == 1:
                 return JobState.CANCELLED, queue
-            if c.execute(Q["request_cancel"], {"id": job_id}).rowcount == 1:
+            if c.execute(self.Q["request_cancel"], {"id": job_id}).rowcount == 1:
                 return JobState.RUNNING, queue
         allowed = ", ".join(s.value for s in sources(Op.CANCEL))
         msg = f"job {job_id} is {state.value}; only {allowed} jobs can be cancelled"
@@ -315,40 +332,40 @@ class SQLiteDB:
         found: set[int] = set()
         for start in range(0, len(job_ids), 500):
             chunk = list(job_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            found.update(int(r[0]) for r in self.conn.execute(Q["cancelling"].format(ids=marks), chunk))
+            marks = ",".join([self.mark] * len(chunk))
+            found.update(int(r[0]) for r in self.conn.execute(self.Q["cancelling"].format(ids=marks), chunk))
         return frozenset(found)
 
     def delete(self, job_id: int) -> None:
         with self._write() as c:
-            row = c.execute(Q["probe"], {"id": job_id}).fetchone()
+            row = c.execute(self.Q["probe"], {"id": job_id}).fetchone()
             if row is None:
                 raise JobNotFoundError(job_id)
-            if c.execute(Q["delete"], {"id": job_id}).rowcount != 1:
+            if c.execute(self.Q["delete"], {"id": job_id}).rowcount != 1:
                 msg = f"job {job_id} is {row[0]}; cancel it and wait for it to stop before deleting it"
                 raise JobStateError(msg)
-            c.execute(Q["delete_errors"], {"id": job_id})
+            c.execute(self.Q["delete_errors"], {"id": job_id})
 
     def pause_queue(self, queue: str, paused: bool, now: float) -> None:
         with self._write() as c:
-            c.execute(Q["pause_queue" if paused else "resume_queue"], {"queue": queue, "now": now})
+            c.execute(self.Q["pause_queue" if paused else "resume_queue"], {"queue": queue, "now": now})
 
     def paused_queues(self) -> frozenset[str]:
-        return frozenset(str(r[0]) for r in self.conn.execute(Q["paused_queues"]))
+        return frozenset(str(r[0]) for r in self.conn.execute(self.Q["paused_queues"]))
 
     def define_schedules(self, schedules: Sequence[ScheduleSettings]) -> None:
         with self._write() as c:
             for d in schedules:
                 c.execute(
-                    Q["define_schedule"],
+                    self.Q["define_schedule"],
                     {"schedule": d.name, "job": d.job, "queue": d.queue, "args": d.args,
                      "max_attempts": d.max_attempts},
                 )  # fmt: skip
 
-    def _schedule(self, c: sqlite3.Connection, name: str) -> Any:
-        row = c.execute(Q["schedule_definition"], {"schedule": name}).fetchone()
+    def _schedule(self, c: Any, name: str) -> Any:
+        row = c.execute(self.Q["schedule_definition"], {"schedule": name}).fetchone()
         if row is None:
-            known = [str(r[0]) for r in c.execute(Q["schedule_names"])]
+            known = [str(r[0]) for r in c.execute(self.Q["schedule_names"])]
             raise ScheduleNotFoundError(name, known)
         return row
 
@@ -366,10 +383,10 @@ class SQLiteDB:
     def pause_schedule(self, name: str, paused: bool) -> None:
         with self._write() as c:
             self._schedule(c, name)
-            c.execute(Q["pause_schedule"], {"schedule": name, "paused": int(paused)})
+            c.execute(self.Q["pause_schedule"], {"schedule": name, "paused": int(paused)})
 
     def paused_schedules(self) -> frozenset[str]:
-        return frozenset(str(r[0]) for r in self.conn.execute(Q["paused_schedules"]))
+        return frozenset(str(r[0]) for r in self.conn.execute(self.Q["paused_schedules"]))
 
     def prune(self, state: JobState, before: float, limit: int) -> int:
         if state not in sources(Op.PRUNE):
@@ -377,12 +394,14 @@ class SQLiteDB:
             msg = f"only {allowed} jobs can be pruned (got {state.value})"
             raise ValueError(msg)
         with self._write() as c:
-            find = Q["prune_ids"].format(state=in_states((state,)), index=PRUNE_INDEXES[state])
+            find = self.Q["prune_ids"].format(
+                state=in_states((state,)), index=self.prune_indexes[state]
+            )
             ids = [int(r[0]) for r in c.execute(find, {"before": before, "limit": limit})]
             if ids:
-                marks = ",".join("?" * len(ids))
-                c.execute(Q["prune_errors"].format(ids=marks), ids)
-                c.execute(Q["prune"].format(ids=marks), ids)
+                marks = ",".join([self.mark] * len(ids))
+                c.execute(self.Q["prune_errors"].format(ids=marks), ids)
+                c.execute(self.Q["prune"].format(ids=marks), ids)
         return len(ids)
 
     def reclaim(self, pages: int) -> int:
@@ -402,9 +421,9 @@ class SQLiteDB:
         ids = [int(r[0]) for r in rows]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+            marks = ",".join([self.mark] * len(chunk))
             for job_id, attempt, at, error, tb in c.execute(
-                Q["errors_of"].format(ids=marks), chunk
+                self.Q["errors_of"].format(ids=marks), chunk
             ):
                 errors.setdefault(job_id, []).append(
                     AttemptError(attempt=attempt, at=to_datetime(at), error=error, traceback=tb)
@@ -415,7 +434,7 @@ class SQLiteDB:
         c = self.conn
         c.execute("BEGIN")
         try:
-            jobs = self._jobs(c, c.execute(Q["get"], {"id": job_id}).fetchall())
+            jobs = self._jobs(c, c.execute(self.Q["get"], {"id": job_id}).fetchall())
         finally:
             c.execute("COMMIT")
         return jobs[0] if jobs else None
@@ -424,21 +443,21 @@ class SQLiteDB:
         where: list[str] = []
         params: dict[str, object] = {"limit": limit, "offset": offset}
         if state is not None:
-            where.append("state = :state")
+            where.append(f"state = {self.dialect.param('state')}")
             params["state"] = state.value
         if queue is not None:
-            where.append("queue = :queue")
+            where.append(f"queue = {self.dialect.param('queue')}")
             params["queue"] = queue
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         c = self.conn
         c.execute("BEGIN")
         try:
-            return self._jobs(c, c.execute(Q["list"].format(where=clause), params).fetchall())
+            return self._jobs(c, c.execute(self.Q["list"].format(where=clause), params).fetchall())
         finally:
             c.execute("COMMIT")
 
     def counts(self) -> JobCounts:
-        rows = self.conn.execute(Q["counts"]).fetchall()
+        rows = self.conn.execute(self.Q["counts"]).fetchall()
         return JobCounts.from_rows([(q, JobState(s), n) for q, s, n in rows])
 
 

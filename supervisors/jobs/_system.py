@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import final
 
+import attrs
+
 from supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._clock import Clock, SystemClock
@@ -17,9 +19,16 @@ from ._model import Job, JobCounts, JobState, NewJob, RetryPolicy
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
+from ._resources import RegistryResources
 from ._scheduler import Prepared, prune, reclaim
 from ._services import SchedulerService, StoreService, queue_worker
 from ._store import Store
+
+
+def _store_clock(store: Store) -> Clock:
+    """The clock a store keeps (attribute ``clock``, e.g. the database's), else `SystemClock`."""
+    own = getattr(store, "clock", None)
+    return own if isinstance(own, Clock) else SystemClock()
 
 
 def _check_queues(queues: Mapping[str, int]) -> dict[str, int]:
@@ -52,7 +61,8 @@ class JobSystem:
       their arguments valid (checked here).
     - ``retry``: the `RetryPolicy` of jobs registered without one. Defaults to ``RetryPolicy()``:
       20 attempts, backoff ``min(3600, 2 ** (n - 1))`` s ±10 %.
-    - ``clock``: the wall clock; defaults to `SystemClock`. Use `TrioWallClock` under
+    - ``clock``: the wall clock; defaults to the store's own clock if it has one (a
+      `PostgresStore`'s is the database's clock, shared by every host), else `SystemClock`. Use `TrioWallClock` under
       ``trio.testing.MockClock``.
     - ``lease``: how long a claimed job stays leased without a heartbeat, in seconds; default
       30.0. A job whose host died is run again at most ``lease + heartbeat`` seconds after the
@@ -127,7 +137,7 @@ class JobSystem:
         self._core = Core(
             store=store,
             registry=registry,
-            clock=clock if clock is not None else SystemClock(),
+            clock=clock if clock is not None else _store_clock(store),
             retry=retry,
             queues=_check_queues(queues if queues is not None else {"default": 10}),
             settings=Settings(
@@ -195,7 +205,11 @@ class JobSystem:
             children=[
                 ChildSpec(name="store", factory=functools.partial(StoreService, core)),
                 Supervisor(
-                    name="workers", children=[queue_worker(core, q) for q in core.queues]
+                    name="workers",
+                    children=[
+                        attrs.evolve(spec, factory=RegistryResources(spec.factory, self.registry))
+                        for spec in (queue_worker(core, q) for q in core.queues)
+                    ],
                 ),
                 ChildSpec(
                     name="scheduler",

@@ -91,7 +91,8 @@ class Writer:
         ``opens``: open the resource first if needed; when false, ``fn`` gets ``None``.
 
         The calls made in one pass of the Trio scheduler reach the thread together (one wake-up
-        of the thread, from a ``run_sync_soon`` callback), so they can share a transaction.
+        of the thread, when no other task is runnable or from a ``run_sync_soon`` callback at
+        the end of the pass), so they can share a transaction.
         """
         call: _Call[T] = _Call(fn, group, opens)
         if self._thread is None:
@@ -101,7 +102,9 @@ class Writer:
             )
             self._thread.start()
         self._outbox.append(call)
-        if len(self._outbox) == 1:
+        if trio.lowlevel.current_statistics().tasks_runnable == 0:
+            self._flush()  # no other task runs in this pass: nothing to wait for
+        elif len(self._outbox) == 1:
             call.token.run_sync_soon(self._flush)
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
@@ -116,7 +119,8 @@ class Writer:
 
     def _flush(self) -> None:
         calls, self._outbox = self._outbox, []
-        self._queue.put(calls)
+        if calls:
+            self._queue.put(calls)
 
     async def stop(self, close: Callable[[Any], None]) -> None:
         """Run ``close(resource)`` if it was opened, then end the thread; it restarts on use."""
@@ -205,7 +209,8 @@ class Writer:
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # alone, each call then gets the error
+                    conn.execute("ROLLBACK")
             for call in batch:
                 self._run_alone(call)
             return

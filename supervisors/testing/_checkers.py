@@ -32,6 +32,7 @@ from .._events import (
     GaveUp,
     MessagesDropped,
     TreeStarted,
+    TreeStopped,
     TreeStopping,
 )
 from .._spec import DynamicSupervisor, Restart, Strategy, Supervisor, TreeSpec
@@ -242,6 +243,26 @@ def _restart_of(spec: TreeSpec) -> Restart:
     return spec.restart
 
 
+def _found_by_stop(trace: Trace, i: int, parent: str) -> bool:
+    """Whether the exit at ``i`` was found by a stop of all of ``parent``'s children.
+
+    Such a stop (a shutdown, a give-up, an injected failure of the parent) may find the child
+    ended before it emits anything else: then what follows, among the events of the parent and
+    its children, is the next sibling's ChildStopping for that stop, or the parent's own end.
+    """
+    events = trace.events
+    for k in range(i + 1, len(events)):
+        event = events[k]
+        if event.path == parent:
+            if isinstance(event, ChildStopping | ChildStopped | ChildCrashed | ChildExited | TreeStopped):
+                return True
+            continue
+        if _parent(event.path) != parent or isinstance(event, MessagesDropped | ChildCrashed | ChildExited):
+            continue  # elsewhere in the tree, or more of the same stop's findings
+        return isinstance(event, ChildStopping) and event.reason in ("shutdown", "give_up")
+    return not trace.complete
+
+
 def check_restarts(trace: Trace) -> None:
     """Rules 11-19: after each exit, exactly the children its strategy and type call for restart.
 
@@ -290,7 +311,7 @@ def check_restarts(trace: Trace) -> None:
         if not isinstance(e, ChildCrashed | ChildExited):
             continue
         parent = _parent(e.path)
-        if parent in stopping or e.path in pending[parent]:
+        if parent in stopping or e.path in pending[parent] or _found_by_stop(trace, i, parent):
             continue  # reported in place of a stop: the stop under way is the reaction
         sup = specs.supervisors.get(parent)
         m = model(parent)

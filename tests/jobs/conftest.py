@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import trio.testing
+from _pg import PG_URL, close_sync, drop_schema, require_postgres
 
 from supervisors import Supervisor, Tree, open_tree
 from supervisors.jobs import InMemoryStore, JobSystem, SQLiteStore, Store, TrioWallClock
@@ -30,13 +32,34 @@ def wall() -> TrioWallClock:
     return TrioWallClock(START)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema name for one test, dropped after it (skips without PostgreSQL)."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        yield schema
+    finally:
+        drop_schema(schema)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each store implementation in turn (the contract suite runs against all of them)."""
+    """Each store implementation in turn (the contract suite runs against all of them); the
+    PostgreSQL one in a schema of its own, dropped after the test."""
     if request.param == "memory":
         yield InMemoryStore()
-    else:
+    elif request.param == "sqlite":
         yield SQLiteStore(tmp_path / "jobs.db")
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        from supervisors.jobs import PostgresStore
+
+        store = PostgresStore(PG_URL, schema=schema)
+        try:
+            yield store
+        finally:
+            close_sync(store)
 
 
 @asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import trio
 from hypothesis import HealthCheck, given, settings
@@ -224,3 +225,34 @@ def test_every_sequence_keeps_the_invariants_and_both_stores_agree(
 
         memory_result, sqlite_result = trio.run(run_both)
     assert memory_result == sqlite_result
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(ops=operations)
+def test_every_sequence_gives_the_same_results_on_postgres(
+    ops: list[tuple[object, ...]], pg_schema: str
+) -> None:
+    """The same sequences keep the invariants on PostgreSQL, with the results of ``:memory:``
+    (each example on emptied tables whose ids start again at 1)."""
+    from _pg import PG_URL, close_sync
+
+    from supervisors.jobs import PostgresStore
+
+    store = PostgresStore(PG_URL, schema=pg_schema, pool_size=1)
+    try:
+
+        async def run_both() -> tuple[list[object], list[object]]:
+            def empty(db: Any) -> None:
+                db.conn.execute(
+                    "TRUNCATE jobs, job_errors, schedules, paused_queues, schedule_definitions "
+                    "RESTART IDENTITY"
+                )
+
+            await store._run(empty)
+            return await apply(InMemoryStore(), ops), await apply(store, ops)
+
+        memory_result, pg_result = trio.run(run_both)
+    finally:
+        close_sync(store)
+    assert memory_result == pg_result

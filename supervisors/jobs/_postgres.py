@@ -1,0 +1,529 @@
+"""`PostgresStore`: jobs in PostgreSQL, shared by any number of hosts.
+
+It runs the statements of `_sql` rendered for `POSTGRES` through the same Python as the SQLite
+store (`SQLiteDB`'s methods, on a psycopg connection), so the lifecycle is written once.
+
+Driver: synchronous psycopg 3 with a `psycopg_pool.ConnectionPool`, each call on a worker thread
+(``trio.to_thread.run_sync``, not abandoned on cancel). A call always ends on its thread with its
+transaction committed or rolled back, so a cancelled caller never leaves a transaction whose
+outcome is unknown to the store. Driving libpq's non-blocking mode from Trio (no threads) would
+need, on cancellation mid-query, to cancel the query, drain or drop the connection, and would
+leave a ``COMMIT`` sent but unacknowledged undecidable; the thread keeps that out of reach.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, final
+
+import attrs
+import trio
+
+from ._errors import StoreError
+from ._model import NewJob
+from ._pg_migrations import check_schema_name, migrate
+from ._registry import JobRegistry
+from ._requests import JobRequest, build
+from ._sql import POSTGRES, prune_indexes, render
+from ._sqlite_db import SQLiteDB
+from ._sqlstore import SQLStore
+
+if TYPE_CHECKING:
+    from ._model import RetryPolicy
+
+T = TypeVar("T")
+
+logger = logging.getLogger("supervisors.jobs.postgres")
+
+PG_STATEMENTS = render(POSTGRES)
+"""The statements of `_sql`, rendered for PostgreSQL."""
+
+DEFAULT_SCHEMA = "supervisors_jobs"
+"""The PostgreSQL schema a `PostgresStore` uses unless told otherwise."""
+
+_NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        msg = (
+            "PostgresStore needs psycopg 3 and psycopg_pool: install the extra with "
+            "pip install 'trio-supervisors[postgres]'"
+        )
+        raise StoreError(msg) from exc
+    return psycopg
+
+
+def _pool_class() -> Any:
+    _psycopg()
+    try:
+        from psycopg_pool import ConnectionPool
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        msg = "PostgresStore needs psycopg_pool: pip install 'trio-supervisors[postgres]'"
+        raise StoreError(msg) from exc
+    return ConnectionPool
+
+
+class _Ambiguous(Exception):
+    """The connection broke while ``COMMIT`` was in flight: the outcome is unknown."""
+
+
+class PostgresDB(SQLiteDB):
+    """`SQLiteDB`'s methods on one psycopg connection with `search_path` set to the schema.
+
+    A write joins the transaction already open on the connection (the caller's own, for a
+    transactional enqueue), else runs in its own ``BEGIN`` ... ``COMMIT``.
+    """
+
+    Q = PG_STATEMENTS
+    dialect = POSTGRES
+    prune_indexes = prune_indexes(POSTGRES)
+    mark = "%s"
+
+    def __init__(self, conn: Any, schema: str) -> None:
+        self.path = schema
+        self.conn = conn
+        self.schema = schema
+
+    def close(self) -> None:  # the pool owns the connection
+        pass
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        c: Any = self.conn
+        psycopg = _psycopg()
+        if c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield c
+            return
+        c.execute("BEGIN")
+        try:
+            yield c
+        except BaseException:
+            if not c.closed:
+                with contextlib.suppress(Exception):
+                    c.execute("ROLLBACK")
+            raise
+        try:
+            c.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            raise _Ambiguous(str(exc)) from exc
+
+    def _lock_schedule(self, c: Any, schedule: str) -> None:
+        # Hosts firing the same schedule take turns, so the cursor's compare-and-set holds.
+        c.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.schedule:{schedule}",)
+        )
+
+    def reclaim(self, pages: int) -> int:
+        return 0  # autovacuum gives space back
+
+
+@attrs.frozen(kw_only=True)
+class HostInfo:
+    """One row of the ``hosts`` table (times in epoch seconds of the database's clock)."""
+
+    id: str
+    hostname: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    alive: bool
+    """Not stopped, and its last heartbeat is no older than three heartbeat periods."""
+
+
+@final
+class DatabaseClock:
+    """The database's clock (``clock_timestamp()``), as seen from this host.
+
+    Sampled on the store's connections (at `PostgresStore.open` and then at most every
+    ``resync`` seconds, in calls the store makes anyway) and advanced between samples with this
+    host's monotonic clock, which never jumps. A host whose wall clock is wrong by minutes reads
+    the database's time, give or take half a round trip and the monotonic drift since the last
+    sample (parts per million). Before the first sample it reads ``time.time()``.
+    """
+
+    def __init__(self, resync: float = 10.0) -> None:
+        self.resync = resync
+        self._base = time.time()
+        self._mono = time.monotonic()
+        self._synced = -float("inf")
+
+    def now(self) -> float:
+        """The database's current time in epoch seconds."""
+        return self._base + (time.monotonic() - self._mono)
+
+    def due(self) -> bool:
+        return time.monotonic() - self._synced >= self.resync
+
+    def sample(self, conn: Any) -> None:
+        """Read the database's clock on ``conn`` (blocking)."""
+        t0 = time.monotonic()
+        db = float(conn.execute(_NOW).fetchone()[0])
+        t1 = time.monotonic()
+        self._base, self._mono, self._synced = db, (t0 + t1) / 2, t1
+
+    def __repr__(self) -> str:
+        return "DatabaseClock()"
+
+
+def host_id() -> str:
+    """An id unique to this process: host name, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+@final
+class PostgresStore(SQLStore):
+    """Jobs in a PostgreSQL database, in their own schema, shared by any number of hosts.
+
+    - ``url``: a libpq connection string or URL (``postgresql://user@host:5432/db``).
+    - ``schema``: the PostgreSQL schema of the tables; default ``"supervisors_jobs"``. Created
+      and migrated by `open` (see `migrate_schema`).
+    - ``pool_size``: connections (and worker threads) used at once; default 4.
+    - ``migrate``: run the migrations on `open`; default true. With false, `open` only checks
+      the schema is current (migrate with ``python -m supervisors.jobs migrate URL``).
+    - ``heartbeat``: how often `watch` records this host as alive in the ``hosts`` table, in
+      seconds; default 5.0. A host whose heartbeat is older than three periods is shown dead.
+    - ``poll_interval``: `watch`'s wait for a notification before it wakes the workers anyway
+      (the fallback when a notification was missed); default 5.0 s.
+
+    Times: use `clock` (the database's clock) as the `JobSystem`'s clock; `JobSystem` does so
+    by default with this store. A lost connection is retried with backoff (logged once per
+    outage); an enqueue whose ``COMMIT`` was in flight when the connection broke raises
+    `StoreError`, since it may or may not have committed.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        pool_size: int = 4,
+        migrate: bool = True,
+        heartbeat: float = 5.0,
+        poll_interval: float = 5.0,
+    ) -> None:
+        if pool_size < 1:
+            msg = f"'pool_size' must be >= 1 (got {pool_size!r})"
+            raise ValueError(msg)
+        self.url = url
+        self.schema = check_schema_name(schema)
+        self.host_id = host_id()
+        self.clock = DatabaseClock()
+        self._pool_size = pool_size
+        self._migrate = migrate
+        self._heartbeat = heartbeat
+        self._poll = poll_interval
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
+        self._limiter = trio.CapacityLimiter(pool_size)
+        self._outage: float | None = None
+        self._rng = random.Random()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"
+
+    # --- connections ---------------------------------------------------------------------------
+
+    def connect(self, *, autocommit: bool = True) -> Any:
+        """A new psycopg connection to the store's database with ``search_path`` set to the
+        schema (blocking). The caller closes it."""
+        psycopg = _psycopg()
+        return psycopg.connect(
+            self.url,
+            autocommit=autocommit,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            connect_timeout=10,
+            options=f"-c search_path={self.schema}",
+        )
+
+    def _get_pool(self) -> Any:
+        with self._pool_lock:
+            if self._pool is None:
+                self._prepare()
+                pool = _pool_class()(
+                    self.url,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    kwargs={
+                        "autocommit": True,
+                        "keepalives": 1,
+                        "keepalives_idle": 5,
+                        "keepalives_interval": 2,
+                        "keepalives_count": 3,
+                        "connect_timeout": 10,
+                        "options": f"-c search_path={self.schema}",
+                    },
+                    check=_pool_class().check_connection,
+                    open=False,
+                    name=f"supervisors-jobs-{self.schema}",
+                )
+                pool.open(wait=True, timeout=30.0)
+                self._pool = pool
+            return self._pool
+
+    def _call(self, fn: Callable[[PostgresDB], T]) -> T:
+        pool = self._get_pool()
+        with pool.connection(timeout=30.0) as conn:
+            result = fn(PostgresDB(conn, self.schema))
+            if self.clock.due():
+                self.clock.sample(conn)
+            return result
+
+    async def _run(self, fn: Callable[[SQLiteDB], T]) -> T:
+        return await self._retrying(fn, ambiguous_ok=True)
+
+    async def _retrying(self, fn: Callable[[PostgresDB], T], *, ambiguous_ok: bool) -> T:
+        psycopg = _psycopg()
+        delay = 0.05
+        while True:
+            try:
+                result = await trio.to_thread.run_sync(self._call, fn, limiter=self._limiter)
+            except psycopg.errors.DeadlockDetected:
+                await trio.sleep(self._rng.uniform(0, 0.01))  # rolled back: run it again
+                continue
+            except _Ambiguous as exc:
+                if not ambiguous_ok:
+                    self._lost(exc)
+                    msg = (
+                        f"the connection to PostgreSQL (schema {self.schema!r}) broke while a "
+                        f"write was committing, so it may or may not have committed: {exc}; "
+                        "check before writing it again"
+                    )
+                    raise StoreError(msg) from exc
+                self._lost(exc)
+            except (psycopg.OperationalError, _pool_class_errors()) as exc:
+                self._lost(exc)
+            else:
+                if self._outage is not None:
+                    logger.warning(
+                        "PostgreSQL (schema %r) reachable again after %.1f s",
+                        self.schema,
+                        time.monotonic() - self._outage,
+                    )
+                    self._outage = None
+                return result
+            await trio.sleep(delay * self._rng.uniform(0.5, 1.0))
+            delay = min(delay * 2, 5.0)
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._outage is None:
+            self._outage = time.monotonic()
+            logger.error(
+                "lost PostgreSQL (schema %r): %s; retrying with backoff", self.schema, exc
+            )
+
+    @property
+    def available(self) -> bool:
+        """False while the database is unreachable (from the first failed call to the next
+        successful one); for readiness checks."""
+        return self._outage is None
+
+    async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
+        return await self._retrying(lambda db: db.insert(jobs, now), ambiguous_ok=False)
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, migrate the schema (or check it is current, with ``migrate=False``), register
+        this host and read the database's clock; raises `StoreError` if that fails. Other
+        methods do this on first use."""
+        await trio.to_thread.run_sync(self._get_pool)
+
+    def _prepare(self) -> None:
+        psycopg = _psycopg()
+        try:
+            with self.connect() as conn:
+                if self._migrate:
+                    migrate(conn, self.schema)
+                else:
+                    check_current(conn, self.schema)
+                self.clock.sample(conn)
+                conn.execute(
+                    "INSERT INTO hosts (id, hostname, pid, started_at, heartbeat_at) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                    "heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
+                    (self.host_id, socket.gethostname(), os.getpid(), self.clock.now(),
+                     self.clock.now()),
+                )  # fmt: skip
+        except psycopg.OperationalError:
+            raise  # unreachable: retried by the callers that retry
+        except psycopg.Error as exc:
+            msg = f"cannot open the PostgreSQL job store (schema {self.schema!r}): {exc}"
+            raise StoreError(msg) from exc
+
+    async def aclose(self) -> None:
+        """Mark this host stopped and close the connections; the store reopens them if used."""
+
+        def close() -> None:
+            pool, self._pool = self._pool, None
+            if pool is None:
+                return
+            with contextlib.suppress(Exception), pool.connection(timeout=2.0) as conn:
+                conn.execute(
+                    "UPDATE hosts SET stopped_at = %s WHERE id = %s",
+                    (self.clock.now(), self.host_id),
+                )
+            pool.close()
+
+        await trio.to_thread.run_sync(close)
+
+    # --- hosts and wake-ups --------------------------------------------------------------------
+
+    async def beat(self) -> None:
+        """Record this host as alive now (the ``hosts`` table)."""
+
+        def beat(db: PostgresDB) -> None:
+            db.conn.execute(
+                "UPDATE hosts SET heartbeat_at = %s, stopped_at = NULL WHERE id = %s",
+                (self.clock.now(), self.host_id),
+            )
+
+        await self._run(beat)  # type: ignore[arg-type]
+
+    async def hosts(self) -> list[HostInfo]:
+        """Every host registered in the schema, alive or not, oldest first."""
+
+        def read(db: PostgresDB) -> list[HostInfo]:
+            rows = db.conn.execute(
+                "SELECT id, hostname, pid, started_at, heartbeat_at, stopped_at, "
+                "extract(epoch FROM clock_timestamp())::float8 FROM hosts ORDER BY started_at"
+            ).fetchall()
+            return [
+                HostInfo(
+                    id=r[0], hostname=r[1], pid=r[2], started_at=r[3], heartbeat_at=r[4],
+                    stopped_at=r[5],
+                    alive=r[5] is None and r[6] - r[4] <= 3 * self._heartbeat,
+                )
+                for r in rows
+            ]  # fmt: skip
+
+        return await self._run(read)  # type: ignore[arg-type]
+
+    async def watch(
+        self,
+        wake: Callable[[str | None], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen on the schema's channel and call ``wake(queue)`` for each notification (a job
+        of ``queue`` became ready on any host), ``wake(None)`` at the start, after a reconnect
+        and every ``poll_interval`` without news; heartbeat this host every ``heartbeat``
+        seconds. Runs until cancelled."""
+        started = False
+        next_beat = -float("inf")
+        while True:
+            try:
+                conn = await trio.to_thread.run_sync(self.connect)
+            except Exception as exc:
+                self._lost(exc)
+                if not started:
+                    started = True
+                    task_status.started()
+                await trio.sleep(1.0)
+                continue
+            try:
+                await trio.to_thread.run_sync(
+                    conn.execute, f'LISTEN "{self.schema}.jobs"'
+                )
+                wake(None)
+                if not started:
+                    started = True
+                    task_status.started()
+                while True:
+                    if trio.current_time() >= next_beat:
+                        await self.beat()
+                        next_beat = trio.current_time() + self._heartbeat
+                    timeout = min(self._poll, max(0.0, next_beat - trio.current_time()))
+                    queues = await _notifications(conn, timeout)
+                    if queues is None:
+                        wake(None)
+                    for queue in queues or ():
+                        wake(queue)
+            except (OSError, _psycopg().OperationalError) as exc:
+                self._lost(exc)
+                await trio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    # --- transactional enqueue -------------------------------------------------------------------
+
+    def enqueue_in(
+        self,
+        conn: Any,
+        requests: Iterable[JobRequest],
+        *,
+        registry: JobRegistry | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> list[int]:
+        """Enqueue ``requests`` inside the current transaction of the caller's psycopg connection
+        ``conn`` (blocking); return their ids. The jobs exist if and only if that transaction
+        commits, and hosts are notified at its commit. ``registry`` validates as
+        `JobSystem.enqueue` does (see `JobClient`). Times are the database's clock."""
+        from ._model import RetryPolicy as _Retry
+
+        with conn.transaction():
+            now = float(conn.execute(_NOW).fetchone()[0])
+            jobs = [
+                build(r, registry=registry, retry=retry or _Retry(), now=now) for r in requests
+            ]
+            saved = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+            conn.execute("SELECT set_config('search_path', %s, true)", (self.schema,))
+            try:
+                return PostgresDB(conn, self.schema).insert(jobs, now)
+            finally:
+                conn.execute("SELECT set_config('search_path', %s, true)", (saved,))
+
+
+def _pool_class_errors() -> type[Exception]:
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover
+        return OSError
+    return PoolTimeout
+
+
+async def _notifications(conn: Any, timeout: float) -> list[str] | None:
+    """The payloads of notifications received on ``conn`` within ``timeout`` seconds (returning
+    at the first), ``None`` if none came. Waits with Trio on the connection's socket."""
+    with trio.move_on_after(timeout):
+        while True:
+            await trio.lowlevel.wait_readable(conn.pgconn.socket)
+            found = [n.payload for n in conn.notifies(timeout=0)]
+            if found:
+                return found
+    return None
+
+
+def check_current(conn: Any, schema: str) -> None:
+    """Raise `StoreError` unless ``schema`` is migrated to this release's version."""
+    from ._pg_migrations import PG_SCHEMA_VERSION
+
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.schema_migrations",)
+    ).fetchone()
+    version = 0
+    if row[0]:
+        version = conn.execute(f"SELECT max(version) FROM {schema}.schema_migrations").fetchone()[0]
+    if version != PG_SCHEMA_VERSION:
+        msg = (
+            f"PostgreSQL job schema {schema!r} is at version {version or 0}, this release needs "
+            f"{PG_SCHEMA_VERSION}; run: python -m supervisors.jobs migrate URL --schema {schema}"
+        )
+        raise StoreError(msg)
