@@ -21,6 +21,7 @@ from ._errors import JobArgumentsError as JobArgumentsError
 from ._errors import JobError as JobError
 from ._errors import JobNotFoundError as JobNotFoundError
 from ._errors import JobStateError as JobStateError
+from ._errors import ScheduleNotFoundError as ScheduleNotFoundError
 from ._errors import StoreError as StoreError
 from ._errors import UnknownJobError as UnknownJobError
 from ._memory import InMemoryStore as InMemoryStore
@@ -34,6 +35,7 @@ from ._model import JobState as JobState
 from ._model import NewJob as NewJob
 from ._model import Promoted as Promoted
 from ._model import RetryPolicy as RetryPolicy
+from ._model import ScheduleSettings as ScheduleSettings
 from ._model import Settled as Settled
 from ._postgres import DatabaseClock as DatabaseClock
 from ._postgres import HostInfo as HostInfo
@@ -80,6 +82,8 @@ __all__ = [
     "RetryPolicy",
     "RunningJob",
     "SQLiteStore",
+    "ScheduleNotFoundError",
+    "ScheduleSettings",
     "Settled",
     "Store",
     "StoreError",

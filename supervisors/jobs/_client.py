@@ -12,6 +12,7 @@ from typing import final
 import cattrs
 
 from ._clock import Clock, SystemClock
+from ._lifecycle import Op
 from ._model import Job, JobCounts, JobState, RetryPolicy
 from ._registry import JobRegistry
 from ._requests import JobRequest, build, check_retry, found
@@ -156,6 +157,63 @@ class JobClient:
         """How many jobs are in each state, in total and per queue."""
         with self._lock:
             return self._db.counts()
+
+    def requeue(self, job_id: int, *, attempts: int = 1) -> None:
+        """As `JobSystem.requeue`."""
+        check_retry(attempts)
+        with self._lock:
+            queue = self._db.retry(job_id, self._clock.now(), attempts, Op.REQUEUE)
+            self._poker.poke([queue])
+
+    def cancel(self, job_id: int) -> JobState:
+        """As `JobSystem.cancel`; a running job is cancelled by its host at its next heartbeat."""
+        with self._lock:
+            state, _queue = self._db.cancel(job_id, self._clock.now())
+        return state
+
+    def delete(self, job_id: int) -> None:
+        """As `JobSystem.delete`."""
+        with self._lock:
+            self._db.delete(job_id)
+
+    def pause_queue(self, queue: str) -> None:
+        """As `JobSystem.pause_queue`."""
+        with self._lock:
+            self._db.pause_queue(queue, True, self._clock.now())
+
+    def resume_queue(self, queue: str) -> None:
+        """As `JobSystem.resume_queue`; wakes the hosts running the queue."""
+        with self._lock:
+            self._db.pause_queue(queue, False, self._clock.now())
+            self._poker.poke([queue])
+
+    def paused_queues(self) -> frozenset[str]:
+        """As `JobSystem.paused_queues`."""
+        with self._lock:
+            return self._db.paused_queues()
+
+    def trigger(self, schedule: str) -> int:
+        """As `JobSystem.trigger`, for a schedule a host recorded in the store."""
+        with self._lock:
+            job_id, queue = self._db.trigger(schedule, self._clock.now())
+            self._poker.poke([queue])
+        return job_id
+
+    def pause_schedule(self, schedule: str) -> None:
+        """As `JobSystem.pause_schedule`."""
+        with self._lock:
+            self._db.pause_schedule(schedule, True)
+
+    def resume_schedule(self, schedule: str) -> None:
+        """As `JobSystem.resume_schedule`."""
+        with self._lock:
+            self._db.pause_schedule(schedule, False)
+            self._poker.poke([], scheduler=True)
+
+    def paused_schedules(self) -> frozenset[str]:
+        """As `JobSystem.paused_schedules`."""
+        with self._lock:
+            return self._db.paused_schedules()
 
     def retry(self, job_id: int, *, attempts: int = 1) -> None:
         """As `JobSystem.retry`; a host picks the job up within its poll interval."""

@@ -85,6 +85,9 @@ class Core:
         self._settled: trio.Event | None = None
         self.settled_count = 0
         """How many times `notify_settled` was called."""
+        self.local_cancels: dict[int, Callable[[], None]] = {}
+        """Running jobs of this process by id → what cancels their run here (`JobSystem.cancel`
+        of a job running in this process takes effect at once, not at the next heartbeat)."""
         self.wake_scheduler_on_settle = False
         """Set when a schedule's next occurrence waits for the previous run (``RUN_ALL``)."""
         self.runs = Runs()

@@ -54,3 +54,21 @@ class StoreError(JobError, ConfigurationError):
     A `supervisors.ConfigurationError`: when it stops the job system's start, the host logs its
     message as one line, without a traceback.
     """
+
+
+class ScheduleNotFoundError(JobError, LookupError):
+    """No recurring schedule with the given name is recorded in the store.
+
+    A schedule is recorded when a host whose `JobSystem` has it starts (or when that
+    `JobSystem` triggers or pauses it); the message lists the recorded names.
+    """
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        names = sorted(known)
+        listed = ", ".join(repr(n) for n in names) if names else "none"
+        super().__init__(
+            f"no recurring schedule named {name!r} is recorded in the store (recorded: {listed}); "
+            "check the name, or start a host whose JobSystem has it in 'recurring'"
+        )
+        self.name = name
+        self.known = tuple(names)

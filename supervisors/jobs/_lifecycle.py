@@ -30,6 +30,10 @@ LEASE_EXPIRED = (
 )
 """The error recorded for an attempt whose lease expired."""
 
+CANCELLED = "cancelled: attempt {attempt} was cancelled on request (JobSystem.cancel)"
+"""The error recorded for an attempt whose cancellation was requested and that then ended
+without success."""
+
 INTERRUPTED = "interrupted: attempt {attempt} was stopped before it finished (host stopping)"
 """The error recorded for an attempt given back by its runner without an outcome."""
 
@@ -65,6 +69,17 @@ class Op(enum.Enum):
     """An operator runs the job now (``Store.retry``)."""
     PRUNE = "prune"
     """Retention deletes the finished job (``Store.prune``)."""
+    CANCEL = "cancel"
+    """An operator cancels the job (``Store.cancel``): a job not running is cancelled at once;
+    a running one is flagged (``cancel_requested``) and keeps running until its runner sees it."""
+    CANCEL_END = "cancel_end"
+    """An attempt of a job whose cancellation was requested ends without success: its runner
+    cancelled it, or it failed, was interrupted or its lease expired (``Store.settle``,
+    ``Store.requeue_expired``). It does not run again."""
+    DELETE = "delete"
+    """An operator deletes the job and its errors (``Store.delete``)."""
+    REQUEUE = "requeue"
+    """An operator runs the job again now, finished or not yet due (``Store.requeue``)."""
 
 
 _S = JobState
@@ -90,6 +105,23 @@ TRANSITIONS: Mapping[tuple[JobState | None, Op], JobState | None] = {
     (_S.SCHEDULED, Op.RETRY): _S.ENQUEUED,
     (_S.SUCCEEDED, Op.PRUNE): DELETED,
     (_S.DEAD, Op.PRUNE): DELETED,
+    (_S.CANCELLED, Op.PRUNE): DELETED,
+    (_S.SCHEDULED, Op.CANCEL): _S.CANCELLED,
+    (_S.ENQUEUED, Op.CANCEL): _S.CANCELLED,
+    (_S.RETRYING, Op.CANCEL): _S.CANCELLED,
+    (_S.RUNNING, Op.CANCEL): _S.RUNNING,
+    (_S.RUNNING, Op.CANCEL_END): _S.CANCELLED,
+    (_S.SCHEDULED, Op.DELETE): DELETED,
+    (_S.ENQUEUED, Op.DELETE): DELETED,
+    (_S.RETRYING, Op.DELETE): DELETED,
+    (_S.SUCCEEDED, Op.DELETE): DELETED,
+    (_S.DEAD, Op.DELETE): DELETED,
+    (_S.CANCELLED, Op.DELETE): DELETED,
+    (_S.SCHEDULED, Op.REQUEUE): _S.ENQUEUED,
+    (_S.RETRYING, Op.REQUEUE): _S.ENQUEUED,
+    (_S.SUCCEEDED, Op.REQUEUE): _S.ENQUEUED,
+    (_S.DEAD, Op.REQUEUE): _S.ENQUEUED,
+    (_S.CANCELLED, Op.REQUEUE): _S.ENQUEUED,
 }
 """(state, operation) → state after it. A pair that is absent is refused: the store leaves the
 job as it was (and says so where the operation reports per job, e.g. a stale token)."""
@@ -98,6 +130,12 @@ job as it was (and says so where the operation reports per job, e.g. a stale tok
 def sources(*ops: Op) -> tuple[JobState, ...]:
     """The states the operations ``ops`` act on, in `JobState` declaration order."""
     found = {s for (s, op) in TRANSITIONS if op in ops and s is not None}
+    return tuple(s for s in JobState if s in found)
+
+
+def sources_to(op: Op, target: JobState | None) -> tuple[JobState, ...]:
+    """The states from which ``op`` leads to ``target``, in `JobState` declaration order."""
+    found = {s for (s, o), t in TRANSITIONS.items() if o is op and t is target and s is not None}
     return tuple(s for s in JobState if s in found)
 
 

@@ -83,6 +83,25 @@ CREATE TABLE job_definitions (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        version=3,
+        summary="operations: cancellation requests, paused queues, recorded and pausable schedules",
+        script="""
+ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE paused_queues (queue TEXT PRIMARY KEY, paused_at REAL NOT NULL);
+CREATE TABLE schedule_definitions (
+    name TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    args TEXT NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0
+)
+""",
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The ``user_version`` of a database this library has fully migrated."""
 

@@ -26,7 +26,7 @@ class JobState(enum.Enum):
     ``SCHEDULED`` (due later) → ``ENQUEUED`` (due, waiting for a worker) → ``RUNNING`` (claimed,
     holds a lease) → ``SUCCEEDED`` | ``RETRYING`` (failed, waits for its backoff, then goes back to
     ``ENQUEUED``) | ``DEAD`` (failed its last attempt, or cannot run at all; kept until retried
-    by hand).
+    by hand) | ``CANCELLED`` (cancelled by an operator before it ran, or while it ran).
     """
 
     SCHEDULED = "scheduled"
@@ -35,6 +35,7 @@ class JobState(enum.Enum):
     SUCCEEDED = "succeeded"
     RETRYING = "retrying"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
 UNFINISHED_STATES = frozenset(
@@ -97,6 +98,9 @@ class Job:
     """For a recurring job: the cron occurrence it stands for."""
     errors: tuple[AttemptError, ...]
     """Every failed attempt, oldest first."""
+    cancel_requested: bool = False
+    """Whether `JobSystem.cancel` was called while the job ran: its run is being cancelled (it
+    becomes ``CANCELLED`` unless it succeeds first)."""
 
 
 def _zero_counts() -> dict[JobState, int]:
@@ -227,6 +231,19 @@ class JobSettings:
     queue: str
     max_attempts: int
     unique: bool
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleSettings:
+    """A recurring schedule as a host records it in its store (`Store.define_schedules`), so
+    that every client can trigger or pause it by name."""
+
+    name: str
+    job: str
+    queue: str
+    args: str
+    """The job's arguments as JSON text."""
+    max_attempts: int
 
 
 Token: TypeAlias = tuple[int, int]

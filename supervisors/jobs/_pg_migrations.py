@@ -111,6 +111,25 @@ PG_MIGRATIONS: tuple[PgMigration, ...] = (
     ),
 )
 
+PG_MIGRATIONS += (
+    PgMigration(
+        version=2,
+        summary="operations: cancellation requests, paused queues, recorded and pausable schedules",
+        statements=(
+            "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
+            "CREATE TABLE paused_queues (queue TEXT PRIMARY KEY, paused_at DOUBLE PRECISION NOT NULL)",
+            """CREATE TABLE schedule_definitions (
+                name TEXT PRIMARY KEY,
+                job TEXT NOT NULL,
+                queue TEXT NOT NULL,
+                args TEXT NOT NULL,
+                max_attempts INTEGER NOT NULL,
+                paused INTEGER NOT NULL DEFAULT 0
+            )""",
+        ),
+    ),
+)
+
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1].version
 """The version of a schema this library has fully migrated."""
 

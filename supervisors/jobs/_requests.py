@@ -123,7 +123,7 @@ def build(
     )
 
 
-FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.DEAD})
+FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED})
 """The states `wait_finished` waits for."""
 
 

@@ -50,6 +50,7 @@ class QueueRunner:
         self._active: dict[int, ClaimedJob] = {}
         self._scopes: dict[int, trio.CancelScope] = {}
         self._threads: set[int] = set()
+        self._cancel_requested: set[int] = set()
         self._ok: list[Token] = []
         self._failed: list[Failure] = []
         self._recording: set[int] = set()
@@ -145,11 +146,36 @@ class QueueRunner:
             claimed = settled.claimed
             for job in claimed:
                 active[job.id] = job
+                core.local_cancels[job.id] = functools.partial(self.cancel, job.id)
             if want and len(claimed) < limit:
                 maybe_work = core.wake_gen[queue] != seen
             self._in_flight += len(claimed)
             for job in claimed:
                 send.send_nowait(job)
+
+    def cancel(self, job_id: int) -> None:
+        """Cancel the run of ``job_id`` here, whose cancellation was requested in the store: its
+        function sees ``trio.Cancelled`` at its next checkpoint (a sync job's thread is not
+        interrupted; the run ends when it returns)."""
+        if job_id not in self._active:
+            return
+        self._cancel_requested.add(job_id)
+        scope = self._scopes.get(job_id)
+        if scope is not None:
+            scope.cancel()
+
+    async def _end_cancelled(self, job: ClaimedJob) -> None:
+        """Record the end of a run cancelled on request: the store makes the job CANCELLED."""
+        core = self.core
+        with trio.CancelScope(shield=True):
+            settled = await core.store.settle(
+                owner=core.owner, now=core.clock.now(), released=[job.token]
+            )
+        if job.id in settled.refused:
+            self._lost(job.id, "before its cancellation was recorded")
+            return
+        self._active.pop(job.id, None)
+        core.notify_settled()
 
     def _lost(self, job_id: int, what: str) -> None:
         """The store refused this job's token: another run owns the job now."""
@@ -171,6 +197,7 @@ class QueueRunner:
             try:
                 await self._execute(job)
             finally:
+                self.core.local_cancels.pop(job.id, None)
                 self._in_flight -= 1
                 self._kick.set()
                 self.core.runs.end(job)
@@ -185,6 +212,10 @@ class QueueRunner:
             logger.error("job %d (%s) cannot run and is dead: %s", job.id, job.name, exc)
             self._failed.append(Failure(job.id, job.attempt, str(exc), "", None))
             return
+        if job.id in self._cancel_requested:  # cancelled before it started: do not start it
+            self._cancel_requested.discard(job.id)
+            await self._end_cancelled(job)
+            return
         timeout = definition.timeout if definition.timeout is not None else core.timeout
         deadline = trio.current_time() + timeout if timeout is not None else math.inf
         scope = trio.CancelScope(deadline=min(deadline, self._stop_jobs_at))
@@ -197,15 +228,19 @@ class QueueRunner:
                     await self._call(job, definition, args, resources)
         except Exception as exc:
             if job.id in self._active:
-                self._record_failure(job, definition, exc)
+                self._record_failure(job, definition, exc)  # made CANCELLED if requested
             return
         finally:
             _current.reset(token)
             del self._scopes[job.id]
+            requested = job.id in self._cancel_requested
+            self._cancel_requested.discard(job.id)
         if job.id not in self._active:
             return  # the lease was lost: another run owns the outcome
         if not scope.cancelled_caught:
             self._ok.append(job.token)
+        elif requested:
+            await self._end_cancelled(job)
         elif trio.current_time() >= self._stop_jobs_at:
             return  # interrupted by the stop: `_flush` releases it
         else:
@@ -287,6 +322,10 @@ class QueueRunner:
                     # Its outcome may have been written meanwhile: not lost, finished.
                     if job_id not in self._recording:
                         self._lost(job_id, "while running; cancelling this run")
+                kept = [job.id for job in running if job.id not in lost]
+                if kept:
+                    for job_id in sorted(await core.store.cancelling(kept)):
+                        self.cancel(job_id)
 
     async def _flush(self) -> None:
         self.core.failures.flush(force=True)

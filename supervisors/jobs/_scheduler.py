@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import trio
 
 from ._core import Core
-from ._model import JobState, NewJob
+from ._model import JobState, NewJob, ScheduleSettings
 from ._recurring import Misfire, Recurring, plan
 from ._store import Store
 
@@ -63,6 +63,16 @@ class Prepared:
         self.args = args
         self.max_attempts = max_attempts
 
+    def settings(self) -> ScheduleSettings:
+        """The record of this schedule in the store (`Store.define_schedules`)."""
+        return ScheduleSettings(
+            name=self.spec.name,
+            job=self.spec.job,
+            queue=self.queue,
+            args=self.args,
+            max_attempts=self.max_attempts,
+        )
+
 
 class Scheduler:
     """The scheduler of one job system (see the module docstring)."""
@@ -75,6 +85,8 @@ class Scheduler:
 
     async def _load_cursors(self) -> None:
         store = self.core.store
+        if self.recurring:
+            await store.define_schedules([r.settings() for r in self.recurring])
         for r in self.recurring:
             name = r.spec.name
             cursor = await store.cursor(name)
@@ -116,6 +128,7 @@ class Scheduler:
             retention = (
                 (JobState.SUCCEEDED, settings.keep_succeeded),
                 (JobState.DEAD, settings.keep_dead),
+                (JobState.CANCELLED, settings.keep_dead),
             )
             if any(keep is not None for _, keep in retention):
                 if now >= next_prune:
@@ -171,6 +184,9 @@ class Scheduler:
             if ids is None:  # another host fired first: continue from where it got to
                 stored = await core.store.cursor(spec.name)
                 cursor = new_cursor if stored is None else stored
+                continue
+            if one_by_one and not ids and await core.store.cursor(spec.name) == new_cursor:
+                cursor = new_cursor  # the schedule is paused: the occurrence was passed over
                 continue
             if one_by_one and not ids:  # held: the previous run is unfinished
                 self._cursors[spec.name] = cursor

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ._lifecycle import Op, sources
+from ._lifecycle import DELETED, Op, sources, sources_to
 from ._model import UNFINISHED_STATES, JobState
 
 
@@ -48,7 +48,9 @@ _PG_TYPES = {
     **dict.fromkeys(
         ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time"), "float8"
     ),
-    **dict.fromkeys(("id", "attempt", "max_attempts", "limit", "offset", "is_unique"), "int8"),
+    **dict.fromkeys(
+        ("id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused"), "int8"
+    ),
 }
 
 
@@ -81,7 +83,7 @@ UNFINISHED = in_states(UNFINISHED_STATES)
 
 COLUMNS = (
     "id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at, "
-    "lease_until, unique_key, schedule, fire_time"
+    "lease_until, unique_key, schedule, fire_time, cancel_requested"
 )
 
 _FENCE = "id = :id AND state = 'running' AND attempt = :attempt AND lease_owner = :owner"
@@ -89,14 +91,22 @@ _FENCE = "id = :id AND state = 'running' AND attempt = :attempt AND lease_owner 
 
 # The end of an attempt without an outcome (interrupted or expired): counted, and the job is
 # enqueued again if it has attempts left, else dead.
+# A job whose cancellation was requested is cancelled instead (`Op.CANCEL_END`).
 _GIVE_BACK = """
-    state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'enqueued' END,
-    finished_at = CASE WHEN attempt >= max_attempts THEN :now ELSE NULL END,
+    state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+                 WHEN attempt >= max_attempts THEN 'dead' ELSE 'enqueued' END,
+    finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN :now
+                       ELSE NULL END,
     run_at = :now, lease_owner = NULL, lease_until = NULL
 """
 
 assert sources(Op.RENEW, Op.SUCCEED, Op.FAIL, Op.KILL) == (JobState.RUNNING,)
-assert sources(Op.INTERRUPT, Op.EXPIRE) == (JobState.RUNNING,)
+assert sources(Op.INTERRUPT, Op.EXPIRE, Op.CANCEL_END) == (JobState.RUNNING,)
+_CANCEL_NOW = in_states(sources_to(Op.CANCEL, JobState.CANCELLED))
+_CANCEL_LATER = in_states(sources_to(Op.CANCEL, JobState.RUNNING))
+_DELETABLE = in_states(sources_to(Op.DELETE, DELETED))
+_REQUEUE = in_states(sources(Op.REQUEUE))
+_PAUSED = "EXISTS (SELECT 1 FROM paused_queues WHERE queue = :queue)"
 
 _TEMPLATES: Mapping[str, str] = {
     "insert": """
@@ -113,6 +123,7 @@ _TEMPLATES: Mapping[str, str] = {
                         lease_until = :lease_until
         WHERE id IN (
             SELECT id FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
+            AND NOT {_PAUSED}
             ORDER BY id LIMIT :limit {{skip_locked}}
         )
         RETURNING id, name, queue, args, attempt, max_attempts
@@ -125,9 +136,11 @@ _TEMPLATES: Mapping[str, str] = {
     """,
     "fail": f"""
         UPDATE jobs SET
-            state = CASE WHEN :retry_at IS NULL THEN 'dead' ELSE 'retrying' END,
+            state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+                         WHEN :retry_at IS NULL THEN 'dead' ELSE 'retrying' END,
             run_at = COALESCE(:retry_at, run_at),
-            finished_at = CASE WHEN :retry_at IS NULL THEN :now ELSE NULL END,
+            finished_at = CASE WHEN cancel_requested = 1 OR :retry_at IS NULL THEN :now
+                               ELSE NULL END,
             lease_owner = NULL, lease_until = NULL
         WHERE {_FENCE}
     """,
@@ -139,6 +152,41 @@ _TEMPLATES: Mapping[str, str] = {
         )
         RETURNING id, queue, attempt, state
     """,
+    "probe": "SELECT state, attempt, max_attempts, queue, unique_key FROM jobs WHERE id = :id",
+    "cancel": f"""
+        UPDATE jobs SET state = 'cancelled', finished_at = :now WHERE id = :id AND {_CANCEL_NOW}
+    """,
+    "request_cancel": f"UPDATE jobs SET cancel_requested = 1 WHERE id = :id AND {_CANCEL_LATER}",
+    "cancelling": """
+        SELECT id FROM jobs WHERE id IN ({ids}) AND state = 'running' AND cancel_requested = 1
+    """,
+    "delete_errors": "DELETE FROM job_errors WHERE job_id = :id",
+    "delete": f"DELETE FROM jobs WHERE id = :id AND {_DELETABLE}",
+    "requeue": f"""
+        UPDATE jobs SET state = 'enqueued', run_at = :now, finished_at = NULL,
+                        max_attempts = :max_attempts, cancel_requested = 0
+        WHERE id = :id AND {_REQUEUE}
+    """,
+    "pause_queue": """
+        INSERT INTO paused_queues (queue, paused_at) VALUES (:queue, :now)
+        ON CONFLICT (queue) DO NOTHING
+    """,
+    "resume_queue": "DELETE FROM paused_queues WHERE queue = :queue",
+    "paused_queues": "SELECT queue FROM paused_queues ORDER BY queue",
+    "define_schedule": """
+        INSERT INTO schedule_definitions (name, job, queue, args, max_attempts)
+        VALUES (:schedule, :job, :queue, :args, :max_attempts)
+        ON CONFLICT (name) DO UPDATE SET job = excluded.job, queue = excluded.queue,
+            args = excluded.args, max_attempts = excluded.max_attempts
+    """,
+    "schedule_definition": """
+        SELECT job, queue, args, max_attempts, paused FROM schedule_definitions
+        WHERE name = :schedule
+    """,
+    "schedule_names": "SELECT name FROM schedule_definitions ORDER BY name",
+    "pause_schedule": "UPDATE schedule_definitions SET paused = :paused WHERE name = :schedule",
+    "paused_schedules": "SELECT name FROM schedule_definitions WHERE paused = 1 ORDER BY name",
+    "schedule_paused": "SELECT paused FROM schedule_definitions WHERE name = :schedule",
     "error": """
         INSERT INTO job_errors (job_id, attempt, at, error, traceback)
         VALUES (:id, :attempt, :now, :error, :traceback)
@@ -158,9 +206,6 @@ _TEMPLATES: Mapping[str, str] = {
         ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor
     """,
     "schedule_open": f"SELECT 1 FROM jobs WHERE schedule = :schedule AND {UNFINISHED} LIMIT 1",
-    "retry_probe": """
-        SELECT state, attempt, max_attempts, queue, unique_key FROM jobs WHERE id = :id
-    """,
     "retry": f"""
         UPDATE jobs SET state = 'enqueued', run_at = :now, finished_at = NULL,
                         max_attempts = :max_attempts
@@ -209,8 +254,13 @@ STATEMENTS = render(SQLITE)
 """The statements for SQLite, by name."""
 
 def prune_indexes(dialect: Dialect) -> dict[JobState, str]:
-    """The index hint of ``prune_ids`` per state in ``dialect`` (dead jobs have no such index)."""
-    return {JobState.SUCCEEDED: dialect.use_index("jobs_finished"), JobState.DEAD: ""}
+    """The index hint of ``prune_ids`` per state in ``dialect`` (dead and cancelled jobs have no
+    such index)."""
+    return {
+        JobState.SUCCEEDED: dialect.use_index("jobs_finished"),
+        JobState.DEAD: "",
+        JobState.CANCELLED: "",
+    }
 
 
 PRUNE_INDEXES = prune_indexes(SQLITE)

@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from ._errors import JobNotFoundError, JobStateError, StoreError
-from ._lifecycle import INTERRUPTED, LEASE_EXPIRED, Op, sources
+from ._errors import JobNotFoundError, JobStateError, ScheduleNotFoundError, StoreError
+from ._lifecycle import CANCELLED, INTERRUPTED, LEASE_EXPIRED, Op, sources
 from ._model import (
     DEFAULT_MAX_ATTEMPTS,
     AttemptError,
@@ -31,6 +31,7 @@ from ._model import (
     JobState,
     NewJob,
     Promoted,
+    ScheduleSettings,
     Settled,
     Token,
     to_datetime,
@@ -210,10 +211,12 @@ class SQLiteDB:
             c.execute(self.Q["error"], {**fence, "error": f.error, "traceback": f.traceback})
         for job_id, attempt in released:
             fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
-            if c.execute(self.Q["interrupt"], fence).fetchone() is None:
+            row = c.execute(self.Q["interrupt"], fence).fetchone()
+            if row is None:
                 refused.append(job_id)
                 continue
-            error = INTERRUPTED.format(attempt=attempt)
+            text = CANCELLED if row[1] == "cancelled" else INTERRUPTED
+            error = text.format(attempt=attempt)
             c.execute(self.Q["error"], {**fence, "error": error, "traceback": ""})
         return frozenset(refused)
 
@@ -298,6 +301,9 @@ class SQLiteDB:
             current = None if row is None else float(row[0])
             if current != expected:
                 return None
+            paused = c.execute(self.Q["schedule_paused"], {"schedule": schedule}).fetchone()
+            if paused is not None and paused[0]:
+                jobs = ()  # a paused schedule's occurrences are passed over
             ids: list[int] = []
             for job in jobs:
                 if exclusive and c.execute(self.Q["schedule_open"], {"schedule": schedule}).fetchone():
@@ -313,17 +319,20 @@ class SQLiteDB:
     def _lock_schedule(self, c: Any, schedule: str) -> None:
         """Serialise `fire` of ``schedule`` with other writers (the write transaction does)."""
 
-    def retry(self, job_id: int, now: float, attempts: int) -> str:
+    def retry(self, job_id: int, now: float, attempts: int, op: Op = Op.RETRY) -> str:
+        """`Op.RETRY` (``retry``) or `Op.REQUEUE` (``requeue``): the same rule over different
+        source states; a finished job gets ``attempts`` more attempts."""
+        verb, statement = ("retried", "retry") if op is Op.RETRY else ("requeued", "requeue")
         with self._write() as c:
-            row = c.execute(self.Q["retry_probe"], {"id": job_id}).fetchone()
+            row = c.execute(self.Q["probe"], {"id": job_id}).fetchone()
             if row is None:
                 raise JobNotFoundError(job_id)
             state, attempt, max_attempts, queue, unique_key = row
-            if JobState(state) not in sources(Op.RETRY):
-                allowed = ", ".join(s.value for s in sources(Op.RETRY))
-                msg = f"job {job_id} is {state}; only {allowed} jobs can be retried"
+            if JobState(state) not in sources(op):
+                allowed = ", ".join(s.value for s in sources(op))
+                msg = f"job {job_id} is {state}; only {allowed} jobs can be {verb}"
                 raise JobStateError(msg)
-            if state == "dead":
+            if state in ("dead", "succeeded", "cancelled"):
                 if unique_key is not None:
                     other = c.execute(self.Q["unique_holder"], {"unique_key": unique_key}).fetchone()
                     if other is not None:
@@ -333,8 +342,84 @@ class SQLiteDB:
                         )
                         raise JobStateError(msg)
                 max_attempts = attempt + attempts
-            c.execute(self.Q["retry"], {"id": job_id, "now": now, "max_attempts": max_attempts})
+            c.execute(self.Q[statement], {"id": job_id, "now": now, "max_attempts": max_attempts})
         return str(queue)
+
+    def cancel(self, job_id: int, now: float) -> tuple[JobState, str]:
+        """Cancel a job not running, or flag a running one; return its state after and queue."""
+        with self._write() as c:
+            row = c.execute(self.Q["probe"], {"id": job_id}).fetchone()
+            if row is None:
+                raise JobNotFoundError(job_id)
+            state, queue = JobState(row[0]), str(row[3])
+            if c.execute(self.Q["cancel"], {"id": job_id, "now": now}).rowcount == 1:
+                return JobState.CANCELLED, queue
+            if c.execute(self.Q["request_cancel"], {"id": job_id}).rowcount == 1:
+                return JobState.RUNNING, queue
+        allowed = ", ".join(s.value for s in sources(Op.CANCEL))
+        msg = f"job {job_id} is {state.value}; only {allowed} jobs can be cancelled"
+        raise JobStateError(msg)
+
+    def cancelling(self, job_ids: Sequence[int]) -> frozenset[int]:
+        """Those of ``job_ids`` that are running and whose cancellation was requested."""
+        found: set[int] = set()
+        for start in range(0, len(job_ids), 500):
+            chunk = list(job_ids[start : start + 500])
+            marks = ",".join([self.mark] * len(chunk))
+            found.update(int(r[0]) for r in self.conn.execute(self.Q["cancelling"].format(ids=marks), chunk))
+        return frozenset(found)
+
+    def delete(self, job_id: int) -> None:
+        with self._write() as c:
+            row = c.execute(self.Q["probe"], {"id": job_id}).fetchone()
+            if row is None:
+                raise JobNotFoundError(job_id)
+            if c.execute(self.Q["delete"], {"id": job_id}).rowcount != 1:
+                msg = f"job {job_id} is {row[0]}; cancel it and wait for it to stop before deleting it"
+                raise JobStateError(msg)
+            c.execute(self.Q["delete_errors"], {"id": job_id})
+
+    def pause_queue(self, queue: str, paused: bool, now: float) -> None:
+        with self._write() as c:
+            c.execute(self.Q["pause_queue" if paused else "resume_queue"], {"queue": queue, "now": now})
+
+    def paused_queues(self) -> frozenset[str]:
+        return frozenset(str(r[0]) for r in self.conn.execute(self.Q["paused_queues"]))
+
+    def define_schedules(self, schedules: Sequence[ScheduleSettings]) -> None:
+        with self._write() as c:
+            for d in schedules:
+                c.execute(
+                    self.Q["define_schedule"],
+                    {"schedule": d.name, "job": d.job, "queue": d.queue, "args": d.args,
+                     "max_attempts": d.max_attempts},
+                )  # fmt: skip
+
+    def _schedule(self, c: Any, name: str) -> Any:
+        row = c.execute(self.Q["schedule_definition"], {"schedule": name}).fetchone()
+        if row is None:
+            known = [str(r[0]) for r in c.execute(self.Q["schedule_names"])]
+            raise ScheduleNotFoundError(name, known)
+        return row
+
+    def trigger(self, name: str, now: float) -> tuple[int, str]:
+        """Enqueue an occurrence of schedule ``name`` now; return its id and queue."""
+        with self._write() as c:
+            job, queue, args, attempts, _paused = self._schedule(c, name)
+            new = NewJob(
+                name=str(job), queue=str(queue), args=str(args), run_at=now,
+                max_attempts=int(attempts), schedule=name, fire_time=now,
+            )  # fmt: skip
+            inserted = self._insert_one(c, new, now)
+            return (inserted if inserted is not None else self._existing(c, new)), str(queue)
+
+    def pause_schedule(self, name: str, paused: bool) -> None:
+        with self._write() as c:
+            self._schedule(c, name)
+            c.execute(self.Q["pause_schedule"], {"schedule": name, "paused": int(paused)})
+
+    def paused_schedules(self) -> frozenset[str]:
+        return frozenset(str(r[0]) for r in self.conn.execute(self.Q["paused_schedules"]))
 
     def prune(self, state: JobState, before: float, limit: int) -> int:
         if state not in sources(Op.PRUNE):
@@ -411,7 +496,7 @@ class SQLiteDB:
 
 def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
     (job_id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at,
-     lease_until, unique_key, schedule, fire_time) = r  # fmt: skip
+     lease_until, unique_key, schedule, fire_time, cancel_requested) = r  # fmt: skip
     return Job(
         id=int(job_id),
         name=str(name),
@@ -428,4 +513,5 @@ def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
         schedule=None if schedule is None else str(schedule),
         fire_time=None if fire_time is None else to_datetime(float(fire_time)),
         errors=errors,
+        cancel_requested=bool(cancel_requested),
     )

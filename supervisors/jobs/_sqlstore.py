@@ -10,6 +10,7 @@ import abc
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from ._lifecycle import Op
 from ._model import (
     ClaimedJob,
     Failure,
@@ -19,6 +20,7 @@ from ._model import (
     JobState,
     NewJob,
     Promoted,
+    ScheduleSettings,
     Settled,
     Token,
 )
@@ -125,6 +127,36 @@ class SQLStore(Store):
 
     async def retry(self, job_id: int, *, now: float, attempts: int) -> str:
         return await self._run(lambda db: db.retry(job_id, now, attempts))
+
+    async def requeue(self, job_id: int, *, now: float, attempts: int) -> str:
+        return await self._run(lambda db: db.retry(job_id, now, attempts, Op.REQUEUE))
+
+    async def cancel(self, job_id: int, *, now: float) -> tuple[JobState, str]:
+        return await self._run(lambda db: db.cancel(job_id, now))
+
+    async def cancelling(self, job_ids: Sequence[int]) -> frozenset[int]:
+        return await self._run(lambda db: db.cancelling(job_ids))
+
+    async def delete(self, job_id: int) -> None:
+        await self._run(lambda db: db.delete(job_id))
+
+    async def pause_queue(self, queue: str, *, paused: bool, now: float) -> None:
+        await self._run(lambda db: db.pause_queue(queue, paused, now))
+
+    async def paused_queues(self) -> frozenset[str]:
+        return await self._run(lambda db: db.paused_queues())
+
+    async def define_schedules(self, schedules: Sequence[ScheduleSettings]) -> None:
+        await self._run(lambda db: db.define_schedules(schedules))
+
+    async def trigger(self, schedule: str, *, now: float) -> tuple[int, str]:
+        return await self._run(lambda db: db.trigger(schedule, now))
+
+    async def pause_schedule(self, schedule: str, *, paused: bool) -> None:
+        await self._run(lambda db: db.pause_schedule(schedule, paused))
+
+    async def paused_schedules(self) -> frozenset[str]:
+        return await self._run(lambda db: db.paused_schedules())
 
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
         return await self._run(lambda db: db.prune(state, before, limit))

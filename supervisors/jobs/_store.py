@@ -27,6 +27,7 @@ from ._model import (
     JobState,
     NewJob,
     Promoted,
+    ScheduleSettings,
     Settled,
     Token,
 )
@@ -150,7 +151,8 @@ class Store(abc.ABC):
         the same ``(schedule, fire_time)`` exists, or ``exclusive`` is true and an unfinished job
         of the schedule exists; the cursor becomes ``cursor``; the ids inserted are returned.
         With ``hold``, an occurrence blocked by ``exclusive`` is not skipped: nothing changes
-        (the cursor stays) and ``[]`` is returned, so the occurrence is fired later.
+        (the cursor stays) and ``[]`` is returned, so the occurrence is fired later. A paused
+        schedule (`pause_schedule`) inserts nothing, moves its cursor and returns ``[]``.
         """
 
     @abc.abstractmethod
@@ -181,8 +183,61 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def requeue(self, job_id: int, *, now: float, attempts: int) -> str:
+        """Make a ``SCHEDULED``, ``RETRYING``, ``SUCCEEDED``, ``DEAD`` or ``CANCELLED`` job
+        ``ENQUEUED`` now; return its queue. A finished job gets ``attempts`` more attempts and
+        loses its cancellation request. Raises as `retry` does."""
+
+    @abc.abstractmethod
+    async def cancel(self, job_id: int, *, now: float) -> tuple[JobState, str]:
+        """Cancel the job; return its state after (``CANCELLED``, or ``RUNNING`` for a running
+        job, now flagged ``cancel_requested``) and its queue.
+
+        A flagged running job is cancelled by its runner when it sees the flag; any end of its
+        attempt but success then makes it ``CANCELLED`` (`Op.CANCEL_END`). Raises
+        `JobNotFoundError`, or `JobStateError` for a finished job."""
+
+    @abc.abstractmethod
+    async def cancelling(self, job_ids: Sequence[int]) -> frozenset[int]:
+        """Those of ``job_ids`` that are ``RUNNING`` with a cancellation requested."""
+
+    @abc.abstractmethod
+    async def delete(self, job_id: int) -> None:
+        """Delete the job and its errors. Raises `JobNotFoundError`, or `JobStateError` for a
+        running job (cancel it first)."""
+
+    @abc.abstractmethod
+    async def pause_queue(self, queue: str, *, paused: bool, now: float) -> None:
+        """Pause (``paused=True``) or resume a queue: `claim` takes no job of a paused queue.
+        Pausing a paused queue or resuming a running one changes nothing."""
+
+    @abc.abstractmethod
+    async def paused_queues(self) -> frozenset[str]:
+        """The queues paused now."""
+
+    @abc.abstractmethod
+    async def define_schedules(self, schedules: Sequence[ScheduleSettings]) -> None:
+        """Record recurring schedules (replacing earlier records of the same names, keeping
+        whether they are paused), so that `trigger` and `pause_schedule` find them."""
+
+    @abc.abstractmethod
+    async def trigger(self, schedule: str, *, now: float) -> tuple[int, str]:
+        """Insert an occurrence of ``schedule`` due now (``fire_time`` = ``now``), whether or not
+        it is paused or a run is unfinished; return its id and queue. Raises
+        `ScheduleNotFoundError`."""
+
+    @abc.abstractmethod
+    async def pause_schedule(self, schedule: str, *, paused: bool) -> None:
+        """Pause or resume a recorded schedule: `fire` of a paused schedule moves its cursor and
+        inserts nothing. Raises `ScheduleNotFoundError`."""
+
+    @abc.abstractmethod
+    async def paused_schedules(self) -> frozenset[str]:
+        """The recorded schedules paused now."""
+
+    @abc.abstractmethod
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
-        """Delete up to ``limit`` jobs in ``state`` (``SUCCEEDED`` or ``DEAD``) that finished
+        """Delete up to ``limit`` jobs in ``state`` (``SUCCEEDED``, ``DEAD`` or ``CANCELLED``) that finished
         before ``before``, oldest id first, with their errors, in one short transaction; return
         how many. Callers loop while it returns ``limit``, letting other work in between.
         Raises ``ValueError`` for another state."""

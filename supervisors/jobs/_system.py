@@ -154,6 +154,7 @@ class JobSystem:
             rng=rng,
         )
         self._recurring = self._prepare(recurring)
+        self._schedules_recorded = False
         self._core.wake_scheduler_on_settle = any(
             r.misfire is Misfire.RUN_ALL and not r.overlap for r in recurring
         )
@@ -358,10 +359,109 @@ class JobSystem:
         queue = await core.store.retry(job_id, now=core.clock.now(), attempts=attempts)
         core.wake_queue(queue)
 
+    async def requeue(self, job_id: int, *, attempts: int = 1) -> None:
+        """Run the job again now, whatever it did: a succeeded, dead or cancelled job (with
+        ``attempts`` more attempts, default 1), or a scheduled or retrying one (now).
+
+        Raises `JobNotFoundError`, or `JobStateError` if the job is enqueued or running, or if it
+        is unique and an unfinished copy exists.
+        """
+        check_retry(attempts)
+        core = self._core
+        queue = await core.store.requeue(job_id, now=core.clock.now(), attempts=attempts)
+        core.wake_queue(queue)
+
+    async def cancel(self, job_id: int) -> JobState:
+        """Cancel the job ``job_id``; return ``CANCELLED``, or ``RUNNING`` for a running job
+        whose cancellation is now requested.
+
+        A scheduled, enqueued or retrying job becomes ``CANCELLED`` at once and never runs. A
+        running job is cancelled where it runs: at once if it runs in this process, else when
+        its host next renews its lease (within ``heartbeat`` seconds). Its function then sees
+        ``trio.Cancelled`` at its next checkpoint (a sync function's thread is not interrupted:
+        its return is awaited) and the job becomes ``CANCELLED`` (an `AttemptError` says
+        ``cancelled: ...``), unless it returned first (``SUCCEEDED``). A failure, an
+        interruption or an expired lease of a job whose cancellation was requested also makes
+        it ``CANCELLED``: it is never retried. Raises `JobNotFoundError`, or `JobStateError`
+        for a succeeded, dead or cancelled job.
+        """
+        core = self._core
+        state, _queue = await core.store.cancel(job_id, now=core.clock.now())
+        if state is JobState.RUNNING:
+            local = core.local_cancels.get(job_id)
+            if local is not None:
+                local()
+        else:
+            core.notify_settled()
+        return state
+
+    async def delete(self, job_id: int) -> None:
+        """Delete the job ``job_id`` and its errors, in any state but running.
+
+        Raises `JobNotFoundError`, or `JobStateError` for a running job (cancel it and wait for
+        it with `wait_finished` first).
+        """
+        await self._core.store.delete(job_id)
+        self._core.notify_settled()
+
+    async def pause_queue(self, queue: str) -> None:
+        """Pause ``queue`` for every host on the store: no job of it is claimed until
+        `resume_queue`. Jobs already running go on; jobs still enqueue. Kept in the store, so
+        it survives restarts. Pausing a paused queue changes nothing."""
+        core = self._core
+        await core.store.pause_queue(queue, paused=True, now=core.clock.now())
+
+    async def resume_queue(self, queue: str) -> None:
+        """Let ``queue`` be claimed again (after `pause_queue`); a no-op on a queue not paused."""
+        core = self._core
+        await core.store.pause_queue(queue, paused=False, now=core.clock.now())
+        core.wake_queue(queue)
+
+    async def paused_queues(self) -> frozenset[str]:
+        """The queues paused now (by any host or client)."""
+        return await self._core.store.paused_queues()
+
+    async def _record_schedules(self) -> None:
+        if self._recurring and not self._schedules_recorded:
+            await self._core.store.define_schedules([r.settings() for r in self._recurring])
+            self._schedules_recorded = True
+
+    async def trigger(self, schedule: str) -> int:
+        """Enqueue an occurrence of the recurring schedule ``schedule`` now; return its id.
+
+        It runs even if the schedule is paused or a previous run is unfinished (an explicit
+        request), and does not move the schedule's cursor: the next cron occurrence fires as
+        planned. The job's ``fire_time`` is the time of the call. Works for any schedule
+        recorded in the store (by any host), and for this system's own. Raises
+        `ScheduleNotFoundError`.
+        """
+        core = self._core
+        await self._record_schedules()
+        job_id, queue = await core.store.trigger(schedule, now=core.clock.now())
+        core.wake_queue(queue)
+        return job_id
+
+    async def pause_schedule(self, schedule: str) -> None:
+        """Pause a recurring schedule for every host: its occurrences until `resume_schedule`
+        are passed over (not run, not caught up later; the cursor moves on). Kept in the store.
+        Raises `ScheduleNotFoundError`."""
+        await self._record_schedules()
+        await self._core.store.pause_schedule(schedule, paused=True)
+
+    async def resume_schedule(self, schedule: str) -> None:
+        """Resume a paused schedule from its next occurrence. Raises `ScheduleNotFoundError`."""
+        await self._record_schedules()
+        await self._core.store.pause_schedule(schedule, paused=False)
+        self._core.wake_scheduler()
+
+    async def paused_schedules(self) -> frozenset[str]:
+        """The recorded schedules paused now."""
+        return await self._core.store.paused_schedules()
+
     async def prune(
         self, *, older_than: float | timedelta, state: JobState = JobState.SUCCEEDED
     ) -> int:
-        """Delete jobs in ``state`` (``SUCCEEDED``, the default, or ``DEAD``) that finished more
+        """Delete jobs in ``state`` (``SUCCEEDED``, the default, ``DEAD`` or ``CANCELLED``) that finished more
         than ``older_than`` ago, with their errors; return how many. Deletes in batches of
         `PRUNE_BATCH` jobs, one short transaction each, so other work runs in between."""
         core = self._core
@@ -371,7 +471,7 @@ class JobSystem:
         return pruned
 
     async def wait_finished(self, job_id: int) -> Job:
-        """Wait until the job ``job_id`` has succeeded or is dead, and return it.
+        """Wait until the job ``job_id`` has succeeded, is dead or cancelled, and return it.
 
         Wakes up when this process records an outcome, and at least every ``poll_interval``.
         Raises `JobNotFoundError` if the job does not exist.

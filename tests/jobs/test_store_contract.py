@@ -16,6 +16,8 @@ from supervisors.jobs import (
     JobState,
     JobStateError,
     NewJob,
+    ScheduleNotFoundError,
+    ScheduleSettings,
     Store,
 )
 from supervisors.jobs._lifecycle import TRANSITIONS, Op
@@ -448,6 +450,9 @@ async def reach(store: Store, target: JobState, *, max_attempts: int) -> tuple[i
         await store.settle(owner="a", now=T0, failed=[Failure(job_id, 1, "E", "", T0 + 5)])
     elif target is JobState.DEAD:
         await store.settle(owner="a", now=T0, failed=[Failure(job_id, 1, "E", "", None)])
+    elif target is JobState.CANCELLED:
+        await store.cancel(job_id, now=T0)
+        await store.settle(owner="a", now=T0, released=[token])
     return job_id, token
 
 
@@ -477,6 +482,19 @@ async def perform(
     elif op is Op.PRUNE:
         with contextlib.suppress(ValueError):
             await store.prune(state=job_state, before=later)
+    elif op is Op.CANCEL:
+        with contextlib.suppress(JobStateError):
+            await store.cancel(job_id, now=T0)
+    elif op is Op.CANCEL_END:  # the runner of a job whose cancellation was requested stops it
+        if job_state is JobState.RUNNING:
+            await store.cancel(job_id, now=T0)
+        await store.settle(owner="a", now=T0, released=[token])
+    elif op is Op.DELETE:
+        with contextlib.suppress(JobStateError):
+            await store.delete(job_id)
+    elif op is Op.REQUEUE:
+        with contextlib.suppress(JobStateError):
+            await store.requeue(job_id, now=T0, attempts=1)
     else:  # pragma: no cover - the insert operations have no source state
         raise AssertionError(op)
 
@@ -496,6 +514,9 @@ async def test_every_operation_does_what_the_lifecycle_table_says(
     assert (after.state if after is not None else None) == expected
     if (start, op) not in TRANSITIONS:
         assert after == before
+    elif op is Op.CANCEL and start is JobState.RUNNING:
+        assert after is not None
+        assert after.cancel_requested
 
 
 async def test_insert_is_the_only_way_in(any_store: Store) -> None:
@@ -515,7 +536,7 @@ async def test_prune_deletes_old_dead_jobs_in_batches(any_store: Store) -> None:
     assert await any_store.prune(state=JobState.DEAD, before=T0 + 1, limit=2) == 2
     assert await any_store.prune(state=JobState.DEAD, before=T0 + 1, limit=2) == 2
     assert [j.id for j in await any_store.list()] == ids[4:]
-    with pytest.raises(ValueError, match="only succeeded, dead jobs can be pruned"):
+    with pytest.raises(ValueError, match="only succeeded, dead, cancelled jobs can be pruned"):
         await any_store.prune(state=JobState.RUNNING, before=T0)
 
 
@@ -534,3 +555,151 @@ async def test_defined_jobs_take_the_recorded_settings(any_store: Store) -> None
         ("m", 2), ("m", 2), ("q", 9), ("default", 20),
     ]  # fmt: skip
     assert jobs[a].unique_key == "mail:1"
+
+
+# --- operations: cancel, delete, requeue, pause and resume queues and schedules ------------------
+
+
+async def test_cancel_makes_a_waiting_job_cancelled_and_never_claimed(any_store: Store) -> None:
+    """A scheduled, enqueued or retrying job is cancelled at once; no claim takes it."""
+    now_id, later_id = await any_store.insert([new(), new(run_at=T0 + 5)], now=T0)
+    assert await any_store.cancel(now_id, now=T0) == (JobState.CANCELLED, "default")
+    assert await any_store.cancel(later_id, now=T0) == (JobState.CANCELLED, "default")
+    await any_store.promote_due(now=T0 + 10)
+    assert await claim(any_store) == []
+    job = await any_store.get(now_id)
+    assert job is not None
+    assert job.finished_at is not None
+    assert job.attempt == 0
+
+
+async def test_cancel_of_a_running_job_is_a_request_seen_by_cancelling(any_store: Store) -> None:
+    """A running job stays running, flagged; `cancelling` names it; the end of its attempt
+    without success makes it cancelled with a ``cancelled:`` error, never retried."""
+    a, b = await any_store.insert([new(), new()], now=T0)
+    await claim(any_store)
+    assert await any_store.cancel(a, now=T0) == (JobState.RUNNING, "default")
+    assert await any_store.cancelling([a, b]) == frozenset({a})
+    await any_store.settle(owner="a", now=T0, released=[(a, 1)])
+    job = await any_store.get(a)
+    assert job is not None
+    assert job.state is JobState.CANCELLED
+    assert [e.error.split(":")[0] for e in job.errors] == ["cancelled"]
+    assert await any_store.cancelling([a]) == frozenset()
+
+
+async def test_a_cancel_requested_job_that_fails_or_expires_is_cancelled(any_store: Store) -> None:
+    """Failure and lease expiry of a job whose cancellation was requested do not retry it."""
+    a, b = await any_store.insert([new(), new()], now=T0)
+    await claim(any_store)
+    await any_store.cancel(a, now=T0)
+    await any_store.cancel(b, now=T0)
+    await any_store.settle(owner="a", now=T0, failed=[Failure(a, 1, "E", "", T0 + 1)])
+    await any_store.requeue_expired(now=T0 + 2 * LEASE)
+    assert [await state(any_store, i) for i in (a, b)] == [JobState.CANCELLED] * 2
+
+
+async def test_a_cancel_requested_job_that_succeeds_is_succeeded(any_store: Store) -> None:
+    """A run that returns before it sees its cancellation keeps its success."""
+    (a,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.cancel(a, now=T0)
+    await any_store.settle(owner="a", now=T0, succeeded=[(a, 1)])
+    job = await any_store.get(a)
+    assert job is not None
+    assert (job.state, job.cancel_requested) == (JobState.SUCCEEDED, True)
+
+
+async def test_cancel_refuses_finished_jobs_and_names_unknown_ones(any_store: Store) -> None:
+    """Cancelling a succeeded job raises `JobStateError`; an unknown id `JobNotFoundError`."""
+    (a,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.settle(owner="a", now=T0, succeeded=[(a, 1)])
+    with pytest.raises(JobStateError, match=f"job {a} is succeeded; only .* can be cancelled"):
+        await any_store.cancel(a, now=T0)
+    with pytest.raises(JobNotFoundError, match="no job with id 999"):
+        await any_store.cancel(999, now=T0)
+
+
+async def test_delete_removes_a_job_and_its_errors_but_not_a_running_one(any_store: Store) -> None:
+    """Delete works in every state but running."""
+    a, b = await any_store.insert([new(max_attempts=1), new()], now=T0)
+    await claim(any_store, limit=1)
+    await any_store.settle(owner="a", now=T0, failed=[Failure(a, 1, "E", "tb", None)])
+    await any_store.delete(a)
+    assert await any_store.get(a) is None
+    await claim(any_store)
+    with pytest.raises(JobStateError, match=f"job {b} is running; cancel it"):
+        await any_store.delete(b)
+    with pytest.raises(JobNotFoundError, match=f"no job with id {a}"):
+        await any_store.delete(a)
+
+
+async def test_requeue_runs_a_finished_job_again_with_more_attempts(any_store: Store) -> None:
+    """A succeeded or cancelled job is enqueued again now, with ``attempts`` more attempts."""
+    a, b = await any_store.insert([new(max_attempts=1), new()], now=T0)
+    await claim(any_store, limit=1)
+    await any_store.settle(owner="a", now=T0, succeeded=[(a, 1)])
+    await any_store.cancel(b, now=T0)
+    assert await any_store.requeue(a, now=T0 + 1, attempts=2) == "default"
+    await any_store.requeue(b, now=T0 + 1, attempts=1)
+    job = await any_store.get(a)
+    assert job is not None
+    assert (job.state, job.max_attempts, job.finished_at) == (
+        JobState.ENQUEUED, 3, None,
+    )
+    assert await claim(any_store) == [a, b]
+    with pytest.raises(JobStateError, match=r"only .* can be requeued"):
+        await any_store.requeue(a, now=T0, attempts=1)
+
+
+async def test_a_paused_queue_is_not_claimed_until_resumed(any_store: Store) -> None:
+    """Pausing is per queue, kept in the store, and idempotent."""
+    a, b = await any_store.insert([new(queue="q"), new(queue="r")], now=T0)
+    await any_store.pause_queue("q", paused=True, now=T0)
+    await any_store.pause_queue("q", paused=True, now=T0)
+    assert await any_store.paused_queues() == frozenset({"q"})
+    assert await claim(any_store, "q") == []
+    assert await claim(any_store, "r") == [b]
+    await any_store.pause_queue("q", paused=False, now=T0)
+    assert await any_store.paused_queues() == frozenset()
+    assert await claim(any_store, "q") == [a]
+
+
+async def test_trigger_enqueues_a_recorded_schedule_now(any_store: Store) -> None:
+    """A recorded schedule's job is inserted due now, marked with the schedule."""
+    await any_store.define_schedules(
+        [ScheduleSettings(name="nightly", job="report", queue="q", args="[1]", max_attempts=4)]
+    )
+    job_id, queue = await any_store.trigger("nightly", now=T0)
+    job = await any_store.get(job_id)
+    assert job is not None
+    assert queue == "q"
+    assert (job.name, job.args, job.max_attempts, job.schedule, job.state) == (
+        "report", [1], 4, "nightly", JobState.ENQUEUED,
+    )  # fmt: skip
+    with pytest.raises(ScheduleNotFoundError, match=r"'weekly' .* \(recorded: 'nightly'\)"):
+        await any_store.trigger("weekly", now=T0)
+
+
+async def test_a_paused_schedule_fires_nothing_but_moves_on(any_store: Store) -> None:
+    """`fire` of a paused schedule inserts nothing and moves the cursor; resuming fires again;
+    the pause survives a new record of the schedule."""
+    spec = ScheduleSettings(name="s", job="noop", queue="default", args="null", max_attempts=1)
+    await any_store.define_schedules([spec])
+    await any_store.pause_schedule("s", paused=True)
+    await any_store.define_schedules([spec])
+    assert await any_store.paused_schedules() == frozenset({"s"})
+    job = new(schedule="s", fire_time=T0)
+    ids = await any_store.fire("s", expected=None, cursor=T0, jobs=[job], exclusive=False, now=T0)
+    assert ids == []
+    assert await any_store.cursor("s") == T0
+    await any_store.pause_schedule("s", paused=False)
+    job = new(schedule="s", fire_time=T0 + 60)
+    ids = await any_store.fire(
+        "s", expected=T0, cursor=T0 + 60, jobs=[job], exclusive=False, now=T0 + 60
+    )
+    assert ids is not None
+    assert len(ids) == 1
+    with pytest.raises(ScheduleNotFoundError, match="'nope'"):
+        await any_store.pause_schedule("nope", paused=True)

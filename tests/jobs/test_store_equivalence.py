@@ -50,7 +50,13 @@ other = st.one_of(
     st.tuples(st.just("promote")),
     st.tuples(st.just("expire")),
     st.tuples(st.just("retry"), st.integers(1, 8)),
-    st.tuples(st.just("prune"), st.sampled_from([JobState.SUCCEEDED, JobState.DEAD])),
+    st.tuples(
+        st.just("prune"), st.sampled_from([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED])
+    ),
+    st.tuples(st.just("cancel"), st.integers(1, 8)),
+    st.tuples(st.just("requeue"), st.integers(1, 8)),
+    st.tuples(st.just("delete"), st.integers(1, 8)),
+    st.tuples(st.just("pause"), st.sampled_from(["a", "b"]), st.booleans()),
 )
 operations = st.lists(
     st.one_of(insert, claim, settle, settle, renew, other), min_size=5, max_size=40
@@ -60,20 +66,24 @@ operations = st.lists(
 MAY_DO: dict[str, set[Op]] = {
     "insert": set(),
     "claim": {Op.CLAIM},
-    "settle": {Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST},
+    "settle": {Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST, Op.CANCEL_END},
     "renew": {Op.RENEW},
     "stall": set(),
     "promote": {Op.PROMOTE},
-    "expire": {Op.EXPIRE, Op.EXPIRE_LAST},
+    "expire": {Op.EXPIRE, Op.EXPIRE_LAST, Op.CANCEL_END},
     "retry": {Op.RETRY},
     "prune": {Op.PRUNE},
+    "cancel": {Op.CANCEL},
+    "requeue": {Op.REQUEUE},
+    "delete": {Op.DELETE},
+    "pause": set(),
 }
 
 
 def snapshot(jobs: list[Job]) -> list[tuple[object, ...]]:
     return [
         (j.id, j.queue, j.state, j.attempt, j.max_attempts, j.run_at, j.finished_at,
-         j.lease_until, j.unique_key, [(e.attempt, e.error) for e in j.errors])
+         j.lease_until, j.unique_key, j.cancel_requested, [(e.attempt, e.error) for e in j.errors])
         for j in jobs
     ]  # fmt: skip
 
@@ -132,6 +142,21 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                 out.append(await store.retry(int(op[1]), now=now, attempts=2))  # type: ignore[call-overload]
             except JobError as exc:
                 out.append(type(exc).__name__)
+        elif kind in ("cancel", "requeue", "delete"):
+            job_id = int(op[1])  # type: ignore[call-overload]
+            try:
+                if kind == "cancel":
+                    out.append((await store.cancel(job_id, now=now))[0])
+                elif kind == "requeue":
+                    out.append(await store.requeue(job_id, now=now, attempts=1))
+                else:
+                    await store.delete(job_id)
+                    n = 1
+            except JobError as exc:
+                out.append(type(exc).__name__)
+        elif kind == "pause":
+            await store.pause_queue(str(op[1]), paused=bool(op[2]), now=now)
+            out.append(sorted(await store.paused_queues()))
         elif kind == "prune":
             n = await store.prune(state=op[1], before=now)  # type: ignore[arg-type]
             out.append(n)
@@ -140,7 +165,7 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
 
         # No job lost: every job known before is still there, unless pruned by retention.
         missing = set(known) - set(after)
-        assert all(known[i].state in (JobState.SUCCEEDED, JobState.DEAD) for i in missing)
+        assert all(known[i].state is not JobState.RUNNING for i in missing)
         assert len(missing) == n
         # Only the holder of the current token may act on a claimed job.
         if token is not None:
@@ -219,7 +244,10 @@ def test_every_sequence_gives_the_same_results_on_postgres(
 
         async def run_both() -> tuple[list[object], list[object]]:
             def empty(db: Any) -> None:
-                db.conn.execute("TRUNCATE jobs, job_errors, schedules RESTART IDENTITY")
+                db.conn.execute(
+                    "TRUNCATE jobs, job_errors, schedules, paused_queues, schedule_definitions "
+                    "RESTART IDENTITY"
+                )
 
             await store._run(empty)
             return await apply(InMemoryStore(), ops), await apply(store, ops)

@@ -1,0 +1,204 @@
+"""Operations on jobs, queues and schedules, from `JobSystem` and `JobClient` alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from supervisors import Tree
+from supervisors.jobs import (
+    InMemoryStore,
+    JobClient,
+    JobNotFoundError,
+    JobRegistry,
+    JobState,
+    JobStateError,
+    JobSystem,
+    Recurring,
+    ScheduleNotFoundError,
+    SQLiteStore,
+    TrioWallClock,
+)
+
+Running = Callable[[JobSystem], AbstractAsyncContextManager[Tree]]
+
+
+def blocking_registry(started: trio.Event, seen: list[str]) -> JobRegistry:
+    reg = JobRegistry()
+
+    @reg.job()
+    async def slow() -> None:
+        started.set()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            seen.append("cancelled")
+            raise
+
+    @reg.job()
+    async def quick() -> None:
+        seen.append("quick")
+
+    return reg
+
+
+async def test_cancel_of_a_job_running_here_cancels_its_run_at_once(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """The function sees trio.Cancelled; the job is CANCELLED with a ``cancelled:`` error, not
+    retried, and its slot is free again."""
+    started, seen = trio.Event(), []
+    reg = blocking_registry(started, seen)
+    # No heartbeat and no timeout within the test: only the local cancel can end the run.
+    jobs = JobSystem(
+        store=InMemoryStore(), registry=reg, clock=wall, queues={"default": 1},
+        lease=1e6, heartbeat=1e5, timeout=None,
+    )  # fmt: skip
+    async with running(jobs):
+        job_id = await jobs.enqueue("slow")
+        await started.wait()
+        assert await jobs.cancel(job_id) is JobState.RUNNING
+        job = await jobs.wait_finished(job_id)
+        assert await jobs.wait_finished(await jobs.enqueue("quick"))
+    assert seen == ["cancelled", "quick"]
+    assert job.state is JobState.CANCELLED
+    assert job.attempt == 1
+    assert [e.error.split(":")[0] for e in job.errors] == ["cancelled"]
+
+
+async def test_cancel_requested_elsewhere_is_seen_at_the_next_heartbeat(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running, tmp_path: Path
+) -> None:
+    """A JobClient's cancel of a running job is carried out by its host within one heartbeat."""
+    started, seen = trio.Event(), []
+    reg = blocking_registry(started, seen)
+    db = tmp_path / "jobs.db"
+    jobs = JobSystem(store=SQLiteStore(db), registry=reg, clock=wall, heartbeat=5.0, timeout=None)
+    with JobClient(db, clock=wall) as client:
+        async with running(jobs):
+            job_id = await jobs.enqueue("slow")
+            await started.wait()
+            assert client.cancel(job_id) is JobState.RUNNING
+            job = await jobs.wait_finished(job_id)
+    assert seen == ["cancelled"]
+    assert job.state is JobState.CANCELLED
+
+
+async def test_cancel_of_a_waiting_job_means_it_never_runs(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """A scheduled job cancelled before it is due never runs; cancelling again is refused."""
+    seen: list[str] = []
+    reg = blocking_registry(trio.Event(), seen)
+    jobs = JobSystem(store=InMemoryStore(), registry=reg, clock=wall)
+    async with running(jobs):
+        job_id = await jobs.schedule("quick", after=10)
+        assert await jobs.cancel(job_id) is JobState.CANCELLED
+        await trio.sleep(20)
+        with pytest.raises(JobStateError, match="is cancelled"):
+            await jobs.cancel(job_id)
+        with pytest.raises(JobNotFoundError, match="no job with id 12345"):
+            await jobs.cancel(12345)
+    assert seen == []
+
+
+async def test_requeue_and_delete_from_the_system(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """A succeeded job runs again after `requeue`; `delete` removes it."""
+    seen: list[str] = []
+    reg = blocking_registry(trio.Event(), seen)
+    jobs = JobSystem(store=InMemoryStore(), registry=reg, clock=wall)
+    async with running(jobs):
+        job_id = await jobs.enqueue("quick")
+        await jobs.wait_finished(job_id)
+        await jobs.requeue(job_id)
+        job = await jobs.wait_finished(job_id)
+        await jobs.delete(job_id)
+        with pytest.raises(JobNotFoundError):
+            await jobs.get(job_id)
+    assert seen == ["quick", "quick"]
+    assert job.attempt == 2
+
+
+async def test_a_queue_paused_by_a_client_runs_nothing_until_resumed(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running, tmp_path: Path
+) -> None:
+    """Pausing is kept in the store: a client's pause holds the host's queue."""
+    seen: list[str] = []
+    reg = blocking_registry(trio.Event(), seen)
+    db = tmp_path / "jobs.db"
+    jobs = JobSystem(store=SQLiteStore(db), registry=reg, clock=wall)
+    with JobClient(db, clock=wall) as client:
+        client.pause_queue("default")
+        async with running(jobs):
+            assert await jobs.paused_queues() == frozenset({"default"})
+            job_id = await jobs.enqueue("quick")
+            await trio.sleep(30)
+            assert (await jobs.get(job_id)).state is JobState.ENQUEUED
+            client.resume_queue("default")
+            await jobs.wait_finished(job_id)
+            await jobs.pause_queue("default")
+            assert client.paused_queues() == frozenset({"default"})
+    assert seen == ["quick"]
+
+
+async def test_trigger_and_pause_a_schedule_from_the_system(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """`trigger` runs a schedule's job now; a paused schedule's occurrences are passed over
+    until it is resumed; unknown schedules are named in the error."""
+    reg = JobRegistry()
+    runs: list[int] = []
+
+    @reg.job()
+    async def tick() -> None:
+        runs.append(1)
+
+    every_minute = Recurring(name="tick", cron="* * * * *", job="tick")
+    jobs = JobSystem(store=InMemoryStore(), registry=reg, clock=wall, recurring=[every_minute])
+    await jobs.pause_schedule("tick")
+    async with running(jobs):
+        await trio.sleep(150)
+        assert runs == []
+        assert await jobs.paused_schedules() == frozenset({"tick"})
+        await jobs.wait_finished(await jobs.trigger("tick"))
+        assert runs == [1]
+        await jobs.resume_schedule("tick")
+        await trio.sleep(60)
+        await jobs.wait_idle()
+        assert runs == [1, 1]
+        with pytest.raises(ScheduleNotFoundError, match="'tock'"):
+            await jobs.trigger("tock")
+
+
+def test_a_client_triggers_and_pauses_the_schedules_hosts_recorded(tmp_path: Path) -> None:
+    """A JobClient finds the schedules a host recorded in the store, by name."""
+    reg = JobRegistry()
+
+    @reg.job()
+    async def tick() -> None:
+        pass
+
+    db = tmp_path / "jobs.db"
+    every_minute = Recurring(name="tick", cron="* * * * *", job="tick")
+    jobs = JobSystem(store=SQLiteStore(db), registry=reg, recurring=[every_minute])
+
+    async def record() -> None:
+        await jobs.pause_schedule("tick")
+        await jobs.store.aclose()
+
+    trio.run(record)
+    with JobClient(db) as client:
+        assert client.paused_schedules() == frozenset({"tick"})
+        client.resume_schedule("tick")
+        assert client.paused_schedules() == frozenset()
+        job = client.get(client.trigger("tick"))
+        assert (job.name, job.schedule, job.state) == ("tick", "tick", JobState.ENQUEUED)
+        with pytest.raises(ScheduleNotFoundError, match=r"'tock' .* \(recorded: 'tick'\)"):
+            client.trigger("tock")
