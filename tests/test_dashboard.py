@@ -446,3 +446,41 @@ def test_the_dashboard_page_documents_every_public_name_metric_and_api_route() -
     missing += [path for path in openapi_document()["paths"]
                 if path != "/api/openapi.json" and path.split("{")[0].rstrip("/") not in text]
     assert not missing, f"docs/dashboard.md does not mention {missing}"
+
+
+HAS_OPERATIONS = all(callable(getattr(JobSystem, name, None)) for name in (
+    "cancel", "delete", "requeue", "pause_queue", "resume_queue", "trigger", "pause_schedule", "resume_schedule"))
+needs_operations = pytest.mark.skipif(
+    not HAS_OPERATIONS, reason="this job system has no cancel/delete/requeue/pause/trigger operations")
+
+
+@needs_operations
+async def test_cancel_requeue_and_delete_one_job_through_the_api() -> None:
+    async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "t"}) as http:
+        await jobs.pause_queue("default")  # type: ignore[attr-defined]
+        waiting = await jobs.enqueue("fine", Args(1))
+        cancelled = await http.post(f"/api/jobs/{waiting}/cancel")
+        assert cancelled.json() == {"id": waiting, "action": "cancel", "ok": True, "state": "cancelled"}
+        again = await http.post(f"/api/jobs/{waiting}/cancel")
+        assert again.status_code == 409
+        assert (await http.post(f"/api/jobs/{waiting}/requeue")).status_code == 200
+        assert (await jobs.get(waiting)).state is JobState.ENQUEUED
+        assert (await http.post(f"/api/jobs/{waiting}/delete")).status_code == 200
+        assert (await http.get(f"/api/jobs/{waiting}")).status_code == 404
+        page = (await http.get("/api/jobs")).json()
+        assert page["actions"] == ["retry", "cancel", "delete", "requeue"]
+
+
+@needs_operations
+async def test_pause_and_resume_a_queue_and_trigger_pause_and_resume_a_schedule() -> None:
+    async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "t"}) as http:
+        assert (await http.post("/api/queues/default/pause")).json()["ok"]
+        assert [q["paused"] for q in (await http.get("/api/queues")).json()["items"]] == [True]
+        assert (await http.post("/api/queues/default/resume")).status_code == 200
+        assert [q["paused"] for q in (await http.get("/api/queues")).json()["items"]] == [False]
+        triggered = (await http.post("/api/schedules/nightly/trigger")).json()
+        assert (await jobs.wait_finished(triggered["job_id"])).state is JobState.SUCCEEDED
+        assert (await http.post("/api/schedules/nightly/pause")).status_code == 200
+        assert [s["paused"] for s in (await http.get("/api/schedules")).json()["items"]] == [True]
+        assert (await http.post("/api/schedules/nightly/resume")).status_code == 200
+        assert [s["paused"] for s in (await http.get("/api/schedules")).json()["items"]] == [False]
