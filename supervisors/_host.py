@@ -6,6 +6,7 @@ import contextlib
 import logging
 import math
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
@@ -108,47 +109,58 @@ async def _enforce_deadline(host: _Host) -> None:
 
 
 @contextlib.contextmanager
-def _counting_signal_handlers(deliver: Callable[[int], None]) -> Iterator[None]:
-    """Call ``deliver(signum)`` in this Trio run once for every SIGINT / SIGTERM received.
+def _counting_signal_handlers() -> Iterator[socket.socket]:
+    """Yield a socket that receives one byte, the signal's number, per SIGINT / SIGTERM received.
 
-    Unlike ``trio.open_signal_receiver``, which merges a signal that comes again before the
-    first was read, each signal Python sees is delivered: a double Ctrl-C is two signals.
+    Python runs a signal's handler once for all the deliveries that came before it got to run
+    (two ``kill`` calls in a row make one call), and ``trio.open_signal_receiver`` merges a
+    signal that comes again before it was read. The interpreter's wakeup fd, by contrast, gets
+    one byte per delivery, so the host counts those bytes: a double Ctrl-C is always two signals.
+    The handlers and the wakeup fd are put back as they were on exit.
     """
-    token = trio.lowlevel.current_trio_token()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        token.run_sync_soon(deliver, signum)
+        """Replaces the default action (KeyboardInterrupt, exit); the wakeup byte is the delivery."""
 
+    receive, send = socket.socketpair()
+    receive.setblocking(False)
+    send.setblocking(False)
     previous = {signum: signal.signal(signum, handler) for signum in _SIGNALS}
+    old_fd = signal.set_wakeup_fd(send.fileno(), warn_on_full_buffer=False)
     try:
-        yield
+        yield receive
     finally:
+        signal.set_wakeup_fd(old_fd)
         for signum, old in previous.items():
             signal.signal(signum, old if old is not None else signal.SIG_DFL)
+        receive.close()
+        send.close()
 
 
 async def _watch_signals(host: _Host) -> None:
-    send, receive = trio.open_memory_channel[int](math.inf)
-
-    def deliver(signum: int) -> None:
-        with contextlib.suppress(trio.BrokenResourceError):  # a signal queued as we stopped watching
-            send.send_nowait(signum)
-
-    with _counting_signal_handlers(deliver), receive:
+    with _counting_signal_handlers() as sock:
         count = 0
-        async for signum in receive:
-            count += 1
-            name = signal.Signals(signum).name
-            if count == 1:
-                logger.info(
-                    "%s received: stopping gracefully within %s s (send it again to stop at once)",
-                    name, host.shutdown_timeout,
-                )
-                host.begin_stop()
-                host.request()
-            else:
-                host.force(f"second {name} received during the graceful stop")
-                return
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                data = sock.recv(256)
+            except BlockingIOError:  # pragma: no cover - readable means a byte is there
+                continue
+            for signum in data:
+                if signum not in _SIGNALS:
+                    continue  # a signal some other handler of the process is for
+                count += 1
+                name = signal.Signals(signum).name
+                if count == 1:
+                    logger.info(
+                        "%s received: stopping gracefully within %s s (send it again to stop at once)",
+                        name, host.shutdown_timeout,
+                    )
+                    host.begin_stop()
+                    host.request()
+                else:
+                    host.force(f"second {name} received during the graceful stop")
+                    return
 
 
 async def serve(
@@ -166,8 +178,9 @@ async def serve(
     ``handle_signals`` (default True; needs the main thread), the first SIGINT or SIGTERM
     starts a graceful stop: children stop in reverse start order, each within its own grace,
     and the whole stop within ``shutdown_timeout`` seconds (default 30.0, as in .NET), after
-    which everything left is cancelled. A second signal cancels at once (every signal counts,
-    even two that arrive back to back). The same deadline bounds a stop asked for with
+    which everything left is cancelled. A second signal cancels at once (every signal delivered
+    counts, even two that arrive before the host read the first; only the kernel merges a
+    signal sent again while the first is still pending). The same deadline bounds a stop asked for with
     ``tree.request_stop()`` or caused by the root giving up. A forced stop is logged at ERROR
     with its cause and the path of the deepest children still stopping. ``on_started(tree)`` is awaited
     once the tree has started (the tree keeps running after it returns, until a stop is
