@@ -203,7 +203,8 @@ def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
     if options.json:
         print(json.dumps(_job_json(job), indent=2))
         return 0
-    print(f"job {job.id}: {job.name} ({job.state.value})")
+    cancelling = ", cancellation requested" if job.cancel_requested else ""
+    print(f"job {job.id}: {job.name} ({job.state.value}{cancelling})")
     fields = [
         ("queue", job.queue), ("args", json.dumps(job.args)), ("attempt", f"{job.attempt} of {job.max_attempts}"),
         ("run at", when(job.run_at)), ("created", when(job.created_at)), ("finished", when(job.finished_at)),
