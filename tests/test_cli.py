@@ -616,3 +616,91 @@ def test_run_adds_the_dashboard_to_a_spec_and_tree_shows_it_with_the_token_of_th
     assert without[0] == 1
     assert "answered 401" in without[2]
     assert without[2].strip().endswith("(pass --token)")
+
+
+# --- operations: requeue, cancel, delete; schedules; queues ---------------------------------------
+
+
+def test_jobs_cancel_cancels_an_enqueued_job_and_refuses_a_finished_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`jobs cancel ID`: an enqueued job becomes cancelled; a dead one is refused in one line."""
+    db = tmp_path / "j.db"
+    make_store(db, dead=1, enqueued=1)
+    code, out, _ = cli(capsys, "jobs", "cancel", "2", "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert out.strip() == "job 2 cancelled"
+    with JobClient(db) as client:
+        assert client.get(2).state is JobState.CANCELLED
+    code, _, err = cli(capsys, "jobs", "cancel", "1", "--store", f"sqlite:///{db}")
+    assert code == 1
+    assert err.startswith("supervisors: error: JobStateError: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_jobs_delete_by_state_deletes_every_job_in_it_with_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`jobs delete --state dead`: every dead job deleted, progress on stderr, the others kept."""
+    db = tmp_path / "j.db"
+    make_store(db, dead=250, enqueued=2)
+    code, out, err = cli(capsys, "jobs", "delete", "--state", "dead", "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert out.strip() == "250 dead job(s) deleted"
+    assert "deleted 200/250" in err
+    with JobClient(db) as client:
+        assert client.counts().total == 2
+
+
+def test_jobs_requeue_enqueues_a_cancelled_job_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`jobs requeue ID` after `jobs cancel ID`: enqueued again."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    assert cli(capsys, "jobs", "cancel", "1", "--store", f"sqlite:///{db}")[0] == 0
+    code, out, _ = cli(capsys, "jobs", "requeue", "1", "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert out.strip() == "job 1 enqueued again"
+    with JobClient(db) as client:
+        assert client.get(1).state is JobState.ENQUEUED
+
+
+def test_schedules_trigger_pause_resume_a_recorded_schedule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`schedules trigger|pause|resume|paused NAME`; an unknown name is one line listing the recorded ones."""
+    from supervisors.jobs import ScheduleSettings
+
+    db = tmp_path / "j.db"
+    make_store(db)
+
+    async def record() -> None:
+        store = SQLiteStore(db)
+        await store.define_schedules([ScheduleSettings(name="nightly", job="cleanup", queue="default",
+                                                       args="null", max_attempts=3)])
+        await store.aclose()
+
+    trio.run(record)
+    url = f"sqlite:///{db}"
+    code, out, _ = cli(capsys, "schedules", "trigger", "nightly", "--store", url)
+    assert (code, out.strip()) == (0, "schedule 'nightly' triggered: job 1")
+    with JobClient(db) as client:
+        job = client.get(1)
+    assert (job.name, job.schedule, job.state) == ("cleanup", "nightly", JobState.ENQUEUED)
+    assert cli(capsys, "schedules", "pause", "nightly", "--store", url)[:2] == (0, "schedule 'nightly' paused\n")
+    assert cli(capsys, "schedules", "paused", "--store", url)[:2] == (0, "nightly\n")
+    assert cli(capsys, "schedules", "resume", "nightly", "--store", url)[:2] == (0, "schedule 'nightly' resumed\n")
+    code, out, err = cli(capsys, "schedules", "paused", "--store", url)
+    assert (code, out, err) == (0, "", "no schedule is paused\n")
+    code, _, err = cli(capsys, "schedules", "trigger", "weekly", "--store", url)
+    assert code == 1
+    assert "no recurring schedule named 'weekly' is recorded in the store (recorded: 'nightly')" in err
+
+
+def test_queues_pause_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`queues pause|resume|paused NAME`."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    url = f"sqlite:///{db}"
+    assert cli(capsys, "queues", "pause", "mail", "--store", url)[:2] == (0, "queue 'mail' paused\n")
+    assert cli(capsys, "queues", "paused", "--store", url)[:2] == (0, "mail\n")
+    assert cli(capsys, "queues", "resume", "mail", "--store", url)[:2] == (0, "queue 'mail' resumed\n")
+    with JobClient(db) as client:
+        assert client.paused_queues() == frozenset()

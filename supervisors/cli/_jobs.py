@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -32,6 +33,16 @@ class JobsBackend(Protocol):
     def retry(self, job_id: int, *, attempts: int = 1) -> None: ...
     def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
                 unique_key: str | None = None, max_attempts: int | None = None) -> int: ...
+    def requeue(self, job_id: int, *, attempts: int = 1) -> None: ...
+    def cancel(self, job_id: int) -> JobState: ...
+    def delete(self, job_id: int) -> None: ...
+    def pause_queue(self, queue: str) -> None: ...
+    def resume_queue(self, queue: str) -> None: ...
+    def paused_queues(self) -> frozenset[str]: ...
+    def trigger(self, schedule: str) -> int: ...
+    def pause_schedule(self, schedule: str) -> None: ...
+    def resume_schedule(self, schedule: str) -> None: ...
+    def paused_schedules(self) -> frozenset[str]: ...
     def close(self) -> None: ...
 
 
@@ -68,8 +79,6 @@ class _Postgres:
         return self._call(self.store.counts)
 
     def retry(self, job_id: int, *, attempts: int = 1) -> None:
-        import time
-
         self._call(lambda: self.store.retry(job_id, now=time.time(), attempts=attempts))
 
     def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
@@ -79,6 +88,36 @@ class _Postgres:
         request = JobRequest(job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts)
         with self.store.connect() as conn:
             return self.store.enqueue_in(conn, [request])[0]
+
+    def requeue(self, job_id: int, *, attempts: int = 1) -> None:
+        self._call(lambda: self.store.requeue(job_id, now=time.time(), attempts=attempts))
+
+    def cancel(self, job_id: int) -> JobState:
+        return self._call(lambda: self.store.cancel(job_id, now=time.time()))[0]
+
+    def delete(self, job_id: int) -> None:
+        self._call(lambda: self.store.delete(job_id))
+
+    def pause_queue(self, queue: str) -> None:
+        self._call(lambda: self.store.pause_queue(queue, paused=True, now=time.time()))
+
+    def resume_queue(self, queue: str) -> None:
+        self._call(lambda: self.store.pause_queue(queue, paused=False, now=time.time()))
+
+    def paused_queues(self) -> frozenset[str]:
+        return self._call(self.store.paused_queues)
+
+    def trigger(self, schedule: str) -> int:
+        return self._call(lambda: self.store.trigger(schedule, now=time.time()))[0]
+
+    def pause_schedule(self, schedule: str) -> None:
+        self._call(lambda: self.store.pause_schedule(schedule, paused=True))
+
+    def resume_schedule(self, schedule: str) -> None:
+        self._call(lambda: self.store.pause_schedule(schedule, paused=False))
+
+    def paused_schedules(self) -> frozenset[str]:
+        return self._call(self.store.paused_schedules)
 
     def close(self) -> None:
         pass
@@ -164,7 +203,8 @@ def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
     if options.json:
         print(json.dumps(_job_json(job), indent=2))
         return 0
-    print(f"job {job.id}: {job.name} ({job.state.value})")
+    cancelling = ", cancellation requested" if job.cancel_requested else ""
+    print(f"job {job.id}: {job.name} ({job.state.value}{cancelling})")
     fields = [
         ("queue", job.queue), ("args", json.dumps(job.args)), ("attempt", f"{job.attempt} of {job.max_attempts}"),
         ("run at", when(job.run_at)), ("created", when(job.created_at)), ("finished", when(job.finished_at)),
@@ -249,6 +289,31 @@ def retry_command(options: argparse.Namespace, backend: JobsBackend) -> int:
                 default_state="dead" if options.all_dead else None)
 
 
+def requeue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    return _act(options, backend, "requeue", "requeued", "enqueued again",
+                lambda job_id: backend.requeue(job_id, attempts=options.attempts))
+
+
+def cancel_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    from ..jobs import JobState
+
+    requested: list[int] = []
+
+    def cancel(job_id: int) -> None:
+        if backend.cancel(job_id) is JobState.RUNNING:
+            requested.append(job_id)
+
+    code = _act(options, backend, "cancel", "cancelled", "cancelled", cancel)
+    if requested:
+        ids = ", ".join(map(str, requested))
+        print(f"running, so cancelled by their host at its next heartbeat: {ids}")
+    return code
+
+
+def delete_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    return _act(options, backend, "delete", "deleted", "deleted", backend.delete)
+
+
 def enqueue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
     try:
         args = None if options.args is None else json.loads(options.args)
@@ -276,7 +341,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument("--store", metavar="URL", required=True,
                        help="the job store: sqlite:///PATH or postgresql://USER@HOST/DB[?schema=NAME]")
-    jobs = commands.add_parser("jobs", help="list, show, retry and enqueue jobs in a store",
+    jobs = commands.add_parser("jobs", help="list, show, retry, requeue, cancel, delete and enqueue jobs",
                                description="Operate the jobs in a store directly (no host needed).")
     sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
 
@@ -304,6 +369,18 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     retry.add_argument("--attempts", type=int, default=1, help="more attempts for a dead job (default 1)")
     retry.set_defaults(handler=_with_backend(retry_command))
 
+    requeue = sub.add_parser("requeue", parents=[common, store, bulk],
+                             help="enqueue finished jobs again (succeeded, dead or cancelled) or others now")
+    requeue.add_argument("--attempts", type=int, default=1, help="more attempts for a finished job (default 1)")
+    requeue.set_defaults(handler=_with_backend(requeue_command))
+
+    cancel = sub.add_parser("cancel", parents=[common, store, bulk],
+                            help="cancel unfinished jobs (a running one by its host, at its next heartbeat)")
+    cancel.set_defaults(handler=_with_backend(cancel_command))
+
+    delete = sub.add_parser("delete", parents=[common, store, bulk], help="delete jobs that are not running")
+    delete.set_defaults(handler=_with_backend(delete_command))
+
     enqueue = sub.add_parser("enqueue", parents=[common, store], help="enqueue a job to run now; prints its id")
     enqueue.add_argument("name", help="the job's registered name")
     enqueue.add_argument("--args", metavar="JSON", help="the arguments as JSON (default: none)")
@@ -311,3 +388,88 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     enqueue.add_argument("--unique-key")
     enqueue.add_argument("--max-attempts", type=int)
     enqueue.set_defaults(handler=_with_backend(enqueue_command))
+
+
+def _named(fn: Callable[[JobsBackend, str], str]) -> Callable[[argparse.Namespace], int]:
+    def handler(options: argparse.Namespace) -> int:
+        backend = open_backend(options.store)
+        try:
+            print(fn(backend, options.name))
+        finally:
+            backend.close()
+        return 0
+
+    return handler
+
+
+def _paused(fn: Callable[[JobsBackend], frozenset[str]], what: str) -> Callable[[argparse.Namespace], int]:
+    def handler(options: argparse.Namespace) -> int:
+        backend = open_backend(options.store)
+        try:
+            names = sorted(fn(backend))
+        finally:
+            backend.close()
+        for name in names:
+            print(name)
+        if not names:
+            print(f"no {what} is paused", file=sys.stderr)
+        return 0
+
+    return handler
+
+
+def _trigger(backend: JobsBackend, name: str) -> str:
+    return f"schedule {name!r} triggered: job {backend.trigger(name)}"
+
+
+def _pause_schedule(backend: JobsBackend, name: str) -> str:
+    backend.pause_schedule(name)
+    return f"schedule {name!r} paused"
+
+
+def _resume_schedule(backend: JobsBackend, name: str) -> str:
+    backend.resume_schedule(name)
+    return f"schedule {name!r} resumed"
+
+
+def _pause_queue(backend: JobsBackend, name: str) -> str:
+    backend.pause_queue(name)
+    return f"queue {name!r} paused"
+
+
+def _resume_queue(backend: JobsBackend, name: str) -> str:
+    backend.resume_queue(name)
+    return f"queue {name!r} resumed"
+
+
+def add_schedules_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--store", metavar="URL", required=True,
+                       help="the job store: sqlite:///PATH or postgresql://USER@HOST/DB[?schema=NAME]")
+    schedules = commands.add_parser("schedules", help="trigger, pause and resume recurring schedules",
+                                    description="Operate the recurring schedules recorded in a store "
+                                    "(a schedule is recorded when a host that has it starts).")
+    sub = schedules.add_subparsers(dest="schedules_command", required=True, metavar="COMMAND")
+    for name, fn, text in (
+        ("trigger", _trigger, "enqueue an occurrence now (paused or not); prints the job id"),
+        ("pause", _pause_schedule, "stop firing the schedule (its occurrences are skipped) until resumed"),
+        ("resume", _resume_schedule, "fire the schedule again from its next occurrence"),
+    ):
+        command = sub.add_parser(name, parents=[common, store], help=text)
+        command.add_argument("name", help="the schedule's name")
+        command.set_defaults(handler=_named(fn))
+    paused = sub.add_parser("paused", parents=[common, store], help="the paused schedules, one per line")
+    paused.set_defaults(handler=_paused(lambda b: b.paused_schedules(), "schedule"))
+
+    queues = commands.add_parser("queues", help="pause and resume queues",
+                                 description="Pause a queue (no host claims its jobs) or resume it.")
+    qsub = queues.add_subparsers(dest="queues_command", required=True, metavar="COMMAND")
+    for name, fn, text in (
+        ("pause", _pause_queue, "no host claims jobs of the queue until it is resumed (running ones finish)"),
+        ("resume", _resume_queue, "hosts claim the queue's jobs again"),
+    ):
+        command = qsub.add_parser(name, parents=[common, store], help=text)
+        command.add_argument("name", help="the queue's name")
+        command.set_defaults(handler=_named(fn))
+    qpaused = qsub.add_parser("paused", parents=[common, store], help="the paused queues, one per line")
+    qpaused.set_defaults(handler=_paused(lambda b: b.paused_queues(), "queue"))

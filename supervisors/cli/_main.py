@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     common = _common_options(top=False)
     _run.add_parser(commands, common)
     _jobs.add_parser(commands, common)
+    _jobs.add_schedules_parsers(commands, common)
     _tree.add_parser(commands, common)
     _admin.add_parsers(commands, common)
     return top

@@ -1,4 +1,5 @@
-"""The command line against a PostgreSQL store: migrate, then jobs enqueue / list / show / retry."""
+"""The command line against a PostgreSQL store: migrate, then jobs enqueue / list / show / retry /
+cancel / requeue / delete, and queues pause / resume."""
 
 from __future__ import annotations
 
@@ -46,3 +47,17 @@ def test_cli_migrates_then_operates_jobs_in_a_postgres_store(
     assert capsys.readouterr().err.strip() == (
         "supervisors: error: JobStateError: job 1 is enqueued; only scheduled, retrying, dead jobs can be retried"
     )
+    assert main(["jobs", "cancel", "1", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.strip() == "job 1 cancelled"
+    assert main(["jobs", "requeue", "1", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.strip() == "job 1 enqueued again"
+    assert main(["jobs", "cancel", "--state", "enqueued", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.strip() == "1 enqueued job(s) cancelled"
+    assert main(["jobs", "delete", "1", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.strip() == "job 1 deleted"
+    assert main(["queues", "pause", "mail", "--store", pg_store_url]) == 0
+    assert main(["queues", "paused", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "mail"
+    assert main(["queues", "resume", "mail", "--store", pg_store_url]) == 0
+    assert main(["jobs", "list", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 shown; in the store: 0 (none)"
