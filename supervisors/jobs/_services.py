@@ -32,8 +32,15 @@ class StoreService(BackgroundService):
 
     async def on_start(self) -> None:
         core = self._core
-        await core.store.open()
-        await core.store.define(core.registry.settings(core.retry))
+        try:
+            await core.store.open()
+            await core.store.define(core.registry.settings(core.retry))
+        except BaseException:
+            # on_stop does not run after a failed start: close here, or the store's connection
+            # (and a SQLite store's writer thread) would outlive every failed start.
+            with trio.CancelScope(shield=True):
+                await core.store.aclose()
+            raise
 
     async def execute(self) -> None:
         await self._core.store.watch(self._core.wake)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,14 @@ async def test_a_host_on_a_bad_file_fails_its_start_with_one_line_naming_the_fil
     assert "child 'app/jobs/store' failed to start with StoreError: job store" in final
     assert str(path) in final
     assert all(r.exc_info is None for r in caplog.records)
+
+
+async def test_a_failed_start_on_a_bad_file_leaves_no_writer_thread_behind(tmp_path: Path) -> None:
+    """The store is closed when its start fails (on_stop does not run then): its writer thread
+    ends, instead of one thread leaking per failed start."""
+    path = tmp_path / "jobs.db"
+    path.write_bytes(b"\x00" * 4096)
+    jobs = JobSystem(store=SQLiteStore(path), registry=JobRegistry())
+    spec = Supervisor(name="app", children=[jobs.child_spec()])
+    assert await serve(spec, handle_signals=False) == EXIT_FAILED
+    assert [t for t in threading.enumerate() if str(path) in t.name] == []
