@@ -95,6 +95,9 @@ class SQLiteDB:
                 "unique_key": job.unique_key,
                 "schedule": job.schedule,
                 "fire_time": job.fire_time,
+                "priority": job.priority,
+                "concurrency_key": job.concurrency_key,
+                "concurrency_limit": job.concurrency_limit,
             },
         ).fetchone()
         return None if row is None else int(row[0])
@@ -136,25 +139,101 @@ class SQLiteDB:
             for job in jobs:
                 if job.defined:
                     job = self._resolve(c, job, cache)
+                if job.unique_key is not None:  # look first: a refused insert may use up an id
+                    held = c.execute(self.Q["unique_holder"], {"unique_key": job.unique_key})
+                    row = held.fetchone()
+                    if row is not None:
+                        ids.append(int(row[0]))
+                        continue
                 new = self._insert_one(c, job, now)
                 ids.append(new if new is not None else self._existing(c, job))
         return ids
 
     def _claim(
-        self, c: sqlite3.Connection, queue: str, limit: int, owner: str, lease_until: float
-    ) -> list[ClaimedJob]:
+        self, c: Any, queue: str, limit: int, owner: str, now: float, lease_until: float
+    ) -> Settled:
+        """Claim up to ``limit`` jobs of ``queue``: highest priority first, then oldest
+        ``run_at``, then lowest id; within the queue's rate limit and the jobs' key limits.
+        Says what held the claim back when it comes back short."""
+        Q = self.Q
+        asked = limit
+        rate = c.execute(Q["rate_limit"], {"queue": queue}).fetchone()
+        rate_until: float | None = None
+        limited = False
+        if rate is not None:
+            since = now - float(rate[1])
+            used = int(c.execute(Q["rate_used"], {"queue": queue, "since": since}).fetchone()[0])
+            if int(rate[0]) - used < limit:
+                limit, limited = int(rate[0]) - used, True
+            if limit <= 0:
+                return Settled(rate_limited_until=self._window_frees(c, queue, since, rate[1]))
         rows = c.execute(
-            self.Q["claim"],
+            Q["claim"],
             {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit},
         ).fetchall()
-        rows.sort()
-        return [ClaimedJob(*row) for row in rows]
+        rows.sort(key=lambda r: (-r[6], r[7], r[0]))
+        if any(r[8] is not None for r in rows):
+            rows = self._within_key_limits(c, rows)
+        if rate is not None and rows:
+            c.execute(Q["rate_trim"], {"queue": queue, "since": now - float(rate[1])})
+            c.execute(Q["rate_log"], {"queue": queue, "now": now, "n": len(rows)})
+        if limited:
+            rate_until = self._window_frees(c, queue, now - float(rate[1]), rate[1])
+        held = len(rows) < asked and c.execute(Q["key_held"], {"queue": queue}).fetchone() is not None
+        return Settled(
+            claimed=[ClaimedJob(*row[:6]) for row in rows],
+            held_by_key=held,
+            rate_limited_until=rate_until,
+        )
+
+    def _window_frees(self, c: Any, queue: str, since: float, period: float) -> float | None:
+        """When the oldest claim in a queue's rate window leaves it."""
+        oldest = c.execute(self.Q["rate_oldest"], {"queue": queue, "since": since}).fetchone()
+        return None if oldest[0] is None else float(oldest[0]) + float(period)
+
+    def _within_key_limits(self, c: Any, rows: list[Any]) -> list[Any]:
+        """Give back, unseen, the jobs of a batch that took a key past its limit (the lowest
+        in claim order go back)."""
+        Q = self.Q
+        keys = sorted({str(r[8]) for r in rows if r[8] is not None})
+        excess: dict[str, int] = {}
+        for key in keys:
+            if self.dialect.lock_key:
+                c.execute(Q["lock_key"], {"key": key})
+            running = int(c.execute(Q["key_running"], {"key": key}).fetchone()[0])
+            first = next(r for r in rows if r[8] == key)
+            key_limit = int(c.execute(Q["key_limit"], {"id": first[0]}).fetchone()[0])
+            excess[key] = max(0, running - key_limit)
+        kept: list[Any] = []
+        for r in reversed(rows):
+            key = r[8]
+            if key is not None and excess[key] > 0:
+                excess[key] -= 1
+                c.execute(Q["unclaim"], {"id": r[0]})
+            else:
+                kept.append(r)
+        kept.reverse()
+        return kept
 
     def claim(
         self, queue: str, limit: int, owner: str, now: float, lease_until: float
     ) -> list[ClaimedJob]:
         with self._write() as c:
-            return self._claim(c, queue, limit, owner, lease_until)
+            return self._claim(c, queue, limit, owner, now, lease_until).claimed
+
+    def set_rate_limit(self, queue: str, limit: int | None, period: float) -> None:
+        with self._write() as c:
+            if limit is None:
+                c.execute(self.Q["clear_rate_limit"], {"queue": queue})
+            else:
+                c.execute(
+                    self.Q["set_rate_limit"],
+                    {"queue": queue, "rate_limit": limit, "period": period},
+                )
+
+    def rate_limits(self) -> dict[str, tuple[int, float]]:
+        rows = self.conn.execute(self.Q["rate_limits"]).fetchall()
+        return {str(q): (int(n), float(p)) for q, n, p in rows}
 
     def _settle(
         self,
@@ -210,8 +289,10 @@ class SQLiteDB:
     ) -> Settled:
         with self._write() as c:
             refused = self._settle(c, owner, now, succeeded, failed, ())
-            claimed = self._claim(c, queue, limit, owner, lease_until) if limit > 0 else []
-        return Settled(refused=refused, claimed=claimed)
+            if limit <= 0:
+                return Settled(refused=refused)
+            got = self._claim(c, queue, limit, owner, now, lease_until)
+        return attrs.evolve(got, refused=refused)
 
     def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
         lost: list[int] = []
@@ -463,7 +544,8 @@ class SQLiteDB:
 
 def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
     (job_id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at,
-     lease_until, unique_key, schedule, fire_time, cancel_requested) = r  # fmt: skip
+     lease_until, unique_key, schedule, fire_time, cancel_requested, priority, concurrency_key,
+     concurrency_limit) = r  # fmt: skip
     return Job(
         id=int(job_id),
         name=str(name),
@@ -481,4 +563,7 @@ def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
         fire_time=None if fire_time is None else to_datetime(float(fire_time)),
         errors=errors,
         cancel_requested=bool(cancel_requested),
+        priority=int(priority),
+        concurrency_key=None if concurrency_key is None else str(concurrency_key),
+        concurrency_limit=None if concurrency_limit is None else int(concurrency_limit),
     )
