@@ -116,7 +116,7 @@ CREATE INDEX jobs_running_key ON jobs(concurrency_key)
     WHERE state = 'running' AND concurrency_key IS NOT NULL;
 CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, rate_limit INTEGER NOT NULL, period REAL NOT NULL);
 CREATE TABLE queue_claims (queue TEXT NOT NULL, at REAL NOT NULL, n INTEGER NOT NULL);
-CREATE INDEX queue_claims_at ON queue_claims(queue, at)
+CREATE UNIQUE INDEX queue_claims_at ON queue_claims(queue, at)
 """,
     ),
 )

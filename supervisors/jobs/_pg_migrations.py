@@ -147,7 +147,7 @@ PG_MIGRATIONS += (
             "period DOUBLE PRECISION NOT NULL)",
             "CREATE TABLE queue_claims (queue TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, "
             "n INTEGER NOT NULL)",
-            "CREATE INDEX queue_claims_at ON queue_claims(queue, at)",
+            "CREATE UNIQUE INDEX queue_claims_at ON queue_claims(queue, at)",
         ),
     ),
 )

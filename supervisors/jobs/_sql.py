@@ -155,14 +155,24 @@ _TEMPLATES: Mapping[str, str] = {
                         lease_until = NULL
         WHERE id = :id
     """,
-    "rate_limit": "SELECT rate_limit, period FROM queue_limits WHERE queue = :queue {for_update}",
-    "rate_used": "SELECT COALESCE(sum(n), 0) FROM queue_claims WHERE queue = :queue AND at > :since",
+    # The limit and the claims counted in the buckets overlapping (now - period, now], at once.
+    "rate_limit": """
+        SELECT rate_limit, period, (
+            SELECT COALESCE(sum(n), 0) FROM queue_claims
+            WHERE queue_claims.queue = queue_limits.queue
+            AND queue_claims.at > :now - queue_limits.period * (1 + 1.0 / 64)
+        ) FROM queue_limits WHERE queue = :queue {for_update}
+    """,
     "rate_oldest": "SELECT min(at) FROM queue_claims WHERE queue = :queue AND at > :since",
     "key_held": f"""
         SELECT 1 FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
         AND concurrency_key IS NOT NULL LIMIT 1
     """,
-    "rate_log": "INSERT INTO queue_claims (queue, at, n) VALUES (:queue, :now, :n)",
+    # Claims are counted in buckets of `RATE_BUCKETS`-th of the period (see `rate_bucket`).
+    "rate_log": """
+        INSERT INTO queue_claims (queue, at, n) VALUES (:queue, :now, :n)
+        ON CONFLICT (queue, at) DO UPDATE SET n = queue_claims.n + excluded.n
+    """,
     "rate_trim": "DELETE FROM queue_claims WHERE queue = :queue AND at <= :since",
     "set_rate_limit": """
         INSERT INTO queue_limits (queue, rate_limit, period) VALUES (:queue, :rate_limit, :period)
@@ -279,6 +289,19 @@ _TEMPLATES: Mapping[str, str] = {
 }
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+
+RATE_BUCKETS = 64  # also written in the ``rate_limit`` statement
+"""A rate window is counted in this many buckets: a claim at ``t`` counts in the bucket starting
+at ``floor(t / g) * g`` (``g = period / RATE_BUCKETS``), and a bucket counts while any part of it
+lies in the window, so a limit is never exceeded in any window and a held claim waits at most
+``g`` longer than an exact count would make it."""
+
+
+def rate_bucket(t: float, period: float) -> tuple[float, float]:
+    """The start of the bucket of a claim at ``t``, and the bucket width."""
+    g = period / RATE_BUCKETS
+    return (t // g) * g, g
 
 
 def _lock_key_statement(dialect: Dialect) -> dict[str, str]:

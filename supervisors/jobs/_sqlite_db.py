@@ -35,7 +35,7 @@ from ._model import (
     Token,
     to_datetime,
 )
-from ._sql import PRUNE_INDEXES, SQLITE, in_states
+from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
@@ -59,6 +59,8 @@ class SQLiteDB:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
         self.conn = connect(path, synchronous=synchronous)
+        self._trimmed: dict[str, float] = {}
+        """Queue → the rate bucket in which this connection last trimmed its claims log."""
 
     def close(self) -> None:
         self.conn.close()
@@ -157,16 +159,18 @@ class SQLiteDB:
         Says what held the claim back when it comes back short."""
         Q = self.Q
         asked = limit
-        rate = c.execute(Q["rate_limit"], {"queue": queue}).fetchone()
+        rate = c.execute(Q["rate_limit"], {"queue": queue, "now": now}).fetchone()
         rate_until: float | None = None
         limited = False
         if rate is not None:
-            since = now - float(rate[1])
-            used = int(c.execute(Q["rate_used"], {"queue": queue, "since": since}).fetchone()[0])
+            period = float(rate[1])
+            bucket, width = rate_bucket(now, period)
+            since = now - period - width  # the buckets that overlap (now - period, now]
+            used = int(rate[2])
             if int(rate[0]) - used < limit:
                 limit, limited = int(rate[0]) - used, True
             if limit <= 0:
-                return Settled(rate_limited_until=self._window_frees(c, queue, since, rate[1]))
+                return Settled(rate_limited_until=self._window_frees(c, queue, since, period))
         rows = c.execute(
             Q["claim"],
             {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit},
@@ -175,10 +179,12 @@ class SQLiteDB:
         if any(r[8] is not None for r in rows):
             rows = self._within_key_limits(c, rows)
         if rate is not None and rows:
-            c.execute(Q["rate_trim"], {"queue": queue, "since": now - float(rate[1])})
-            c.execute(Q["rate_log"], {"queue": queue, "now": now, "n": len(rows)})
+            if self._trimmed.get(queue) != bucket:  # once per bucket and connection
+                c.execute(Q["rate_trim"], {"queue": queue, "since": since})
+                self._trimmed[queue] = bucket
+            c.execute(Q["rate_log"], {"queue": queue, "now": bucket, "n": len(rows)})
         if limited:
-            rate_until = self._window_frees(c, queue, now - float(rate[1]), rate[1])
+            rate_until = self._window_frees(c, queue, since, period)
         held = len(rows) < asked and c.execute(Q["key_held"], {"queue": queue}).fetchone() is not None
         return Settled(
             claimed=[ClaimedJob(*row[:6]) for row in rows],
@@ -187,9 +193,10 @@ class SQLiteDB:
         )
 
     def _window_frees(self, c: Any, queue: str, since: float, period: float) -> float | None:
-        """When the oldest claim in a queue's rate window leaves it."""
+        """When the oldest bucket of claims in a queue's rate window leaves it."""
         oldest = c.execute(self.Q["rate_oldest"], {"queue": queue, "since": since}).fetchone()
-        return None if oldest[0] is None else float(oldest[0]) + float(period)
+        _, width = rate_bucket(0.0, period)
+        return None if oldest[0] is None else float(oldest[0]) + width + period
 
     def _within_key_limits(self, c: Any, rows: list[Any]) -> list[Any]:
         """Give back, unseen, the jobs of a batch that took a key past its limit (the lowest

@@ -26,5 +26,5 @@ def test_claim_walks_the_ready_index_in_priority_order_without_sorting() -> None
 
 def test_the_rate_window_is_read_through_its_index() -> None:
     """Counting a queue's claims in the window uses ``queue_claims_at``."""
-    text = plan(Q["rate_used"], {"queue": "q", "since": 0.0})
+    text = plan(Q["rate_limit"], {"queue": "q", "now": 0.0})
     assert "queue_claims_at" in text

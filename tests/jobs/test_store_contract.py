@@ -732,20 +732,24 @@ async def test_a_batch_claim_returns_jobs_in_claim_order(any_store: Store) -> No
 
 
 async def test_rate_limit_counts_claims_in_a_sliding_window(any_store: Store) -> None:
-    """At most N claims per period, across claimers; the window slides; retries count."""
+    """At most N claims per period, across claimers; the window slides; retries count. Claims
+    are counted in buckets of period/64 (here 0.15625 s), conservatively: a claim counts until
+    its whole bucket has left the window."""
     ids = await any_store.insert([new() for _ in range(6)], now=T0)
     await any_store.set_rate_limit("default", limit=2, period=10.0)
     assert await any_store.rate_limits() == {"default": (2, 10.0)}
-    got = await any_store.claim("default", 10, owner="a", now=T0, lease_until=T0 + LEASE)
-    assert [j.id for j in got] == ids[:2]
-    assert await any_store.claim("default", 10, owner="b", now=T0 + 5, lease_until=T0 + LEASE) == []
-    got = await any_store.claim("default", 1, owner="b", now=T0 + 10, lease_until=T0 + LEASE)
-    assert [j.id for j in got] == [ids[2]]
-    got = await any_store.claim("default", 10, owner="b", now=T0 + 10.5, lease_until=T0 + LEASE)
-    assert [j.id for j in got] == [ids[3]]  # the claim at T0 + 10 still counts
+
+    async def claim_at(t: float, limit: int = 10) -> list[int]:
+        got = await any_store.claim("default", limit, owner="b", now=T0 + t, lease_until=T0 + LEASE)
+        return [j.id for j in got]
+
+    assert await claim_at(0.0) == ids[:2]
+    assert await claim_at(5.0) == []
+    assert await claim_at(10.0) == []  # the bucket of the claims at T0 still overlaps the window
+    assert await claim_at(10.2, limit=1) == [ids[2]]
+    assert await claim_at(10.3) == [ids[3]]  # the claim at T0 + 10.2 still counts
     await any_store.set_rate_limit("default", limit=None, period=0.0)
-    got = await any_store.claim("default", 10, owner="b", now=T0 + 11, lease_until=T0 + LEASE)
-    assert [j.id for j in got] == ids[4:]
+    assert await claim_at(11.0) == ids[4:]
 
 
 async def test_concurrency_key_limits_running_jobs_with_the_key(any_store: Store) -> None:
