@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, Final
 
 import attrs
@@ -102,6 +102,11 @@ class Call:
             self.task = None
             trio.lowlevel.reschedule(task, outcome.Error(error))
 
+    def _abort(self, _: Any) -> trio.lowlevel.Abort:
+        """The abort function of the caller's wait: a reply that arrives later is dropped."""
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
 
 class TimerMessage:
     """The envelope of a timer's message: ``owner`` is the incarnation (cell) that started it."""
@@ -122,12 +127,14 @@ class Mailbox:
         "_receiver",
         "_send_waiters",
         "_timer_messages",
+        "accepted",
         "blocked_after",
         "blocked_on",
         "capacity",
         "handles",
         "on_blocked",
         "path",
+        "received",
     )
 
     def __init__(
@@ -155,6 +162,11 @@ class Mailbox:
         self._timer_messages = False
         # Set by the current incarnation: maps a message type to whether it is handled.
         self.handles: Callable[[type], bool] | None = None
+        # Set with ``handles``: message types already known to be handled, checked first by
+        # senders (a dict lookup instead of a call on the hot path).
+        self.accepted: Container[type] | None = None
+        # How many items receive() has returned (messages taken to be handled), for snapshots.
+        self.received = 0
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -318,6 +330,7 @@ class Mailbox:
             if not queue:
                 return WAKE
         item = queue.popleft()
+        self.received += 1
         if self._send_waiters:
             self._send_waiters.unpark()
         return item

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar, final
+from typing import TypeVar, final
 
 import trio
 
+from ._deadlines import add_deadline
 from ._errors import CallTimeout, NoHandler
 from ._mailbox import Call, Mailbox
 from ._message import Request
@@ -14,14 +15,6 @@ from ._message import Request
 __all__ = ["ActorRef"]
 
 R = TypeVar("R")
-
-
-def _abort_call(envelope: Call) -> Any:
-    def abort(_: Any) -> trio.lowlevel.Abort:
-        envelope.task = None
-        return trio.lowlevel.Abort.SUCCEEDED
-
-    return abort
 
 
 @final
@@ -58,7 +51,11 @@ class ActorRef:
         return len(self._mailbox)
 
     def _check(self, msg: object) -> None:
-        handles = self._mailbox.handles
+        mailbox = self._mailbox
+        accepted = mailbox.accepted
+        if accepted is not None and type(msg) in accepted:
+            return
+        handles = mailbox.handles
         if handles is not None and not handles(type(msg)):
             raise NoHandler(
                 f"actor {self.path!r} has no handler for {type(msg).__qualname__}; "
@@ -85,8 +82,20 @@ class ActorRef:
         messages this way should yield now and then (``await trio.sleep(0)``) so the receiver
         runs.
         """
-        self._check(msg)
-        self._mailbox.put_nowait(msg)
+        mailbox = self._mailbox
+        accepted = mailbox.accepted
+        if accepted is None or type(msg) not in accepted:
+            self._check(msg)
+        # Mailbox.put_nowait's common case inlined (open, room left); put_nowait raises otherwise.
+        queue = mailbox._queue
+        if mailbox._closed_reason is not None or len(queue) >= mailbox.capacity:
+            mailbox.put_nowait(msg)
+            return
+        queue.append(msg)
+        receiver = mailbox._receiver
+        if receiver is not None:
+            mailbox._receiver = None
+            trio.lowlevel.reschedule(receiver)
 
     async def call(self, msg: Request[R], *, timeout: float | None = 5.0) -> R:
         """Send a request and wait for the handler's return value.
@@ -103,13 +112,23 @@ class ActorRef:
         mailbox = self._mailbox
         if timeout is None or timeout == math.inf:
             await mailbox.put_then_wait(envelope)
-            result: R = await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))
+            result: R = await trio.lowlevel.wait_task_rescheduled(envelope._abort)
             return result
+        if timeout > 0 and len(mailbox) < mailbox.capacity:
+            # There is room, so put_then_wait() does not wait: only the wait for the reply
+            # needs the timeout, which add_deadline enforces without a cancel scope (a scope
+            # costs more than the rest of the round trip; see _deadlines).
+            await mailbox.put_then_wait(envelope)
+            add_deadline(timeout, envelope, lambda: self._timeout_error(msg, timeout))
+            return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
         with trio.move_on_after(timeout):
             await mailbox.put_then_wait(envelope)
-            return await trio.lowlevel.wait_task_rescheduled(_abort_call(envelope))  # type: ignore[no-any-return]
+            return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
         envelope.task = None
-        raise CallTimeout(
+        raise self._timeout_error(msg, timeout)
+
+    def _timeout_error(self, msg: object, timeout: float) -> CallTimeout:
+        return CallTimeout(
             f"call {type(msg).__qualname__} to actor {self.path!r} got no reply within "
             f"{timeout} s; the actor may be busy, blocked or restarting. Pass a larger "
             "timeout= (or timeout=None to wait forever)."

@@ -59,6 +59,22 @@ class Metric:
     memory: bool = False
     #: how many decimals to print
     digits: int = 2
+    #: short name of the raw-Trio design this row compares against (the table's "baseline"
+    #: column); every workload states each design in one sentence in benchmarks/README.md
+    baseline: str = ""
+    #: read our / the peers' figure from this key instead of ``key`` (a second row for the
+    #: same measurement against another, labelled raw design)
+    ours_key: str | None = None
+    #: read the raw figure from this key instead of ``key``
+    raw_key: str | None = None
+
+    @property
+    def our_source(self) -> str:
+        return self.ours_key or self.key
+
+    @property
+    def raw_source(self) -> str:
+        return self.raw_key or self.key
 
     def ratio(self, ours: float | None, raw: float | None) -> float | None:
         if ours is None or raw is None:

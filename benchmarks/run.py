@@ -16,10 +16,12 @@ Runs every workload in ``benchmarks/workloads`` for our runtime and for a raw-Tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import faulthandler
 import gc
 import importlib
+import io
 import json
 import math
 import os
@@ -56,9 +58,11 @@ class ImplResult:
         self.reason = ""
 
     def add(self, values: dict[str, float], metrics: list[Metric], memory: bool) -> None:
-        for m in metrics:
-            if m.memory == memory and m.key in values:
-                self.samples.setdefault(m.key, []).append(float(values[m.key]))
+        keys = {m.our_source for m in metrics if m.memory == memory}
+        keys |= {m.raw_source for m in metrics if m.memory == memory}
+        for key in keys:
+            if key in values:
+                self.samples.setdefault(key, []).append(float(values[key]))
 
     def value(self, key: str) -> float | None:
         s = self.samples.get(key)
@@ -184,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="small N and fewer repetitions (CI smoke run; timings meaningless)")
     ap.add_argument("--json", metavar="PATH", help="write results as a JSON list to PATH")
+    ap.add_argument("--markdown", metavar="PATH",
+                    help="also write the printed table and notes to PATH as a Markdown file "
+                         "(the block the top-level README quotes)")
     ap.add_argument("--peers", action="store_true",
                     help="pip-install triotp, pykka and huey into this interpreter and add "
                          "their figures (peers that fail to import are skipped with a note)")
@@ -249,31 +256,48 @@ def main(argv: list[str] | None = None) -> int:
         raw = results["raw_trio"]
         ours = results["ours"]
         for m in mod.METRICS:
+            raw_value = raw.value(m.raw_source)
+            ours_value = ours.value(m.our_source)
             row: dict[str, Any] = {
                 "workload": wname,
                 "metric": m.key,
+                "baseline": m.baseline,
                 "unit": m.unit,
                 "kind": m.kind,
                 "n": n,
                 "reps": mem_reps if m.memory else reps,
-                "ours": ours.value(m.key),
-                "raw_trio": raw.value(m.key),
-                "ratio": m.ratio(ours.value(m.key), raw.value(m.key)),
+                "ours": ours_value,
+                "raw_trio": raw_value,
+                "ratio": m.ratio(ours_value, raw_value),
                 "ours_status": ours.status,
-                "samples": {name: r.samples.get(m.key, []) for name, r in results.items()},
-                "_cells": {name: r.cell(m.key, m) for name, r in results.items()},
+                "samples": {
+                    name: r.samples.get(m.raw_source if name == "raw_trio" else m.our_source, [])
+                    for name, r in results.items()
+                },
+                "_cells": {
+                    name: r.cell(m.raw_source if name == "raw_trio" else m.our_source, m)
+                    for name, r in results.items()
+                },
             }
             for p in peers:
-                pv = results[p].value(m.key)
+                pv = results[p].value(m.our_source)
                 row[p] = pv
-                row[f"{p}_ratio"] = m.ratio(pv, raw.value(m.key))
+                row[f"{p}_ratio"] = m.ratio(pv, raw_value)
                 row[f"{p}_status"] = results[p].status
             rows.append(row)
 
     for reason, wnames in unavailable.items():
         notes.append(f"skipped {reason} [{', '.join(wnames)}]")
     total = time.perf_counter() - started
-    print_table(rows, peers, info, args.quick, reps, mem_reps, notes + peer_notes, total)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        print_table(rows, peers, info, args.quick, reps, mem_reps, notes + peer_notes, total)
+    table_text = buffer.getvalue()
+    sys.stdout.write(table_text)
+    if args.markdown:
+        command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        Path(args.markdown).write_text(f"Output of `{command}`:\n\n```\n{table_text.strip()}\n```\n")
+        print(f"wrote {args.markdown}")
 
     if args.json:
         out = []
@@ -307,20 +331,20 @@ def print_table(rows: list[dict[str, Any]], peers: list[str], info: dict[str, An
     print()
     # a peer column only when that peer can do at least one of the selected workloads
     peers = [p for p in peers if any(row.get(f"{p}_status") != "n/a" for row in rows)]
-    header = ["workload", "metric", "unit", "raw_trio", "ours", "ratio"]
+    header = ["workload", "metric", "unit", "raw baseline", "raw_trio", "ours", "ratio"]
     for p in peers:
         header += [p, f"{p}/raw"]
     table = [header]
     for row in rows:
         cells = row["_cells"]
-        line = [row["workload"], row["metric"], row["unit"], cells["raw_trio"], cells["ours"],
-                fmt_ratio(row["ratio"])]
+        line = [row["workload"], row["metric"], row["unit"], row["baseline"], cells["raw_trio"],
+                cells["ours"], fmt_ratio(row["ratio"])]
         for p in peers:
             line += [cells[p], fmt_ratio(row[f"{p}_ratio"])]
         table.append(line)
     widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
     for i, r in enumerate(table):
-        print("  ".join(str(c).ljust(w) if j < 3 else str(c).rjust(w)
+        print("  ".join(str(c).ljust(w) if j < 4 else str(c).rjust(w)
                         for j, (c, w) in enumerate(zip(r, widths, strict=True))))
         if i == 0:
             print("  ".join("-" * w for w in widths))

@@ -1,5 +1,6 @@
 """The demo application: hosted services and durable jobs in one supervised tree.
 
+    python -m supervisors run examples.demo:tree [--store sqlite:///PATH] [--dashboard]
     python examples/demo.py [--db PATH]
 
 - ``heartbeat``: a BackgroundService that logs every few seconds.
@@ -18,6 +19,7 @@ import functools
 import logging
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -72,8 +74,11 @@ class Signups(BackgroundService):
             await trio.sleep(1.0)
 
 
-def build_tree(store: Store, **job_options: object) -> Supervisor:
-    """The demo tree on ``store`` (the property test runs it on an in-memory store)."""
+def build_tree(
+    store: Store, *, dashboard: Callable[[JobSystem], ChildSpec] | None = None, **job_options: object
+) -> Supervisor:
+    """The demo tree on ``store`` (the property test runs it on an in-memory store), with the
+    child ``dashboard(jobs)`` makes last if given."""
     jobs = JobSystem(
         store=store,
         registry=registry,
@@ -81,15 +86,22 @@ def build_tree(store: Store, **job_options: object) -> Supervisor:
         recurring=[Recurring(name="cleanup", cron="*/10 * * * * *", job="cleanup")],
         **job_options,  # type: ignore[arg-type]
     )
-    return Supervisor(
-        name="demo",
-        children=[
-            ChildSpec(name="heartbeat", factory=lambda: HeartbeatService(interval=5.0)),
-            pipeline,
-            jobs.child_spec(),
-            ChildSpec(name="signups", factory=functools.partial(Signups, jobs)),
-        ],
-    )
+    children: list[ChildSpec | Supervisor] = [
+        ChildSpec(name="heartbeat", factory=lambda: HeartbeatService(interval=5.0)),
+        pipeline,
+        jobs.child_spec(),
+        ChildSpec(name="signups", factory=functools.partial(Signups, jobs)),
+    ]
+    if dashboard is not None:
+        children.append(dashboard(jobs))
+    return Supervisor(name="demo", children=children)
+
+
+def tree(store: Store | None = None, dashboard: Callable[[JobSystem], ChildSpec] | None = None) -> Supervisor:
+    """The demo tree for ``python -m supervisors run examples.demo:tree``: the job store given
+    with ``--store URL``, else ``demo-jobs.sqlite3`` in the current directory; with
+    ``--dashboard``, the dashboard showing the tree and the demo's jobs."""
+    return build_tree(store if store is not None else SQLiteStore("demo-jobs.sqlite3"), dashboard=dashboard)
 
 
 def main() -> int:

@@ -6,9 +6,11 @@
   second and a durable ``send_welcome`` job is enqueued for them (it survives a restart).
 - ``jobs`` is the job system on a SQLite file (a temporary one unless ``--db`` is given); its
   ``mail`` queue sends two e-mails at a time.
-- ``send_welcome`` sends through an SMTP client that the program opens **once**, before the tree
-  starts, and closes after the tree has stopped: a host-level resource shared by every job (as a
-  singleton ``SmtpClient`` would be in ASP.NET Core). The "server" is a fake sink in memory that
+- ``send_welcome`` declares the SMTP client it needs (``smtp: Annotated[SmtpClient, smtp_client]``).
+  ``smtp_client`` is a host resource: the host opens it **once**, before the tree starts, and
+  closes it after the tree has stopped, so it is shared by every job and outlives every restart
+  (as a singleton ``SmtpClient`` would in ASP.NET Core). A tree whose jobs use a resource the host
+  does not provide is refused before anything starts. The "server" is a fake sink in memory that
   refuses the first attempt for every third address, so the log shows a retry with backoff.
 
 Stop it with Ctrl-C (exit code 0).
@@ -22,12 +24,13 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import attrs
 import trio
 
 from actors import BackgroundService
-from supervisors import ChildSpec, Supervisor, serve
+from supervisors import ChildSpec, Resource, Supervisor, run
 from supervisors.jobs import JobRegistry, JobSystem, RetryPolicy, SQLiteStore, current_job
 
 log = logging.getLogger("email_queue")
@@ -72,14 +75,23 @@ class SmtpClient:
         self.sent += 1
 
 
+sink = FakeSink()
+
+
 @asynccontextmanager
-async def smtp_client(sink: FakeSink) -> AsyncIterator[SmtpClient]:
+async def connect_smtp() -> AsyncIterator[SmtpClient]:
     """Connect to the mail server (here: the fake sink) and disconnect at the end."""
     log.info("SMTP client connected")
+    client = SmtpClient(sink)
     try:
-        yield SmtpClient(sink)
+        yield client
     finally:
-        log.info("SMTP client disconnected")
+        log.info("SMTP client disconnected after %d e-mails", client.sent)
+
+
+smtp_client = Resource("smtp", connect_smtp)
+"""The host resource: one SMTP connection for the whole program."""
+registry = JobRegistry()
 
 
 @attrs.frozen
@@ -88,17 +100,11 @@ class Welcome:
     name: str
 
 
-def build_registry(smtp: SmtpClient) -> JobRegistry:
-    """The job functions, closed over the shared SMTP client."""
-    registry = JobRegistry()
-
-    @registry.job(queue="mail", retry=RetryPolicy(base=0.2, max_attempts=5))
-    async def send_welcome(args: Welcome) -> None:
-        """Send the welcome e-mail; a refusal fails this attempt and the job is retried later."""
-        await smtp.send(Email(to=args.to, subject="Welcome!", body=f"Hello {args.name}, welcome aboard."))
-        log.info("welcome e-mail to %s delivered (attempt %d)", args.to, current_job().attempt)
-
-    return registry
+@registry.job(queue="mail", retry=RetryPolicy(base=0.2, max_attempts=5))
+async def send_welcome(args: Welcome, *, smtp: Annotated[SmtpClient, smtp_client]) -> None:
+    """Send the welcome e-mail; a refusal fails this attempt and the job is retried later."""
+    await smtp.send(Email(to=args.to, subject="Welcome!", body=f"Hello {args.name}, welcome aboard."))
+    log.info("welcome e-mail to %s delivered (attempt %d)", args.to, current_job().attempt)
 
 
 class Signups(BackgroundService):
@@ -116,23 +122,19 @@ class Signups(BackgroundService):
             await trio.sleep(0.5)
 
 
-async def main(db: str) -> int:
-    sink = FakeSink()
-    async with smtp_client(sink) as smtp:  # opened before the tree starts, closed after it stopped
-        jobs = JobSystem(store=SQLiteStore(db), registry=build_registry(smtp), queues={"mail": 2}, grace=5.0)
+def main() -> int:
+    parser = argparse.ArgumentParser(description="sign-ups enqueue welcome e-mails; a job worker sends them")
+    parser.add_argument("--db", help="SQLite file of the job store (default: a temporary file)")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteStore(options.db or os.path.join(tmp, "jobs.db"))
+        jobs = JobSystem(store=store, registry=registry, queues={"mail": 2}, grace=5.0)
         tree = Supervisor(
             name="email",
             children=[jobs.child_spec(), ChildSpec(name="signups", factory=lambda: Signups(jobs))],
         )
-        code = await serve(tree)
-    log.info("%d e-mails delivered", len(sink.delivered))
-    return code
+        return run(tree, resources=[smtp_client])
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="sign-ups enqueue welcome e-mails; a job worker sends them")
-    parser.add_argument("--db", help="SQLite file of the job store (default: a temporary file)")
-    options = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    with tempfile.TemporaryDirectory() as tmp:
-        raise SystemExit(trio.run(main, options.db or os.path.join(tmp, "jobs.db")))
+    raise SystemExit(main())

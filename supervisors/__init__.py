@@ -6,6 +6,7 @@ program or a test). ``docs/semantics.md`` states every rule precisely.
 """
 
 from ._errors import ChildNotFound as ChildNotFound
+from ._errors import ConfigurationError as ConfigurationError
 from ._errors import InjectedFault as InjectedFault
 from ._errors import NotRunning as NotRunning
 from ._errors import StartFailed as StartFailed
@@ -83,6 +84,7 @@ __all__ = [
     "ChildState",
     "ChildStopped",
     "ChildStopping",
+    "ConfigurationError",
     "DeclaresResources",
     "DynamicSupervisor",
     "Event",

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-__all__ = ["ChildNotFound", "InjectedFault", "NotRunning", "StartFailed", "SupervisionError", "SupervisorGaveUp"]
+__all__ = [
+    "ChildNotFound",
+    "ConfigurationError",
+    "InjectedFault", "NotRunning",
+    "StartFailed",
+    "SupervisionError",
+    "SupervisorGaveUp",
+]
 
 
 class SupervisionError(Exception):
     """Base class of every error raised by the :mod:`supervisors` package."""
+
+
+class ConfigurationError(Exception):
+    """A child cannot start because of its configuration or environment, and the message says all.
+
+    Raise it (or a subclass) from a factory or ``on_start`` when the cause is outside the code: a
+    refused file, a missing setting, an unreachable address. The message must name the thing and
+    what to do. Such a start failure is logged as one line, without a traceback (which would only
+    show our own start-up path); every other start failure is logged with its traceback. It is
+    otherwise an ordinary exception: the start fails with `StartFailed`, whose ``__cause__`` it is.
+    ``supervisors.jobs.StoreError`` is one.
+    """
 
 
 class StartFailed(SupervisionError):

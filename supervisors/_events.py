@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ._errors import StartFailed, SupervisorGaveUp, describe_exit
+from ._errors import ConfigurationError, StartFailed, SupervisorGaveUp, describe_exit
 
 __all__ = [
     "ChildCrashed",
@@ -307,6 +307,10 @@ def log_event(event: Event) -> None:
     elif isinstance(event, ChildStartFailed):
         if isinstance(event.error, StartFailed):
             return  # a subtree whose child failed to start: logged there, with its traceback
+        if isinstance(event.error, ConfigurationError):
+            # Its message says all; a traceback would only show our own start-up path.
+            logger.error("child %s failed to start: %s: %s", event.path, type(event.error).__name__, event.error)
+            return
         logger.error("child %s failed to start: %r", event.path, event.error, exc_info=event.error)
     elif isinstance(event, GaveUp):
         # The failure itself was logged with its traceback when it happened.

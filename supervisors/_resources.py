@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar, final, overload, runtime_checkable
@@ -314,18 +315,31 @@ def with_resources(factory: Callable[[], Any], *resources: Resource[Any]) -> Cal
 def required_by(factory: object) -> tuple[Resource[Any], ...]:
     """The resources a child factory declares: :class:`Uses` attributes of the class it builds
     (through ``functools.partial``), or what a :class:`DeclaresResources` factory says."""
-    if isinstance(factory, DeclaresResources):
-        return tuple(factory.required_resources())
+    if isinstance(factory, type):
+        return _declared_by_class(factory)
     if isinstance(factory, functools.partial):
         return required_by(factory.func)
-    if isinstance(factory, type):
+    # getattr, not isinstance(DeclaresResources): a runtime protocol check costs microseconds
+    # per child, and big trees have many children.
+    declare = getattr(factory, "required_resources", None)
+    if callable(declare):
+        return tuple(declare())
+    return ()
+
+
+_by_class: weakref.WeakKeyDictionary[type, tuple[Resource[Any], ...]] = weakref.WeakKeyDictionary()
+
+
+def _declared_by_class(cls: type) -> tuple[Resource[Any], ...]:
+    cached = _by_class.get(cls)
+    if cached is None:
         found: dict[Resource[Any], None] = {}
-        for base in reversed(factory.__mro__):
+        for base in reversed(cls.__mro__):
             for value in vars(base).values():
                 if isinstance(value, Uses):
                     found[value.resource] = None
-        return tuple(found)
-    return ()
+        cached = _by_class[cls] = tuple(found)
+    return cached
 
 
 def _closure(resource: Resource[Any]) -> Iterator[Resource[Any]]:
@@ -342,15 +356,15 @@ def _children_of(spec: TreeSpec, path: str) -> Iterator[tuple[str, ChildSpec]]:
             yield from _children_of(child, f"{path}/{child.name}")
 
 
-def check_resources(spec: Supervisor | DynamicSupervisor, provided: Sequence[Resource[Any]]) -> None:
+def check_resources(spec: TreeSpec, provided: Iterable[Resource[Any]], at: str | None = None) -> None:
     """Raise :class:`MissingResource` listing every child that uses a resource not in ``provided``.
 
-    Children added to a dynamic supervisor at run time are not known here; theirs are checked
-    at first use (``get()`` raises :class:`ResourceError`).
+    ``spec`` is a tree's root, or (with its path ``at``) a child added at run time.
     """
+    provided = list(provided)
     available = set(provided)
     problems: list[str] = []
-    for path, child in _children_of(spec, spec.name):
+    for path, child in _children_of(spec, spec.name if at is None else at):
         for declared in required_by(child.factory):
             for resource in _closure(declared):
                 if not resource.scoped and resource not in available:

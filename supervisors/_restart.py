@@ -16,6 +16,7 @@ from ._decide import RestartPlan, RestartWindow, plan_restart, plan_retry
 from ._errors import NormalExit, SupervisorGaveUp, gave_up_message
 from ._events import ChildRestarting, GaveUp
 from ._snapshot import ChildState
+from ._spec import Restart, Strategy
 
 if TYPE_CHECKING:
     from ._slot import Slot
@@ -40,13 +41,19 @@ class Restarter:
         ``plan_retry`` says. Gives up (raises :class:`SupervisorGaveUp`) when the window is full.
         """
         cell = self.cell
-        slots = cell.slots
         strategy = cell.spec.strategy
-        plan = plan_restart(strategy, slots.index(failed), [s.spec.restart for s in slots],
-                            [s.current is not None for s in slots])
-        to_stop = [slots[i] for i in plan.stop]
-        to_remove = [slots[i] for i in plan.remove]
-        to_start = [slots[i] for i in plan.start]
+        to_stop: list[Slot]
+        to_remove: list[Slot]
+        if strategy is Strategy.ONE_FOR_ONE and failed.spec.restart is not Restart.TEMPORARY:
+            # plan_restart's answer for one_for_one, without O(children) work per restart
+            to_stop, to_remove, to_start = [], [], [failed]
+        else:
+            slots = cell.slots
+            plan = plan_restart(strategy, slots.index(failed), [s.spec.restart for s in slots],
+                                [s.current is not None for s in slots])
+            to_stop = [slots[i] for i in plan.stop]
+            to_remove = [slots[i] for i in plan.remove]
+            to_start = [slots[i] for i in plan.start]
         while True:
             if not self.window.record(trio.current_time()):
                 await self.give_up(cause, failed.path)

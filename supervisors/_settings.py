@@ -19,6 +19,8 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 
+from ._errors import ConfigurationError
+
 __all__ = ["Secret", "SettingsError", "load_settings", "masked_settings"]
 
 T = TypeVar("T")
@@ -63,8 +65,10 @@ class Secret(Generic[T]):
         return hash(self._value)
 
 
-class SettingsError(ValueError):
+class SettingsError(ValueError, ConfigurationError):
     """Settings could not be loaded; ``problems`` lists every one, each naming its source.
+
+    A `ConfigurationError`: raised while a child starts, it is logged without a traceback.
 
     The message has one line per problem, such as
     ``environment variable APP_PORT: expected int (got 'eighty')`` or

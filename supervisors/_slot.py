@@ -60,6 +60,7 @@ class StartReporter:
         incarnation = self.incarnation
         incarnation.started = True
         self.slot.state = ChildState.RUNNING
+        self.slot.started_at = trio.current_time()
         if self.bus.detailed:
             self.bus.emit(ChildStarted(path=self.slot.path, time=trio.current_time(),
                                        incarnation=incarnation.number))
@@ -69,7 +70,9 @@ class StartReporter:
 class Slot:
     """A child's place in its supervisor (see the module docstring)."""
 
-    __slots__ = ("current", "incarnations", "kind", "last_error", "mailbox", "path", "ref", "spec", "state")
+    __slots__ = (
+        "current", "incarnations", "kind", "last_error", "mailbox", "path", "ref", "spec", "started_at", "state",
+    )
 
     def __init__(self, spec: TreeSpec, path: str, runtime: Runtime) -> None:
         self.spec = spec
@@ -78,6 +81,7 @@ class Slot:
         self.incarnations = 0
         self.state = ChildState.STOPPED
         self.last_error: BaseException | None = None
+        self.started_at: float | None = None  # trio.current_time() when the current incarnation started
         self.mailbox: Mailbox | None = None
         self.ref: ActorRef | None = None
         if isinstance(spec, ChildSpec):

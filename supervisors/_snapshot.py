@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import traceback
 from typing import TYPE_CHECKING
 
 import attrs
@@ -44,8 +45,14 @@ class ChildSnapshot:
     """One node of :meth:`Tree.snapshot`: a child slot at the moment of the snapshot.
 
     ``restarts`` counts the starts after the first; ``last_error`` is the ``repr`` of the last
-    crash or start failure (``None`` if none); ``mailbox_depth`` is ``None`` for supervisors;
-    ``children`` are in list order (for a dynamic supervisor, in order of addition).
+    crash or start failure (``None`` if none) and ``last_traceback`` its formatted traceback;
+    ``mailbox_depth`` is ``None`` for supervisors; ``children`` are in list order (for a
+    dynamic supervisor, in order of addition). ``strategy`` is a supervisor's restart strategy
+    (``"one_for_one"``...; ``None`` for an actor); ``started_at`` is the ``trio.current_time()``
+    at which the current incarnation finished starting, while it is running or stopping (else
+    ``None``), so its uptime is ``trio.current_time() - started_at``; ``messages_handled``
+    counts the messages an actor has taken from its mailbox over all its incarnations (``None``
+    for supervisors).
     """
 
     path: str
@@ -56,6 +63,10 @@ class ChildSnapshot:
     last_error: str | None
     mailbox_depth: int | None
     children: tuple[ChildSnapshot, ...] = ()
+    strategy: str | None = None
+    started_at: float | None = None
+    messages_handled: int | None = None
+    last_traceback: str | None = None
 
     def find(self, path: str) -> ChildSnapshot | None:
         """The node at ``path`` (absolute, or relative to this node), or ``None``."""
@@ -82,6 +93,8 @@ def snapshot_of(slot: Slot) -> ChildSnapshot:
     incarnation = slot.current
     if incarnation is not None and incarnation.supervisor is not None:
         children = incarnation.supervisor.snapshot_children()
+    error = slot.last_error
+    strategy = getattr(slot.spec, "strategy", None)
     return ChildSnapshot(
         path=slot.path,
         name=slot.spec.name,
@@ -91,4 +104,11 @@ def snapshot_of(slot: Slot) -> ChildSnapshot:
         last_error=None if slot.last_error is None else repr(slot.last_error),
         mailbox_depth=None if slot.mailbox is None else len(slot.mailbox),
         children=children,
+        strategy=None if strategy is None else str(strategy.value),
+        started_at=slot.started_at if slot.state in _UP else None,
+        messages_handled=None if slot.mailbox is None else slot.mailbox.received,
+        last_traceback=None if error is None else "".join(traceback.format_exception(error)),
     )
+
+
+_UP = frozenset({ChildState.RUNNING, ChildState.STOPPING})

@@ -347,8 +347,16 @@ class SupervisorCell:
             if self._stop_requested:
                 return
             slot, incarnation = inbox.popleft()
-            async with self._lock:
-                await self._handle_exit(slot, incarnation)
+            lock = self._lock
+            if lock.locked():
+                async with lock:
+                    await self._handle_exit(slot, incarnation)
+            else:  # uncontended: take it without an extra trip through the scheduler
+                lock.acquire_nowait()
+                try:
+                    await self._handle_exit(slot, incarnation)
+                finally:
+                    lock.release()
 
     async def _handle_exit(self, slot: Slot, incarnation: Incarnation) -> None:
         if slot.current is not incarnation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, final
@@ -55,9 +56,14 @@ class SupervisorRef:
         Returns an :class:`~actors.ActorRef` for a :class:`ChildSpec` and a
         :class:`SupervisorRef` for a supervisor. Raises ``ValueError`` if a sibling has the same
         name, :class:`SupervisionError` when ``max_children`` is reached, and
-        :class:`StartFailed` (the child is not added) if it fails to start.
+        :class:`StartFailed` (the child is not added) if it fails to start, and
+        :class:`MissingResource` (nothing is started) if it uses a resource the host does not
+        provide.
         """
-        slot = await self._cell().start_child(spec)
+        cell = self._cell()
+        tree = self._runtime.tree
+        check_resources(spec, tree._resources if tree is not None else (), at=f"{self._path}/{spec.name}")
+        slot = await cell.start_child(spec)
         if slot.ref is not None:
             return slot.ref
         return SupervisorRef(self._runtime, slot.path)
@@ -81,10 +87,12 @@ class Tree:
     def __init__(self, spec: Supervisor | DynamicSupervisor, runtime: Runtime) -> None:
         self._spec = spec
         self._runtime = runtime
+        self._resources = current_resources()  # what open_tree opened around it, for start_child
         self._root: SupervisorCell | None = None
         self._started = trio.Event()
         self._stopping = trio.Event()
         self._stopped = trio.Event()
+        self._started_at: float | None = None
         self.error: BaseException | None = None
         """Why the root failed (a :class:`SupervisorGaveUp`), once stopped; else None."""
 
@@ -141,6 +149,9 @@ class Tree:
             path=self.name, name=self.name, kind=kind, state=state, restarts=0,
             last_error=None if self.error is None else repr(self.error), mailbox_depth=None,
             children=root.snapshot_children() if root is not None and running else (),
+            strategy=str(self._spec.strategy.value),
+            started_at=self._started_at if state in (ChildState.RUNNING, ChildState.STOPPING) else None,
+            last_traceback=None if self.error is None else "".join(traceback.format_exception(self.error)),
         )
 
     def subscribe(
@@ -327,6 +338,7 @@ async def _run_root(
         def started(self, value: object = None) -> None:
             nonlocal started
             started = True
+            tree._started_at = trio.current_time()
             tree._started.set()
             runtime.bus.emit(TreeStarted(path=tree.name, time=trio.current_time()))
             task_status.started(None)

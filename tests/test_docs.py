@@ -161,10 +161,16 @@ def test_python_blocks_of_the_docs_are_valid_python(page: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "page"), [("supervisors.testing", "testing.md"), ("supervisors.jobs", "jobs.md")]
+    ("module", "page"),
+    [
+        ("supervisors.testing", "testing.md"),
+        ("supervisors.jobs", "jobs.md"),
+        ("supervisors.web", "reference.md"),
+        ("supervisors.cli", "cli.md"),
+    ],
 )
 def test_every_public_name_of_the_wings_is_documented_on_its_page(module: str, page: str) -> None:
-    """Each name in supervisors.testing / supervisors.jobs __all__ appears on its docs page."""
+    """Each name in the __all__ of supervisors.testing / jobs / web / cli appears on its docs page."""
     import importlib
 
     names = importlib.import_module(module).__all__

@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -19,15 +23,31 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 def run_until(script: str, marker: str | tuple[str, ...], *args: str, timeout: float = 30.0) -> tuple[int, str]:
     """Run an example until every marker has appeared in its log, then SIGINT it; return (code, output)."""
+    return run_command([sys.executable, str(EXAMPLES / script), *args], marker, timeout=timeout)
+
+
+def run_command(
+    command: list[str],
+    marker: str | tuple[str, ...],
+    *,
+    timeout: float = 30.0,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[int, str]:
+    """Run ``command`` until every marker has appeared in its log, then SIGINT it; return (code, output).
+
+    ``on_line(line)`` is called for each line read before the signal (e.g. to query the program)."""
     waiting = {marker} if isinstance(marker, str) else set(marker)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = env if env is not None else {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     with subprocess.Popen(
-        [sys.executable, str(EXAMPLES / script), *args],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        cwd=cwd,
     ) as proc:
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -35,6 +55,8 @@ def run_until(script: str, marker: str | tuple[str, ...], *args: str, timeout: f
             assert proc.stdout is not None
             for line in proc.stdout:
                 lines.append(line)
+                if on_line is not None:
+                    on_line(line)
                 waiting = {m for m in waiting if m not in line}
                 if not waiting:
                     proc.send_signal(signal.SIGINT)
@@ -73,6 +95,61 @@ def test_demo_application_runs_and_stops_cleanly(tmp_path: Path) -> None:
     assert "heartbeat 1" in out
     assert "welcome e-mail sent to" in out
     assert "progress: 10 produced" in out
+    assert "tree demo stopped" in out
+
+
+def readme_demo_command() -> list[str]:
+    """The README's demo command after its set-up: `.venv/bin/python -m supervisors run ...`, split."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Run the demo"):]
+    block = section[section.index("```sh\n") + len("```sh\n"):]
+    command = block[: block.index("```")].strip()
+    run = command.split(" && ")[-1]
+    assert run.startswith(".venv/bin/python -m supervisors run examples.demo:tree"), command
+    return [sys.executable, *shlex.split(run)[1:]]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_readme_demo_command_runs_the_demo_with_its_dashboard_answering(tmp_path: Path) -> None:
+    """The README's one demo command (after its pip install) runs services and jobs with the
+    dashboard on: the page it says to open answers, with the demo's tree; SIGINT: exit 0."""
+    command = readme_demo_command()
+    assert command[-2:] == ["--dashboard", "127.0.0.1:8000"]
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    assert "Open <http://127.0.0.1:8000/>" in readme
+    address = f"127.0.0.1:{free_port()}"  # the README's port may be taken on a shared machine
+    command[-1] = address
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(EXAMPLES.parent)}
+    answers: dict[str, object] = {}
+
+    def look(line: str) -> None:
+        if "welcome e-mail sent to" in line and not answers:
+            page = httpx.get(f"http://{address}/", follow_redirects=True, timeout=10)
+            tree = httpx.get(f"http://{address}/api/tree", timeout=10).json()
+            answers.update(status=page.status_code, html=page.text, tree=tree)
+            cli = subprocess.run([sys.executable, "-m", "supervisors", "tree", "--once", "--url", f"http://{address}"],
+                                 capture_output=True, text=True, timeout=60, env=env)
+            answers["cli"] = cli.stdout + cli.stderr
+
+    markers = ("cleanup: expired sessions removed", "welcome e-mail sent to", "[repeat 1; traceback as logged")
+    code, out = run_command(command, markers, cwd=tmp_path, env=env, on_line=look)
+    assert code == 0, out
+    assert f"dashboard on http://{address}/" in out
+    assert answers["status"] == 200, answers
+    assert "demo" in str(answers["html"])
+    tree = answers["tree"]
+    assert isinstance(tree, dict)
+    assert tree["name"] == "demo"
+    assert {c["name"] for c in tree["children"]} >= {"heartbeat", "pipeline", "jobs", "signups", "dashboard"}
+    assert "  pipeline  supervisor  running" in str(answers["cli"]), answers["cli"]
+    assert (tmp_path / "demo-jobs.sqlite3").is_file()
+    assert "supervisors.cli: stopped demo/dashboard" in out
     assert "tree demo stopped" in out
 
 

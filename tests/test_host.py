@@ -16,11 +16,13 @@ import trio
 import trio.testing
 from _probes import Crash, Exit, Log, probe
 
+from actors import Actor
 from supervisors import (
     EXIT_FAILED,
     EXIT_FORCED,
     EXIT_OK,
     ChildSpec,
+    ConfigurationError,
     Event,
     Supervisor,
     SupervisorGaveUp,
@@ -319,3 +321,32 @@ async def test_serve_bounds_the_stop_of_a_root_that_gives_up_by_the_deadline(
     assert trio.current_time() - t0 == pytest.approx(0.5)
     assert "app/slow was still stopping" in caplog.text
     assert "supervisor app gave up" in caplog.text
+
+
+class _MissingSetting(ConfigurationError):
+    pass
+
+
+class _RefusesToStart(Actor):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def on_start(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "traced"),
+    [(_MissingSetting("setting APP_TOKEN is missing; set it in the environment"), False), (ValueError("bug"), True)],
+)
+async def test_a_configuration_error_at_start_is_logged_as_one_line_without_a_traceback(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture, error: Exception, traced: bool
+) -> None:
+    """A start failure caused by a ConfigurationError is logged as its message alone; any other
+    start failure keeps its traceback."""
+    spec = Supervisor(name="app", children=[ChildSpec(name="svc", factory=lambda: _RefusesToStart(error))])
+    with caplog.at_level(logging.ERROR):
+        assert await serve(spec, handle_signals=False) == EXIT_FAILED
+    (line,) = [r for r in caplog.records if r.name == "supervisors" and "failed to start" in r.getMessage()]
+    assert str(error) in line.getMessage()
+    assert (line.exc_info is not None) is traced

@@ -18,6 +18,7 @@ from actors import Actor, BackgroundService, Request, handler
 from supervisors import (
     EXIT_FAILED,
     ChildSpec,
+    DynamicSupervisor,
     MissingResource,
     Resource,
     ResourceError,
@@ -127,10 +128,20 @@ async def test_resource_that_fails_to_open_stops_startup_naming_it_and_closes_th
 async def test_host_exits_1_when_a_resource_fails_to_open(autojump_clock: MockClock) -> None:
     """serve() logs the failed resource and returns EXIT_FAILED without starting the tree."""
     rec = Recorder()
-    spec = Supervisor(name="app", children=[ChildSpec(name="user", factory=user(rec.log, rec.resource("x")))])
     broken = rec.resource("x", fail=True)
     spec = Supervisor(name="app", children=[ChildSpec(name="user", factory=user(rec.log, broken))])
     assert await serve(spec, handle_signals=False, resources=[broken]) == EXIT_FAILED
+    assert rec.log == []
+
+
+async def test_host_exits_1_and_logs_the_child_and_resource_when_one_is_missing(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve() refuses a tree whose child uses a resource it was not given: logged, EXIT_FAILED."""
+    rec = Recorder()
+    spec = Supervisor(name="app", children=[ChildSpec(name="user", factory=user(rec.log, rec.resource("db")))])
+    assert await serve(spec, handle_signals=False) == EXIT_FAILED
+    assert "child 'app/user' uses resource 'db'" in caplog.text
     assert rec.log == []
 
 
@@ -220,6 +231,20 @@ async def test_missing_resource_is_an_error_before_anything_starts_naming_child_
         async with open_tree(spec, resources=[given]):
             pytest.fail("the tree must not start")
     assert rec.log == []
+
+
+async def test_child_added_at_run_time_is_checked_before_it_starts(autojump_clock: MockClock) -> None:
+    """start_child refuses a dynamic child that uses a resource the host does not give; one it gives works."""
+    rec = Recorder()
+    given, missing = rec.resource("given"), rec.resource("db")
+    spec = Supervisor(name="app", children=[DynamicSupervisor(name="pool")])
+    async with open_tree(spec, resources=[given]) as tree:
+        pool = tree.supervisor("pool")
+        with pytest.raises(MissingResource, match="child 'app/pool/repo' uses resource 'db'"):
+            await pool.start_child(ChildSpec(name="repo", factory=user(rec.log, missing, "repo")))
+        await pool.start_child(ChildSpec(name="ok", factory=user(rec.log, given, "ok")))
+        assert [child.name for child in pool.children()] == ["ok"]
+    assert rec.log == ["open given", "start ok with <given>", "stop ok", "close given"]
 
 
 async def test_opaque_factory_declares_its_resources_with_with_resources(autojump_clock: MockClock) -> None:

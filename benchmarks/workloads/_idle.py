@@ -17,17 +17,42 @@ class Noop:
 # --------------------------------------------------------------------------- raw trio
 
 
+class RawActor:
+    """What a raw 'actor' hands its starter: its mailbox's send side and its exit event."""
+
+    __slots__ = ("done", "send")
+
+    def __init__(self, send: trio.MemorySendChannel[object], done: trio.Event) -> None:
+        self.send = send
+        self.done = done
+
+    async def stop(self) -> None:
+        """Graceful stop, one actor: close its mailbox, wait until its task has returned."""
+        self.send.close()
+        await self.done.wait()
+
+
 async def raw_idle_task(cap: int, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-    """A raw 'actor': owns a memory channel (its mailbox), reports started, waits on receive."""
-    send, recv = trio.open_memory_channel(cap)
-    task_status.started(send)
-    await recv.receive()
+    """A raw 'actor': owns a memory channel (its mailbox), reports started (the start
+    handshake), reads messages until the channel is closed, then signals its exit."""
+    send, recv = trio.open_memory_channel[object](cap)
+    done = trio.Event()
+    task_status.started(RawActor(send, done))
+    async for _msg in recv:
+        pass
+    done.set()
 
 
-async def raw_start_all(nursery: trio.Nursery, n: int) -> list[object]:
+async def raw_start_all(nursery: trio.Nursery, n: int) -> list[RawActor]:
     cap, _ = mailbox_size()
     start = nursery.start
     return [await start(raw_idle_task, cap) for _ in range(n)]
+
+
+async def raw_stop_all(started: list[RawActor]) -> None:
+    """Stop raw actors one by one in reverse start order, each waited for."""
+    for actor in reversed(started):
+        await actor.stop()
 
 
 # --------------------------------------------------------------------------- ours

@@ -20,8 +20,8 @@ TITLE = "call round trip"
 N = 20_000
 QUICK_N = 1_000
 METRICS = [
-    Metric("call_median", "us/call", digits=2),
-    Metric("call_p99", "us/call", digits=2),
+    Metric("call_median", "us/call", digits=2, baseline="channel + Event reply slot"),
+    Metric("call_p99", "us/call", digits=2, baseline="channel + Event reply slot"),
 ]
 DESCRIPTION = (
     "One caller task makes N sequential calls to one actor whose handler increments a counter "

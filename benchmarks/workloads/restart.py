@@ -2,12 +2,13 @@
 
 import contextlib
 import functools
+from typing import Any
 
 import attrs
 import trio
 import trio.lowlevel
 
-from benchmarks import _peers
+from benchmarks import _common, _peers
 from benchmarks._common import (
     Metric,
     NotApplicable,
@@ -18,28 +19,39 @@ from benchmarks._common import (
     runtime,
     silenced_loggers,
 )
+from benchmarks.workloads import _idle
 
 NAME = "restart"
 TITLE = "restart latency (one-for-one)"
 N = 1_000
 QUICK_N = 50
+#: idle actors started before the crashing child in the *_siblings metrics
+SIBLINGS = 100
 METRICS = [
-    Metric("restart_median", "us/restart", digits=1),
-    Metric("restart_p99", "us/restart", digits=1),
+    Metric("restart_median", "us/restart", digits=1, baseline="one nursery, except, start again"),
+    Metric("restart_p99", "us/restart", digits=1, baseline="one nursery, except, start again"),
+    Metric("restart_siblings_median", "us/restart", digits=1,
+           baseline="same + 100 idle sibling tasks"),
+    Metric("restart_siblings_p99", "us/restart", digits=1,
+           baseline="same + 100 idle sibling tasks"),
 ]
 DESCRIPTION = (
     "A ONE_FOR_ONE Supervisor (max_restarts=10**9, within=5.0, no backoff) has one child. "
     "N times: the sender casts Crash (the handler records perf_counter() and raises), then "
     "calls Ping; the Ping handler - running in the restarted child, fed from the same "
     "mailbox, which belongs to the child slot - records perf_counter(). Sample = ping time "
-    "minus crash time. The 'supervisors' and 'actors' loggers get a NullHandler and "
-    "propagate=False for the whole workload (raw Trio does not log)."
+    "minus crash time. restart_siblings_*: the same with 100 idle actors listed before the "
+    "crashing child under the same supervisor (a second fresh trio.run). The 'supervisors' "
+    "and 'actors' loggers get a NullHandler and propagate=False for the whole workload (raw "
+    "Trio does not log)."
 )
 BASELINE = (
-    "A supervisor-like loop: `async with open_nursery() as n: await n.start(child, mailbox)` "
-    "inside `while True: try ... except* Boom: pass`; the child reads the shared memory "
-    "channel (capacity = our default mailbox size) and raises on Crash. Same Crash/Ping "
-    "protocol and timestamps; Ping replies through a trio.Event slot."
+    "A supervisor task holding one long-lived nursery: `while True: exited = Event(); await "
+    "nursery.start(child, exited); await exited.wait()`; the child reports started, reads "
+    "the shared memory channel (capacity = our default mailbox size), raises Boom on Crash, "
+    "catches it with a plain `except Boom` around its loop and sets `exited`. Same Crash/Ping "
+    "protocol and timestamps; Ping replies through a trio.Event slot. *_siblings: 100 raw "
+    "idle actors started in the same nursery first."
 )
 
 
@@ -77,31 +89,36 @@ class _Slot:
 _CRASH = Crash()
 
 
-async def _raw(n: int) -> dict[str, float]:
+async def _raw(n: int, siblings: int) -> dict[str, float]:
     cap, _ = mailbox_size()
     send, recv = trio.open_memory_channel(cap)
     box = _Box()
 
-    async def child(task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    async def child(exited: trio.Event,
+                    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        async for msg in recv:
-            if msg is _CRASH:
-                box.t_crash = perf_counter()
-                raise Boom
-            box.t_ping = perf_counter()
-            msg.event.set()
+        try:
+            async for msg in recv:
+                if msg is _CRASH:
+                    box.t_crash = perf_counter()
+                    raise Boom
+                box.t_ping = perf_counter()
+                msg.event.set()
+        except Boom:
+            pass  # crashed: report the exit to the supervisor
+        exited.set()
 
     async def supervise(task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-        started = False
-        while True:
-            try:
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(child)
-                    if not started:
-                        started = True
-                        task_status.started()
-            except* Boom:
-                pass  # crashed: loop round and start a fresh child
+        async with trio.open_nursery() as nursery:
+            await _idle.raw_start_all(nursery, siblings)
+            started = False
+            while True:
+                exited = trio.Event()
+                await nursery.start(child, exited)
+                if not started:
+                    started = True
+                    task_status.started()
+                await exited.wait()
 
     samples = []
     async with trio.open_nursery() as nursery:
@@ -116,8 +133,17 @@ async def _raw(n: int) -> dict[str, float]:
     return latency_summary(samples, "restart")
 
 
+def _both(fn: Any, n: int) -> dict[str, float]:
+    """One repetition: without siblings, then (fresh trio.run) with SIBLINGS idle siblings."""
+    result = run_trio(fn, n, 0)
+    _common.prepare_repetition()
+    with_siblings = run_trio(fn, n, SIBLINGS)
+    result.update({k.replace("restart_", "restart_siblings_"): v for k, v in with_siblings.items()})
+    return result
+
+
 def raw_trio(n: int) -> dict[str, float]:
-    return run_trio(_raw, n)
+    return _both(_raw, n)
 
 
 # --------------------------------------------------------------------------- ours
@@ -148,9 +174,10 @@ def _our_classes() -> tuple[type, type]:
     return Crashy, Ping
 
 
-async def _ours(n: int) -> dict[str, float]:
+async def _ours(n: int, siblings: int) -> dict[str, float]:
     _, sup = runtime()
     crashy, ping = _our_classes()
+    idle = _idle.our_idle()
     box = _Box()
     tree = sup.Supervisor(
         name="bench",
@@ -158,7 +185,10 @@ async def _ours(n: int) -> dict[str, float]:
         max_restarts=10**9,
         within=5.0,
         backoff=None,
-        children=[sup.ChildSpec(name="crashy", factory=functools.partial(crashy, box))],
+        children=[
+            *(sup.ChildSpec(name=f"idle{i}", factory=idle) for i in range(siblings)),
+            sup.ChildSpec(name="crashy", factory=functools.partial(crashy, box)),
+        ],
     )
     crash, req = Crash(), ping()
     samples = []
@@ -174,13 +204,13 @@ async def _ours(n: int) -> dict[str, float]:
 
 def ours(n: int) -> dict[str, float]:
     runtime()
-    return run_trio(_ours, n)
+    return _both(_ours, n)
 
 
 # --------------------------------------------------------------------------- triotp
 
 
-async def _triotp(n: int) -> dict[str, float]:
+async def _triotp(n: int, siblings: int) -> dict[str, float]:
     from triotp import gen_server, mailbox, supervisor
 
     _peers.triotp_init()
@@ -202,6 +232,7 @@ async def _triotp(n: int) -> dict[str, float]:
     spec = supervisor.child_spec(id="crashy", task=gen_server.start, args=[mod, None, "crashy"],
                                  restart=supervisor.restart_strategy.PERMANENT)
     opts = supervisor.options(max_restarts=10**9, max_seconds=5)
+    idle_specs, _ = _idle.triotp_idle_specs(siblings, lambda: None)
     # While the gen_server is down its name is unregistered (MailboxDoesNotExist) or its
     # channel is being closed under a blocked sender (ClosedResourceError): retry.
     retry = (mailbox.MailboxDoesNotExist, trio.ClosedResourceError, trio.BrokenResourceError)
@@ -215,7 +246,7 @@ async def _triotp(n: int) -> dict[str, float]:
 
     samples = []
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.start, [spec], opts)
+        await nursery.start(supervisor.start, [*idle_specs, spec], opts)
         for _ in range(n):
             await until_delivered(gen_server.cast, "crashy", _CRASH)
             await until_delivered(gen_server.call, "crashy", "ping")
@@ -227,7 +258,7 @@ async def _triotp(n: int) -> dict[str, float]:
 def peer_triotp(n: int) -> dict[str, float]:
     _peers.require_triotp()
     with _peers.triotp_node():
-        return run_trio(_triotp, n)
+        return _both(_triotp, n)
 
 
 def peer_pykka(n: int) -> dict[str, float]:

@@ -12,9 +12,10 @@ TITLE = "start actors under one supervisor"
 N = 10_000
 QUICK_N = 500
 METRICS = [
-    Metric("start_per_actor", "us/actor", digits=2),
-    Metric("start_child_per_actor", "us/actor", digits=2),
-    Metric("mem_per_actor", "bytes/actor", memory=True, digits=0),
+    Metric("start_per_actor", "us/actor", digits=2, baseline="nursery.start each"),
+    Metric("start_child_per_actor", "us/actor", digits=2, baseline="nursery.start each",
+           raw_key="start_per_actor"),
+    Metric("mem_per_actor", "bytes/actor", memory=True, digits=0, baseline="nursery.start each"),
 ]
 DESCRIPTION = (
     "start_per_actor: open_tree() of a root Supervisor whose children are N idle actors "
@@ -26,8 +27,9 @@ DESCRIPTION = (
 )
 BASELINE = (
     "`await nursery.start(task)` N times; each task opens its own memory channel (capacity = "
-    "our default mailbox size, its 'mailbox'), calls task_status.started(send_channel) and "
-    "waits on receive. The same raw figure serves as baseline for both start metrics."
+    "our default mailbox size, its 'mailbox') and a trio.Event (signalled on exit, so it can "
+    "be stopped one by one like ours), calls task_status.started(...) and reads the channel. "
+    "The same raw figure serves as baseline for both start metrics."
 )
 
 
@@ -42,8 +44,7 @@ async def _raw(n: int) -> dict[str, float]:
         elapsed = perf_counter() - t0
         result = memory_per_item(m0, n)
         nursery.cancel_scope.cancel()
-    per = elapsed / n * 1e6
-    result.update(start_per_actor=per, start_child_per_actor=per)
+    result["start_per_actor"] = elapsed / n * 1e6
     return result
 
 

@@ -13,6 +13,7 @@ from ._client import JobClient as JobClient
 from ._clock import Clock as Clock
 from ._clock import SystemClock as SystemClock
 from ._clock import TrioWallClock as TrioWallClock
+from ._core import RunningJob as RunningJob
 from ._core import current_job as current_job
 from ._cron import Cron as Cron
 from ._errors import CronError as CronError
@@ -45,6 +46,7 @@ from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
 from ._registry import JobRegistry as JobRegistry
 from ._requests import JobRequest as JobRequest
+from ._singleton import ClusterSingleton as ClusterSingleton
 from ._sqlite import SQLiteStore as SQLiteStore
 from ._store import Store as Store
 from ._system import JobSystem as JobSystem
@@ -53,6 +55,7 @@ __all__ = [
     "AttemptError",
     "ClaimedJob",
     "Clock",
+    "ClusterSingleton",
     "Cron",
     "CronError",
     "DatabaseClock",
@@ -79,6 +82,7 @@ __all__ = [
     "RateLimit",
     "Recurring",
     "RetryPolicy",
+    "RunningJob",
     "SQLiteStore",
     "ScheduleNotFoundError",
     "ScheduleSettings",

@@ -38,7 +38,9 @@ class JobClient:
       enqueuer gets the same behaviour. A wrong name or argument makes the job dead when a host
       runs it, with the reason.
     - ``retry``: with a registry, the attempts of jobs registered without a policy (as
-      `JobSystem`'s ``retry``); default ``RetryPolicy()``.
+      `JobSystem`'s ``retry``). Default ``None``: those jobs get the attempts the hosts recorded
+      for them (so the hosts' ``JobSystem(retry=...)`` applies; 20 for a name no host has
+      recorded yet).
     - ``clock``: defaults to `SystemClock`.
     """
 
@@ -55,7 +57,7 @@ class JobClient:
         self.path = Path(path)
         self.registry = registry
         self._converter = converter
-        self._retry = retry if retry is not None else RetryPolicy()
+        self._retry = retry
         self._clock = clock if clock is not None else SystemClock()
         self._db = SQLiteDB(self.path, synchronous=synchronous)
         self._poker = Poker(self.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import uuid
@@ -18,6 +19,8 @@ from ._model import ClaimedJob, RetryPolicy
 from ._registry import JobRegistry
 from ._signal import Signal
 from ._store import Store
+
+logger = logging.getLogger("supervisors.jobs")
 
 _current: ContextVar[ClaimedJob | None] = ContextVar("supervisors.jobs.current", default=None)
 
@@ -87,6 +90,8 @@ class Core:
         of a job running in this process takes effect at once, not at the next heartbeat)."""
         self.wake_scheduler_on_settle = False
         """Set when a schedule's next occurrence waits for the previous run (``RUN_ALL``)."""
+        self.runs = Runs()
+        """The jobs running in this process now, and the observers of their runs (the dashboard)."""
 
     def wake_queue(self, queue: str) -> None:
         """Tell the runner of ``queue`` (if it runs in this process) that jobs may be ready."""
@@ -134,3 +139,49 @@ class Core:
         event = self._settled
         with trio.move_on_after(max_wait):
             await event.wait()
+
+
+@attrs.frozen(kw_only=True)
+class RunningJob:
+    """A job running in this process: which queue's worker runs it, since when (``trio.current_time()``)."""
+
+    id: int
+    name: str
+    queue: str
+    attempt: int
+    started: float
+
+
+RunObserver = Callable[[RunningJob, float], None]
+"""Called with a job whose run in this process ended (whatever its outcome) and its duration in seconds."""
+
+
+class Runs:
+    """The runs in progress in this process, by job id, and the observers told when one ends.
+
+    Costs a dict insert and delete per run; observers are called synchronously and must be quick
+    (one that raises is logged and removed).
+    """
+
+    __slots__ = ("observers", "running")
+
+    def __init__(self) -> None:
+        self.running: dict[int, RunningJob] = {}
+        self.observers: list[RunObserver] = []
+
+    def begin(self, job: ClaimedJob) -> None:
+        self.running[job.id] = RunningJob(
+            id=job.id, name=job.name, queue=job.queue, attempt=job.attempt, started=trio.current_time()
+        )
+
+    def end(self, job: ClaimedJob) -> None:
+        run = self.running.pop(job.id, None)
+        if run is None or not self.observers:
+            return
+        took = trio.current_time() - run.started
+        for observer in tuple(self.observers):
+            try:
+                observer(run, took)
+            except Exception:
+                logger.exception("job run observer %r raised; it is removed", observer)
+                self.observers.remove(observer)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from supervisors import ConfigurationError
+
 
 class JobError(Exception):
     """Base class of every error raised by `supervisors.jobs`."""
@@ -46,8 +48,12 @@ class JobStateError(JobError):
     """An operation that the job's current state does not allow (e.g. retrying a running job)."""
 
 
-class StoreError(JobError):
-    """The store cannot be used: wrong schema version, SQLite too old, file already in use."""
+class StoreError(JobError, ConfigurationError):
+    """The store cannot be used: a refused file, a wrong schema version, SQLite too old.
+
+    A `supervisors.ConfigurationError`: when it stops the job system's start, the host logs its
+    message as one line, without a traceback.
+    """
 
 
 class ScheduleNotFoundError(JobError, LookupError):

@@ -208,7 +208,8 @@ DEFAULT_MAX_ATTEMPTS = 20
 class NewJob:
     """A job to insert into a store. ``args`` is JSON text; times are epoch seconds.
 
-    With ``defined=True`` (an enqueuer without the registry), the job's settings come from its
+    With ``defined=True`` (an enqueuer without the registry, or with it but without a retry
+    policy for a job registered without one), the job's settings come from its
     definition as recorded in the store by the hosts (`Store.define`): ``queue`` and
     ``max_attempts`` when ``None``, and uniqueness (a key from the name and arguments) when
     ``unique_key`` is ``None``. A name no host has recorded gets queue ``"default"`` and

@@ -222,6 +222,8 @@ class PostgresStore(SQLStore):
         self.url = url
         self.schema = check_schema_name(schema)
         self.host_id = host_id()
+        self.application_name = f"supervisors-jobs:{self.schema}"
+        """The ``application_name`` of the store's connections (seen in ``pg_stat_activity``)."""
         self.clock = DatabaseClock()
         self._pool_size = pool_size
         self._migrate = migrate
@@ -251,6 +253,7 @@ class PostgresStore(SQLStore):
             keepalives_count=3,
             connect_timeout=10,
             options=f"-c search_path={self.schema}",
+            application_name=self.application_name,
         )
 
     def _get_pool(self) -> Any:
@@ -269,6 +272,7 @@ class PostgresStore(SQLStore):
                         "keepalives_count": 3,
                         "connect_timeout": 10,
                         "options": f"-c search_path={self.schema}",
+                        "application_name": self.application_name,
                     },
                     check=_pool_class().check_connection,
                     open=False,
@@ -428,6 +432,7 @@ class PostgresStore(SQLStore):
         seconds. Runs until cancelled."""
         started = False
         next_beat = -float("inf")
+        await self._run(lambda db: None)  # the schema exists before anyone is told to look
         while True:
             try:
                 conn = await trio.to_thread.run_sync(self.connect)
@@ -477,12 +482,10 @@ class PostgresStore(SQLStore):
         ``conn`` (blocking); return their ids. The jobs exist if and only if that transaction
         commits, and hosts are notified at its commit. ``registry`` validates as
         `JobSystem.enqueue` does (see `JobClient`). Times are the database's clock."""
-        from ._model import RetryPolicy as _Retry
-
         with conn.transaction():
             now = float(conn.execute(_NOW).fetchone()[0])
             jobs = [
-                build(r, registry=registry, retry=retry or _Retry(), now=now) for r in requests
+                build(r, registry=registry, retry=retry, now=now) for r in requests
             ]
             saved = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
             conn.execute("SELECT set_config('search_path', %s, true)", (self.schema,))

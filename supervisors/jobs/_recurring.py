@@ -34,7 +34,25 @@ def _non_empty(_inst: object, attribute: attrs.Attribute[str], value: str) -> No
         raise ValueError(msg)
 
 
+def _misfire(value: Misfire | str) -> Misfire:
+    """``value`` as a `Misfire`: a member, or its value's string (as written in a config file)."""
+    if isinstance(value, Misfire):
+        return value
+    if isinstance(value, str):
+        try:
+            return Misfire(value)
+        except ValueError:
+            pass
+    values = ", ".join(repr(member.value) for member in Misfire)
+    error = ValueError if isinstance(value, str) else TypeError
+    msg = f"'misfire' must be a Misfire or one of {values} (got {value!r} of type {type(value).__name__})"
+    raise error(msg)
+
+
 def _non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        msg = f"{attribute.name!r} must be a number >= 0 (got {value!r} of type {type(value).__name__})"
+        raise TypeError(msg)
     if not value >= 0:
         msg = f"{attribute.name!r} must be >= 0 (got {value!r})"
         raise ValueError(msg)
@@ -54,7 +72,9 @@ class Recurring:
       clocks go back, a daily job runs once; a local time skipped when clocks go forward runs
       at the first valid minute after it.
     - ``queue``: defaults to the job's queue.
-    - ``misfire``: `Misfire` policy, default ``RUN_ONCE``; ``misfire_grace``: seconds after its
+    - ``misfire``: `Misfire` policy, default ``RUN_ONCE``; its value's string (``"run_all"``, as
+      written in a configuration file) is accepted too, anything else raises ``ValueError`` /
+      ``TypeError`` naming the field and the accepted values; ``misfire_grace``: seconds after its
       fire time an occurrence found by a running scheduler still counts as on time (a busy or
       briefly stalled scheduler); default 60.0. Occurrences that came due before the scheduler
       started are missed whatever the grace.
@@ -72,9 +92,7 @@ class Recurring:
     args: object = None
     tz: str = "UTC"
     queue: str | None = None
-    misfire: Misfire = attrs.field(
-        default=Misfire.RUN_ONCE, validator=attrs.validators.instance_of(Misfire)
-    )
+    misfire: Misfire = attrs.field(default=Misfire.RUN_ONCE, converter=_misfire)
     misfire_grace: float = attrs.field(default=60.0, validator=_non_negative)
     overlap: bool = False
     compiled: Cron = attrs.field(init=False, repr=False, eq=False)

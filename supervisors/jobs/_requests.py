@@ -87,14 +87,16 @@ def build(
     request: JobRequest,
     *,
     registry: JobRegistry | None,
-    retry: RetryPolicy,
+    retry: RetryPolicy | None,
     now: float,
     converter: cattrs.Converter | None = None,
 ) -> NewJob:
     """Validate ``request`` (against ``registry`` when given) and make the store record.
 
-    Raises `UnknownJobError` or `JobArgumentsError` (from the registry), ``ValueError`` for a
-    bad ``max_attempts``.
+    ``retry`` gives the attempts of a job registered without a policy of its own; ``None`` (an
+    enqueuer that did not choose one) leaves them to the definition the hosts recorded, as for an
+    enqueuer without the registry. Raises `UnknownJobError` or `JobArgumentsError` (from the
+    registry), ``ValueError`` for a bad ``max_attempts``.
     """
     queue: str | None
     attempts: int | None
@@ -102,7 +104,8 @@ def build(
         definition = registry.get(request.job)
         args = registry.encode(definition, request.args)
         queue = request.queue or definition.queue
-        attempts = (definition.retry or retry).max_attempts
+        policy = definition.retry or retry
+        attempts = policy.max_attempts if policy is not None else None
         unique = f"{request.job}:{args}" if definition.unique else None
     else:  # the settings come from the definition the hosts recorded (NewJob.defined)
         args = encode_plain(request.args, converter)
@@ -130,7 +133,7 @@ def build(
         run_at=run_at,
         max_attempts=attempts,
         unique_key=request.unique_key if request.unique_key is not None else unique,
-        defined=registry is None,
+        defined=registry is None or attempts is None,
         priority=request.priority,
         concurrency_key=request.concurrency_key,
         concurrency_limit=request.concurrency_limit if request.concurrency_key is not None else None,

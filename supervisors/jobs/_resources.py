@@ -7,11 +7,13 @@ instance for a scoped one, opened for the run and closed when it ends (with the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from types import MappingProxyType
 from typing import Any, final
 
 from supervisors import Resource
@@ -46,18 +48,24 @@ def declared_resources(fn: Callable[..., Any]) -> Mapping[str, Resource[Any]]:
     return found
 
 
-@asynccontextmanager
-async def job_resources(fn: Callable[..., Any]) -> AsyncIterator[dict[str, Any]]:
-    """Yield the keyword arguments for one run of ``fn``, opening its scoped resources.
+_NO_RESOURCES: AbstractAsyncContextManager[Mapping[str, Any]] = contextlib.nullcontext(MappingProxyType({}))
+"""Reusable: a job function that declares no resource costs no context manager of its own."""
+
+
+def job_resources(fn: Callable[..., Any]) -> AbstractAsyncContextManager[Mapping[str, Any]]:
+    """``async with job_resources(fn) as kwargs:`` the keyword arguments for one run of ``fn``.
 
     Scoped resources open in the order of the parameters and close in reverse order when the
-    block ends, each seeing the block's exception (an error, a cancellation), so a transaction
-    commits only when the job succeeded.
+    block ends, each seeing the block's exception (an error, a timeout, a cancellation), so a
+    transaction commits only when the job succeeded.
     """
-    declared = declared_resources(fn)
-    if not declared:
-        yield {}
-        return
+    if not declared_resources(fn):
+        return _NO_RESOURCES
+    return _open_job_resources(declared_resources(fn))
+
+
+@asynccontextmanager
+async def _open_job_resources(declared: Mapping[str, Resource[Any]]) -> AsyncIterator[Mapping[str, Any]]:
     async with AsyncExitStack() as stack:
         kwargs: dict[str, Any] = {}
         for name, resource in declared.items():

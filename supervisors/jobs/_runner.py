@@ -24,7 +24,7 @@ import functools
 import logging
 import math
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import trio
 
@@ -203,12 +203,14 @@ class QueueRunner:
 
     async def _work(self, receive: trio.MemoryReceiveChannel[ClaimedJob]) -> None:
         async for job in receive:
+            self.core.runs.begin(job)
             try:
                 await self._execute(job)
             finally:
                 self.core.local_cancels.pop(job.id, None)
                 self._in_flight -= 1
                 self._kick.set()
+                self.core.runs.end(job)
 
     async def _execute(self, job: ClaimedJob) -> None:
         core = self.core
@@ -256,7 +258,7 @@ class QueueRunner:
             self._record_failure(job, definition, limit)
 
     async def _call(
-        self, job: ClaimedJob, definition: JobDefinition, args: object, resources: dict[str, object]
+        self, job: ClaimedJob, definition: JobDefinition, args: object, resources: Mapping[str, object]
     ) -> None:
         fn = definition.fn
         if definition.is_async:

@@ -8,11 +8,12 @@ so concurrent processes on the same file take turns instead of failing half-way;
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import attrs
@@ -38,6 +39,33 @@ from ._model import (
 from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
+
+_INSERT_ROW = Q["insert"].removesuffix(" RETURNING id")
+"""``insert`` without its ``RETURNING``: on SQLite the cursor's ``lastrowid`` is the new id."""
+assert Q["insert"] != _INSERT_ROW, "the insert statement no longer ends with RETURNING id"
+
+
+class _WriteTransaction:
+    """`SQLiteDB._write`'s context manager (a class: it runs once per write call)."""
+
+    __slots__ = ("_conn", "_owned")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._owned = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        c = self._conn
+        if not c.in_transaction:
+            c.execute(SQLITE.begin_write)
+            self._owned = True
+        return c
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._owned:
+            self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 class SQLiteDB:
@@ -65,57 +93,62 @@ class SQLiteDB:
     def close(self) -> None:
         self.conn.close()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction; inside one already open (a group commit), that one."""
-        c = self.conn
-        if c.in_transaction:
-            yield c
-            return
-        c.execute(SQLITE.begin_write)
-        try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
+        return _WriteTransaction(self.conn)
 
     # --- writes: the statements come from the one table in `_sql` -----------------------------
 
     def _insert_one(self, c: sqlite3.Connection, job: NewJob, now: float) -> int | None:
+        if job.unique_key is not None or job.schedule is not None:
+            # Look first: a conflicting INSERT would use up an id on PostgreSQL (its sequence
+            # moves on even when nothing is inserted), so ids would differ between stores. The
+            # INSERT's ON CONFLICT still settles a race with another writer.
+            existing = self._holder(c, job)
+            if existing is not None:
+                return None
         state = "enqueued" if job.run_at <= now else "scheduled"
-        row = c.execute(
-            self.Q["insert"],
-            {
-                "name": job.name,
-                "queue": job.queue,
-                "args": job.args,
-                "state": state,
-                "max_attempts": job.max_attempts,
-                "run_at": job.run_at,
-                "now": now,
-                "unique_key": job.unique_key,
-                "schedule": job.schedule,
-                "fire_time": job.fire_time,
-                "priority": job.priority,
-                "concurrency_key": job.concurrency_key,
-                "concurrency_limit": job.concurrency_limit,
-            },
-        ).fetchone()
+        params = {
+            "name": job.name,
+            "queue": job.queue,
+            "args": job.args,
+            "state": state,
+            "max_attempts": job.max_attempts,
+            "run_at": job.run_at,
+            "now": now,
+            "unique_key": job.unique_key,
+            "schedule": job.schedule,
+            "fire_time": job.fire_time,
+            "priority": job.priority,
+            "concurrency_key": job.concurrency_key,
+            "concurrency_limit": job.concurrency_limit,
+        }
+        if self.dialect is SQLITE:
+            # One step, no RETURNING row to fetch: the id of the row inserted, if one was.
+            cursor = c.execute(_INSERT_ROW, params)
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+        row = c.execute(self.Q["insert"], params).fetchone()
         return None if row is None else int(row[0])
 
-    def _existing(self, c: sqlite3.Connection, job: NewJob) -> int:
+    def _holder(self, c: sqlite3.Connection, job: NewJob) -> int | None:
+        """The job that ``job`` would conflict with (same unique key, or same occurrence)."""
         if job.unique_key is not None:
             row = c.execute(self.Q["unique_holder"], {"unique_key": job.unique_key}).fetchone()
             if row is not None:
                 return int(row[0])
+        if job.schedule is None:
+            return None
         row = c.execute(
             self.Q["occurrence"], {"schedule": job.schedule, "fire_time": job.fire_time}
         ).fetchone()
-        if row is None:  # pragma: no cover - a conflict always has a cause
+        return None if row is None else int(row[0])
+
+    def _existing(self, c: sqlite3.Connection, job: NewJob) -> int:
+        holder = self._holder(c, job)
+        if holder is None:  # pragma: no cover - a conflict always has a cause
             msg = f"inserting job {job.name!r} conflicted with no visible job"
             raise StoreError(msg)
-        return int(row[0])
+        return holder
 
     def _resolve(self, c: sqlite3.Connection, job: NewJob, cache: dict[str, Any]) -> NewJob:
         """Fill the settings of a ``defined`` job from its recorded definition."""
@@ -141,12 +174,6 @@ class SQLiteDB:
             for job in jobs:
                 if job.defined:
                     job = self._resolve(c, job, cache)
-                if job.unique_key is not None:  # look first: a refused insert may use up an id
-                    held = c.execute(self.Q["unique_holder"], {"unique_key": job.unique_key})
-                    row = held.fetchone()
-                    if row is not None:
-                        ids.append(int(row[0]))
-                        continue
                 new = self._insert_one(c, job, now)
                 ids.append(new if new is not None else self._existing(c, job))
         return ids

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import final
 
@@ -13,7 +13,7 @@ import attrs
 from supervisors import ChildSpec, Restart, Strategy, Supervisor
 
 from ._clock import Clock, SystemClock
-from ._core import Core, Settings
+from ._core import Core, RunningJob, Settings
 from ._errors import JobError
 from ._model import Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
 from ._recurring import Misfire, Recurring
@@ -187,6 +187,33 @@ class JobSystem:
     def queues(self) -> Mapping[str, int]:
         """Queue name → concurrency, as configured."""
         return dict(self._core.queues)
+
+    @property
+    def recurring(self) -> tuple[Recurring, ...]:
+        """The `Recurring` schedules of this system, as given."""
+        return tuple(prepared.spec for prepared in self._recurring)
+
+    def running(self) -> tuple[RunningJob, ...]:
+        """The jobs running in this process now (claimed by this system's workers), by start.
+
+        Jobs that other hosts run are not included: ask the store (`list` with
+        ``state=JobState.RUNNING``) for those.
+        """
+        return tuple(self._core.runs.running.values())
+
+    def observe_runs(self, callback: Callable[[RunningJob, float], None]) -> Callable[[], None]:
+        """Call ``callback(run, seconds)`` whenever a job's run in this process ends, whatever
+        its outcome; return a function that stops the calls. The callback runs in the worker's
+        task: it must be quick and must not block (one that raises is logged and removed).
+        The dashboard's job duration histogram is fed this way."""
+        observers = self._core.runs.observers
+        observers.append(callback)
+
+        def stop() -> None:
+            if callback in observers:
+                observers.remove(callback)
+
+        return stop
 
     # --- the subtree -------------------------------------------------------------------------
 

@@ -68,7 +68,6 @@ class AsgiServer(BackgroundService):
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if family == socket.AF_INET6 else host
         self._urls = (f"http://{shown}:{port}",)
-        await trio.lowlevel.checkpoint()
 
     @handler
     def urls(self, msg: ServerUrls) -> tuple[str, ...]:

@@ -3,16 +3,32 @@ wake-ups (the lifecycle itself is the contract suite's, run on every store)."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import psycopg
 import pytest
 import trio
-from _pg import PG_URL
+from _pg import PG_URL, close_sync
 
-from supervisors.jobs import NewJob, PostgresStore, StoreError
+from supervisors import Tree
+from supervisors.jobs import (
+    JobNotFoundError,
+    JobRegistry,
+    JobRequest,
+    JobState,
+    JobSystem,
+    NewJob,
+    PostgresStore,
+    StoreError,
+)
 from supervisors.jobs.__main__ import main as jobs_main
 from supervisors.jobs._pg_migrations import PG_SCHEMA_VERSION, migrate
+
+Running = Callable[[JobSystem], AbstractAsyncContextManager[Tree]]
 
 
 def versions(schema: str) -> list[int]:
@@ -123,3 +139,185 @@ def test_the_store_clock_is_the_database_clock(pg_schema: str) -> None:
             await store.aclose()
 
     trio.run(main)
+
+
+def business(store: PostgresStore, schema: str, name: str, *, commit: bool, reg: JobRegistry) -> int:
+    """The user's own transaction: a row of their data and a job, committed or rolled back."""
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.users (name TEXT PRIMARY KEY)")
+        conn.commit()
+        with conn.transaction():
+            conn.execute(f"INSERT INTO {schema}.users VALUES (%s)", (name,))
+            (job_id,) = store.enqueue_in(conn, [JobRequest(job="welcome", args=name)], registry=reg)
+            if not commit:
+                raise psycopg.Rollback
+    return job_id
+
+
+async def test_a_job_enqueued_in_the_users_transaction_exists_iff_it_commits(pg_schema: str, running: Running) -> None:
+    """Rolled back with the user's row: no job. Committed with it: the job runs, once."""
+    reg = JobRegistry()
+    ran: list[str] = []
+
+    @reg.job()
+    async def welcome(name: str) -> None:
+        ran.append(name)
+
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    jobs = JobSystem(store=store, registry=reg, poll_interval=30.0)
+    async with running(jobs):
+        with trio.fail_after(30):
+            gone = await trio.to_thread.run_sync(lambda: business(store, pg_schema, "bob", commit=False, reg=reg))
+            with pytest.raises(JobNotFoundError):
+                await jobs.get(gone)
+            kept = await trio.to_thread.run_sync(lambda: business(store, pg_schema, "ann", commit=True, reg=reg))
+            job = await jobs.wait_finished(kept)
+    assert job.state is JobState.SUCCEEDED
+    assert ran == ["ann"]
+    with psycopg.connect(PG_URL) as conn:
+        users = conn.execute(f"SELECT name FROM {pg_schema}.users").fetchall()
+    assert users == [("ann",)]
+
+
+async def test_watch_wakes_the_queue_when_another_connection_commits_a_job(pg_schema: str) -> None:
+    """A job committed on any connection is announced to every watching host by NOTIFY, with
+    its queue, long before the fallback poll."""
+    store = PostgresStore(PG_URL, schema=pg_schema, poll_interval=600.0)
+    woken: list[str | None] = []
+    arrived = trio.Event()
+
+    def wake(queue: str | None) -> None:
+        woken.append(queue)
+        if queue == "mail":
+            arrived.set()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.watch, wake)
+
+            def enqueue() -> None:
+                with psycopg.connect(PG_URL) as conn:
+                    store.enqueue_in(conn, [JobRequest(job="send", queue="mail")])
+
+            await trio.to_thread.run_sync(enqueue)
+            with trio.fail_after(30):
+                await arrived.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        await store.aclose()
+    assert woken[0] is None  # at the start: look at everything once
+    assert "mail" in woken
+
+
+async def test_hosts_register_under_a_process_unique_id_and_are_shown_dead_or_stopped(
+    pg_schema: str,
+) -> None:
+    """Each store registers its own host id (host name, pid and a random part); a stopped host
+    is shown stopped, and a host whose heartbeat is stale is shown dead."""
+    a = PostgresStore(PG_URL, schema=pg_schema, heartbeat=5.0)
+    b = PostgresStore(PG_URL, schema=pg_schema, heartbeat=5.0)
+    try:
+        await a.open()
+        await b.open()
+        assert a.host_id != b.host_id
+        assert f"/{os.getpid()}/" in a.host_id
+        alive = {h.id: h.alive for h in await a.hosts()}
+        assert alive == {a.host_id: True, b.host_id: True}
+        await b.aclose()
+
+        def stall(db: Any) -> None:  # as if host a had been killed a minute ago
+            db.conn.execute("UPDATE hosts SET heartbeat_at = heartbeat_at - 60 WHERE id = %s", (a.host_id,))
+
+        await a._run(stall)
+        hosts = {h.id: h for h in await a.hosts()}
+        assert not hosts[a.host_id].alive
+        assert hosts[a.host_id].stopped_at is None
+        assert not hosts[b.host_id].alive
+        assert hosts[b.host_id].stopped_at is not None
+        await a.beat()
+        assert {h.id: h.alive for h in await a.hosts()}[a.host_id]
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+def test_the_transactional_enqueue_example_of_the_docs_commits_or_rolls_back_both(
+    pg_schema: str,
+) -> None:
+    """docs/postgres.md's ``sign_up``: a new user gets a job; a duplicate user raises and
+    leaves no job behind."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "postgres.md").read_text(encoding="utf-8")
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.DOTALL) if "def sign_up" in b]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    url = f"{PG_URL}?options=-csearch_path%3D{pg_schema}"
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    try:
+        store._get_pool()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {pg_schema}.users (email TEXT PRIMARY KEY)")
+        job_id = namespace["sign_up"](url, store, "ann@example.com")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            namespace["sign_up"](url, store, "ann@example.com")
+        with psycopg.connect(PG_URL) as conn:
+            jobs = conn.execute(f"SELECT id, args FROM {pg_schema}.jobs").fetchall()
+        assert jobs == [(job_id, '"ann@example.com"')]
+    finally:
+        close_sync(store)
+
+
+async def test_a_lost_connection_is_retried_logged_once_and_reported_unavailable(
+    pg_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calls failing with a broken connection are retried with backoff; the outage is logged
+    once when it starts and once when it ends, and `available` is false meanwhile."""
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    await store.open()
+    real = store._call
+    failures = 5
+    seen: list[bool] = []
+
+    def flaky(fn: Any) -> Any:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            seen.append(store.available)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return real(fn)
+
+    store._call = flaky  # type: ignore[method-assign]
+    try:
+        with trio.fail_after(30):
+            assert (await store.counts()).total == 0
+    finally:
+        del store._call  # type: ignore[attr-defined]
+        await store.aclose()
+    assert seen == [True, False, False, False, False]
+    assert store.available
+    messages = [r.getMessage() for r in caplog.records if r.name == "supervisors.jobs.postgres"]
+    assert len(messages) == 2
+    assert messages[0].startswith("lost PostgreSQL")
+    assert "reachable again" in messages[1]
+
+
+async def test_an_enqueue_whose_commit_was_cut_off_raises_instead_of_repeating(pg_schema: str) -> None:
+    """An insert whose ``COMMIT`` may or may not have landed is not retried (it could enqueue
+    the jobs twice): `StoreError` says so."""
+    from supervisors.jobs._postgres import _Ambiguous
+
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    calls = 0
+
+    def cut(fn: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise _Ambiguous("server closed the connection unexpectedly")
+
+    store._call = cut  # type: ignore[method-assign]
+    job = NewJob(name="j", queue="default", args="null", run_at=0.0, max_attempts=1)
+    with pytest.raises(StoreError, match="may or may not have committed"):
+        await store.insert([job], now=1.0)
+    assert calls == 1

@@ -152,6 +152,18 @@ def test_misfire_skip_drops_occurrences_due_before_the_scheduler_started() -> No
     assert plan(spec(Misfire.SKIP), NOW - 3600, late_start, started=NOW - 1800) == ([NOW - 1800], NOW - 1800, 1)
 
 
+def test_a_misfire_policy_can_be_given_as_its_string_and_a_bad_one_is_refused_by_name() -> None:
+    """misfire="run_all" (from a config file) is Misfire.RUN_ALL; a bad value gets one clean message."""
+    assert spec("run_all").misfire is Misfire.RUN_ALL  # type: ignore[arg-type]
+    refused = r"^'misfire' must be a Misfire or one of 'run_once', 'run_all', 'skip' \(got 'bogus' of type str\)$"
+    with pytest.raises(ValueError, match=refused):
+        spec("bogus")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^'misfire' must be a Misfire or one of .* \(got 1 of type int\)$"):
+        spec(1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^'misfire_grace' must be a number >= 0 \(got '60' of type str\)$"):
+        spec(Misfire.SKIP, misfire_grace="60")
+
+
 def test_nothing_due_plans_nothing() -> None:
     """Before the next occurrence, plan returns None."""
     assert plan(spec(Misfire.RUN_ALL), NOW - 60, NOW) is None

@@ -173,6 +173,31 @@ async def test_a_job_client_without_registry_gets_the_hosts_settings(tmp_path: P
     assert again == first
 
 
+async def test_a_job_client_with_the_registry_gets_the_attempts_of_the_hosts_retry_policy(tmp_path: Path) -> None:
+    """A job registered without a retry policy takes its attempts from the host's
+    ``JobSystem(retry=...)``; a JobClient given the registry (but no ``retry``) enqueues it with
+    those attempts too, as the host recorded them, not with its own default of 20. A client
+    given ``retry=`` keeps its own."""
+    db = tmp_path / "jobs.db"
+    reg = JobRegistry()
+
+    @reg.job(queue="mail")
+    async def notify(args: Payload) -> None:
+        raise ValueError("smtp down")
+
+    jobs = JobSystem(
+        store=SQLiteStore(db), registry=reg, queues={"mail": 1}, retry=RetryPolicy(max_attempts=3)
+    )
+    async with open_tree(Supervisor(name="app", children=[jobs.child_spec()])) as tree:
+        await tree.stop()
+    with JobClient(db, registry=reg) as client:
+        hosts = client.get(client.enqueue("notify", Payload(1)))
+    with JobClient(db, registry=reg, retry=RetryPolicy(max_attempts=7)) as client:
+        own = client.get(client.enqueue("notify", Payload(2)))
+    assert (hosts.queue, hosts.max_attempts) == ("mail", 3)
+    assert (own.queue, own.max_attempts) == ("mail", 7)
+
+
 def test_a_job_client_falls_back_to_defaults_for_names_no_host_recorded(tmp_path: Path) -> None:
     """Before any host has recorded a job's definition, a registry-less JobClient uses queue
     ``"default"`` and 20 attempts; explicit settings always win."""

@@ -228,3 +228,32 @@ async def test_concurrent_enqueues_are_committed_when_they_return(tmp_path: Path
         await jobs.store.aclose()
     assert (await jobs.counts()).total == 40
     await jobs.store.aclose()
+
+
+def test_one_writer_serves_several_trio_runs_one_after_the_other(db: Path) -> None:
+    writer = make_writer(db)
+
+    def insert(n: int) -> Callable[[sqlite3.Connection], int]:
+        return lambda conn: conn.execute("INSERT INTO t (n) VALUES (?)", (n,)).rowcount
+
+    async def main(first: int) -> list[int]:
+        results: list[int] = []
+
+        async def one(n: int) -> None:
+            results.append(await writer.call(insert(n), group=True))
+
+        async with trio.open_nursery() as nursery:
+            for n in range(first, first + 3):
+                nursery.start_soon(one, n)
+        return results
+
+    assert trio.run(main, 1) == [1, 1, 1]
+    assert trio.run(main, 4) == [1, 1, 1]  # the hand-off to the thread works in a new run too
+
+    async def close() -> None:
+        await writer.stop(lambda conn: conn.close())
+
+    trio.run(close)
+    conn = sqlite3.connect(db)
+    assert [n for (n,) in conn.execute("SELECT n FROM t ORDER BY n")] == [1, 2, 3, 4, 5, 6]
+    conn.close()

@@ -1,0 +1,313 @@
+"""``supervisors jobs ...``: inspect and operate jobs in a store, from another process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import cattrs
+
+from ._common import CommandError, parse_store_url, redact
+
+if TYPE_CHECKING:
+    from ..jobs import Job, JobCounts, JobState, PostgresStore
+
+T = TypeVar("T")
+
+PAGE = 500
+"""Jobs read per page by the bulk commands."""
+
+
+class JobsBackend(Protocol):
+    """What the job commands need of a store (`JobClient` for SQLite; `PostgresStore` adapted)."""
+
+    def get(self, job_id: int) -> Job: ...
+    def list(self, *, state: JobState | None = None, queue: str | None = None, limit: int = 100,
+             offset: int = 0) -> list[Job]: ...
+    def counts(self) -> JobCounts: ...
+    def retry(self, job_id: int, *, attempts: int = 1) -> None: ...
+    def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
+                unique_key: str | None = None, max_attempts: int | None = None) -> int: ...
+    def close(self) -> None: ...
+
+
+class _Postgres:
+    """`JobsBackend` over a `PostgresStore` (each call in its own Trio run; migrations not run)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        import trio
+
+        async def main() -> T:
+            try:
+                return await fn()
+            finally:
+                await self.store.aclose()
+
+        return trio.run(main)
+
+    def get(self, job_id: int) -> Job:
+        from ..jobs import JobNotFoundError
+
+        job = self._call(lambda: self.store.get(job_id))
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    def list(self, *, state: JobState | None = None, queue: str | None = None, limit: int = 100,
+             offset: int = 0) -> list[Job]:
+        return self._call(lambda: self.store.list(state=state, queue=queue, limit=limit, offset=offset))
+
+    def counts(self) -> JobCounts:
+        return self._call(self.store.counts)
+
+    def retry(self, job_id: int, *, attempts: int = 1) -> None:
+        import time
+
+        self._call(lambda: self.store.retry(job_id, now=time.time(), attempts=attempts))
+
+    def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
+                unique_key: str | None = None, max_attempts: int | None = None) -> int:
+        from ..jobs import JobRequest
+
+        request = JobRequest(job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts)
+        with self.store.connect() as conn:
+            return self.store.enqueue_in(conn, [request])[0]
+
+    def close(self) -> None:
+        pass
+
+
+def open_backend(url: str) -> JobsBackend:
+    """The job commands' handle on the store at ``url``; refuses a SQLite file that does not exist."""
+    parsed = parse_store_url(url)
+    if parsed.kind == "sqlite":
+        from ..jobs import JobClient
+
+        assert parsed.path is not None
+        if not parsed.path.is_file():
+            msg = f"no job store at {str(parsed.path)!r} (from {url!r}): check the path, or start the host once"
+            raise CommandError(msg)
+        return JobClient(parsed.path)
+    from ..jobs import PostgresStore
+
+    if parsed.schema is not None:
+        store = PostgresStore(parsed.url, schema=parsed.schema, migrate=False)
+    else:
+        store = PostgresStore(parsed.url, migrate=False)
+    # The store retries a lost connection with backoff, as a host should; a command should not
+    # wait: try one connection first (libpq's connect_timeout bounds it).
+    try:
+        store.connect().close()
+    except ImportError as exc:
+        msg = f"a PostgreSQL store needs the postgres extra ({exc}): pip install 'trio-supervisors[postgres]'"
+        raise CommandError(msg) from exc
+    except Exception as exc:
+        reason = " ".join(str(exc).split())
+        msg = f"cannot reach the PostgreSQL store at {redact(url)!r}: {reason}"
+        raise CommandError(msg) from exc
+    return _Postgres(store)
+
+
+def when(dt: datetime | None) -> str:
+    """A UTC time for people: ``2026-12-02 05:20:01Z`` (``-`` for none)."""
+    return "-" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _job_json(job: Job) -> Any:
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
+    return converter.unstructure(job)
+
+
+def _state(value: str | None) -> JobState | None:
+    from ..jobs import JobState
+
+    if value is None:
+        return None
+    try:
+        return JobState(value.lower())
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        msg = f"unknown job state {value!r}: expected one of {names}"
+        raise CommandError(msg) from None
+
+
+def list_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    jobs = backend.list(state=_state(options.state), queue=options.queue, limit=options.limit,
+                        offset=options.offset)
+    if options.json:
+        print(json.dumps([_job_json(j) for j in jobs], indent=2))
+        return 0
+    rows = [("ID", "STATE", "QUEUE", "NAME", "ATTEMPT", "RUN AT", "LAST ERROR")]
+    for j in jobs:
+        error = j.errors[-1].error if j.errors else ""
+        rows.append((str(j.id), j.state.value, j.queue, j.name, f"{j.attempt}/{j.max_attempts}",
+                     when(j.run_at), error[:60]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    counts = backend.counts()
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.by_state.items() if n)
+    print(f"{len(jobs)} shown; in the store: {counts.total} ({summary or 'none'})")
+    return 0
+
+
+def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    job = backend.get(options.id)
+    if options.json:
+        print(json.dumps(_job_json(job), indent=2))
+        return 0
+    print(f"job {job.id}: {job.name} ({job.state.value})")
+    fields = [
+        ("queue", job.queue), ("args", json.dumps(job.args)), ("attempt", f"{job.attempt} of {job.max_attempts}"),
+        ("run at", when(job.run_at)), ("created", when(job.created_at)), ("finished", when(job.finished_at)),
+        ("lease until", when(job.lease_until)), ("unique key", job.unique_key or "-"),
+        ("schedule", job.schedule or "-"), ("fire time", when(job.fire_time)),
+    ]
+    for name, value in fields:
+        print(f"  {name + ':':<12} {value}")
+    for error in job.errors:
+        print(f"attempt {error.attempt} failed at {when(error.at)}: {error.error}")
+        if error.traceback:
+            print("    " + error.traceback.rstrip().replace("\n", "\n    "))
+    return 0
+
+
+class Progress:
+    """``verb done/total`` on stderr: rewritten in place on a terminal, else a line per `every`."""
+
+    def __init__(self, verb: str, total: int, every: int = 100) -> None:
+        self.verb, self.total, self.every, self.done = verb, total, every, 0
+        self.tty = sys.stderr.isatty()
+
+    def step(self) -> None:
+        self.done += 1
+        if self.tty:
+            print(f"\r{self.verb} {self.done}/{self.total}", end="", file=sys.stderr, flush=True)
+        elif self.done % self.every == 0 and self.done != self.total:
+            print(f"{self.verb} {self.done}/{self.total}", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def _matching(backend: JobsBackend, state: JobState, queue: str | None) -> Iterator[int]:
+    """The ids of every job in ``state`` (and ``queue``) now, read page by page."""
+    last = -1
+    offset = 0
+    while True:
+        page = backend.list(state=state, queue=queue, limit=PAGE, offset=offset)
+        for job in page:
+            if job.id > last:
+                last = job.id
+                yield job.id
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+def _act(options: argparse.Namespace, backend: JobsBackend, verb: str, past: str, done: str,
+         act: Callable[[int], object], *, default_state: str | None = None) -> int:
+    """Apply ``act`` to the jobs given by id, or to every job of ``--state`` (and ``--queue``)
+    with progress (``<past> n/total``); ``done`` says what became of a job, per job or in the summary."""
+    state = options.state if options.state is not None else default_state
+    if options.ids and state is not None:
+        msg = f"give job ids or {'--all-dead' if default_state else '--state'}, not both"
+        raise CommandError(msg)
+    if not options.ids and state is None:
+        msg = f"give the ids of the jobs to {verb}, or --state STATE to {verb} every job in a state"
+        raise CommandError(msg)
+    if options.ids:
+        for job_id in options.ids:
+            act(job_id)
+            print(f"job {job_id} {done}")
+        return 0
+    chosen = _state(state)
+    assert chosen is not None
+    ids = list(_matching(backend, chosen, options.queue))
+    progress = Progress(past, len(ids))
+    for job_id in ids:
+        act(job_id)
+        progress.step()
+    progress.finish()
+    where = f" in queue {options.queue!r}" if options.queue else ""
+    print(f"{len(ids)} {chosen.value} job(s){where} {done}")
+    return 0
+
+
+def retry_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    return _act(options, backend, "retry", "retried", "enqueued again",
+                lambda job_id: backend.retry(job_id, attempts=options.attempts),
+                default_state="dead" if options.all_dead else None)
+
+
+def enqueue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
+    try:
+        args = None if options.args is None else json.loads(options.args)
+    except json.JSONDecodeError as exc:
+        msg = f"--args is not valid JSON ({exc}): e.g. --args '{{\"email\": \"a@example.com\"}}'"
+        raise CommandError(msg) from None
+    job_id = backend.enqueue(options.name, args, queue=options.queue, unique_key=options.unique_key,
+                             max_attempts=options.max_attempts)
+    print(job_id)
+    return 0
+
+
+def _with_backend(fn: Callable[[argparse.Namespace, JobsBackend], int]) -> Callable[[argparse.Namespace], int]:
+    def handler(options: argparse.Namespace) -> int:
+        backend = open_backend(options.store)
+        try:
+            return fn(options, backend)
+        finally:
+            backend.close()
+
+    return handler
+
+
+def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--store", metavar="URL", required=True,
+                       help="the job store: sqlite:///PATH or postgresql://USER@HOST/DB[?schema=NAME]")
+    jobs = commands.add_parser("jobs", help="list, show, retry and enqueue jobs in a store",
+                               description="Operate the jobs in a store directly (no host needed).")
+    sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+
+    ls = sub.add_parser("list", parents=[common, store], help="jobs by id, filtered by state and queue")
+    ls.add_argument("--state", help="scheduled, enqueued, running, succeeded, retrying or dead")
+    ls.add_argument("--queue")
+    ls.add_argument("--limit", type=int, default=50, help="default 50")
+    ls.add_argument("--offset", type=int, default=0)
+    ls.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    ls.set_defaults(handler=_with_backend(list_command))
+
+    show = sub.add_parser("show", parents=[common, store], help="one job with every failed attempt")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true", help="print the job as JSON")
+    show.set_defaults(handler=_with_backend(show_command))
+
+    bulk = argparse.ArgumentParser(add_help=False)
+    bulk.add_argument("ids", type=int, nargs="*", metavar="ID")
+    bulk.add_argument("--state", help="instead of ids: every job in this state (read 500 at a time), with progress")
+    bulk.add_argument("--queue", help="with --state: only this queue")
+
+    retry = sub.add_parser("retry", parents=[common, store, bulk],
+                           help="enqueue dead, retrying or scheduled jobs now")
+    retry.add_argument("--all-dead", action="store_true", help="the same as --state dead")
+    retry.add_argument("--attempts", type=int, default=1, help="more attempts for a dead job (default 1)")
+    retry.set_defaults(handler=_with_backend(retry_command))
+
+    enqueue = sub.add_parser("enqueue", parents=[common, store], help="enqueue a job to run now; prints its id")
+    enqueue.add_argument("name", help="the job's registered name")
+    enqueue.add_argument("--args", metavar="JSON", help="the arguments as JSON (default: none)")
+    enqueue.add_argument("--queue", help="default: the job's recorded queue")
+    enqueue.add_argument("--unique-key")
+    enqueue.add_argument("--max-attempts", type=int)
+    enqueue.set_defaults(handler=_with_backend(enqueue_command))

@@ -1,0 +1,137 @@
+"""The OpenAPI document of the dashboard's JSON API (``/api/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+
+def _obj(*required: str, **properties: Any) -> dict[str, Any]:
+    props = {name: {"type": "string"} for name in required}
+    props.update(properties)
+    return {"type": "object", "required": list(required), "properties": props}
+
+
+_NULLABLE_STR = {"type": ["string", "null"]}
+_ERROR = _obj("error", status={"type": "integer"})
+_NODE: dict[str, Any] = {
+    "type": "object",
+    "required": ["path", "name", "kind", "state", "strategy", "restarts", "uptime_seconds", "mailbox_depth",
+                 "messages_handled", "last_error", "last_traceback", "children"],
+    "properties": {
+        "path": {"type": "string"}, "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["actor", "supervisor", "dynamic_supervisor", "job"]},
+        "state": {"type": "string"}, "strategy": _NULLABLE_STR, "restarts": {"type": "integer"},
+        "uptime_seconds": {"type": ["number", "null"]}, "mailbox_depth": {"type": ["integer", "null"]},
+        "messages_handled": {"type": ["integer", "null"]}, "last_error": _NULLABLE_STR,
+        "last_traceback": _NULLABLE_STR, "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+        "queue": {"type": "object"}, "job": {"type": "object"},
+    },
+}
+_JOB = {
+    "type": "object",
+    "required": ["id", "system", "name", "queue", "state", "args", "attempt", "max_attempts", "run_at",
+                 "created_at", "finished_at", "errors"],
+    "properties": {
+        "id": {"type": "integer"}, "system": {"type": "string"}, "name": {"type": "string"},
+        "queue": {"type": "string"}, "state": {"type": "string"}, "args": {}, "attempt": {"type": "integer"},
+        "max_attempts": {"type": "integer"}, "run_at": {"type": "string", "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"}, "finished_at": _NULLABLE_STR,
+        "errors": {"type": "array", "items": _obj("at", "error", "traceback", attempt={"type": "integer"})},
+    },
+}
+_ITEMS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}
+_JOB_PAGE = {
+    "type": "object",
+    "required": ["system", "filter", "limit", "offset", "total", "counts", "queues", "actions", "items"],
+    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                   "total": {"type": "integer"}, "counts": {"type": "object"}},
+}
+_ACTION = {"type": "object", "required": ["action", "ok"], "properties": {"ok": {"type": "boolean"}}}
+_BULK = {"type": "object", "required": ["action", "filter", "done", "failed", "reasons"]}
+_STATS = {"type": "object", "required": ["system", "start", "bucket_seconds", "buckets"]}
+
+
+def _param(name: str, where: str = "query", kind: str = "string", required: bool = False,
+           enum: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if enum:
+        schema["enum"] = enum
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
+
+
+def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return _ok(_ERROR, description)
+
+
+_SYSTEM = _param("system")
+_JOB_ID = _param("job_id", "path", "integer")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route under ``/api`` (tests check it against the app)."""
+    from ._views import ACTIONS, QUEUE_ACTIONS, SCHEDULE_ACTIONS
+
+    auth: list[dict[str, list[str]]] = [{"bearer": []}]
+    denied = {"401": _err("no or wrong token"), "403": _err("read-only token, or a cross-site request")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "trio-supervisors dashboard API", "version": "1"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Node": _NODE, "Job": _JOB, "Error": _ERROR},
+        },
+        "security": auth,
+        "paths": {
+            "/api/tree": {"get": {"summary": "The supervision tree, with the running jobs under their worker",
+                                  "responses": {"200": _ok({"$ref": "#/components/schemas/Node"}, "the root node"),
+                                                **denied}}},
+            "/api/jobs": {"get": {
+                "summary": "A page of jobs matching a filter, with the counts by state",
+                "parameters": [_SYSTEM, _param("state"), _param("queue"), _param("limit", kind="integer"),
+                               _param("offset", kind="integer")],
+                "responses": {"200": _ok(_JOB_PAGE, "the page"), "400": _err("malformed filter"),
+                              "404": _err("unknown job system"), **denied}}},
+            "/api/jobs/{job_id}": {"get": {
+                "summary": "One job: arguments, attempts, errors with tracebacks",
+                "parameters": [_JOB_ID, _SYSTEM],
+                "responses": {"200": _ok({"$ref": "#/components/schemas/Job"}, "the job"),
+                              "404": _err("no such job"), **denied}}},
+            "/api/jobs/{job_id}/{action}": {"post": {
+                "summary": "Retry, cancel, delete or requeue one job",
+                "parameters": [_JOB_ID, _param("action", "path", enum=list(ACTIONS)), _SYSTEM],
+                "responses": {"200": _ok(_ACTION, "done"), "404": _err("no such job or action"),
+                              "409": _err("the job's state does not allow it"), **denied}}},
+            "/api/jobs/bulk/{action}": {"post": {
+                "summary": "Do an action on every job a filter matches, in batches",
+                "parameters": [_param("action", "path", enum=list(ACTIONS)), _SYSTEM, _param("state"),
+                               _param("queue"), _param("all")],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": _ok(_BULK, "how many were done and refused"),
+                              "400": _err("no filter, or a malformed one"), **denied}}},
+            "/api/queues": {"get": {"summary": "Every queue: concurrency, counts, paused, latency",
+                                    "responses": {"200": _ok(_ITEMS, "the queues"), **denied}}},
+            "/api/queues/{name}/{action}": {"post": {
+                "summary": "Pause or resume a queue",
+                "parameters": [_param("name", "path"), _param("action", "path", enum=list(QUEUE_ACTIONS)), _SYSTEM],
+                "responses": {"200": _ok(_ACTION, "done"), "404": _err("no such queue or action"), **denied}}},
+            "/api/schedules": {"get": {"summary": "Every recurring schedule: cron, zone, next and last run",
+                                       "responses": {"200": _ok(_ITEMS, "the schedules"), **denied}}},
+            "/api/schedules/{name}/{action}": {"post": {
+                "summary": "Trigger, pause or resume a recurring schedule",
+                "parameters": [_param("name", "path"), _param("action", "path", enum=list(SCHEDULE_ACTIONS)),
+                               _SYSTEM],
+                "responses": {"200": _ok(_ACTION, "done"), "404": _err("no such schedule or action"), **denied}}},
+            "/api/stats": {"get": {
+                "summary": "Succeeded jobs and failed attempts per minute over the last hour, from the store",
+                "parameters": [_SYSTEM, _param("minutes", kind="integer")],
+                "responses": {"200": _ok(_STATS, "the buckets"), **denied}}},
+            "/api/openapi.json": {"get": {"summary": "This document",
+                                          "responses": {"200": _ok({"type": "object"}, "OpenAPI 3.1")}}},
+        },
+    }

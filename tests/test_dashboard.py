@@ -1,0 +1,486 @@
+"""The web dashboard served as a child of the tree: real HTTP on 127.0.0.1 (pages, API, security, metrics)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from typing import Any
+
+import attrs
+import httpx
+import prometheus_client
+import pytest
+import trio
+
+from actors import Actor, handler
+from supervisors import Backoff, ChildSpec, ChildStopped, Supervisor, Tree, open_tree
+from supervisors.dashboard import METRICS, Dashboard, dashboard
+from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem, Recurring
+from supervisors.web import ServerUrls
+
+ADMIN, READER = "admin-token-123", "reader-token-456"
+
+
+@attrs.frozen
+class Ping:
+    pass
+
+
+class Worker(Actor):
+    @handler
+    async def ping(self, msg: Ping) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+@attrs.frozen
+class Args:
+    n: int
+
+
+def make_jobs() -> JobSystem:
+    registry = JobRegistry()
+
+    @registry.job(max_attempts=1)
+    async def boom(args: Args) -> None:
+        raise ValueError(f"boom {args.n}")
+
+    @registry.job()
+    async def fine(args: Args) -> int:
+        return args.n
+
+    return JobSystem(
+        store=InMemoryStore(), registry=registry,
+        recurring=[Recurring(name="nightly", cron="0 3 * * *", job="fine", args=Args(1), tz="Europe/Paris")],
+    )
+
+
+@asynccontextmanager
+async def hosted(
+    *, extra: tuple[Any, ...] = (), jobs: JobSystem | None = None, **options: Any
+) -> AsyncIterator[tuple[Tree, JobSystem, str]]:
+    jobs = jobs if jobs is not None else make_jobs()
+    spec = Supervisor(name="app", children=[
+        ChildSpec(name="worker", factory=Worker), *extra, jobs.child_spec(),
+        dashboard(jobs, address="127.0.0.1:0", **options),
+    ])
+    async with open_tree(spec) as tree:
+        url = (await tree.ref("dashboard").call(ServerUrls()))[0]
+        yield tree, jobs, url
+
+
+def client(url: str, token: str | None = None, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    sent = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=url, headers={**sent, **(headers or {})})
+
+
+async def dead_job(jobs: JobSystem, n: int = 1) -> int:
+    job_id = await jobs.enqueue("boom", Args(n))
+    job = await jobs.wait_finished(job_id)
+    assert job.state is JobState.DEAD
+    return job_id
+
+
+# -- the tree, health, readiness, metrics --------------------------------------------------------
+
+
+async def test_api_tree_shows_every_child_with_state_strategy_restarts_and_running_jobs_under_workers() -> None:
+    async with hosted() as (tree, _jobs, url), client(url) as http:
+        await tree.ref("worker").cast(Ping())
+        tree.inject_crash("worker")
+        await trio.sleep(0.05)
+        body = (await http.get("/api/tree")).json()
+    assert (body["path"], body["kind"], body["strategy"]) == ("app", "supervisor", "one_for_one")
+    nodes = {}
+
+    def walk(node: dict[str, Any]) -> None:
+        nodes[node["path"]] = node
+        for child in node["children"]:
+            walk(child)
+
+    walk(body)
+    worker = nodes["app/worker"]
+    assert worker["restarts"] == 1
+    assert worker["state"] == "running"
+    assert "InjectedFault" in worker["last_error"]
+    assert "InjectedFault: crash" in worker["last_traceback"]
+    assert worker["mailbox_depth"] == 0
+    assert worker["messages_handled"] >= 1
+    assert worker["uptime_seconds"] >= 0
+    assert nodes["app/jobs"]["strategy"] == "rest_for_one"
+    assert nodes["app/jobs/workers/default"]["queue"] == {"name": "default", "concurrency": 10}
+
+
+async def test_a_running_job_appears_as_a_node_under_its_queue_worker() -> None:
+    registry = JobRegistry()
+    started, release = trio.Event(), trio.Event()
+
+    @registry.job()
+    async def slow(args: Args) -> None:
+        started.set()
+        await release.wait()
+
+    jobs = JobSystem(store=InMemoryStore(), registry=registry)
+    async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http:
+        job_id = await jobs.enqueue("slow", Args(7))
+        await started.wait()
+        body = (await http.get("/api/tree")).json()
+        release.set()
+    worker = next(c for c in next(c for c in body["children"] if c["name"] == "jobs")["children"]
+                  if c["name"] == "workers")["children"][0]
+    assert [c["job"] for c in worker["children"]] == [{"id": job_id, "name": "slow", "queue": "default", "attempt": 1}]
+    assert worker["children"][0]["kind"] == "job"
+
+
+async def test_healthz_answers_and_readyz_reports_each_check_with_its_reason() -> None:
+    async with hosted() as (_tree, _jobs, url), client(url) as http:
+        health = await http.get("/healthz")
+        ready = await http.get("/readyz")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert ready.status_code == 200
+    assert [(c["check"], c["ok"]) for c in ready.json()["checks"]] == [
+        ("tree", True), ("restarts", True), ("jobs:jobs", True)]
+
+
+async def test_readyz_is_503_while_a_child_restarts_past_the_threshold() -> None:
+    flapping = Supervisor(name="flaky", children=[ChildSpec(name="flappy", factory=Worker)],
+                          backoff=Backoff(initial=3600, jitter=0))
+    async with hosted(extra=(flapping,), ready_restarts=1) as (tree, _jobs, url), client(url) as http:
+        tree.inject_crash("flaky/flappy")
+        await trio.sleep(0.05)
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503
+        failed = [c for c in ready.json()["checks"] if not c["ok"]]
+        assert [c["check"] for c in failed] == ["restarts"]
+        assert "app/flaky/flappy is restarting" in failed[0]["reason"]
+
+
+async def test_readyz_is_503_when_the_job_store_fails() -> None:
+    jobs = make_jobs()
+    async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http:
+
+        async def broken() -> None:
+            raise OSError("disk gone")
+
+        jobs.store.counts = broken  # type: ignore[method-assign]
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert "disk gone" in next(c for c in ready.json()["checks"] if c["check"] == "jobs:jobs")["reason"]
+
+
+async def test_metrics_come_from_the_events_snapshots_and_store_in_a_registry_of_their_own() -> None:
+    async with hosted() as (tree, jobs, url), client(url) as http:
+        tree.inject_crash("worker")
+        await dead_job(jobs)
+        await jobs.wait_finished(await jobs.enqueue("fine", Args(2)))
+        await trio.sleep(0.05)
+        text = (await http.get("/metrics")).text
+    assert 'supervisors_child_crashes_total{path="app/worker"} 1.0' in text
+    assert 'supervisors_child_restarts_total{path="app/worker"} 1.0' in text
+    assert 'supervisors_mailbox_depth{path="app/worker"} 0.0' in text
+    assert 'supervisors_messages_handled_total{path="app/worker"}' in text
+    assert 'supervisors_jobs{queue="default",state="dead"} 1.0' in text
+    assert 'supervisors_jobs{queue="default",state="succeeded"} 1.0' in text
+    assert 'supervisors_job_duration_seconds_count{job="fine",queue="default"} 1.0' in text
+    assert 'supervisors_queue_latency_seconds{queue="default"} 0.0' in text
+    for name, _kind, _help in METRICS:
+        assert f"# HELP {name}" in text or f"# HELP {name.removesuffix('_total')}" in text
+    assert b"supervisors_child_crashes" not in prometheus_client.generate_latest(prometheus_client.REGISTRY)
+
+
+# -- security -------------------------------------------------------------------------------------
+
+
+def test_a_non_loopback_address_without_a_token_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(ValueError, match=r"not a loopback address, without a token.*Pass token="):
+        dashboard(address="0.0.0.0:8000")
+    assert dashboard(address="0.0.0.0:8000", token=ADMIN).name == "dashboard"
+    assert dashboard(address="[::1]:0").name == "dashboard"
+    with pytest.raises(ValueError, match="port 'x' is not a number"):
+        dashboard(address="127.0.0.1:x")
+    with pytest.raises(ValueError, match="at least 8 characters"):
+        dashboard(token="short")
+
+
+async def test_cross_site_posts_are_refused_and_the_dashboards_own_form_is_accepted() -> None:
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        job_id = await dead_job(jobs)
+        page = await http.get(f"/jobs/{job_id}")
+        csrf = http.cookies["supervisors_csrf"]
+        assert f'name="csrf" value="{csrf}"' in page.text
+        form = {"csrf": csrf}
+        evil = await http.post(f"/jobs/{job_id}/retry", data=form, headers={"origin": "http://evil.example"})
+        fetch = await http.post(f"/jobs/{job_id}/retry", data=form, headers={"sec-fetch-site": "cross-site"})
+        forged = await http.post(f"/jobs/{job_id}/retry", data={"csrf": "guess"})
+        bare_api = await http.post(f"/api/jobs/{job_id}/retry")
+        assert [r.status_code for r in (evil, fetch, forged, bare_api)] == [403, 403, 403, 403]
+        assert "Origin http://evil.example" in evil.text
+        assert "CSRF" in forged.text
+        assert (await jobs.get(job_id)).state is JobState.DEAD
+        own = await http.post(f"/jobs/{job_id}/retry", data=form, headers={"origin": url})
+        assert own.status_code == 303
+        assert own.headers["location"].startswith(f"/jobs/{job_id}?")
+        assert (await jobs.wait_finished(job_id)).attempt == 2
+
+
+async def test_a_read_only_token_reads_but_cannot_act_and_no_token_is_refused() -> None:
+    async with hosted(token=ADMIN, readonly_token=READER) as (_tree, jobs, url):
+        job_id = await dead_job(jobs)
+        async with client(url) as anonymous, client(url, READER) as reader, client(url, ADMIN) as admin:
+            assert (await anonymous.get("/api/jobs")).status_code == 401
+            assert (await anonymous.get("/tree")).status_code == 303  # to the login form
+            assert (await reader.get("/api/jobs")).status_code == 200
+            refused = await reader.post(f"/api/jobs/{job_id}/retry")
+            assert refused.status_code == 403
+            assert "read-only" in refused.json()["error"]
+            assert (await reader.post("/api/jobs/bulk/retry", params={"state": "dead"})).status_code == 403
+            assert (await jobs.get(job_id)).state is JobState.DEAD
+            assert "act-retry" not in (await reader.get(f"/jobs/{job_id}")).text  # no buttons for readers
+            done = await admin.post(f"/api/jobs/{job_id}/retry")
+            assert done.status_code == 200
+            assert done.json()["ok"]
+            assert (await anonymous.get("/healthz")).status_code == 200  # probes need no token
+
+
+async def test_the_login_form_and_a_token_link_set_the_session_cookie() -> None:
+    async with hosted(token=ADMIN) as (_tree, _jobs, url), client(url) as http:
+        wrong = await http.post("/login?next=/jobs", data={"token": "nope-nope"})
+        assert wrong.status_code == 401
+        ok = await http.post("/login?next=/jobs", data={"token": ADMIN})
+        assert (ok.status_code, ok.headers["location"]) == (303, "/jobs")
+        assert (await http.get("/tree")).status_code == 200
+    async with hosted(token=ADMIN) as (_tree, _jobs, url), client(url) as http:
+        link = await http.get(f"/tree?token={ADMIN}&tz=UTC")
+        assert (link.status_code, link.headers["location"]) == (303, "/tree?tz=UTC")
+        assert (await http.get("/tree")).status_code == 200
+
+
+async def test_unknown_ids_are_404_and_malformed_input_400_with_a_reason_never_a_traceback() -> None:
+    async with hosted() as (_tree, _jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:
+        answers = {
+            "/api/jobs/999": await http.get("/api/jobs/999"),
+            "/api/jobs?state=bogus": await http.get("/api/jobs", params={"state": "bogus"}),
+            "/api/jobs?limit=x": await http.get("/api/jobs", params={"limit": "x"}),
+            "/api/jobs?system=nope": await http.get("/api/jobs", params={"system": "nope"}),
+            "POST /api/jobs/999/retry": await http.post("/api/jobs/999/retry"),
+            "POST /api/jobs/1/explode": await http.post("/api/jobs/1/explode"),
+            "POST /api/jobs/bulk/retry": await http.post("/api/jobs/bulk/retry"),
+            "POST /api/queues/nope/pause": await http.post("/api/queues/nope/pause"),
+            "POST /api/schedules/nope/trigger": await http.post("/api/schedules/nope/trigger"),
+            "/jobs/999": await http.get("/jobs/999"),
+            "/jobs?tz=Mars/Base": await http.get("/jobs", params={"tz": "Mars/Base"}),
+        }
+    statuses = {what: r.status_code for what, r in answers.items()}
+    assert statuses == {
+        "/api/jobs/999": 404, "/api/jobs?state=bogus": 400, "/api/jobs?limit=x": 400,
+        "/api/jobs?system=nope": 404, "POST /api/jobs/999/retry": 404, "POST /api/jobs/1/explode": 404,
+        "POST /api/jobs/bulk/retry": 400, "POST /api/queues/nope/pause": 404,
+        "POST /api/schedules/nope/trigger": 404, "/jobs/999": 404, "/jobs?tz=Mars/Base": 400,
+    }
+    assert answers["/api/jobs?state=bogus"].json()["error"].startswith("unknown job state 'bogus'")
+    assert "unknown time zone 'Mars/Base'" in answers["/jobs?tz=Mars/Base"].text
+    assert all("Traceback" not in r.text for r in answers.values())
+
+
+# -- jobs, schedules, queues ----------------------------------------------------------------------
+
+
+async def test_jobs_page_filters_and_pages_on_the_server_and_shows_a_jobs_attempts() -> None:
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        for n in range(3):
+            await dead_job(jobs, n)
+        await jobs.wait_finished(await jobs.enqueue("fine", Args(9)))
+        page = (await http.get("/api/jobs", params={"state": "dead", "limit": 2, "offset": 1})).json()
+        assert (page["total"], page["counts"]["dead"], page["counts"]["succeeded"]) == (3, 3, 1)
+        assert [j["args"] for j in page["items"]] == [{"n": 1}, {"n": 2}]
+        detail = (await http.get(f"/api/jobs/{page['items'][0]['id']}")).json()
+        assert detail["errors"][0]["error"] == "ValueError: boom 1"
+        assert "Traceback" in detail["errors"][0]["traceback"]
+        html = (await http.get("/jobs", params={"state": "dead", "limit": 2})).text
+        assert html.count('data-job="') == 2
+        assert "1-2 of 3" in html
+        assert "next</a>" in html
+        assert "<svg" in html  # the last hour's chart
+        stats = (await http.get("/api/stats")).json()
+        assert sum(b["succeeded"] for b in stats["buckets"]) == 1
+        assert sum(b["failed"] for b in stats["buckets"]) == 3
+
+
+async def test_a_bulk_action_acts_on_everything_the_filter_matches_in_batches() -> None:
+    async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:
+        ids = [await dead_job(jobs, n) for n in range(5)]
+        done = await http.post("/api/jobs/bulk/retry", json={"state": "dead", "queue": "default"})
+        assert done.status_code == 200
+        assert (done.json()["done"], done.json()["failed"]) == (5, 0)
+        for job_id in ids:
+            assert (await jobs.wait_finished(job_id)).attempt == 2
+        from supervisors.dashboard import _views
+
+        batched = await _views.bulk_action(jobs, "retry", state=JobState.DEAD, queue=None, batch=2)
+        assert batched["done"] == 5
+
+
+async def test_every_time_is_shown_in_the_zone_the_user_picks_and_named() -> None:
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        job_id = await dead_job(jobs)
+        default = (await http.get(f"/jobs/{job_id}")).text
+        tokyo = await http.get(f"/jobs/{job_id}", params={"tz": "Asia/Tokyo"})
+        later = (await http.get(f"/jobs/{job_id}")).text  # the choice is kept in a cookie
+    assert re.search(r"\d\d:\d\d:\d\d UTC", default)
+    assert re.search(r"\d\d:\d\d:\d\d JST", tokyo.text)
+    assert "JST" in later
+    assert '<option value="Asia/Tokyo" selected>' in tokyo.text
+
+
+async def test_schedules_and_queues_are_listed_with_next_run_and_zone() -> None:
+    async with hosted() as (_tree, _jobs, url), client(url) as http:
+        schedules = (await http.get("/api/schedules")).json()["items"]
+        queues = (await http.get("/api/queues")).json()["items"]
+        page = (await http.get("/schedules")).text
+    assert [(s["name"], s["cron"], s["tz"], s["job"]) for s in schedules] == [
+        ("nightly", "0 3 * * *", "Europe/Paris", "fine")]
+    assert schedules[0]["next_run"] is not None
+    assert [(q["name"], q["concurrency"], q["paused"]) for q in queues] == [("default", 10, False)]
+    assert "nightly" in page
+    assert "0 3 * * *" in page
+
+
+# -- the API document, live streams, stopping -----------------------------------------------------
+
+
+async def test_every_route_of_the_openapi_document_answers_with_the_documented_status_and_shape() -> None:
+    async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:
+        doc = (await http.get("/api/openapi.json")).json()
+        job_id = await dead_job(jobs)
+        values = {"job_id": str(job_id), "name": "default", "action": None}
+        checked = 0
+        for path, methods in doc["paths"].items():
+            for method, operation in methods.items():
+                concrete = path
+                for param in operation.get("parameters", []):
+                    if param["in"] == "path":
+                        value = values[param["name"]]
+                        if value is None:
+                            value = param["schema"]["enum"][0]
+                        concrete = concrete.replace("{" + param["name"] + "}", value)
+                if path.startswith("/api/schedules/"):
+                    concrete = concrete.replace("/default/", "/nightly/")
+                params = {"state": "dead"} if path == "/api/jobs/bulk/{action}" else {}
+                answer = await http.request(method.upper(), concrete, params=params)
+                assert str(answer.status_code) in operation["responses"], (method, concrete, answer.text)
+                schema = operation["responses"][str(answer.status_code)]["content"]["application/json"]["schema"]
+                if "$ref" in schema:
+                    schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+                body = answer.json()
+                assert set(schema.get("required", ())) <= set(body), (method, concrete, body)
+                checked += 1
+    assert checked == len([m for ms in doc["paths"].values() for m in ms]) >= 10
+
+
+async def test_a_crash_reaches_a_live_page_as_a_tree_notice() -> None:
+    seen: list[str] = []
+    async with (
+        hosted() as (tree, _jobs, url), client(url) as http, http.stream("GET", "/events") as stream,
+        aclosing(stream.aiter_lines()) as lines,
+    ):
+        assert await anext(lines) == "retry: 1000"
+        assert await anext(lines) == "event: hello"
+        tree.inject_crash("worker")
+        async for line in lines:  # read to the end: the stop below ends the stream
+            seen.append(line)
+            if line == "event: tree":
+                tree.request_stop()
+    assert seen.index("event: tree") < seen.index("event: shutdown")
+
+
+async def test_stopping_the_tree_ends_the_live_streams_so_the_server_stops_within_its_grace() -> None:
+    stopped: list[ChildStopped] = []
+    spec = Supervisor(name="app", children=[dashboard(address="127.0.0.1:0", grace=3600)])
+    def listen(event: object) -> None:
+        if isinstance(event, ChildStopped):
+            stopped.append(event)
+
+    async with open_tree(spec, listeners=[listen]) as tree:
+        url = (await tree.ref("dashboard").call(ServerUrls()))[0]
+        tail: list[str] = []
+        async with (
+            client(url) as http, http.stream("GET", "/events") as stream, aclosing(stream.aiter_lines()) as lines,
+        ):
+            assert await anext(lines) == "retry: 1000"
+            tree.request_stop()
+            tail.extend([line async for line in lines])
+        await tree.wait_stopped()
+    assert "event: shutdown" in tail
+    assert [(e.path, e.how) for e in stopped] == [("app/dashboard", "graceful")]
+
+
+def test_the_dashboard_without_its_extra_names_the_extra_to_install() -> None:
+    code = "import sys; sys.modules['jinja2'] = None; import supervisors.dashboard"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "pip install 'trio-supervisors[dashboard]'" in result.stderr
+    base = subprocess.run([sys.executable, "-c", "import sys; sys.modules['jinja2'] = None; import supervisors, "
+                           "supervisors.jobs, supervisors.web"], capture_output=True, text=True, check=False)
+    assert base.returncode == 0, base.stderr
+
+
+def test_a_dashboard_refuses_duplicate_job_system_names_and_unknown_zones() -> None:
+    with pytest.raises(ValueError, match="distinct names"):
+        Dashboard([make_jobs(), make_jobs()])
+    with pytest.raises(ValueError, match="unknown time zone 'Nowhere'"):
+        Dashboard(time_zone="Nowhere")
+
+
+def test_the_dashboard_page_documents_every_public_name_metric_and_api_route() -> None:
+    from pathlib import Path
+
+    import supervisors.dashboard
+    from supervisors.dashboard._openapi import openapi_document
+
+    text = (Path(__file__).parent.parent / "docs" / "dashboard.md").read_text(encoding="utf-8")
+    missing = [name for name in supervisors.dashboard.__all__ if f"`{name}" not in text]
+    missing += [name for name, _, _ in METRICS if f"`{name}`" not in text]
+    missing += [path for path in openapi_document()["paths"]
+                if path != "/api/openapi.json" and path.split("{")[0].rstrip("/") not in text]
+    assert not missing, f"docs/dashboard.md does not mention {missing}"
+
+
+HAS_OPERATIONS = all(callable(getattr(JobSystem, name, None)) for name in (
+    "cancel", "delete", "requeue", "pause_queue", "resume_queue", "trigger", "pause_schedule", "resume_schedule"))
+needs_operations = pytest.mark.skipif(
+    not HAS_OPERATIONS, reason="this job system has no cancel/delete/requeue/pause/trigger operations")
+
+
+@needs_operations
+async def test_cancel_requeue_and_delete_one_job_through_the_api() -> None:
+    async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "t"}) as http:
+        await jobs.pause_queue("default")  # type: ignore[attr-defined]
+        waiting = await jobs.enqueue("fine", Args(1))
+        cancelled = await http.post(f"/api/jobs/{waiting}/cancel")
+        assert cancelled.json() == {"id": waiting, "action": "cancel", "ok": True, "state": "cancelled"}
+        again = await http.post(f"/api/jobs/{waiting}/cancel")
+        assert again.status_code == 409
+        assert (await http.post(f"/api/jobs/{waiting}/requeue")).status_code == 200
+        assert (await jobs.get(waiting)).state is JobState.ENQUEUED
+        assert (await http.post(f"/api/jobs/{waiting}/delete")).status_code == 200
+        assert (await http.get(f"/api/jobs/{waiting}")).status_code == 404
+        page = (await http.get("/api/jobs")).json()
+        assert page["actions"] == ["retry", "cancel", "delete", "requeue"]
+
+
+@needs_operations
+async def test_pause_and_resume_a_queue_and_trigger_pause_and_resume_a_schedule() -> None:
+    async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "t"}) as http:
+        assert (await http.post("/api/queues/default/pause")).json()["ok"]
+        assert [q["paused"] for q in (await http.get("/api/queues")).json()["items"]] == [True]
+        assert (await http.post("/api/queues/default/resume")).status_code == 200
+        assert [q["paused"] for q in (await http.get("/api/queues")).json()["items"]] == [False]
+        triggered = (await http.post("/api/schedules/nightly/trigger")).json()
+        assert (await jobs.wait_finished(triggered["job_id"])).state is JobState.SUCCEEDED
+        assert (await http.post("/api/schedules/nightly/pause")).status_code == 200
+        assert [s["paused"] for s in (await http.get("/api/schedules")).json()["items"]] == [True]
+        assert (await http.post("/api/schedules/nightly/resume")).status_code == 200
+        assert [s["paused"] for s in (await http.get("/api/schedules")).json()["items"]] == [False]
