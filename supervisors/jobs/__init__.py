@@ -34,6 +34,7 @@ from ._model import JobSettings as JobSettings
 from ._model import JobState as JobState
 from ._model import NewJob as NewJob
 from ._model import Promoted as Promoted
+from ._model import RateLimit as RateLimit
 from ._model import RetryPolicy as RetryPolicy
 from ._model import ScheduleSettings as ScheduleSettings
 from ._model import Settled as Settled
@@ -78,6 +79,7 @@ __all__ = [
     "NewJob",
     "PostgresStore",
     "Promoted",
+    "RateLimit",
     "Recurring",
     "RetryPolicy",
     "RunningJob",

@@ -13,7 +13,7 @@ import cattrs
 
 from ._clock import Clock, SystemClock
 from ._lifecycle import Op
-from ._model import Job, JobCounts, JobState, RetryPolicy
+from ._model import Job, JobCounts, JobState, RateLimit, RetryPolicy
 from ._registry import JobRegistry
 from ._requests import JobRequest, build, check_retry, found
 from ._sqlite_db import SQLiteDB
@@ -112,11 +112,16 @@ class JobClient:
         queue: str | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
     ) -> int:
         """Enqueue ``job`` to run now; return its id (see `JobSystem.enqueue`)."""
         request = JobRequest(
-            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts
-        )
+            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
+            priority=priority, concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
+        )  # fmt: skip
         return self.enqueue_many([request])[0]
 
     def schedule(
@@ -129,11 +134,16 @@ class JobClient:
         queue: str | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
     ) -> int:
         """Enqueue ``job`` to run at ``at`` or ``after`` seconds (exactly one); return its id."""
         request = JobRequest.scheduled(
-            job, args, at=at, after=after, queue=queue, unique_key=unique_key, max_attempts=max_attempts
-        )
+            job, args, at=at, after=after, queue=queue, unique_key=unique_key,
+            max_attempts=max_attempts, priority=priority, concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
+        )  # fmt: skip
         return self.enqueue_many([request])[0]
 
     def get(self, job_id: int) -> Job:
@@ -175,6 +185,21 @@ class JobClient:
         """As `JobSystem.delete`."""
         with self._lock:
             self._db.delete(job_id)
+
+    def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None:
+        """As `JobSystem.set_rate_limit`."""
+        with self._lock:
+            if limit is None:
+                self._db.set_rate_limit(queue, None, 0.0)
+            else:
+                self._db.set_rate_limit(queue, limit.limit, limit.per)
+            self._poker.poke([queue])
+
+    def rate_limits(self) -> dict[str, RateLimit]:
+        """As `JobSystem.rate_limits`."""
+        with self._lock:
+            limits = self._db.rate_limits()
+        return {q: RateLimit(n, per) for q, (n, per) in limits.items()}
 
     def pause_queue(self, queue: str) -> None:
         """As `JobSystem.pause_queue`."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
 import attrs
@@ -101,6 +101,11 @@ class Job:
     cancel_requested: bool = False
     """Whether `JobSystem.cancel` was called while the job ran: its run is being cancelled (it
     becomes ``CANCELLED`` unless it succeeds first)."""
+    priority: int = 0
+    """Higher runs first within its queue (see `JobSystem.enqueue`)."""
+    concurrency_key: str | None = None
+    """Jobs sharing this key run at most ``concurrency_limit`` at once, across hosts."""
+    concurrency_limit: int | None = None
 
 
 def _zero_counts() -> dict[JobState, int]:
@@ -209,6 +214,9 @@ class NewJob:
     ``max_attempts`` when ``None``, and uniqueness (a key from the name and arguments) when
     ``unique_key`` is ``None``. A name no host has recorded gets queue ``"default"`` and
     `DEFAULT_MAX_ATTEMPTS`. Without ``defined``, ``queue`` and ``max_attempts`` are required.
+
+    ``priority``: higher is claimed first within the queue. ``concurrency_key`` with
+    ``concurrency_limit``: at most that many jobs with the key run at once (see `Store.claim`).
     """
 
     name: str
@@ -220,6 +228,9 @@ class NewJob:
     schedule: str | None = None
     fire_time: float | None = None
     defined: bool = False
+    priority: int = 0
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -231,6 +242,21 @@ class JobSettings:
     queue: str
     max_attempts: int
     unique: bool
+
+
+def _to_seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@attrs.frozen
+class RateLimit:
+    """A queue's rate limit: at most ``limit`` claims (attempts started) in any window of
+    ``per`` seconds, counted in the store across every host. See `JobSystem.set_rate_limit`."""
+
+    limit: int = attrs.field(validator=_attempts)
+    """The claims allowed per window, >= 1."""
+    per: float = attrs.field(converter=_to_seconds, validator=_positive)
+    """The window, in seconds (a timedelta is converted)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -289,7 +315,8 @@ class Failure:
 
 @attrs.frozen(kw_only=True)
 class Settled:
-    """What `Store.settle` and `Store.settle_and_claim` did.
+    """What `Store.settle` and `Store.settle_and_claim` did (the last two fields are set by
+    `Store.settle_and_claim`: what held its claim back).
 
     ``refused`` are the job ids whose token was stale: the job is no longer ``RUNNING`` under
     that attempt and owner (its lease expired and it was recovered or claimed again), so
@@ -298,6 +325,12 @@ class Settled:
 
     refused: frozenset[int] = frozenset()
     claimed: list[ClaimedJob] = attrs.field(factory=list)
+    held_by_key: bool = False
+    """The claim came back short while jobs of the queue wait for their concurrency key: a
+    claim after the next outcome may take them."""
+    rate_limited_until: float | None = None
+    """The claim came back short because of the queue's rate limit: when the window frees a
+    claim (epoch seconds)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -130,6 +130,28 @@ PG_MIGRATIONS += (
     ),
 )
 
+PG_MIGRATIONS += (
+    PgMigration(
+        version=3,
+        summary="priorities, per-key concurrency limits and per-queue rate limits",
+        statements=(
+            "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN concurrency_key TEXT",
+            "ALTER TABLE jobs ADD COLUMN concurrency_limit INTEGER",
+            "DROP INDEX jobs_ready",
+            "CREATE INDEX jobs_ready ON jobs(queue, priority DESC, run_at, id) "
+            "WHERE state = 'enqueued'",
+            "CREATE INDEX jobs_running_key ON jobs(concurrency_key) "
+            "WHERE state = 'running' AND concurrency_key IS NOT NULL",
+            "CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, rate_limit INTEGER NOT NULL, "
+            "period DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE queue_claims (queue TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, "
+            "n INTEGER NOT NULL)",
+            "CREATE UNIQUE INDEX queue_claims_at ON queue_claims(queue, at)",
+        ),
+    ),
+)
+
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1].version
 """The version of a schema this library has fully migrated."""
 

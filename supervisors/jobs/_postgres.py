@@ -94,6 +94,7 @@ class PostgresDB(SQLiteDB):
         self.path = schema
         self.conn = conn
         self.schema = schema
+        self._trimmed: dict[str, float] = {}
 
     def close(self) -> None:  # the pool owns the connection
         pass

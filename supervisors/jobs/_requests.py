@@ -50,6 +50,12 @@ class JobRequest:
     after: float | timedelta | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    priority: int = 0
+    """Higher runs first within the queue; default 0; negative values run after."""
+    concurrency_key: str | None = None
+    """Jobs with the same key run at most ``concurrency_limit`` at once, on all hosts."""
+    concurrency_limit: int = 1
+    """With ``concurrency_key``: how many of its jobs may run at once; default 1."""
 
     @classmethod
     def scheduled(
@@ -62,14 +68,19 @@ class JobRequest:
         queue: str | None,
         unique_key: str | None,
         max_attempts: int | None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
     ) -> JobRequest:
         """The request of a ``schedule()`` call: exactly one of ``at`` and ``after``."""
         if (at is None) == (after is None):
             msg = "schedule() needs exactly one of 'at' (a datetime) or 'after' (seconds)"
             raise ValueError(msg)
         return cls(
-            job=job, args=args, queue=queue, at=at, after=after, unique_key=unique_key, max_attempts=max_attempts
-        )
+            job=job, args=args, queue=queue, at=at, after=after, unique_key=unique_key,
+            max_attempts=max_attempts, priority=priority, concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
+        )  # fmt: skip
 
 
 def build(
@@ -106,6 +117,9 @@ def build(
             msg = f"'max_attempts' must be >= 1 (got {request.max_attempts})"
             raise ValueError(msg)
         attempts = request.max_attempts
+    if request.concurrency_limit < 1:
+        msg = f"'concurrency_limit' must be >= 1 (got {request.concurrency_limit})"
+        raise ValueError(msg)
     if request.at is not None:
         run_at = to_timestamp(request.at)
     elif request.after is not None:
@@ -120,6 +134,9 @@ def build(
         max_attempts=attempts,
         unique_key=request.unique_key if request.unique_key is not None else unique,
         defined=registry is None or attempts is None,
+        priority=request.priority,
+        concurrency_key=request.concurrency_key,
+        concurrency_limit=request.concurrency_limit if request.concurrency_key is not None else None,
     )
 
 

@@ -100,9 +100,13 @@ class QueueRunner:
         lease = core.settings.lease
         poll = core.settings.poll_interval if store.shared else math.inf
         maybe_work = True
+        held_by_key = False  # jobs wait for a concurrency key: claim again after an outcome
+        rate_until: float | None = None  # the rate window frees a claim then (wall clock)
         seen = core.wake_gen[queue]
         while True:
             has_results = bool(self._ok or self._failed)
+            if has_results and held_by_key:
+                maybe_work = True
             if self._draining:
                 if self._in_flight == 0 and not has_results:
                     return
@@ -111,7 +115,10 @@ class QueueRunner:
                 free = self.concurrency - self._in_flight
             want = free > 0 and maybe_work
             if not has_results and not want:
-                woken = await self._kick.wait(poll if free > 0 else math.inf)
+                wait = poll if free > 0 else math.inf
+                if rate_until is not None and free > 0:
+                    wait = min(wait, max(0.0, rate_until - core.clock.now()))
+                woken = await self._kick.wait(wait)
                 if not woken or core.wake_gen[queue] != seen:
                     maybe_work = True
                 continue
@@ -149,6 +156,9 @@ class QueueRunner:
                 core.local_cancels[job.id] = functools.partial(self.cancel, job.id)
             if want and len(claimed) < limit:
                 maybe_work = core.wake_gen[queue] != seen
+            if want:
+                held_by_key = settled.held_by_key
+                rate_until = settled.rate_limited_until
             self._in_flight += len(claimed)
             for job in claimed:
                 send.send_nowait(job)

@@ -31,6 +31,12 @@ class Dialect:
     use_index: Callable[[str], str]
     """Renders a clause (after the table name) telling the planner to use the named index, or
     ``""`` where the planner needs no telling."""
+    for_update: str = ""
+    """Appended to a ``SELECT`` of a row that serialises writers (a queue's rate limit), where
+    transactions do not already run one at a time."""
+    lock_key: str = ""
+    """A statement taking a transaction-scoped lock on the concurrency key ``:key``, or ``""``
+    where write transactions already run one at a time (SQLite)."""
     row_order: str = "rowid"
     """The column that orders a job's errors by insertion."""
 
@@ -46,10 +52,14 @@ SQLITE = Dialect(
 
 _PG_TYPES = {
     **dict.fromkeys(
-        ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time"), "float8"
+        ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time", "period",
+         "since"),
+        "float8",
     ),
     **dict.fromkeys(
-        ("id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused"), "int8"
+        ("id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused", "priority",
+         "concurrency_limit", "rate_limit", "n"),
+        "int8",
     ),
 }
 
@@ -65,6 +75,8 @@ POSTGRES = Dialect(
     skip_locked="FOR UPDATE SKIP LOCKED",
     param=_pg_param,
     use_index=lambda index: "",
+    for_update="FOR UPDATE",
+    lock_key="SELECT pg_advisory_xact_lock(hashtext(%(key)s::text))",
     row_order="seq",
 )
 """PostgreSQL through psycopg 3: ``%(name)s`` parameters, row locks skipped by claimers."""
@@ -83,7 +95,8 @@ UNFINISHED = in_states(UNFINISHED_STATES)
 
 COLUMNS = (
     "id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at, "
-    "lease_until, unique_key, schedule, fire_time, cancel_requested"
+    "lease_until, unique_key, schedule, fire_time, cancel_requested, priority, concurrency_key, "
+    "concurrency_limit"
 )
 
 _FENCE = "id = :id AND state = 'running' AND attempt = :attempt AND lease_owner = :owner"
@@ -111,9 +124,9 @@ _PAUSED = "EXISTS (SELECT 1 FROM paused_queues WHERE queue = :queue)"
 _TEMPLATES: Mapping[str, str] = {
     "insert": """
         INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, unique_key,
-                          schedule, fire_time)
+                          schedule, fire_time, priority, concurrency_key, concurrency_limit)
         VALUES (:name, :queue, :args, :state, :max_attempts, :run_at, :now, :unique_key,
-                :schedule, :fire_time)
+                :schedule, :fire_time, :priority, :concurrency_key, :concurrency_limit)
         ON CONFLICT DO NOTHING RETURNING id
     """,
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
@@ -124,10 +137,50 @@ _TEMPLATES: Mapping[str, str] = {
         WHERE id IN (
             SELECT id FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
             AND NOT {_PAUSED}
-            ORDER BY id LIMIT :limit {{skip_locked}}
+            AND (concurrency_key IS NULL OR concurrency_limit > (
+                SELECT count(*) FROM jobs AS r
+                WHERE r.state = 'running' AND r.concurrency_key = jobs.concurrency_key))
+            ORDER BY priority DESC, run_at, id LIMIT :limit {{skip_locked}}
         )
-        RETURNING id, name, queue, args, attempt, max_attempts
+        RETURNING id, name, queue, args, attempt, max_attempts, priority, run_at, concurrency_key
     """,
+    # A batch may take more jobs of one key than its limit (the count above is read before the
+    # batch): the excess is given back in the same transaction, unseen by anyone.
+    "key_running": """
+        SELECT count(*) FROM jobs WHERE state = 'running' AND concurrency_key = :key
+    """,
+    "key_limit": "SELECT concurrency_limit FROM jobs WHERE id = :id",
+    "unclaim": """
+        UPDATE jobs SET state = 'enqueued', attempt = attempt - 1, lease_owner = NULL,
+                        lease_until = NULL
+        WHERE id = :id
+    """,
+    # The limit and the claims counted in the buckets overlapping (now - period, now], at once.
+    "rate_limit": """
+        SELECT rate_limit, period, (
+            SELECT COALESCE(sum(n), 0) FROM queue_claims
+            WHERE queue_claims.queue = queue_limits.queue
+            AND queue_claims.at > :now - queue_limits.period * (1 + 1.0 / 64)
+        ) FROM queue_limits WHERE queue = :queue {for_update}
+    """,
+    "rate_oldest": "SELECT min(at) FROM queue_claims WHERE queue = :queue AND at > :since",
+    "key_held": f"""
+        SELECT 1 FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
+        AND concurrency_key IS NOT NULL LIMIT 1
+    """,
+    # Claims are counted in buckets of `RATE_BUCKETS`-th of the period (see `rate_bucket`).
+    "rate_log": """
+        INSERT INTO queue_claims (queue, at, n) VALUES (:queue, :now, :n)
+        ON CONFLICT (queue, at) DO UPDATE SET n = queue_claims.n + excluded.n
+    """,
+    "rate_trim": "DELETE FROM queue_claims WHERE queue = :queue AND at <= :since",
+    "set_rate_limit": """
+        INSERT INTO queue_limits (queue, rate_limit, period) VALUES (:queue, :rate_limit, :period)
+        ON CONFLICT (queue) DO UPDATE SET rate_limit = excluded.rate_limit,
+            period = excluded.period
+    """,
+    "clear_rate_limit": "DELETE FROM queue_limits WHERE queue = :queue",
+    "rate_limits": "SELECT queue, rate_limit, period FROM queue_limits ORDER BY queue",
     "renew": f"UPDATE jobs SET lease_until = :lease_until WHERE {_FENCE}",
     "succeed": f"""
         UPDATE jobs SET state = 'succeeded', finished_at = :now, lease_owner = NULL,
@@ -238,15 +291,34 @@ _TEMPLATES: Mapping[str, str] = {
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
 
 
+RATE_BUCKETS = 64  # also written in the ``rate_limit`` statement
+"""A rate window is counted in this many buckets: a claim at ``t`` counts in the bucket starting
+at ``floor(t / g) * g`` (``g = period / RATE_BUCKETS``), and a bucket counts while any part of it
+lies in the window, so a limit is never exceeded in any window and a held claim waits at most
+``g`` longer than an exact count would make it."""
+
+
+def rate_bucket(t: float, period: float) -> tuple[float, float]:
+    """The start of the bucket of a claim at ``t``, and the bucket width."""
+    g = period / RATE_BUCKETS
+    return (t // g) * g, g
+
+
+def _lock_key_statement(dialect: Dialect) -> dict[str, str]:
+    return {"lock_key": dialect.lock_key} if dialect.lock_key else {}
+
+
 def render(dialect: Dialect) -> dict[str, str]:
     """Every statement of the table, rendered for ``dialect`` (``{where}``, ``{ids}`` and
     ``{state}`` slots stay for the callers that fill them per call)."""
     out: dict[str, str] = {}
     for name, template in _TEMPLATES.items():
         text = template.replace("{skip_locked}", dialect.skip_locked)
+        text = text.replace("{for_update}", dialect.for_update)
         text = text.replace("{row_order}", dialect.row_order)
         text = _PARAM.sub(lambda m: dialect.param(m.group(1)), text)
         out[name] = " ".join(text.split())
+    out.update(_lock_key_statement(dialect))
     return out
 
 

@@ -36,7 +36,7 @@ from ._model import (
     Token,
     to_datetime,
 )
-from ._sql import PRUNE_INDEXES, SQLITE, in_states
+from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
@@ -87,6 +87,8 @@ class SQLiteDB:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
         self.conn = connect(path, synchronous=synchronous)
+        self._trimmed: dict[str, float] = {}
+        """Queue → the rate bucket in which this connection last trimmed its claims log."""
 
     def close(self) -> None:
         self.conn.close()
@@ -117,6 +119,9 @@ class SQLiteDB:
             "unique_key": job.unique_key,
             "schedule": job.schedule,
             "fire_time": job.fire_time,
+            "priority": job.priority,
+            "concurrency_key": job.concurrency_key,
+            "concurrency_limit": job.concurrency_limit,
         }
         if self.dialect is SQLITE:
             # One step, no RETURNING row to fetch: the id of the row inserted, if one was.
@@ -174,20 +179,95 @@ class SQLiteDB:
         return ids
 
     def _claim(
-        self, c: sqlite3.Connection, queue: str, limit: int, owner: str, lease_until: float
-    ) -> list[ClaimedJob]:
+        self, c: Any, queue: str, limit: int, owner: str, now: float, lease_until: float
+    ) -> Settled:
+        """Claim up to ``limit`` jobs of ``queue``: highest priority first, then oldest
+        ``run_at``, then lowest id; within the queue's rate limit and the jobs' key limits.
+        Says what held the claim back when it comes back short."""
+        Q = self.Q
+        asked = limit
+        rate = c.execute(Q["rate_limit"], {"queue": queue, "now": now}).fetchone()
+        rate_until: float | None = None
+        limited = False
+        if rate is not None:
+            period = float(rate[1])
+            bucket, width = rate_bucket(now, period)
+            since = now - period - width  # the buckets that overlap (now - period, now]
+            used = int(rate[2])
+            if int(rate[0]) - used < limit:
+                limit, limited = int(rate[0]) - used, True
+            if limit <= 0:
+                return Settled(rate_limited_until=self._window_frees(c, queue, since, period))
         rows = c.execute(
-            self.Q["claim"],
+            Q["claim"],
             {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit},
         ).fetchall()
-        rows.sort()
-        return [ClaimedJob(*row) for row in rows]
+        rows.sort(key=lambda r: (-r[6], r[7], r[0]))
+        if any(r[8] is not None for r in rows):
+            rows = self._within_key_limits(c, rows)
+        if rate is not None and rows:
+            if self._trimmed.get(queue) != bucket:  # once per bucket and connection
+                c.execute(Q["rate_trim"], {"queue": queue, "since": since})
+                self._trimmed[queue] = bucket
+            c.execute(Q["rate_log"], {"queue": queue, "now": bucket, "n": len(rows)})
+        if limited:
+            rate_until = self._window_frees(c, queue, since, period)
+        held = len(rows) < asked and c.execute(Q["key_held"], {"queue": queue}).fetchone() is not None
+        return Settled(
+            claimed=[ClaimedJob(*row[:6]) for row in rows],
+            held_by_key=held,
+            rate_limited_until=rate_until,
+        )
+
+    def _window_frees(self, c: Any, queue: str, since: float, period: float) -> float | None:
+        """When the oldest bucket of claims in a queue's rate window leaves it."""
+        oldest = c.execute(self.Q["rate_oldest"], {"queue": queue, "since": since}).fetchone()
+        _, width = rate_bucket(0.0, period)
+        return None if oldest[0] is None else float(oldest[0]) + width + period
+
+    def _within_key_limits(self, c: Any, rows: list[Any]) -> list[Any]:
+        """Give back, unseen, the jobs of a batch that took a key past its limit (the lowest
+        in claim order go back)."""
+        Q = self.Q
+        keys = sorted({str(r[8]) for r in rows if r[8] is not None})
+        excess: dict[str, int] = {}
+        for key in keys:
+            if self.dialect.lock_key:
+                c.execute(Q["lock_key"], {"key": key})
+            running = int(c.execute(Q["key_running"], {"key": key}).fetchone()[0])
+            first = next(r for r in rows if r[8] == key)
+            key_limit = int(c.execute(Q["key_limit"], {"id": first[0]}).fetchone()[0])
+            excess[key] = max(0, running - key_limit)
+        kept: list[Any] = []
+        for r in reversed(rows):
+            key = r[8]
+            if key is not None and excess[key] > 0:
+                excess[key] -= 1
+                c.execute(Q["unclaim"], {"id": r[0]})
+            else:
+                kept.append(r)
+        kept.reverse()
+        return kept
 
     def claim(
         self, queue: str, limit: int, owner: str, now: float, lease_until: float
     ) -> list[ClaimedJob]:
         with self._write() as c:
-            return self._claim(c, queue, limit, owner, lease_until)
+            return self._claim(c, queue, limit, owner, now, lease_until).claimed
+
+    def set_rate_limit(self, queue: str, limit: int | None, period: float) -> None:
+        with self._write() as c:
+            if limit is None:
+                c.execute(self.Q["clear_rate_limit"], {"queue": queue})
+            else:
+                c.execute(
+                    self.Q["set_rate_limit"],
+                    {"queue": queue, "rate_limit": limit, "period": period},
+                )
+
+    def rate_limits(self) -> dict[str, tuple[int, float]]:
+        rows = self.conn.execute(self.Q["rate_limits"]).fetchall()
+        return {str(q): (int(n), float(p)) for q, n, p in rows}
 
     def _settle(
         self,
@@ -243,8 +323,10 @@ class SQLiteDB:
     ) -> Settled:
         with self._write() as c:
             refused = self._settle(c, owner, now, succeeded, failed, ())
-            claimed = self._claim(c, queue, limit, owner, lease_until) if limit > 0 else []
-        return Settled(refused=refused, claimed=claimed)
+            if limit <= 0:
+                return Settled(refused=refused)
+            got = self._claim(c, queue, limit, owner, now, lease_until)
+        return attrs.evolve(got, refused=refused)
 
     def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
         lost: list[int] = []
@@ -496,7 +578,8 @@ class SQLiteDB:
 
 def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
     (job_id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at,
-     lease_until, unique_key, schedule, fire_time, cancel_requested) = r  # fmt: skip
+     lease_until, unique_key, schedule, fire_time, cancel_requested, priority, concurrency_key,
+     concurrency_limit) = r  # fmt: skip
     return Job(
         id=int(job_id),
         name=str(name),
@@ -514,4 +597,7 @@ def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
         fire_time=None if fire_time is None else to_datetime(float(fire_time)),
         errors=errors,
         cancel_requested=bool(cancel_requested),
+        priority=int(priority),
+        concurrency_key=None if concurrency_key is None else str(concurrency_key),
+        concurrency_limit=None if concurrency_limit is None else int(concurrency_limit),
     )

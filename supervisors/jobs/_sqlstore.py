@@ -158,6 +158,12 @@ class SQLStore(Store):
     async def paused_schedules(self) -> frozenset[str]:
         return await self._run(lambda db: db.paused_schedules())
 
+    async def set_rate_limit(self, queue: str, *, limit: int | None, period: float) -> None:
+        await self._run(lambda db: db.set_rate_limit(queue, limit, period))
+
+    async def rate_limits(self) -> dict[str, tuple[int, float]]:
+        return await self._run(lambda db: db.rate_limits())
+
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
         return await self._run(lambda db: db.prune(state, before, limit))
 

@@ -55,7 +55,13 @@ class Store(abc.ABC):
     async def claim(
         self, queue: str, limit: int, *, owner: str, now: float, lease_until: float
     ) -> list[ClaimedJob]:
-        """Move up to ``limit`` ``ENQUEUED`` jobs of ``queue`` to ``RUNNING``, oldest id first.
+        """Move up to ``limit`` ``ENQUEUED`` jobs of ``queue`` to ``RUNNING``: highest
+        ``priority`` first, then oldest ``run_at`` (when the job became due), then lowest id.
+
+        Nothing is claimed from a paused queue (`pause_queue`). A rate-limited queue
+        (`set_rate_limit`) gets at most ``limit - used`` jobs, ``used`` being the jobs claimed
+        in ``(now - period, now]``. A job with a ``concurrency_key`` is passed over (the next
+        ones are claimed) while ``concurrency_limit`` jobs with its key are running.
 
         Each claimed job's ``attempt`` is incremented and it is leased to ``owner`` until
         ``lease_until``. No job is handed to two claimers.
@@ -234,6 +240,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def paused_schedules(self) -> frozenset[str]:
         """The recorded schedules paused now."""
+
+    @abc.abstractmethod
+    async def set_rate_limit(self, queue: str, *, limit: int | None, period: float) -> None:
+        """Limit `claim` of ``queue`` to ``limit`` jobs per ``period`` seconds (``None``: no
+        limit). Counted in the store: the claims (attempts started) of every host in the
+        window ``(now - period, now]``."""
+
+    @abc.abstractmethod
+    async def rate_limits(self) -> dict[str, tuple[int, float]]:
+        """Queue → ``(limit, period)`` of every rate-limited queue."""
 
     @abc.abstractmethod
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:

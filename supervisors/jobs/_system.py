@@ -15,7 +15,7 @@ from supervisors import ChildSpec, Restart, Strategy, Supervisor
 from ._clock import Clock, SystemClock
 from ._core import Core, RunningJob, Settings
 from ._errors import JobError
-from ._model import Job, JobCounts, JobState, NewJob, RetryPolicy
+from ._model import Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
@@ -282,6 +282,9 @@ class JobSystem:
         queue: str | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
     ) -> int:
         """Enqueue the job ``job`` with ``args`` to run now (fire-and-forget); return its id.
 
@@ -289,10 +292,18 @@ class JobSystem:
         with the registry's ``cattrs`` converter. Raises `UnknownJobError` for an unregistered
         name, `JobArgumentsError` for arguments that do not convert, `JobError` for a queue this
         system does not run. For a unique job whose copy is unfinished, returns that copy's id.
+
+        ``priority`` (default 0): within its queue, a job of higher priority is claimed before
+        any of lower priority; equal priorities in the order they became due (``run_at``), then
+        by id. ``concurrency_key``: at most ``concurrency_limit`` (default 1) jobs with this key
+        run at once, on every host of the store; the others wait, enqueued, and the queue's
+        other jobs are claimed past them.
         """
         request = JobRequest(
-            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts
-        )
+            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
+            priority=priority, concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
+        )  # fmt: skip
         return (await self._insert([self._build(request)]))[0]
 
     async def schedule(
@@ -305,14 +316,20 @@ class JobSystem:
         queue: str | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
     ) -> int:
         """Like `enqueue`, but the job runs at ``at`` (an aware datetime) or ``after`` seconds.
 
         Exactly one of ``at`` and ``after`` must be given. A time in the past runs at once.
+        ``priority`` and the concurrency key are as for `enqueue`.
         """
         request = JobRequest.scheduled(
-            job, args, at=at, after=after, queue=queue, unique_key=unique_key, max_attempts=max_attempts
-        )
+            job, args, at=at, after=after, queue=queue, unique_key=unique_key,
+            max_attempts=max_attempts, priority=priority, concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
+        )  # fmt: skip
         return (await self._insert([self._build(request)]))[0]
 
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[int]:
@@ -403,6 +420,22 @@ class JobSystem:
         """
         await self._core.store.delete(job_id)
         self._core.notify_settled()
+
+    async def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None:
+        """Limit ``queue`` to ``limit.limit`` claims per ``limit.per`` seconds on every host of
+        the store (``None`` removes the limit). What counts: each claim (an attempt started,
+        retries included) in the sliding window ``(now - per, now]``, whatever its outcome.
+        Kept in the store. Jobs over the limit wait, enqueued, in their priority order."""
+        if limit is None:
+            await self._core.store.set_rate_limit(queue, limit=None, period=0.0)
+        else:
+            await self._core.store.set_rate_limit(queue, limit=limit.limit, period=limit.per)
+        self._core.wake_queue(queue)
+
+    async def rate_limits(self) -> dict[str, RateLimit]:
+        """The rate limit of each rate-limited queue (set by any host or client)."""
+        limits = await self._core.store.rate_limits()
+        return {q: RateLimit(n, per) for q, (n, per) in limits.items()}
 
     async def pause_queue(self, queue: str) -> None:
         """Pause ``queue`` for every host on the store: no job of it is claimed until

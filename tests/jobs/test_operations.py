@@ -19,6 +19,7 @@ from supervisors.jobs import (
     JobState,
     JobStateError,
     JobSystem,
+    RateLimit,
     Recurring,
     ScheduleNotFoundError,
     SQLiteStore,
@@ -202,3 +203,61 @@ def test_a_client_triggers_and_pauses_the_schedules_hosts_recorded(tmp_path: Pat
         assert (job.name, job.schedule, job.state) == ("tick", "tick", JobState.ENQUEUED)
         with pytest.raises(ScheduleNotFoundError, match=r"'tock' .* \(recorded: 'tick'\)"):
             client.trigger("tock")
+
+
+async def test_higher_priority_runs_first_and_a_key_runs_one_at_a_time(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """With one slot, jobs run by priority; two jobs of one key never overlap on two slots."""
+    reg = JobRegistry()
+    order: list[str] = []
+    live: set[str] = set()
+    overlaps: list[str] = []
+
+    @reg.job()
+    async def work(tag: str) -> None:
+        if tag in live:
+            overlaps.append(tag)
+        live.add(tag)
+        order.append(tag)
+        await trio.sleep(1)
+        live.discard(tag)
+
+    jobs = JobSystem(store=InMemoryStore(), registry=reg, clock=wall, queues={"default": 1})
+    await jobs.pause_queue("default")
+    for tag, priority in (("low", 0), ("high", 10), ("mid", 5)):
+        await jobs.enqueue("work", tag, priority=priority)
+    async with running(jobs):
+        await jobs.resume_queue("default")
+        await jobs.wait_idle()
+    assert order == ["high", "mid", "low"]
+
+    keyed = JobSystem(store=InMemoryStore(), registry=reg, clock=wall, queues={"default": 4})
+    async with running(keyed):
+        for _ in range(3):
+            await keyed.enqueue("work", "user-1", concurrency_key="user-1")
+        await keyed.wait_idle()
+    assert overlaps == []
+
+
+async def test_a_rate_limited_queue_starts_at_most_n_jobs_per_window(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """Five quick jobs under 2 per 10 s all run, never more than two starts in a 10 s window,
+    the runner waking when the window frees a claim."""
+    reg = JobRegistry()
+    starts: list[float] = []
+
+    @reg.job()
+    async def tick() -> None:
+        starts.append(trio.current_time())
+
+    jobs = JobSystem(store=InMemoryStore(), registry=reg, clock=wall)
+    await jobs.set_rate_limit("default", RateLimit(2, per=10))
+    assert await jobs.rate_limits() == {"default": RateLimit(2, 10.0)}
+    async with running(jobs):
+        ids = [await jobs.enqueue("tick") for _ in range(5)]
+        for job_id in ids:
+            await jobs.wait_finished(job_id)
+    assert len(starts) == 5
+    assert all(b - a >= 10 for a, b in zip(starts, starts[2:], strict=False))

@@ -36,6 +36,9 @@ def new(
     max_attempts: int = 3,
     schedule: str | None = None,
     fire_time: float | None = None,
+    priority: int = 0,
+    key: str | None = None,
+    key_limit: int = 1,
 ) -> NewJob:
     return NewJob(
         name=name,
@@ -46,6 +49,9 @@ def new(
         unique_key=unique_key,
         schedule=schedule,
         fire_time=fire_time,
+        priority=priority,
+        concurrency_key=key,
+        concurrency_limit=key_limit if key is not None else None,
     )
 
 
@@ -703,3 +709,60 @@ async def test_a_paused_schedule_fires_nothing_but_moves_on(any_store: Store) ->
     assert len(ids) == 1
     with pytest.raises(ScheduleNotFoundError, match="'nope'"):
         await any_store.pause_schedule("nope", paused=True)
+
+
+# --- priorities and limits kept in the store -----------------------------------------------------
+
+
+async def test_claim_takes_higher_priority_first_then_by_due_time_then_id(any_store: Store) -> None:
+    """Priority wins over age; equal priorities go by run_at, then id."""
+    ids = await any_store.insert(
+        [new(priority=0), new(priority=5, run_at=T0 - 1), new(priority=5, run_at=T0 - 2),
+         new(priority=-1), new(priority=5, run_at=T0 - 1)],
+        now=T0,
+    )  # fmt: skip
+    order = [await claim(any_store, limit=1) for _ in ids]
+    assert order == [[ids[2]], [ids[1]], [ids[4]], [ids[0]], [ids[3]]]
+
+
+async def test_a_batch_claim_returns_jobs_in_claim_order(any_store: Store) -> None:
+    """A claim of several jobs returns them highest priority first."""
+    low, high = await any_store.insert([new(priority=1), new(priority=9)], now=T0)
+    assert await claim(any_store) == [high, low]
+
+
+async def test_rate_limit_counts_claims_in_a_sliding_window(any_store: Store) -> None:
+    """At most N claims per period, across claimers; the window slides; retries count. Claims
+    are counted in buckets of period/64 (here 0.15625 s), conservatively: a claim counts until
+    its whole bucket has left the window."""
+    ids = await any_store.insert([new() for _ in range(6)], now=T0)
+    await any_store.set_rate_limit("default", limit=2, period=10.0)
+    assert await any_store.rate_limits() == {"default": (2, 10.0)}
+
+    async def claim_at(t: float, limit: int = 10) -> list[int]:
+        got = await any_store.claim("default", limit, owner="b", now=T0 + t, lease_until=T0 + LEASE)
+        return [j.id for j in got]
+
+    assert await claim_at(0.0) == ids[:2]
+    assert await claim_at(5.0) == []
+    assert await claim_at(10.0) == []  # the bucket of the claims at T0 still overlaps the window
+    assert await claim_at(10.2, limit=1) == [ids[2]]
+    assert await claim_at(10.3) == [ids[3]]  # the claim at T0 + 10.2 still counts
+    await any_store.set_rate_limit("default", limit=None, period=0.0)
+    assert await claim_at(11.0) == ids[4:]
+
+
+async def test_concurrency_key_limits_running_jobs_with_the_key(any_store: Store) -> None:
+    """At most ``concurrency_limit`` jobs of a key run at once, even claimed in one batch;
+    the jobs past them are claimed instead; finishing one frees its key."""
+    u1, u1b, u2, u1c, plain = await any_store.insert(
+        [new(key="u1"), new(key="u1"), new(key="u2", key_limit=2), new(key="u1"), new()], now=T0
+    )
+    assert await claim(any_store) == [u1, u2, plain]
+    assert await claim(any_store) == []
+    job = await any_store.get(u1b)
+    assert job is not None
+    assert (job.state, job.attempt, job.concurrency_key) == (JobState.ENQUEUED, 0, "u1")
+    await any_store.settle(owner="a", now=T0, succeeded=[(u1, 1)])
+    assert await claim(any_store) == [u1b]
+    assert await state(any_store, u1c) is JobState.ENQUEUED

@@ -27,11 +27,15 @@ T0 = 1_000_000.0
 LEASE = 30.0
 
 insert = st.builds(
-    lambda queue, delay, key, attempts: ("insert", queue, delay, key, attempts),
+    lambda queue, delay, key, attempts, priority, ckey: (
+        "insert", queue, delay, key, attempts, priority, ckey
+    ),
     st.sampled_from(["a", "b"]),
     st.sampled_from([0.0, 5.0, 20.0]),
     st.sampled_from([None, None, "k1", "k2"]),
     st.integers(1, 3),
+    st.sampled_from([0, 0, 5, -1]),
+    st.sampled_from([None, None, "u"]),
 )
 claim = st.tuples(
     st.just("claim"), st.sampled_from(["a", "b"]), st.integers(1, 3), st.sampled_from(["o1", "o2"])
@@ -57,6 +61,7 @@ other = st.one_of(
     st.tuples(st.just("requeue"), st.integers(1, 8)),
     st.tuples(st.just("delete"), st.integers(1, 8)),
     st.tuples(st.just("pause"), st.sampled_from(["a", "b"]), st.booleans()),
+    st.tuples(st.just("rate"), st.sampled_from(["a", "b"]), st.sampled_from([None, 1, 2])),
 )
 operations = st.lists(
     st.one_of(insert, claim, settle, settle, renew, other), min_size=5, max_size=40
@@ -77,13 +82,15 @@ MAY_DO: dict[str, set[Op]] = {
     "requeue": {Op.REQUEUE},
     "delete": {Op.DELETE},
     "pause": set(),
+    "rate": set(),
 }
 
 
 def snapshot(jobs: list[Job]) -> list[tuple[object, ...]]:
     return [
         (j.id, j.queue, j.state, j.attempt, j.max_attempts, j.run_at, j.finished_at,
-         j.lease_until, j.unique_key, j.cancel_requested, [(e.attempt, e.error) for e in j.errors])
+         j.lease_until, j.unique_key, j.cancel_requested, j.priority, j.concurrency_key,
+         [(e.attempt, e.error) for e in j.errors])
         for j in jobs
     ]  # fmt: skip
 
@@ -101,10 +108,12 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
         token: tuple[int, int, str] | None = None
         n = 0
         if kind == "insert":
-            _, queue, delay, key, attempts = op
+            _, queue, delay, key, attempts, priority, ckey = op
             job = NewJob(
                 name="j", queue=str(queue), args="null", run_at=now + float(delay),  # type: ignore[arg-type]
                 max_attempts=int(attempts), unique_key=key,  # type: ignore[arg-type, call-overload]
+                priority=int(priority), concurrency_key=ckey,  # type: ignore[arg-type, call-overload]
+                concurrency_limit=None if ckey is None else 1,
             )  # fmt: skip
             out.append(await store.insert([job], now=now))
         elif kind == "claim":
@@ -114,6 +123,17 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
             )
             out.append([c.token for c in claimed])
             claims.extend((c.id, c.attempt, str(owner)) for c in claimed)
+            # Priorities: no job left waiting without a key outranks one just claimed.
+            if claimed:
+                taken = {c.id for c in claimed}
+                store_jobs = await store.list(limit=1000)
+                lowest = min(j.priority for j in store_jobs if j.id in taken)
+                waiting = [
+                    j.priority for j in store_jobs
+                    if j.queue == queue and j.state is JobState.ENQUEUED
+                    and j.concurrency_key is None
+                ]  # fmt: skip
+                assert all(p <= lowest for p in waiting)
         elif kind in ("settle", "renew") and claims:
             index = int(op[-1])  # type: ignore[call-overload]
             token = claims[-1 - index % len(claims)]
@@ -154,6 +174,10 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                     n = 1
             except JobError as exc:
                 out.append(type(exc).__name__)
+        elif kind == "rate":
+            limit = None if op[2] is None else int(op[2])  # type: ignore[call-overload]
+            await store.set_rate_limit(str(op[1]), limit=limit, period=10.0)
+            out.append(await store.rate_limits())
         elif kind == "pause":
             await store.pause_queue(str(op[1]), paused=bool(op[2]), now=now)
             out.append(sorted(await store.paused_queues()))
@@ -179,7 +203,7 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
             )
             assert (job_id in refused) == (not fresh)
             if not fresh:
-                assert after[job_id] == before  # refused: nothing changed
+                assert after.get(job_id) == before  # refused: nothing changed
         # Every change of state is a documented transition of an operation this step may do.
         for job_id, job in after.items():
             if job_id in known:
@@ -191,6 +215,8 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                 assert job.attempt >= current[job_id][0]  # attempts never go back
         for job_id in missing:
             assert any((known[job_id].state, lop) in TRANSITIONS for lop in MAY_DO[kind])
+        # Concurrency keys: never more running than the limit (1 for key "u").
+        assert sum(j.state is JobState.RUNNING and j.concurrency_key == "u" for j in jobs) <= 1
         known = after
         out.append(snapshot(jobs))
     counts = await store.counts()
@@ -245,7 +271,8 @@ def test_every_sequence_gives_the_same_results_on_postgres(
         async def run_both() -> tuple[list[object], list[object]]:
             def empty(db: Any) -> None:
                 db.conn.execute(
-                    "TRUNCATE jobs, job_errors, schedules, paused_queues, schedule_definitions "
+                    "TRUNCATE jobs, job_errors, schedules, paused_queues, schedule_definitions, "
+                    "queue_limits, queue_claims "
                     "RESTART IDENTITY"
                 )
 
