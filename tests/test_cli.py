@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from _processes import run_command
 
 from supervisors.cli import HumanFormatter, JsonFormatter, main, parser
 from supervisors.jobs import Failure, JobClient, JobState, SQLiteStore
@@ -42,29 +43,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def run_process(*args: str, until: tuple[str, ...] = (), timeout: float = 30.0) -> tuple[int, str]:
     """`python -m supervisors ARGS` in tests/; SIGINT once every marker appeared; (code, output)."""
-    waiting = set(until)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    lines: list[str] = []
-    with subprocess.Popen(
-        [sys.executable, "-m", "supervisors", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=TESTS,
-    ) as proc:
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            assert proc.stdout is not None
-            if waiting:
-                for line in proc.stdout:
-                    lines.append(line)
-                    waiting = {m for m in waiting if m not in line}
-                    if not waiting:
-                        proc.send_signal(signal.SIGINT)
-                        break
-            lines.extend(proc.stdout)
-            code = proc.wait()
-        finally:
-            timer.cancel()
-    return code, "".join(lines)
+    return run_command([sys.executable, "-m", "supervisors", *args], until, timeout=timeout, cwd=TESTS)
 
 
 # --- run --------------------------------------------------------------------------------------
