@@ -99,14 +99,27 @@ class SQLiteDB:
 
     # --- writes: the statements come from the one table in `_sql` -----------------------------
 
-    def _insert_one(self, c: sqlite3.Connection, job: NewJob, now: float) -> int | None:
+    def _insert_one(self, c: sqlite3.Connection, job: NewJob, now: float) -> tuple[int, bool]:
+        """Insert ``job``; return ``(its id, True)``, or ``(the id of the job it conflicts with,
+        False)`` when it has the unique key or the occurrence of an existing job."""
         if job.unique_key is not None or job.schedule is not None:
             # Look first: a conflicting INSERT would use up an id on PostgreSQL (its sequence
             # moves on even when nothing is inserted), so ids would differ between stores. The
             # INSERT's ON CONFLICT still settles a race with another writer.
-            existing = self._holder(c, job)
-            if existing is not None:
-                return None
+            holder = self._holder(c, job)
+            if holder is not None:
+                return holder, False
+        new = self._insert_row(c, job, now)
+        if new is not None:
+            return new, True
+        holder = self._holder(c, job)  # lost a race with another writer
+        if holder is None:  # pragma: no cover - a conflict always has a cause
+            msg = f"inserting job {job.name!r} conflicted with no visible job"
+            raise StoreError(msg)
+        return holder, False
+
+    def _insert_row(self, c: sqlite3.Connection, job: NewJob, now: float) -> int | None:
+        """The INSERT of ``job``: its new id, or None if a uniqueness constraint refused it."""
         state = "enqueued" if job.run_at <= now else "scheduled"
         params = {
             "name": job.name,
@@ -143,12 +156,6 @@ class SQLiteDB:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def _existing(self, c: sqlite3.Connection, job: NewJob) -> int:
-        holder = self._holder(c, job)
-        if holder is None:  # pragma: no cover - a conflict always has a cause
-            msg = f"inserting job {job.name!r} conflicted with no visible job"
-            raise StoreError(msg)
-        return holder
 
     def _resolve(self, c: sqlite3.Connection, job: NewJob, cache: dict[str, Any]) -> NewJob:
         """Fill the settings of a ``defined`` job from its recorded definition."""
@@ -174,8 +181,7 @@ class SQLiteDB:
             for job in jobs:
                 if job.defined:
                     job = self._resolve(c, job, cache)
-                new = self._insert_one(c, job, now)
-                ids.append(new if new is not None else self._existing(c, job))
+                ids.append(self._insert_one(c, job, now)[0])
         return ids
 
     def _claim(
@@ -392,8 +398,8 @@ class SQLiteDB:
                     if hold:
                         return []  # the cursor stays: these occurrences wait for the run
                     continue
-                new = self._insert_one(c, job, now)
-                if new is not None:
+                new, inserted = self._insert_one(c, job, now)
+                if inserted:
                     ids.append(new)
             c.execute(self.Q["set_cursor"], {"schedule": schedule, "cursor": cursor})
         return ids
@@ -492,8 +498,7 @@ class SQLiteDB:
                 name=str(job), queue=str(queue), args=str(args), run_at=now,
                 max_attempts=int(attempts), schedule=name, fire_time=now,
             )  # fmt: skip
-            inserted = self._insert_one(c, new, now)
-            return (inserted if inserted is not None else self._existing(c, new)), str(queue)
+            return self._insert_one(c, new, now)[0], str(queue)
 
     def pause_schedule(self, name: str, paused: bool) -> None:
         with self._write() as c:
