@@ -129,6 +129,15 @@ _TEMPLATES: Mapping[str, str] = {
                 :schedule, :fire_time, :priority, :concurrency_key, :concurrency_limit)
         ON CONFLICT DO NOTHING RETURNING id
     """,
+    # SQLite's merged inserts of plain jobs (no unique key, no schedule): ``{rows}`` is filled
+    # with one ``(...)`` of positional marks per job, in the column order below; the ids are
+    # given (the next free ones, as SQLite would choose them: the writer holds the lock).
+    "insert_rows": """
+        INSERT INTO jobs (id, name, queue, args, state, max_attempts, run_at, created_at,
+                          priority, concurrency_key, concurrency_limit)
+        VALUES {rows}
+    """,
+    "max_id": "SELECT max(id) FROM jobs",
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
     "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",
     "claim": f"""
