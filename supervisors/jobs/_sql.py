@@ -196,6 +196,17 @@ _TEMPLATES: Mapping[str, str] = {
                         lease_until = NULL
         WHERE {_FENCE}
     """,
+    # A batch of successes: the tokens are checked in one read, then the jobs whose token holds
+    # are updated in one statement (``{ids}`` and ``{now}`` filled with positional marks).
+    "running_tokens": """
+        SELECT id, attempt, lease_owner FROM jobs WHERE id IN ({ids}) AND state = 'running'
+        {for_update}
+    """,
+    "succeed_ids": """
+        UPDATE jobs SET state = 'succeeded', finished_at = {now}, lease_owner = NULL,
+                        lease_until = NULL
+        WHERE id IN ({ids}) AND state = 'running'
+    """,
     "fail": f"""
         UPDATE jobs SET
             state = CASE WHEN cancel_requested = 1 THEN 'cancelled'

@@ -342,10 +342,13 @@ class SQLiteDB:
         released: Sequence[Token],
     ) -> frozenset[int]:
         refused: list[int] = []
-        for job_id, attempt in succeeded:
-            fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
-            if c.execute(self.Q["succeed"], fence).rowcount != 1:
-                refused.append(job_id)
+        if len(succeeded) > 1:
+            self._succeed_many(c, owner, now, succeeded, refused)
+        else:
+            for job_id, attempt in succeeded:
+                fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
+                if c.execute(self.Q["succeed"], fence).rowcount != 1:
+                    refused.append(job_id)
         for f in failed:
             fence = {"id": f.job_id, "attempt": f.attempt, "owner": owner, "now": now}
             if c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).rowcount != 1:
@@ -362,6 +365,31 @@ class SQLiteDB:
             error = text.format(attempt=attempt)
             c.execute(self.Q["error"], {**fence, "error": error, "traceback": ""})
         return frozenset(refused)
+
+    def _succeed_many(
+        self, c: Any, owner: str, now: float, succeeded: Sequence[Token], refused: list[int]
+    ) -> None:
+        """`Op.SUCCEED` of ``succeeded`` (the same fence as ``succeed``: running, this attempt,
+        this owner), a read and a write per 500 jobs; appends the refused ids to ``refused``."""
+        mark = self.mark
+        for start in range(0, len(succeeded), 500):
+            chunk = succeeded[start : start + 500]
+            marks = ",".join([mark] * len(chunk))
+            ids = [job_id for job_id, _ in chunk]
+            held = {
+                int(job_id): int(attempt)
+                for job_id, attempt, lease_owner in c.execute(
+                    self.Q["running_tokens"].format(ids=marks), ids
+                )
+                if lease_owner == owner
+            }
+            ok = [job_id for job_id, attempt in chunk if held.get(job_id) == attempt]
+            if len(ok) < len(chunk):
+                kept = set(ok)
+                refused.extend(job_id for job_id in ids if job_id not in kept)
+            if ok:
+                statement = self.Q["succeed_ids"].format(now=mark, ids=",".join([mark] * len(ok)))
+                c.execute(statement, [now, *ok])
 
     def settle(
         self,
