@@ -30,6 +30,7 @@ import logging
 import math
 import traceback
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import outcome
 import trio
@@ -39,21 +40,24 @@ from ._errors import JobArgumentsError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
 from ._model import ClaimedJob, Failure, Token
 from ._registry import JobDefinition
-from ._resources import job_resources
+from ._resources import declared_resources, job_resources
 from ._signal import Signal
 
 logger = logging.getLogger("supervisors.jobs")
 
 _FLUSH_TIMEOUT = 10.0
+_NO_RESOURCES: Mapping[str, object] = MappingProxyType({})
 
 
 class _Slot:
     """One worker: the cancel scope it runs its jobs in, and the job it runs now (if any)."""
 
-    __slots__ = ("deadline", "definition", "job", "requested", "scope", "timeout")
+    __slots__ = ("cancelled", "deadline", "definition", "job", "requested", "scope", "timeout")
 
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
+        self.cancelled = False
+        """Whether ``scope`` was cancelled (only `cancel` cancels it)."""
         self.job: ClaimedJob | None = None
         self.deadline = math.inf
         """When the run of ``job`` is cancelled: its time limit or the stop (Trio time)."""
@@ -62,6 +66,10 @@ class _Slot:
         """``job``'s definition and time limit."""
         self.requested = False
         """Whether the cancellation of the last run was requested (`QueueRunner.cancel`)."""
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.scope.cancel()
 
 
 class QueueRunner:
@@ -212,7 +220,7 @@ class QueueRunner:
         self._cancel_requested.add(job_id)
         slot = self._running.get(job_id)
         if slot is not None:
-            slot.scope.cancel()
+            slot.cancel()
 
     async def _end_cancelled(self, job: ClaimedJob) -> None:
         """Record the end of a run cancelled on request: the store makes the job CANCELLED."""
@@ -239,7 +247,7 @@ class QueueRunner:
         )  # fmt: skip
         slot = self._running.get(job_id)
         if slot is not None:
-            slot.scope.cancel()
+            slot.cancel()
 
     async def _next(self) -> ClaimedJob:
         """The next claimed job: one waiting in `_ready`, else the one the pump hands over."""
@@ -266,13 +274,13 @@ class QueueRunner:
             job: ClaimedJob | None = None
             try:
                 with trio.CancelScope() as scope:
-                    slot.scope = scope
+                    slot.scope, slot.cancelled = scope, False
                     while True:
                         job = await self._next()
                         await self._execute(slot, job)
                         self._done(job)
                         job = None
-                        if scope.cancel_called:  # cancelled as the run returned: a new scope
+                        if slot.cancelled:  # cancelled as the run returned: a new scope
                             break
                 if job is not None:
                     await self._end_interrupted(slot, job)
@@ -290,7 +298,8 @@ class QueueRunner:
     async def _execute(self, slot: _Slot, job: ClaimedJob) -> None:
         """Run ``job``; a cancellation of its run (of ``slot.scope``) propagates."""
         core = self.core
-        core.runs.begin(job)
+        started = trio.current_time()
+        core.runs.begin(job, started)
         registry = core.registry
         try:
             definition = registry.get(job.name)
@@ -306,7 +315,7 @@ class QueueRunner:
         timeout = definition.timeout if definition.timeout is not None else core.timeout
         deadline = self._stop_jobs_at
         if timeout is not None:
-            deadline = min(deadline, trio.current_time() + timeout)
+            deadline = min(deadline, started + timeout)
         slot.job, slot.definition, slot.timeout = job, definition, timeout
         slot.deadline = deadline
         if deadline < self._watch_at:
@@ -314,9 +323,12 @@ class QueueRunner:
         self._running[job.id] = slot
         token = _current.set(job)
         try:
-            # scoped resources close with the run's outcome: an error, the timeout, the stop
-            async with job_resources(definition.fn) as resources:
-                await self._call(job, definition, args, resources)
+            if declared_resources(definition.fn):
+                # scoped resources close with the run's outcome: an error, the timeout, the stop
+                async with job_resources(definition.fn) as resources:
+                    await self._call(job, definition, args, resources)
+            else:
+                await self._call(job, definition, args, _NO_RESOURCES)
         except Exception as exc:
             if job.id in self._active:
                 self._record_failure(job, definition, exc)  # made CANCELLED if requested
@@ -354,9 +366,13 @@ class QueueRunner:
                 if slot.job is None:
                     continue
                 if slot.deadline <= now:
-                    slot.scope.cancel()
+                    slot.cancel()
                 elif slot.deadline < soonest:
                     soonest = slot.deadline
+            if self.core.timeout is not None:
+                # A run starting later with the default time limit ends after this: it need
+                # not wake the watcher (quick jobs would, one by one, if it slept for ever).
+                soonest = min(soonest, now + self.core.timeout)
             self._watch_at = soonest
             await self._watch_kick.wait(soonest - now)
 
