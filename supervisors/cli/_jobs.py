@@ -96,7 +96,7 @@ class _Postgres:
         return self._call(lambda: self.store.cancel(job_id, now=time.time()))[0]
 
     def delete(self, job_id: int) -> None:
-        self._call(lambda: self.store.delete(job_id))
+        self._call(lambda: self.store.delete(job_id, now=time.time()))
 
     def pause_queue(self, queue: str) -> None:
         self._call(lambda: self.store.pause_queue(queue, paused=True, now=time.time()))

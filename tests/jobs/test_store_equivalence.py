@@ -170,7 +170,7 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                 elif kind == "requeue":
                     out.append(await store.requeue(job_id, now=now, attempts=1))
                 else:
-                    await store.delete(job_id)
+                    await store.delete(job_id, now=now)
                     n = 1
             except JobError as exc:
                 out.append(type(exc).__name__)
