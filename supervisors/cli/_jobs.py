@@ -211,6 +211,13 @@ def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
         ("lease until", when(job.lease_until)), ("unique key", job.unique_key or "-"),
         ("schedule", job.schedule or "-"), ("fire time", when(job.fire_time)),
     ]
+    if job.parent_id is not None:
+        on = job.continue_on.value if job.continue_on is not None else "-"
+        fields.append(("continues", f"job {job.parent_id} (on {on})"))
+    if job.continuations:
+        fields.append(("followed by", ", ".join(f"job {c}" for c in job.continuations)))
+    if job.state.value == "succeeded":
+        fields.append(("result", json.dumps(job.result)))
     for name, value in fields:
         print(f"  {name + ':':<12} {value}")
     for error in job.errors:
