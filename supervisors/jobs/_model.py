@@ -352,14 +352,6 @@ class Success:
         return (self.job_id, self.attempt)
 
 
-def success(item: Token | Success) -> Success:
-    """``item`` as a `Success` (a bare token records no result)."""
-    if isinstance(item, Success):
-        return item
-    job_id, attempt = item
-    return Success(job_id, attempt)
-
-
 @attrs.frozen(slots=True)
 class Failure:
     """A failed attempt to record: ``retry_at`` is when to try again, ``None`` means dead.

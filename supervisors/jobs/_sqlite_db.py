@@ -45,7 +45,6 @@ from ._model import (
     Settled,
     Success,
     Token,
-    success,
     to_datetime,
 )
 from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
@@ -353,13 +352,17 @@ class SQLiteDB:
     ) -> Settled:
         refused: list[int] = []
         ends: list[tuple[int, JobState, str | None]] = []
+        succeed = self.Q["succeed"]
         for item in succeeded:
-            ok = success(item)
-            fence = {"id": ok.job_id, "attempt": ok.attempt, "owner": owner, "now": now}
-            if c.execute(self.Q["succeed"], {**fence, "result": ok.result}).rowcount != 1:
-                refused.append(ok.job_id)
+            if isinstance(item, Success):
+                job_id, attempt, result = item.job_id, item.attempt, item.result
             else:
-                ends.append((ok.job_id, JobState.SUCCEEDED, ok.result))
+                (job_id, attempt), result = item, None
+            params = {"id": job_id, "attempt": attempt, "owner": owner, "now": now, "result": result}
+            if c.execute(succeed, params).rowcount != 1:
+                refused.append(job_id)
+            else:
+                ends.append((job_id, JobState.SUCCEEDED, result))
         for f in failed:
             fence = {"id": f.job_id, "attempt": f.attempt, "owner": owner, "now": now}
             row = c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).fetchone()
@@ -678,12 +681,12 @@ def _abandoned(parent: int, end: JobState, on: ContinueOn, *, deleted: bool = Fa
 
 
 def _claimed(row: Any) -> ClaimedJob:
+    job = ClaimedJob(*row[:6])
     parent_id, parent_result = row[9], row[10]
-    return ClaimedJob(
-        int(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5]),
-        parent_id=None if parent_id is None else int(parent_id),
-        parent_result=None if parent_result is None else json.loads(str(parent_result)),
-    )
+    if parent_id is None:
+        return job
+    result = None if parent_result is None else json.loads(str(parent_result))
+    return attrs.evolve(job, parent_id=int(parent_id), parent_result=result)
 
 
 def _job(r: Any, errors: tuple[AttemptError, ...], continuations: tuple[int, ...] = ()) -> Job:
