@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import json
 import logging
 import math
 import traceback
@@ -36,10 +37,10 @@ import outcome
 import trio
 
 from ._core import Core, _current
-from ._errors import JobArgumentsError, UnknownJobError
+from ._errors import JobArgumentsError, JobResultError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
-from ._model import ClaimedJob, Failure, Token
-from ._registry import JobDefinition
+from ._model import ClaimedJob, Failure, Success
+from ._registry import JobDefinition, describe_error
 from ._resources import declared_resources, job_resources
 from ._signal import Signal
 
@@ -92,7 +93,7 @@ class QueueRunner:
         self._watch_kick = Signal()
         self._threads: set[int] = set()
         self._cancel_requested: set[int] = set()
-        self._ok: list[Token] = []
+        self._ok: list[Success] = []
         self._failed: list[Failure] = []
         self._recording: set[int] = set()
         """Jobs whose outcome the pump is writing now (a renewal may see them as not running)."""
@@ -169,7 +170,7 @@ class QueueRunner:
             seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
-            self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
+            self._recording = {s.job_id for s in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
             with trio.CancelScope(shield=True):
@@ -187,11 +188,13 @@ class QueueRunner:
             if ok or failed:
                 for job_id in settled.refused:
                     self._lost(job_id, "before its outcome was recorded; the outcome is discarded")
-                for job_id, _attempt in ok:
-                    active.pop(job_id, None)
+                for s in ok:
+                    active.pop(s.job_id, None)
                 for f in failed:
                     active.pop(f.job_id, None)
                 core.notify_settled()
+                for ready in settled.ready:
+                    core.wake_queue(ready)
                 if any(f.retry_at is not None for f in failed):
                     core.wake_scheduler()
             claimed = settled.claimed
@@ -204,12 +207,12 @@ class QueueRunner:
                 held_by_key = settled.held_by_key
                 rate_until = settled.rate_limited_until
             self._in_flight += len(claimed)
-            idle, ready = self._idle, self._ready
+            idle, waiting = self._idle, self._ready
             for job in claimed:
                 if idle:
                     trio.lowlevel.reschedule(idle.pop(), outcome.Value(job))
                 else:
-                    ready.append(job)
+                    waiting.append(job)
 
     def cancel(self, job_id: int) -> None:
         """Cancel the run of ``job_id`` here, whose cancellation was requested in the store: its
@@ -234,6 +237,8 @@ class QueueRunner:
             return
         self._active.pop(job.id, None)
         core.notify_settled()
+        for ready in settled.ready:
+            core.wake_queue(ready)
 
     def _lost(self, job_id: int, what: str) -> None:
         """The store refused this job's token: another run owns the job now."""
@@ -322,13 +327,14 @@ class QueueRunner:
             self._watch_kick.set()
         self._running[job.id] = slot
         token = _current.set(job)
+        value: object = None
         try:
             if declared_resources(definition.fn):
                 # scoped resources close with the run's outcome: an error, the timeout, the stop
                 async with job_resources(definition.fn) as resources:
-                    await self._call(job, definition, args, resources)
+                    value = await self._call(job, definition, args, resources)
             else:
-                await self._call(job, definition, args, _NO_RESOURCES)
+                value = await self._call(job, definition, args, _NO_RESOURCES)
         except Exception as exc:
             if job.id in self._active:
                 self._record_failure(job, definition, exc)  # made CANCELLED if requested
@@ -340,8 +346,14 @@ class QueueRunner:
             slot.deadline = math.inf
             slot.requested = job.id in self._cancel_requested
             self._cancel_requested.discard(job.id)
-        if job.id in self._active:  # else the lease was lost: another run owns the outcome
-            self._ok.append(job.token)
+        if job.id not in self._active:
+            return  # the lease was lost: another run owns the outcome
+        try:
+            result = self._result(job, value)
+        except JobResultError as exc:
+            self._record_failure(job, definition, exc)
+        else:
+            self._ok.append(Success(job.id, job.attempt, result))
 
     async def _end_interrupted(self, slot: _Slot, job: ClaimedJob) -> None:
         """Record the end of a run whose cancellation its slot's scope caught: cancelled on
@@ -376,21 +388,40 @@ class QueueRunner:
             self._watch_at = soonest
             await self._watch_kick.wait(soonest - now)
 
+    def _result(self, job: ClaimedJob, value: object) -> str | None:
+        """The JSON text of the function's return value (``None`` for ``None``); raises
+        `JobResultError` for a value that does not convert or is over ``max_result_size``."""
+        if value is None:
+            return None
+        try:
+            plain = self.core.registry.converter.unstructure(value)
+            text = json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except Exception as exc:
+            reason = f"it does not convert to JSON: {describe_error(exc)}"
+            raise JobResultError(job.id, job.name, reason) from exc
+        limit = self.core.settings.max_result_size
+        size = len(text.encode())
+        if size > limit:
+            reason = (
+                f"its JSON is {size} bytes, over the limit of {limit} bytes; return less (e.g. "
+                "where the data was written) or raise JobSystem(max_result_size=...)"
+            )
+            raise JobResultError(job.id, job.name, reason)
+        return text
+
     async def _call(
         self, job: ClaimedJob, definition: JobDefinition, args: object, resources: Mapping[str, object]
-    ) -> None:
+    ) -> object:
         fn = definition.fn
         if definition.is_async:
             if definition.takes_arg:
-                await fn(args, **resources)  # type: ignore[misc]
-            else:
-                await fn(**resources)  # type: ignore[misc]
-            return
+                return await fn(args, **resources)  # type: ignore[misc]
+            return await fn(**resources)  # type: ignore[misc]
         positional = (args,) if definition.takes_arg else ()
         call: Callable[[], object] = functools.partial(fn, *positional, **resources)
-        await self._in_thread(job, call)
+        return await self._in_thread(job, call)
 
-    async def _in_thread(self, job: ClaimedJob, call: Callable[[], object]) -> None:
+    async def _in_thread(self, job: ClaimedJob, call: Callable[[], object]) -> object:
         """Run ``call`` in a worker thread. If cancelled, keep waiting (holding the slot and the
         lease) until the thread has really returned, or until ``give_up_at`` of a stop: the job
         then stays leased and is recovered by lease expiry once the process is gone."""
@@ -407,7 +438,7 @@ class QueueRunner:
 
         threads.add(job.id)
         try:
-            await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+            return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
         except trio.Cancelled:
             with trio.CancelScope(shield=True, deadline=self._give_up_at) as hold:
                 self._holds.add(hold)
@@ -438,7 +469,7 @@ class QueueRunner:
         while True:
             await trio.sleep(core.settings.heartbeat)
             core.failures.flush()
-            finished = {job_id for job_id, _ in self._ok} | {f.job_id for f in self._failed}
+            finished = {s.job_id for s in self._ok} | {f.job_id for f in self._failed}
             finished |= self._recording
             running = [job for job in self._active.values() if job.id not in finished]
             if running:
@@ -460,7 +491,7 @@ class QueueRunner:
         self.core.failures.flush(force=True)
         ok, failed = self._ok, self._failed
         self._ok, self._failed = [], []
-        done = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
+        done = {s.job_id for s in ok} | {f.job_id for f in failed}
         released = sorted(
             job.token
             for job_id, job in self._active.items()
@@ -479,7 +510,7 @@ class QueueRunner:
         core = self.core
         with trio.move_on_after(_FLUSH_TIMEOUT) as scope:
             try:
-                await core.store.settle(
+                settled = await core.store.settle(
                     owner=core.owner,
                     now=core.clock.now(),
                     succeeded=ok,
@@ -500,5 +531,7 @@ class QueueRunner:
             )  # fmt: skip
             return
         core.notify_settled()
+        for ready in settled.ready:
+            core.wake_queue(ready)
         if released:
             core.wake_queue(self.queue)
