@@ -41,6 +41,10 @@ from ._model import Settled as Settled
 from ._postgres import DatabaseClock as DatabaseClock
 from ._postgres import HostInfo as HostInfo
 from ._postgres import PostgresStore as PostgresStore
+from ._query import Cursor as Cursor
+from ._query import JobPage as JobPage
+from ._query import JobQuery as JobQuery
+from ._query import JobQueryError as JobQueryError
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -58,6 +62,7 @@ __all__ = [
     "ClusterSingleton",
     "Cron",
     "CronError",
+    "Cursor",
     "DatabaseClock",
     "Failure",
     "HostInfo",
@@ -69,6 +74,9 @@ __all__ = [
     "JobDefinition",
     "JobError",
     "JobNotFoundError",
+    "JobPage",
+    "JobQuery",
+    "JobQueryError",
     "JobRegistry",
     "JobRequest",
     "JobSettings",

@@ -25,6 +25,14 @@ class Migration:
 
 _UNFINISHED = "('scheduled', 'enqueued', 'running', 'retrying')"
 
+SEARCH_INDEXES = """
+CREATE INDEX jobs_search_created ON jobs(created_at);
+CREATE INDEX jobs_search_state ON jobs(state, created_at);
+CREATE INDEX jobs_search_queue ON jobs(queue, created_at);
+CREATE INDEX jobs_search_name ON jobs(name, created_at)
+"""
+"""The indexes of `_sql.search_statement` (each ends in the row id, so it is in search order)."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -118,6 +126,14 @@ CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, rate_limit INTEGER NOT NULL, 
 CREATE TABLE queue_claims (queue TEXT NOT NULL, at REAL NOT NULL, n INTEGER NOT NULL);
 CREATE UNIQUE INDEX queue_claims_at ON queue_claims(queue, at)
 """,
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        version=5,
+        summary="job search: indexes by creation time, alone and after state, queue or name",
+        script=SEARCH_INDEXES,
     ),
 )
 
