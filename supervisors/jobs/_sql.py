@@ -167,7 +167,7 @@ _TEMPLATES: Mapping[str, str] = {
             SELECT id FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
             AND NOT {_PAUSED}
             AND (concurrency_key IS NULL OR concurrency_limit > (
-                SELECT count(*) FROM jobs AS r
+                SELECT count(*) FROM jobs AS r {{running_key}}
                 WHERE r.state = 'running' AND r.concurrency_key = jobs.concurrency_key))
             ORDER BY priority DESC, run_at, id LIMIT :limit {{skip_locked}}
         )
@@ -176,7 +176,7 @@ _TEMPLATES: Mapping[str, str] = {
     # A batch may take more jobs of one key than its limit (the count above is read before the
     # batch): the excess is given back in the same transaction, unseen by anyone.
     "key_running": """
-        SELECT count(*) FROM jobs WHERE state = 'running' AND concurrency_key = :key
+        SELECT count(*) FROM jobs {running_key} WHERE state = 'running' AND concurrency_key = :key
     """,
     "key_limit": "SELECT concurrency_limit FROM jobs WHERE id = :id",
     "unclaim": """
@@ -345,6 +345,9 @@ def render(dialect: Dialect) -> dict[str, str]:
         text = template.replace("{skip_locked}", dialect.skip_locked)
         text = text.replace("{for_update}", dialect.for_update)
         text = text.replace("{row_order}", dialect.row_order)
+        # Pinned: without statistics, SQLite would count a key's running jobs through
+        # ``jobs_search_state`` (every running job) rather than this partial index (the key's).
+        text = text.replace("{running_key}", dialect.use_index("jobs_running_key"))
         text = _PARAM.sub(lambda m: dialect.param(m.group(1)), text)
         out[name] = " ".join(text.split())
     out.update(_lock_key_statement(dialect))

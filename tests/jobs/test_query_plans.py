@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from supervisors.jobs._sql import STATEMENTS as Q
 from supervisors.jobs._sqlite_db import SQLiteDB
 
@@ -28,3 +30,54 @@ def test_the_rate_window_is_read_through_its_index() -> None:
     """Counting a queue's claims in the window uses ``queue_claims_at``."""
     text = plan(Q["rate_limit"], {"queue": "q", "now": 0.0})
     assert "queue_claims_at" in text
+
+
+_STATES: tuple[tuple[str, ...], ...] = ((), ("dead",), ("dead", "retrying"))
+_COMBINATIONS = [
+    {"states": states, "queue": queue, "name": name, "since": since, "until": until}
+    for states in _STATES
+    for queue in (None, "q")
+    for name in (None, "mail")
+    for since, until in ((None, None), (1.0, None), (1.0, 2.0))
+]
+
+
+def _search_plan(**fields: object) -> list[str]:
+    from supervisors.jobs import JobQuery
+    from supervisors.jobs._sql import SQLITE, search_statement
+
+    sql, params = search_statement(SQLITE, JobQuery(**fields))  # type: ignore[arg-type]
+    return plan(sql, params).splitlines()
+
+
+@pytest.mark.parametrize("fields", _COMBINATIONS, ids=lambda f: ",".join(k for k, v in f.items() if v) or "none")
+@pytest.mark.parametrize("cursor", [None, "forward", "back"])
+def test_every_search_the_dashboard_offers_walks_a_search_index_in_order(
+    fields: dict[str, object], cursor: str | None
+) -> None:
+    """Each combination of states, queue, name and creation time the dashboard and CLI offer
+    (from the first page or a cursor, either way) reads ``jobs`` only through a
+    ``jobs_search_*`` index, in the index's order: no full scan of the table, no sort of the
+    rows found (several states: one walk per state, and only their pages are merged)."""
+    from supervisors.jobs import Cursor
+
+    if cursor is not None:
+        fields = {**fields, "cursor": Cursor(created_at=1.5, id=7, forward=cursor == "forward")}
+    lines = _search_plan(**fields)
+    reads = [line for line in lines if line.startswith(("SCAN jobs", "SEARCH jobs"))]
+    assert reads
+    assert all("USING INDEX jobs_search_" in line for line in reads), lines
+    filtered = any(fields.get(k) for k in ("states", "queue", "name", "since", "cursor"))
+    if filtered:
+        assert all(line.startswith("SEARCH jobs") for line in reads), lines
+    for i, line in enumerate(lines):
+        if "TEMP B-TREE" in line:  # only the merge of the per-state pages, each at most a page
+            assert len(fields["states"]) > 1 and lines[i - 1].startswith("SCAN s"), lines  # type: ignore[arg-type]
+
+
+def test_a_search_on_the_arguments_alone_walks_the_newest_first_and_stops_at_a_page() -> None:
+    """Argument filters use no index of their own: alone, they are checked on the jobs walked
+    newest first through ``jobs_search_created`` (stopping once a page is found)."""
+    for fields in ({"args_contains": "x"}, {"args_equal": {"user_id": 42}}):
+        lines = _search_plan(**fields)
+        assert lines == ["SCAN jobs USING INDEX jobs_search_created"]
