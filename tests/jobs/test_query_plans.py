@@ -72,7 +72,8 @@ def test_every_search_the_dashboard_offers_walks_a_search_index_in_order(
         assert all(line.startswith("SEARCH jobs") for line in reads), lines
     for i, line in enumerate(lines):
         if "TEMP B-TREE" in line:  # only the merge of the per-state pages, each at most a page
-            assert len(fields["states"]) > 1 and lines[i - 1].startswith("SCAN s"), lines  # type: ignore[arg-type]
+            assert len(fields["states"]) > 1, lines  # type: ignore[arg-type]
+            assert lines[i - 1].startswith("SCAN s"), lines
 
 
 def test_a_search_on_the_arguments_alone_walks_the_newest_first_and_stops_at_a_page() -> None:
