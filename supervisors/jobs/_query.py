@@ -196,8 +196,9 @@ class JobQuery:
     until: float | None = attrs.field(default=None, converter=_until)
     """Jobs created before this time (exclusive)."""
     args_contains: str | None = attrs.field(default=None, converter=_contains)
-    """Jobs whose arguments, as the JSON text stored, contain this text (case-sensitive). Keys
-    and strings appear in it quoted, e.g. ``'"user_id": 42'`` (``json.dumps`` spacing)."""
+    """Jobs whose arguments, as the JSON text stored, contain this text (case-sensitive, no
+    wildcards). Jobs enqueued through this library store compact JSON with sorted keys, so keys
+    and strings appear quoted and without spaces: ``'"user_id":42'``."""
     args_equal: tuple[tuple[str, ArgScalar], ...] = attrs.field(default=(), converter=_args_equal)
     """``(path, value)`` pairs: jobs whose arguments (a JSON object) hold ``value`` at
     ``path`` (dot-separated keys, e.g. ``"order.id"``). Compared as JSON: ``42`` matches
