@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._errors import JobError
 from ._model import Job, JobState, JSONValue
 
 ArgScalar: TypeAlias = str | int | float | bool | None
@@ -29,7 +30,7 @@ MAX_LIMIT = 1000
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-class JobQueryError(ValueError):
+class JobQueryError(JobError, ValueError):
     """A search was refused: ``field`` names the `JobQuery` field (or the parameter it came
     from) that was wrong; the message says what was expected and what was got."""
 

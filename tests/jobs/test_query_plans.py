@@ -82,3 +82,33 @@ def test_a_search_on_the_arguments_alone_walks_the_newest_first_and_stops_at_a_p
     for fields in ({"args_contains": "x"}, {"args_equal": {"user_id": 42}}):
         lines = _search_plan(**fields)
         assert lines == ["SCAN jobs USING INDEX jobs_search_created"]
+
+
+@pytest.mark.parametrize("fields", _COMBINATIONS[1::2], ids=lambda f: ",".join(k for k, v in f.items() if v) or "none")
+def test_postgres_can_answer_every_search_from_a_search_index_without_sorting(
+    fields: dict[str, object], pg_schema: str
+) -> None:
+    """On PostgreSQL (sequential and bitmap scans and sorts disabled, so that the plan shows
+    what the indexes allow on an empty table), a search reads ``jobs`` through ``jobs_search_*`` indexes in order: no sort of the jobs found
+    (several states: only the merge of their pages is sorted)."""
+    import psycopg
+    from _pg import PG_URL
+
+    from supervisors.jobs import Cursor, JobQuery
+    from supervisors.jobs._pg_migrations import migrate
+    from supervisors.jobs._sql import POSTGRES, search_statement
+
+    query = JobQuery(**fields, cursor=Cursor(created_at=1.5, id=7))  # type: ignore[arg-type]
+    sql, params = search_statement(POSTGRES, query)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        migrate(conn, pg_schema)
+        conn.execute(f"SET search_path = {pg_schema}")
+        for plan_kind in ("seqscan", "bitmapscan", "sort"):  # a sort is still used when nothing else can be
+            conn.execute(f"SET enable_{plan_kind} = off")
+        lines = [r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall()]
+    text = "\n".join(lines)
+    scans = [line for line in lines if " on jobs" in line]
+    assert scans, text
+    assert all("jobs_search_" in line for line in scans), text
+    sorts = [line for line in lines if "Sort" in line and "Key" not in line]
+    assert len(sorts) <= (1 if len(fields["states"]) > 1 else 0), text  # type: ignore[arg-type]
