@@ -89,8 +89,9 @@ def test_postgres_can_answer_every_search_from_a_search_index_without_sorting(
     fields: dict[str, object], pg_schema: str
 ) -> None:
     """On PostgreSQL (sequential and bitmap scans and sorts disabled, so that the plan shows
-    what the indexes allow on an empty table), a search reads ``jobs`` through ``jobs_search_*`` indexes in order: no sort of the jobs found
-    (several states: only the merge of their pages is sorted)."""
+    what the indexes allow on an empty table), a search reads ``jobs`` through
+    ``jobs_search_*`` indexes in order: no sort of the jobs found (several states: only the
+    merge of their pages may be sorted)."""
     import psycopg
     from _pg import PG_URL
 
