@@ -155,9 +155,8 @@ PG_MIGRATIONS += (
 PG_MIGRATIONS += (
     PgMigration(
         version=4,
-        summary="job search: indexes by creation time, alone and after state, queue or name",
+        summary="job search: indexes by creation time after state, queue or name",
         statements=(
-            "CREATE INDEX jobs_search_created ON jobs(created_at, id)",
             "CREATE INDEX jobs_search_state ON jobs(state, created_at, id)",
             "CREATE INDEX jobs_search_queue ON jobs(queue, created_at, id)",
             "CREATE INDEX jobs_search_name ON jobs(name, created_at, id)",

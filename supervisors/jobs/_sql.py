@@ -383,8 +383,9 @@ def search_statement(dialect: Dialect, query: JobQuery) -> tuple[str, dict[str, 
     that pages back. Equality filters and the time range lead the search indexes
     (``jobs_search_*``: state, queue or name, then ``created_at``), so the database walks one
     index in order and stops after the page. Several states are one such walk per state, each
-    limited to the page, merged (``UNION ALL``) and cut to the page. The argument filters are
-    checked on the rows walked.
+    limited to the page, merged (``UNION ALL``) and cut to the page; a query without a state
+    and without queue or name is one walk per state of every state (so no index on
+    ``created_at`` alone is needed). The argument filters are checked on the rows walked.
     """
     p = dialect.param
     params: dict[str, object] = {"limit": query.limit + 1}
@@ -414,6 +415,8 @@ def search_statement(dialect: Dialect, query: JobQuery) -> tuple[str, dict[str, 
         if not forward:
             order = "created_at, id"
     states = [s for s in JobState if s in query.states]
+    if not states and query.queue is None and query.name is None:
+        states = list(JobState)  # through ``jobs_search_state``: one walk per state
 
     def select(extra: list[str]) -> str:
         clauses = extra + where

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from supervisors.jobs import JobState
 from supervisors.jobs._sql import STATEMENTS as Q
 from supervisors.jobs._sqlite_db import SQLiteDB
 
@@ -58,7 +59,8 @@ def test_every_search_the_dashboard_offers_walks_a_search_index_in_order(
     """Each combination of states, queue, name and creation time the dashboard and CLI offer
     (from the first page or a cursor, either way) reads ``jobs`` only through a
     ``jobs_search_*`` index, in the index's order: no full scan of the table, no sort of the
-    rows found (several states: one walk per state, and only their pages are merged)."""
+    rows found (several states, or none and no queue or name: one walk per state, and only
+    their pages are merged)."""
     from supervisors.jobs import Cursor
 
     if cursor is not None:
@@ -67,21 +69,20 @@ def test_every_search_the_dashboard_offers_walks_a_search_index_in_order(
     reads = [line for line in lines if line.startswith(("SCAN jobs", "SEARCH jobs"))]
     assert reads
     assert all("USING INDEX jobs_search_" in line for line in reads), lines
-    filtered = any(fields.get(k) for k in ("states", "queue", "name", "since", "cursor"))
-    if filtered:
-        assert all(line.startswith("SEARCH jobs") for line in reads), lines
+    assert all(line.startswith("SEARCH jobs") for line in reads), lines
+    per_state = len(fields["states"]) > 1 or not (fields["states"] or fields["queue"] or fields["name"])  # type: ignore[arg-type]
     for i, line in enumerate(lines):
         if "TEMP B-TREE" in line:  # only the merge of the per-state pages, each at most a page
-            assert len(fields["states"]) > 1, lines  # type: ignore[arg-type]
+            assert per_state, lines
             assert lines[i - 1].startswith("SCAN s"), lines
 
 
-def test_a_search_on_the_arguments_alone_walks_the_newest_first_and_stops_at_a_page() -> None:
+def test_a_search_on_the_arguments_alone_walks_each_state_newest_first() -> None:
     """Argument filters use no index of their own: alone, they are checked on the jobs walked
-    newest first through ``jobs_search_created`` (stopping once a page is found)."""
+    newest first through ``jobs_search_state``, once per state (each walk stops at a page)."""
     for fields in ({"args_contains": "x"}, {"args_equal": {"user_id": 42}}):
-        lines = _search_plan(**fields)
-        assert lines == ["SCAN jobs USING INDEX jobs_search_created"]
+        reads = [line for line in _search_plan(**fields) if "jobs" in line]
+        assert reads == ["SEARCH jobs USING INDEX jobs_search_state (state=?)"] * len(JobState)
 
 
 @pytest.mark.parametrize("fields", _COMBINATIONS[1::2], ids=lambda f: ",".join(k for k, v in f.items() if v) or "none")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import trio
@@ -247,3 +248,27 @@ def test_a_cursor_survives_its_text_form_exactly() -> None:
     cursor = Cursor(created_at=T0 + 0.1234567891, id=12345, forward=False)
     assert Cursor.decode(cursor.encode()) == cursor
     assert JobQuery(cursor=cursor.encode()).cursor == cursor
+
+
+async def test_job_client_and_job_system_search_alike(tmp_path: Path) -> None:
+    """`JobClient.search` (sync) answers a query as `JobSystem.search` (async) does on the same
+    file, page by page."""
+    from supervisors.jobs import JobClient, JobRegistry, JobSystem, SQLiteStore
+
+    path = tmp_path / "jobs.db"
+    with JobClient(path) as client:
+        for n in range(5):
+            client.enqueue("mail", {"n": n}, queue="q")
+        client.enqueue("sms", {"n": 9}, queue="q")
+        system = JobSystem(store=SQLiteStore(path), registry=JobRegistry())
+        try:
+            query = JobQuery(name="mail", states=["enqueued"], limit=2)
+            while True:
+                ours, theirs = await system.search(query), client.search(query)
+                assert ours == theirs
+                if ours.next is None:
+                    break
+                query = JobQuery(name="mail", states=["enqueued"], limit=2, cursor=ours.next)
+            assert [j.args for j in (await system.search()).jobs][:2] == [{"n": 9}, {"n": 4}]
+        finally:
+            await system.store.aclose()
