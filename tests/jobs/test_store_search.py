@@ -165,7 +165,7 @@ async def test_search_pages_past_jobs_leaving_the_filter(any_store: Store) -> No
     first = await any_store.search(JobQuery(states=["enqueued"], limit=2))
     for job in first.jobs:
         await any_store.cancel(job.id, now=T0)
-    await any_store.delete(first.jobs[0].id)
+    await any_store.delete(first.jobs[0].id, now=T0)
     second = await any_store.search(JobQuery(states=["enqueued"], limit=2, cursor=first.next))
     assert [j.id for j in second.jobs] == [ids[3], ids[2]]
 
