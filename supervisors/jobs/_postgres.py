@@ -28,7 +28,7 @@ import attrs
 import trio
 
 from ._errors import StoreError
-from ._model import NewJob
+from ._model import Failure, NewJob, Settled, Token
 from ._pg_migrations import check_schema_name, migrate
 from ._registry import JobRegistry
 from ._requests import JobRequest, build
@@ -100,11 +100,30 @@ class PostgresDB(SQLiteDB):
         pass
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Any]:
+    def _write(self, *, pipeline: bool = False) -> Iterator[Any]:
+        """A write transaction; inside one already open (the caller's), that one.
+
+        With ``pipeline``, its statements go in psycopg's pipeline mode: ``BEGIN`` ...
+        ``COMMIT`` in as few round trips as the write's own reads allow. Only for writes whose
+        statements need no ``rowcount`` (unknown until the results arrive) and that are safe to
+        repeat (fenced): a failure anywhere, the ``COMMIT``'s included, is retried, so an
+        uncertain ``COMMIT`` needs no telling apart (`_Ambiguous`)."""
         c: Any = self.conn
         psycopg = _psycopg()
         if c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             yield c
+            return
+        if pipeline:
+            try:
+                with c.pipeline():
+                    c.execute("BEGIN")
+                    yield c
+                    c.execute("COMMIT")
+            except BaseException:
+                if not c.closed and c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(Exception):
+                        c.execute("ROLLBACK")
+                raise
             return
         c.execute("BEGIN")
         try:
@@ -118,6 +137,118 @@ class PostgresDB(SQLiteDB):
             c.execute("COMMIT")
         except psycopg.OperationalError as exc:
             raise _Ambiguous(str(exc)) from exc
+
+    # --- set-based writes: `_sql.BATCHED`, one statement for many jobs --------------------------
+
+    def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
+        """As `SQLiteDB.insert`; each run of consecutive jobs without a unique key or an
+        occurrence is one ``insert_many`` (ids are still given in the order of ``jobs``)."""
+        ids: list[int] = []
+        cache: dict[str, Any] = {}
+        with self._write() as c:
+            run: list[NewJob] = []
+            for job in jobs:
+                if job.defined:
+                    job = self._resolve(c, job, cache)
+                if job.unique_key is None and job.schedule is None:
+                    run.append(job)
+                    continue
+                ids.extend(self._insert_many(c, run, now))
+                run = []
+                ids.append(self._insert_one(c, job, now)[0])
+            ids.extend(self._insert_many(c, run, now))
+        return ids
+
+    def _insert_many(self, c: Any, jobs: list[NewJob], now: float) -> list[int]:
+        if not jobs:
+            return []
+        params = {
+            "now": now,
+            "names": [j.name for j in jobs],
+            "queues": [j.queue for j in jobs],
+            "argses": [j.args for j in jobs],
+            "states": ["enqueued" if j.run_at <= now else "scheduled" for j in jobs],
+            "max_attemptses": [j.max_attempts for j in jobs],
+            "run_ats": [j.run_at for j in jobs],
+            "priorities": [j.priority for j in jobs],
+            "concurrency_keys": [j.concurrency_key for j in jobs],
+            "concurrency_limits": [j.concurrency_limit for j in jobs],
+        }
+        # The sequence numbers the rows in insertion order, which is the arrays' order.
+        return sorted(int(r[0]) for r in c.execute(self.Q["insert_many"], params))
+
+    def _settle(
+        self,
+        c: Any,
+        owner: str,
+        now: float,
+        succeeded: Sequence[Token],
+        failed: Sequence[Failure],
+        released: Sequence[Token],
+    ) -> frozenset[int]:
+        return self._send_settle(c, owner, now, succeeded, failed, released)()
+
+    def _send_settle(
+        self,
+        c: Any,
+        owner: str,
+        now: float,
+        succeeded: Sequence[Token],
+        failed: Sequence[Failure],
+        released: Sequence[Token],
+    ) -> Callable[[], frozenset[int]]:
+        """Send the statements recording these outcomes; return what reads which were refused
+        (in a pipeline, only that read waits for the database)."""
+        sent: list[tuple[list[int], Any]] = []
+        if succeeded:
+            ids = [t[0] for t in succeeded]
+            params = {"ids": ids, "attempts": [t[1] for t in succeeded], "owner": owner, "now": now}
+            sent.append((ids, c.execute(self.Q["succeed_many"], params)))
+        if failed:
+            ids = [f.job_id for f in failed]
+            params = {
+                "ids": ids, "attempts": [f.attempt for f in failed],
+                "retry_ats": [f.retry_at for f in failed], "errors": [f.error for f in failed],
+                "tracebacks": [f.traceback for f in failed], "owner": owner, "now": now,
+            }  # fmt: skip
+            sent.append((ids, c.execute(self.Q["fail_many"], params)))
+        late = super()._settle(c, owner, now, (), (), released) if released else frozenset()
+
+        def refused() -> frozenset[int]:
+            out = set(late)
+            for ids, cursor in sent:
+                done = {int(r[0]) for r in cursor.fetchall()}
+                out.update(i for i in ids if i not in done)
+            return frozenset(out)
+
+        return refused
+
+    def settle_and_claim(
+        self,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: float,
+        lease_until: float,
+        succeeded: Sequence[Token],
+        failed: Sequence[Failure],
+    ) -> Settled:
+        with self._write(pipeline=True) as c:
+            refused = self._send_settle(c, owner, now, succeeded, failed, ())
+            got = self._claim(c, queue, limit, owner, now, lease_until) if limit > 0 else Settled()
+            return attrs.evolve(got, refused=refused())
+
+    def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
+        if not tokens:
+            return frozenset()
+        ids = [t[0] for t in tokens]
+        params = {
+            "ids": ids, "attempts": [t[1] for t in tokens], "owner": owner,
+            "lease_until": lease_until,
+        }  # fmt: skip
+        with self._write(pipeline=True) as c:
+            kept = {int(r[0]) for r in c.execute(self.Q["renew_many"], params).fetchall()}
+        return frozenset(i for i in ids if i not in kept)
 
     def _lock_schedule(self, c: Any, schedule: str) -> None:
         # Hosts firing the same schedule take turns, so the cursor's compare-and-set holds.
