@@ -305,9 +305,11 @@ _TEMPLATES: Mapping[str, str] = {
 # The set-based forms of the per-job statements above, for dialects with arrays: the jobs come
 # as parallel arrays turned into rows by ``unnest`` (``t``), so many jobs cost one statement.
 # Each keeps its per-job statement's rule: the fence, the states, the columns written.
+# ``id = ANY(:ids)`` lets the planner find the jobs by primary key (the join alone, with the
+# row estimate of ``unnest``, can make it scan every running job).
 _FENCE_MANY = (
-    "jobs.id = t.job_id AND jobs.state = 'running' AND jobs.attempt = t.job_attempt "
-    "AND jobs.lease_owner = :owner"
+    "jobs.id = ANY(:ids) AND jobs.id = t.job_id AND jobs.state = 'running' "
+    "AND jobs.attempt = t.job_attempt AND jobs.lease_owner = :owner"
 )
 _TOKENS = "unnest(:ids, :attempts) AS t(job_id, job_attempt)"
 
