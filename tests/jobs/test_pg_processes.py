@@ -34,12 +34,17 @@ class Hosts:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, *extra: str) -> int:
+        return self.start_in([], PG_URL, *extra)
+
+    def start_in(self, prefix: list[str], url: str, *extra: str) -> int:
+        """Start a host whose command line is prefixed by ``prefix`` (e.g. ``ip netns exec``),
+        on the database at ``url``; return its index."""
         i = len(self.procs)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with (self.tmp / f"host{i}.err").open("ab") as err:
             self.procs.append(
                 subprocess.Popen(
-                    [sys.executable, str(HOST), PG_URL, self.schema, str(self.log(i)), *extra],
+                    [*prefix, sys.executable, str(HOST), url, self.schema, str(self.log(i)), *extra],
                     env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
                 )
             )  # fmt: skip
