@@ -291,3 +291,56 @@ def _e2e(schema: str, n: int, hosts: int) -> float:
     if done is None or done[0] != n:
         raise RuntimeError(f"pg benchmark: {done} of {n} jobs succeeded")
     return n / elapsed
+
+
+# --------------------------------------------------------------------------- PgQueuer (peer)
+
+
+def peer_pgqueuer(n: int) -> dict[str, float]:
+    """PgQueuer (asyncio, asyncpg, batch 100) measured as ours is: each phase in processes
+    of its own (`_pgqueuer_peer.py`), a fresh schema each; e2e from the workers' start until
+    they drained the queue (PgQueuer's ``drain`` mode), start-up included."""
+    import json
+    import subprocess
+
+    from benchmarks._peers import require_pgqueuer
+
+    require_pgqueuer()
+    _psycopg()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pgqueuer_peer.py")
+
+    def start(schema: str, mode: str, count: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, script, URL, schema, mode, str(count)], stdout=subprocess.PIPE, text=True
+        )
+
+    def run(schema: str, mode: str, count: int) -> dict[str, float]:
+        p = start(schema, mode, count)
+        out, _ = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"pgqueuer {mode} exited with {p.returncode}")
+        return dict(json.loads(out))
+
+    def fresh(s: str) -> None:
+        psycopg = _psycopg()
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {s}")
+        run(s, "install", 0)
+
+    out: dict[str, float] = {}
+    with _schema() as s:
+        fresh(s)
+        out.update(run(s, "enqueue", n))
+    for hosts, key in ((1, "e2e_1host"), (2, "e2e_2hosts")):
+        with _schema() as s:
+            fresh(s)
+            run(s, "fill", n)
+            t0 = perf_counter()
+            procs = [start(s, "drain", n) for _ in range(hosts)]
+            for p in procs:
+                p.communicate(timeout=600)
+            out[key] = n / (perf_counter() - t0)
+    with _schema() as s:
+        fresh(s)
+        out.update(run(s, "pickup", PICKUP_N if n >= N else QUICK_PICKUP_N))
+    return out
