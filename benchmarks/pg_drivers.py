@@ -224,7 +224,7 @@ async def cancel_probe(driver: Any) -> str:
     try:
         with trio.fail_after(5):
             ok = (await driver.query("SELECT %s::int8", 7))[0][0] in (7, b"7", "7")
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+    except Exception as exc:  # reported, not raised
         return f"returned after {took * 1e3:.0f} ms; connection unusable after: {type(exc).__name__}"
     return f"returned after {took * 1e3:.0f} ms; next query {'ok' if ok else 'WRONG'}"
 
