@@ -2,8 +2,8 @@
 ``python _pgqueuer_peer.py URL SCHEMA MODE N`` prints one JSON object.
 
 MODE ``enqueue``: N jobs enqueued one ``enqueue`` at a time, then N in one batch (jobs/s);
-``drain``: work the queue (batch 100, as PgQueuer's own benchmark) until it is empty, print the
-rate from start to empty; ``pickup``: N times, enqueue one job on an idle worker and time until
+``work``: work the queue (batch 100, as PgQueuer's own benchmark), print ``ready`` once
+running, until killed; ``pickup``: N times, enqueue one job on an idle worker and time until
 it starts (median, p99 in ms); ``install``: make PgQueuer's tables in SCHEMA; ``fill``: enqueue
 N jobs in one batch.
 """
@@ -18,7 +18,6 @@ import time
 
 import asyncpg
 from pgqueuer import AsyncpgDriver, PgQueuer, Queries
-from pgqueuer.types import QueueExecutionMode
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:
@@ -51,10 +50,12 @@ async def main(url: str, schema: str, mode: str, n: int) -> dict[str, float]:
         started.append(time.perf_counter())
         event.set()
 
-    if mode == "drain":
-        t0 = time.perf_counter()
-        await pgq.qm.run(batch_size=100, mode=QueueExecutionMode.drain)
-        return {"rate": n / (time.perf_counter() - t0)}
+    if mode == "work":  # until killed
+        runner = asyncio.create_task(pgq.qm.run(batch_size=100))
+        await asyncio.sleep(0.5)
+        print("ready", flush=True)
+        await runner
+        return {}
     other = await connect(url, schema)
     oq = Queries(AsyncpgDriver(other))
     runner = asyncio.create_task(pgq.qm.run(batch_size=100))
