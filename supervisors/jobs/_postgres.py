@@ -28,7 +28,7 @@ import attrs
 import trio
 
 from ._errors import StoreError
-from ._model import Failure, NewJob, Settled, Token
+from ._model import Failure, JobState, NewJob, Settled, Success, Token
 from ._pg_migrations import check_schema_name, migrate
 from ._registry import JobRegistry
 from ._requests import JobRequest, build
@@ -150,7 +150,7 @@ class PostgresDB(SQLiteDB):
             for job in jobs:
                 if job.defined:
                     job = self._resolve(c, job, cache)
-                if job.unique_key is None and job.schedule is None:
+                if job.unique_key is None and job.schedule is None and job.parent_id is None:
                     run.append(job)
                     continue
                 ids.extend(self._insert_many(c, run, now))
@@ -182,10 +182,10 @@ class PostgresDB(SQLiteDB):
         c: Any,
         owner: str,
         now: float,
-        succeeded: Sequence[Token],
+        succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
         released: Sequence[Token],
-    ) -> frozenset[int]:
+    ) -> Settled:
         return self._send_settle(c, owner, now, succeeded, failed, released)()
 
     def _send_settle(
@@ -193,35 +193,64 @@ class PostgresDB(SQLiteDB):
         c: Any,
         owner: str,
         now: float,
-        succeeded: Sequence[Token],
+        succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
         released: Sequence[Token],
-    ) -> Callable[[], frozenset[int]]:
-        """Send the statements recording these outcomes; return what reads which were refused
-        (in a pipeline, only that read waits for the database)."""
-        sent: list[tuple[list[int], Any]] = []
+    ) -> Callable[[], Settled]:
+        """Send the statements recording these outcomes; return what reads their results
+        (which tokens were refused) and resolves the continuations of the jobs that ended. In
+        a pipeline only that read waits for the database, so a claim sent in between shares
+        the round trips."""
+        Q = self.Q
+        succeed_ids: list[int] = []
+        succeed_cursor: Any = None
+        results: dict[int, str | None] = {}
         if succeeded:
-            ids = [t[0] for t in succeeded]
-            params = {"ids": ids, "attempts": [t[1] for t in succeeded], "owner": owner, "now": now}
-            sent.append((ids, c.execute(self.Q["succeed_many"], params)))
-        if failed:
-            ids = [f.job_id for f in failed]
+            attempts: list[int] = []
+            for item in succeeded:
+                if isinstance(item, Success):
+                    job_id, attempt, results[item.job_id] = item.job_id, item.attempt, item.result
+                else:
+                    (job_id, attempt), results[item[0]] = item, None
+                succeed_ids.append(job_id)
+                attempts.append(attempt)
             params = {
-                "ids": ids, "attempts": [f.attempt for f in failed],
+                "ids": succeed_ids, "attempts": attempts,
+                "results": [results[i] for i in succeed_ids], "owner": owner, "now": now,
+            }  # fmt: skip
+            succeed_cursor = c.execute(Q["succeed_many"], params)
+        fail_cursor: Any = None
+        if failed:
+            params = {
+                "ids": [f.job_id for f in failed], "attempts": [f.attempt for f in failed],
                 "retry_ats": [f.retry_at for f in failed], "errors": [f.error for f in failed],
                 "tracebacks": [f.traceback for f in failed], "owner": owner, "now": now,
             }  # fmt: skip
-            sent.append((ids, c.execute(self.Q["fail_many"], params)))
-        late = super()._settle(c, owner, now, (), (), released) if released else frozenset()
+            fail_cursor = c.execute(Q["fail_many"], params)
+        awaiting = c.execute(Q["any_awaiting"]) if succeeded or failed else None
+        late = super()._settle(c, owner, now, (), (), released) if released else Settled()
 
-        def refused() -> frozenset[int]:
-            out = set(late)
-            for ids, cursor in sent:
-                done = {int(r[0]) for r in cursor.fetchall()}
-                out.update(i for i in ids if i not in done)
-            return frozenset(out)
+        def read() -> Settled:
+            refused = set(late.refused)
+            ends: list[tuple[int, JobState, str | None]] = []
+            if succeed_cursor is not None:
+                done = {int(r[0]) for r in succeed_cursor.fetchall()}
+                refused.update(i for i in succeed_ids if i not in done)
+                ends.extend((i, JobState.SUCCEEDED, results[i]) for i in succeed_ids if i in done)
+            if fail_cursor is not None:
+                states = {int(r[0]): str(r[1]) for r in fail_cursor.fetchall()}
+                refused.update(f.job_id for f in failed if f.job_id not in states)
+                ends.extend(
+                    (f.job_id, JobState(states[f.job_id]), None)
+                    for f in failed
+                    if states.get(f.job_id, "retrying") != "retrying"
+                )
+            ready = late.ready
+            if ends and awaiting is not None and awaiting.fetchone() is not None:
+                ready = ready | self._resolve_continuations(c, ends, now)
+            return Settled(refused=frozenset(refused), ready=ready)
 
-        return refused
+        return read
 
     def settle_and_claim(
         self,
@@ -230,13 +259,14 @@ class PostgresDB(SQLiteDB):
         owner: str,
         now: float,
         lease_until: float,
-        succeeded: Sequence[Token],
+        succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
     ) -> Settled:
         with self._write(pipeline=True) as c:
-            refused = self._send_settle(c, owner, now, succeeded, failed, ())
+            read = self._send_settle(c, owner, now, succeeded, failed, ())
             got = self._claim(c, queue, limit, owner, now, lease_until) if limit > 0 else Settled()
-            return attrs.evolve(got, refused=refused())
+            settled = read()
+            return attrs.evolve(got, refused=settled.refused, ready=settled.ready)
 
     def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
         if not tokens:
