@@ -190,6 +190,9 @@ def test_connections_cut_by_the_server_lose_and_double_nothing(hosts: Hosts) -> 
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         f"WHERE application_name = '{app}'"
     )
+    # Both hosts started (a cut during a host's start fails its start: `open` does not retry).
+    wait_for(lambda: all(hosts.log(i).exists() and "host started" in hosts.log(i).read_text()
+                         for i in range(2)), 120, "both hosts started")  # fmt: skip
     wait_for(lambda: len(hosts.done()) >= 300, 120, "jobs running")
     assert query(kill)[0][0] > 0
     # A host may not have written its log yet (the other ran the first jobs): count 0 then.
