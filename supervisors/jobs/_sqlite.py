@@ -11,6 +11,7 @@ import trio
 
 from ._model import NewJob
 from ._sqlite_db import SQLiteDB
+from ._sqlite_merge import insert_merged
 from ._sqlstore import SQLStore
 from ._wakeup import listen
 from ._writer import Writer
@@ -60,9 +61,9 @@ class SQLiteStore(SQLStore):
         return await self._writer.call(fn, group=True)
 
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
-        # Several enqueuers waiting together: one multi-row INSERT (`SQLiteDB.insert_merged`).
+        # Several enqueuers waiting together: one multi-row INSERT (`insert_merged`).
         return await self._writer.call(
-            lambda db: db.insert(jobs, now), group=True, merge=_insert_merged, item=(jobs, now)
+            lambda db: db.insert(jobs, now), group=True, merge=insert_merged, item=(jobs, now)
         )
 
     async def open(self) -> None:
@@ -88,7 +89,3 @@ class SQLiteStore(SQLStore):
 
 def _connection(db: SQLiteDB) -> sqlite3.Connection:
     return db.conn
-
-
-def _insert_merged(db: SQLiteDB, items: list[tuple[Sequence[NewJob], float]]) -> list[list[int]]:
-    return db.insert_merged(items)

@@ -8,7 +8,6 @@ so concurrent processes on the same file take turns instead of failing half-way;
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -56,15 +55,6 @@ from ._sqlite_open import connect
 _INSERT_ROW = Q["insert"].removesuffix(" RETURNING id")
 """``insert`` without its ``RETURNING``: on SQLite the cursor's ``lastrowid`` is the new id."""
 assert Q["insert"] != _INSERT_ROW, "the insert statement no longer ends with RETURNING id"
-
-
-_ROWS_PER_INSERT = 500
-"""The most jobs in one multi-row ``INSERT`` (11 parameters each: within SQLite's 32,766)."""
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_rows_statement(n: int) -> str:
-    return Q["insert_rows"].format(rows=",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * n))
 
 
 class _WriteTransaction:
@@ -260,55 +250,6 @@ class SQLiteDB:
                     job = self._resolve(c, job, cache)
                 ids.append(self._insert_one(c, job, now)[0])
         return ids
-
-    def insert_merged(self, items: list[tuple[Sequence[NewJob], float]]) -> list[list[int]]:
-        """`insert` of each ``(jobs, now)`` of ``items``, in order, inside the open transaction:
-        the consecutive items whose jobs are all plain (settings resolved, no unique key, no
-        schedule, no parent) in one multi-row ``INSERT`` per `_ROWS_PER_INSERT` jobs. SQLite only."""
-        out: list[list[int]] = []
-        rows: list[tuple[object, ...]] = []
-        pending: list[int] = []  # the sizes of the items in ``rows``
-        c = self.conn
-        for jobs, now in items:
-            if not all(
-                not j.defined and j.unique_key is None and j.schedule is None
-                and j.parent_id is None
-                for j in jobs
-            ):
-                self._insert_rows(c, rows, pending, out)
-                out.append(self.insert(jobs, now))
-                continue
-            for j in jobs:
-                rows.append((
-                    j.name, j.queue, j.args, "enqueued" if j.run_at <= now else "scheduled",
-                    j.max_attempts, j.run_at, now, j.priority, j.concurrency_key,
-                    j.concurrency_limit,
-                ))  # fmt: skip
-            pending.append(len(jobs))
-        self._insert_rows(c, rows, pending, out)
-        return out
-
-    def _insert_rows(
-        self, c: sqlite3.Connection, rows: list[tuple[object, ...]], sizes: list[int],
-        out: list[list[int]],
-    ) -> None:
-        """Insert ``rows`` with the next free ids; append each item's ids to ``out``; empty both."""
-        if not rows:
-            return
-        base = int(c.execute(Q["max_id"]).fetchone()[0] or 0) + 1
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            params: list[object] = []
-            for offset, row in enumerate(chunk, base + start):
-                params.append(offset)
-                params.extend(row)
-            c.execute(_insert_rows_statement(len(chunk)), params)
-        first = base
-        for size in sizes:
-            out.append(list(range(first, first + size)))
-            first += size
-        rows.clear()
-        sizes.clear()
 
     def _claim(
         self, c: Any, queue: str, limit: int, owner: str, now: float, lease_until: float
