@@ -3,11 +3,12 @@ ledger, mixed into `SQLiteDB` (so `PostgresDB` runs them too, on its own dialect
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._cron import Cron
-from ._errors import CronError, JobNotFoundError, ScheduleNotFoundError
+from ._errors import CronError, JobNotFoundError
 from ._model import JobState, NewJob, to_datetime
 from ._recurring import Misfire, catch_up_policy, dst_policy, overlap_policy
 from ._reports import (
@@ -27,7 +28,7 @@ class ReportsDB:
     """The progress, log and ledger methods of `SQLiteDB` (see `Store` for their contract)."""
 
     Q: Mapping[str, str]
-    conn: Any
+    conn: sqlite3.Connection
 
     def _write(self) -> Any: ...  # provided by SQLiteDB
 

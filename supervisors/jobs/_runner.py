@@ -23,6 +23,8 @@ import contextlib
 import functools
 import logging
 import math
+import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 
@@ -32,8 +34,10 @@ from ._core import Core, _current
 from ._errors import JobArgumentsError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
 from ._model import ClaimedJob, Failure, Token
+from ._progress import Reporter
 from ._registry import JobDefinition
 from ._resources import job_resources
+from ._signal import Signal
 
 logger = logging.getLogger("supervisors.jobs")
 
@@ -61,6 +65,13 @@ class QueueRunner:
         self._give_up_at = math.inf
         self._holds: set[trio.CancelScope] = set()
         self._kick = core.queue_signals[queue]
+        self._reporters: dict[int, Reporter] = {}
+        """The attempts running here that reported something (`JobContext.progress`)."""
+        self._report_signal = Signal()
+        self._trio_thread = threading.get_ident()
+        self._trio_token: trio.lowlevel.TrioToken | None = None
+        self._anchor = (-math.inf, 0.0)
+        """``(wall, monotonic)`` read together on the Trio thread: a worker thread's clock."""
 
     def drain(self, *, stop_jobs_at: float = math.inf, give_up_at: float = math.inf) -> None:
         """Stop claiming; `run` returns once the running jobs have stopped and are recorded.
@@ -82,9 +93,12 @@ class QueueRunner:
     async def run(self) -> None:
         """Run until drained (returns) or cancelled (stopped jobs are released)."""
         send, receive = trio.open_memory_channel[ClaimedJob](math.inf)
+        self._trio_thread = threading.get_ident()
+        self._trio_token = trio.lowlevel.current_trio_token()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._write_reports)
                 for _ in range(self.concurrency):
                     nursery.start_soon(self._work, receive)
                 await self._pump(send)
@@ -128,6 +142,7 @@ class QueueRunner:
             self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
+            self._anchor = (now, time.monotonic())
             with trio.CancelScope(shield=True):
                 settled = await store.settle_and_claim(
                     queue,
@@ -230,12 +245,18 @@ class QueueRunner:
         deadline = trio.current_time() + timeout if timeout is not None else math.inf
         scope = trio.CancelScope(deadline=min(deadline, self._stop_jobs_at))
         self._scopes[job.id] = scope
-        token = _current.set(job)
+        token = _current.set((job, self))
         try:
-            with scope:
-                # scoped resources close with the run's outcome: an error, the timeout, the stop
-                async with job_resources(definition.fn) as resources:
-                    await self._call(job, definition, args, resources)
+            try:
+                with scope:
+                    # scoped resources close with the run's outcome: an error, the timeout, the stop
+                    async with job_resources(definition.fn) as resources:
+                        await self._call(job, definition, args, resources)
+            finally:
+                if self._reporters:  # the attempt's last reports go before its outcome
+                    reporter = self._reporters.pop(job.id, None)
+                    if reporter is not None:
+                        await self._final_report(reporter)
         except Exception as exc:
             if job.id in self._active:
                 self._record_failure(job, definition, exc)  # made CANCELLED if requested
@@ -300,6 +321,55 @@ class QueueRunner:
         finally:
             if returned.is_set():
                 threads.discard(job.id)
+
+    # --- progress and log (`_progress`) ----------------------------------------------------------
+
+    def reporter(self, job: ClaimedJob) -> Reporter | None:
+        """The reporter of ``job``'s attempt, made on its first report (any thread); ``None``
+        once the attempt's code has ended."""
+        found = self._reporters.get(job.id)
+        if found is not None or job.id not in self._scopes:
+            return found
+        made = Reporter(
+            job, max_lines=self.core.settings.max_log_lines, now=self._line_time, wake=self._wake_writer
+        )
+        return self._reporters.setdefault(job.id, made)
+
+    def _line_time(self) -> float:
+        if threading.get_ident() == self._trio_thread:
+            return self.core.clock.now()
+        wall, mono = self._anchor
+        return wall + (time.monotonic() - mono) if wall > -math.inf else time.time()
+
+    def _wake_writer(self) -> None:
+        if threading.get_ident() == self._trio_thread:
+            self._report_signal.set()
+        elif self._trio_token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._trio_token.run_sync_soon(self._report_signal.set)
+
+    async def _write_reports(self) -> None:
+        """Write what running attempts reported: at once, then at most every
+        ``progress_interval`` seconds (what is reported meanwhile waits, the latest winning)."""
+        core = self.core
+        while True:
+            await self._report_signal.wait()
+            reports = [r for r in (rep.take() for rep in list(self._reporters.values())) if r]
+            if reports:
+                now = core.clock.now()
+                self._anchor = (now, time.monotonic())
+                refused = await core.store.report(reports, owner=core.owner, now=now)
+                for job_id in refused:
+                    self._reporters.pop(job_id, None)  # lost its lease: its reports go nowhere
+            await trio.sleep(core.settings.progress_interval)
+
+    async def _final_report(self, reporter: Reporter) -> None:
+        report = reporter.take()
+        if report is None:
+            return
+        core = self.core
+        with trio.CancelScope(shield=True):
+            await core.store.report([report], owner=core.owner, now=core.clock.now())
 
     def _record_failure(self, job: ClaimedJob, definition: JobDefinition, exc: Exception) -> None:
         core = self.core

@@ -36,10 +36,10 @@ from ._model import (
     Token,
     to_datetime,
 )
-from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
-from ._sql import STATEMENTS as Q
 from ._reports import FireOutcome
 from ._reports_db import Entry, ReportsDB, duplicate_reason
+from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
+from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
 _INSERT_ROW = Q["insert"].removesuffix(" RETURNING id")
