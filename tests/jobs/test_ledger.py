@@ -92,7 +92,7 @@ async def test_two_schedulers_on_one_store_fire_once_and_the_other_records_a_dup
         JobSystem(
             store=store, registry=registry(), clock=wall, name=f"jobs{i}",
             recurring=[Recurring(name="every5", cron="*/5 * * * *", job="tick")],
-        )  # fmt: skip
+        )
         for i in (1, 2)
     ]
     tree = Supervisor(name="app", children=[s.child_spec() for s in systems])
