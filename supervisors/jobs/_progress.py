@@ -29,7 +29,7 @@ class Reporter:
     """
 
     __slots__ = (
-        "_dirty", "_dropped", "_fraction", "_lines", "_lock", "_max_lines", "_message", "_now",
+        "_closed", "_dirty", "_dropped", "_fraction", "_lines", "_lock", "_max_lines", "_message", "_now",
         "_seq", "_version", "_wake", "job",
     )  # fmt: skip
 
@@ -48,6 +48,13 @@ class Reporter:
         self._seq = 0
         self._dropped = 0
         self._dirty = False
+        self._closed = False
+
+    def close(self) -> None:
+        """Drop what is pending and ignore later reports (the store refused the attempt's token)."""
+        with self._lock:
+            self._closed = True
+            self._lines = []
 
     def progress(self, fraction: float, message: str) -> None:
         if not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
@@ -55,6 +62,8 @@ class Reporter:
             raise ValueError(msg)
         message = _cut(str(message), MAX_MESSAGE_CHARS)
         with self._lock:
+            if self._closed:
+                return
             self._fraction, self._message = float(fraction), message
             self._touch()
 
@@ -62,6 +71,8 @@ class Reporter:
         at = self._now()
         line = _cut(str(text), MAX_LINE_CHARS)
         with self._lock:
+            if self._closed:
+                return
             if self._seq < self._max_lines:
                 self._lines.append((self._seq, at, line))
                 self._seq += 1
@@ -78,7 +89,7 @@ class Reporter:
     def take(self) -> ProgressReport | None:
         """What was reported since the last `take`, or ``None`` if nothing was."""
         with self._lock:
-            if not self._dirty:
+            if not self._dirty or self._closed:
                 return None
             self._dirty = False
             lines, self._lines = tuple(self._lines), []

@@ -65,8 +65,8 @@ class QueueRunner:
         self._give_up_at = math.inf
         self._holds: set[trio.CancelScope] = set()
         self._kick = core.queue_signals[queue]
-        self._reporters: dict[int, Reporter] = {}
-        """The attempts running here that reported something (`JobContext.progress`)."""
+        self._reporters: dict[Token, Reporter] = {}
+        """The attempts running here that reported something (`JobContext.progress`), by token."""
         self._report_signal = Signal()
         self._trio_thread = threading.get_ident()
         self._trio_token: trio.lowlevel.TrioToken | None = None
@@ -254,7 +254,7 @@ class QueueRunner:
                         await self._call(job, definition, args, resources)
             finally:
                 if self._reporters:  # the attempt's last reports go before its outcome
-                    reporter = self._reporters.pop(job.id, None)
+                    reporter = self._reporters.pop(job.token, None)
                     if reporter is not None:
                         await self._final_report(reporter)
         except Exception as exc:
@@ -327,13 +327,13 @@ class QueueRunner:
     def reporter(self, job: ClaimedJob) -> Reporter | None:
         """The reporter of ``job``'s attempt, made on its first report (any thread); ``None``
         once the attempt's code has ended."""
-        found = self._reporters.get(job.id)
+        found = self._reporters.get(job.token)
         if found is not None or job.id not in self._scopes:
             return found
         made = Reporter(
             job, max_lines=self.core.settings.max_log_lines, now=self._line_time, wake=self._wake_writer
         )
-        return self._reporters.setdefault(job.id, made)
+        return self._reporters.setdefault(job.token, made)
 
     def _line_time(self) -> float:
         if threading.get_ident() == self._trio_thread:
@@ -359,8 +359,10 @@ class QueueRunner:
                 now = core.clock.now()
                 self._anchor = (now, time.monotonic())
                 refused = await core.store.report(reports, owner=core.owner, now=now)
-                for job_id in refused:
-                    self._reporters.pop(job_id, None)  # lost its lease: its reports go nowhere
+                for report in reports:  # lost its lease: its reports go nowhere
+                    lost = self._reporters.get((report.job_id, report.attempt))
+                    if report.job_id in refused and lost is not None:
+                        lost.close()
             await trio.sleep(core.settings.progress_interval)
 
     async def _final_report(self, reporter: Reporter) -> None:

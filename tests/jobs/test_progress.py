@@ -165,3 +165,43 @@ async def test_a_fraction_outside_zero_to_one_is_refused(
     async with running(jobs):
         await jobs.wait_finished(await jobs.enqueue("bad"))
     assert errors == ["'fraction' must be a number in [0, 1] (got 1.5)"]
+
+
+async def test_a_run_that_lost_its_lease_cannot_write_over_the_next_attempt(
+    autojump_clock: MockClock, wall: TrioWallClock
+) -> None:
+    """A stalled run whose job was recovered and run again by another host keeps reporting:
+    its reports are refused (fenced), the new attempt's are kept, each under its attempt."""
+    from supervisors import Supervisor, open_tree
+
+    reg = JobRegistry()
+    started, gate = trio.Event(), trio.Event()
+    ended: list[int] = []
+
+    @reg.job()
+    async def slow() -> None:
+        job = current_job()
+        job.progress(0.1, f"attempt {job.attempt} started")
+        if job.attempt == 1:
+            started.set()
+            with trio.CancelScope(shield=True):  # stalls past its lease, as a stuck run would
+                await gate.wait()
+            job.progress(0.9, "stale")
+            job.log("stale line")
+        ended.append(job.attempt)
+
+    store = InMemoryStore()
+    a, b = (JobSystem(store=store, registry=reg, clock=wall, name=name) for name in ("a", "b"))
+    async with open_tree(Supervisor(name="app", children=[a.child_spec(), b.child_spec()])):
+        job_id = await a.enqueue("slow")
+        await started.wait()
+        assert await store.requeue_expired(now=wall.now() + 3600) == {"default"}
+        b._core.wake_queue("default")  # host b recovers the job: attempt 2
+        await b.wait_finished(job_id)
+        gate.set()
+        await trio.sleep(60)  # host a's run ends and tries to write its last reports
+        attempts = await a.progress(job_id)
+    assert sorted(ended) == [1, 2]
+    assert [(p.attempt, p.fraction, p.message, p.lines) for p in attempts] == [
+        (1, 0.1, "attempt 1 started", ()), (2, 0.1, "attempt 2 started", ()),
+    ]  # fmt: skip
