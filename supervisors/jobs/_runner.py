@@ -68,6 +68,8 @@ class QueueRunner:
         self._reporters: dict[Token, Reporter] = {}
         """The attempts running here that reported something (`JobContext.progress`), by token."""
         self._report_signal = Signal()
+        self._report_written: trio.Event | None = None
+        """Set when the write of reports in flight (if any) has ended."""
         self._trio_thread = threading.get_ident()
         self._trio_token: trio.lowlevel.TrioToken | None = None
         self._anchor = (-math.inf, 0.0)
@@ -358,7 +360,11 @@ class QueueRunner:
             if reports:
                 now = core.clock.now()
                 self._anchor = (now, time.monotonic())
-                refused = await core.store.report(reports, owner=core.owner, now=now)
+                written = self._report_written = trio.Event()
+                try:
+                    refused = await core.store.report(reports, owner=core.owner, now=now)
+                finally:
+                    written.set()
                 for report in reports:  # lost its lease: its reports go nowhere
                     lost = self._reporters.get((report.job_id, report.attempt))
                     if report.job_id in refused and lost is not None:
@@ -366,12 +372,15 @@ class QueueRunner:
             await trio.sleep(core.settings.progress_interval)
 
     async def _final_report(self, reporter: Reporter) -> None:
-        report = reporter.take()
-        if report is None:
-            return
+        """Write what the attempt reported since the last write, after the write in flight (the
+        lines it took must commit before the outcome, which ends the attempt's fence)."""
         core = self.core
         with trio.CancelScope(shield=True):
-            await core.store.report([report], owner=core.owner, now=core.clock.now())
+            if self._report_written is not None:
+                await self._report_written.wait()
+            report = reporter.take()
+            if report is not None:
+                await core.store.report([report], owner=core.owner, now=core.clock.now())
 
     def _record_failure(self, job: ClaimedJob, definition: JobDefinition, exc: Exception) -> None:
         core = self.core

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 import trio
+import trio.testing
 from trio.testing import MockClock
 
 from supervisors import Tree
@@ -195,6 +196,8 @@ async def test_a_run_that_lost_its_lease_cannot_write_over_the_next_attempt(
     async with open_tree(Supervisor(name="app", children=[a.child_spec(), b.child_spec()])):
         job_id = await a.enqueue("slow")
         await started.wait()
+        await trio.testing.wait_all_tasks_blocked()  # attempt 1's first report is written
+        assert (await a.progress(job_id))[0].message == "attempt 1 started"
         assert await store.requeue_expired(now=wall.now() + 3600) == {"default"}
         b._core.wake_queue("default")  # host b recovers the job: attempt 2
         await b.wait_finished(job_id)
