@@ -134,14 +134,17 @@ class JobContext:
 
     @property
     def id(self) -> int:
+        """The job's id."""
         return self._job.id
 
     @property
     def name(self) -> str:
+        """The job's registered name."""
         return self._job.name
 
     @property
     def queue(self) -> str:
+        """The queue it runs in."""
         return self._job.queue
 
     @property
@@ -156,6 +159,7 @@ class JobContext:
 
     @property
     def max_attempts(self) -> int:
+        """Its attempts in total, the first run included."""
         return self._job.max_attempts
 
     @property
