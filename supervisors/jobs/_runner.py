@@ -138,7 +138,8 @@ class QueueRunner:
                 if not woken or core.wake_gen[queue] != seen:
                     maybe_work = True
                 continue
-            seen = core.wake_gen[queue]
+            if want:  # a round that only records outcomes must not absorb a wake-up unseen
+                seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
             self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
