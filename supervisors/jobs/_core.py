@@ -30,7 +30,8 @@ _current: ContextVar[tuple[ClaimedJob, ReportSink] | None] = ContextVar(
 
 def current_job() -> JobContext:
     """The job whose function is running in this task or its worker thread: its id, name,
-    queue, attempt, ..., and `JobContext.progress` / `JobContext.log` to report on its run.
+    queue, attempt, ... (for a continuation, ``parent_id`` and ``parent_result``), and
+    `JobContext.progress` / `JobContext.log` to report on its run.
 
     Raises `JobError` outside a job function.
     """
@@ -56,6 +57,7 @@ class Settings:
     progress_interval: float = 1.0
     max_log_lines: int = 1000
     keep_ledger: int = 1000
+    max_result_size: int = 64 * 1024
 
 
 class Core:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol, final
 
-from ._model import ClaimedJob, Token
+from ._model import ClaimedJob, JSONValue, Token
 from ._reports import MAX_LINE_CHARS, MAX_MESSAGE_CHARS, ProgressReport
 
 
@@ -161,6 +161,16 @@ class JobContext:
     def max_attempts(self) -> int:
         """Its attempts in total, the first run included."""
         return self._job.max_attempts
+
+    @property
+    def parent_id(self) -> int | None:
+        """For a continuation: the job it continues."""
+        return self._job.parent_id
+
+    @property
+    def parent_result(self) -> JSONValue:
+        """For a continuation: its parent's result (JSON form); see `ClaimedJob.parent_result`."""
+        return self._job.parent_result
 
     @property
     def token(self) -> Token:
