@@ -45,6 +45,10 @@ from ._postgres import DatabaseClock as DatabaseClock
 from ._postgres import HostInfo as HostInfo
 from ._postgres import PostgresStore as PostgresStore
 from ._progress import JobContext as JobContext
+from ._query import Cursor as Cursor
+from ._query import JobPage as JobPage
+from ._query import JobQuery as JobQuery
+from ._query import JobQueryError as JobQueryError
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -70,6 +74,7 @@ __all__ = [
     "ContinueOn",
     "Cron",
     "CronError",
+    "Cursor",
     "DatabaseClock",
     "Failure",
     "FireOutcome",
@@ -83,6 +88,9 @@ __all__ = [
     "JobDefinition",
     "JobError",
     "JobNotFoundError",
+    "JobPage",
+    "JobQuery",
+    "JobQueryError",
     "JobRegistry",
     "JobRequest",
     "JobResultError",

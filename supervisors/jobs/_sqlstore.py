@@ -25,6 +25,7 @@ from ._model import (
     Success,
     Token,
 )
+from ._query import JobPage, JobQuery
 from ._reports import AttemptProgress, LedgerEntry, ProgressReport, ScheduleInfo
 from ._sqlite_db import SQLiteDB
 from ._store import Store
@@ -142,6 +143,9 @@ class SQLStore(Store):
         offset: int = 0,
     ) -> list[Job]:
         return await self._run(lambda db: db.list(state, queue, limit, offset))
+
+    async def search(self, query: JobQuery) -> JobPage:
+        return await self._run(lambda db: db.search(query))
 
     async def counts(self) -> JobCounts:
         return await self._run(lambda db: db.counts())
