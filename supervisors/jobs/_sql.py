@@ -83,13 +83,14 @@ SQLITE = Dialect(
 
 _PG_TYPES = {
     **dict.fromkeys(
-        ("now", "finished_at", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time", "period",
-         "since", "until", "cursor_at"),
+        ("now", "finished_at", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time",
+         "period", "since", "until", "cursor_at", "fraction", "at", "grace"),
         "float8",
     ),
     **dict.fromkeys(
-        ("id", "parent_id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused", "priority",
-         "concurrency_limit", "rate_limit", "n", "cursor_id"),
+        ("id", "parent_id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused",
+         "priority", "concurrency_limit", "rate_limit", "n", "cursor_id", "version", "seq",
+         "dropped", "job_id", "keep", "overlap"),
         "int8",
     ),
     # The columns of `BATCHED`'s statements, one element per job.
@@ -352,7 +353,7 @@ _TEMPLATES: Mapping[str, str] = {
         INSERT INTO schedules (name, cursor) VALUES (:schedule, :cursor)
         ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor
     """,
-    "schedule_open": f"SELECT 1 FROM jobs WHERE schedule = :schedule AND {UNFINISHED} LIMIT 1",
+    "schedule_open": f"SELECT id FROM jobs WHERE schedule = :schedule AND {UNFINISHED} LIMIT 1",
     "retry": f"""
         UPDATE jobs SET state = 'enqueued', run_at = :now, finished_at = NULL,
                         max_attempts = :max_attempts
@@ -381,6 +382,63 @@ _TEMPLATES: Mapping[str, str] = {
         WHERE job_id IN ({ids}) ORDER BY {row_order}
     """,
     "counts": "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state",
+    # --- progress and log of running attempts (`_reports`), fenced like `renew` ------------------
+    "fenced": f"SELECT 1 FROM jobs WHERE {_FENCE}",
+    "report_progress": """
+        INSERT INTO job_progress (job_id, attempt, version, fraction, message, updated_at, dropped)
+        VALUES (:id, :attempt, :version, :fraction, :message, :now, :dropped)
+        ON CONFLICT (job_id, attempt) DO UPDATE SET version = excluded.version,
+            fraction = excluded.fraction, message = excluded.message,
+            updated_at = excluded.updated_at, dropped = excluded.dropped
+        WHERE job_progress.version < excluded.version
+    """,
+    "report_line": """
+        INSERT INTO job_log (job_id, attempt, seq, at, line) VALUES (:id, :attempt, :seq, :at, :line)
+        ON CONFLICT (job_id, attempt, seq) DO NOTHING
+    """,
+    "job_exists": "SELECT 1 FROM jobs WHERE id = :id",
+    "progress_of": """
+        SELECT attempt, fraction, message, updated_at, dropped FROM job_progress
+        WHERE job_id = :id ORDER BY attempt
+    """,
+    "log_of": "SELECT attempt, at, line FROM job_log WHERE job_id = :id ORDER BY attempt, seq",
+    "delete_progress": "DELETE FROM job_progress WHERE job_id = :id",
+    "delete_log": "DELETE FROM job_log WHERE job_id = :id",
+    "prune_progress": "DELETE FROM job_progress WHERE job_id IN ({ids})",
+    "prune_log": "DELETE FROM job_log WHERE job_id IN ({ids})",
+    # --- the fire ledger of recurring schedules (`_reports.LedgerEntry`) ---------------------------
+    "ledger_add": """
+        INSERT INTO schedule_ledger (schedule, fire_time, outcome, job_id, reason, at, host)
+        VALUES (:schedule, :fire_time, :outcome, :job_id, :reason, :now, :owner)
+    """,
+    "ledger_of": """
+        SELECT schedule, fire_time, outcome, job_id, reason, at, host FROM schedule_ledger
+        WHERE schedule = :schedule ORDER BY seq DESC LIMIT :limit
+    """,
+    "ledger_last": """
+        SELECT schedule, fire_time, outcome, job_id, reason, at, host FROM schedule_ledger
+        WHERE schedule = :schedule AND (:outcome IS NULL OR outcome = :outcome)
+        ORDER BY seq DESC LIMIT 1
+    """,
+    "ledger_schedules": "SELECT DISTINCT schedule FROM schedule_ledger",
+    # Keeps the newest ``:keep`` entries of a schedule.
+    "ledger_trim": """
+        DELETE FROM schedule_ledger WHERE schedule = :schedule AND seq <= (
+            SELECT seq FROM schedule_ledger WHERE schedule = :schedule
+            ORDER BY seq DESC LIMIT 1 OFFSET :keep)
+    """,
+    "define_schedule_policy": """
+        UPDATE schedule_definitions SET cron = :cron, tz = :tz, misfire = :misfire,
+            misfire_grace = :grace, overlap = :overlap
+        WHERE name = :schedule
+    """,
+    "schedule_rows": """
+        SELECT d.name, d.job, d.queue, d.paused, d.cron, d.tz, d.misfire, d.misfire_grace,
+               d.overlap, s.cursor
+        FROM schedule_definitions AS d LEFT JOIN schedules AS s ON s.name = d.name
+        ORDER BY d.name
+    """,
+    "job_state": "SELECT state FROM jobs WHERE id = :id",
 }
 
 # The set-based forms of the per-job statements above, for dialects with arrays: the jobs come
