@@ -3,24 +3,39 @@
 Rules for a new step: append it (never edit a released one), make it keep every row (add
 columns with defaults, create tables and indexes, copy data; never drop a column or a table
 that holds data), and write it as plain statements separated by ``;`` (they run one by one
-inside the opener's single transaction, so a failed step leaves the file as it was).
+inside the opener's single transaction, so a failed step leaves the file as it was). A step
+that must read the schema to rewrite it (a table rebuild) is a function instead, run in the
+same transaction.
 """
 
 from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
 
 import attrs
 
 
 @attrs.frozen
 class Migration:
-    """One schema step: ``version`` is the ``user_version`` after it."""
+    """One schema step: ``version`` is the ``user_version`` after it; ``script``'s statements
+    run first, then ``run`` (if any) on the connection, inside the migration's transaction."""
 
     version: int
     summary: str
-    script: str
+    script: str = ""
+    run: Callable[[sqlite3.Connection], None] | None = None
 
     def statements(self) -> list[str]:
         return [s.strip() for s in self.script.split(";") if s.strip()]
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        """Run this step on ``conn``, which holds the migration's open transaction."""
+        for statement in self.statements():
+            conn.execute(statement)
+        if self.run is not None:
+            self.run(conn)
 
 
 _UNFINISHED = "('scheduled', 'enqueued', 'running', 'retrying')"
@@ -200,6 +215,70 @@ ALTER TABLE schedule_definitions ADD COLUMN misfire TEXT NOT NULL DEFAULT 'run_o
 ALTER TABLE schedule_definitions ADD COLUMN misfire_grace REAL NOT NULL DEFAULT 60.0;
 ALTER TABLE schedule_definitions ADD COLUMN overlap INTEGER NOT NULL DEFAULT 0
 """,
+    ),
+)
+
+
+def _never_reuse_job_ids(conn: sqlite3.Connection) -> None:
+    """Rebuild ``jobs`` with ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (SQLite's table-rebuild
+    procedure), so that ``sqlite_sequence`` keeps the highest id ever given and a deleted newest
+    job's id is never given again.
+
+    The new table's definition is the current one (read from ``sqlite_master``, so columns
+    added by any earlier step are kept) with ``AUTOINCREMENT`` added; every row is copied with
+    its id; the indexes and triggers on ``jobs`` are recreated from their stored SQL. Foreign
+    keys are deferred to the commit and checked before it (the schema declares none; other
+    tables refer to jobs by value: ``job_errors``, ``job_progress``, ``job_log``,
+    ``schedule_ledger`` and ``jobs.parent_id``). The high-water mark starts above every id
+    still referred to, not only above the largest id left in ``jobs``: an id a table still
+    names is never given to a new job either.
+    """
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+    ).fetchone()
+    rebuilt, tables = re.subn(r"^CREATE TABLE jobs\b", "CREATE TABLE jobs_rebuilt", str(sql))
+    rebuilt, keys = re.subn(
+        r"\bid INTEGER PRIMARY KEY\b(?! AUTOINCREMENT)", "id INTEGER PRIMARY KEY AUTOINCREMENT", rebuilt
+    )
+    if (tables, keys) != (1, 1):
+        msg = f"cannot rebuild the jobs table: unexpected definition {sql!r}"
+        raise sqlite3.DatabaseError(msg)
+    attached = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'jobs' AND type IN ('index', 'trigger')"
+            " AND sql IS NOT NULL ORDER BY type, name"
+        )
+    ]
+    columns = ", ".join(f'"{r[1]}"' for r in conn.execute("PRAGMA table_info(jobs)"))
+    conn.execute("PRAGMA defer_foreign_keys = ON")  # foreign_keys cannot change in a transaction
+    conn.execute(rebuilt)
+    conn.execute(f"INSERT INTO jobs_rebuilt ({columns}) SELECT {columns} FROM jobs ORDER BY id")
+    conn.execute("DROP TABLE jobs")
+    conn.execute("ALTER TABLE jobs_rebuilt RENAME TO jobs")
+    for statement in attached:
+        conn.execute(statement)
+    referring = ["SELECT max(id) FROM jobs", "SELECT max(parent_id) FROM jobs"]
+    for (table,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchall():
+        if any(r[1] == "job_id" for r in conn.execute(f'PRAGMA table_info("{table}")')):
+            referring.append(f'SELECT max(job_id) FROM "{table}"')
+    high = max(int(conn.execute(q).fetchone()[0] or 0) for q in referring)
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'jobs'")
+    if high:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('jobs', ?)", (high,))
+    problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        msg = f"rebuilding the jobs table broke foreign keys: {problems!r}"
+        raise sqlite3.IntegrityError(msg)
+
+
+MIGRATIONS += (
+    Migration(
+        version=8,
+        summary="job ids are never reused: jobs rebuilt with AUTOINCREMENT (see sqlite_sequence)",
+        run=_never_reuse_job_ids,
     ),
 )
 

@@ -191,13 +191,18 @@ _TEMPLATES: Mapping[str, str] = {
     """,
     # SQLite's merged inserts of plain jobs (no unique key, no schedule): ``{rows}`` is filled
     # with one ``(...)`` of positional marks per job, in the column order below; the ids are
-    # given (the next free ones, as SQLite would choose them: the writer holds the lock).
+    # given (from "next_id", as SQLite's AUTOINCREMENT would choose them: the writer holds the
+    # lock), and an explicit id raises sqlite_sequence's high-water mark as a chosen one does.
     "insert_rows": """
         INSERT INTO jobs (id, name, queue, args, state, max_attempts, run_at, created_at,
                           priority, concurrency_key, concurrency_limit)
         VALUES {rows}
     """,
-    "max_id": "SELECT max(id) FROM jobs",
+    # SQLite only: the id AUTOINCREMENT gives next, above every id ever given (never reused).
+    "next_id": """
+        SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0),
+                   coalesce((SELECT max(id) FROM jobs), 0)) + 1
+    """,
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
     "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",
     "claim": f"""

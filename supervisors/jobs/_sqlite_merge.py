@@ -56,11 +56,12 @@ def insert_merged(db: SQLiteDB, items: list[tuple[Sequence[NewJob], float]]) -> 
 def _insert_rows(
     c: sqlite3.Connection, rows: list[tuple[object, ...]], sizes: list[int], out: list[list[int]]
 ) -> None:
-    """Insert ``rows`` with the next free ids (as SQLite would choose them: the transaction
-    holds the write lock); append each item's ids to ``out``; empty ``rows`` and ``sizes``."""
+    """Insert ``rows`` with the next ids, as AUTOINCREMENT would choose them (above every id
+    ever given, so never a deleted job's; the transaction holds the write lock); append each
+    item's ids to ``out``; empty ``rows`` and ``sizes``."""
     if not rows:
         return
-    base = int(c.execute(Q["max_id"]).fetchone()[0] or 0) + 1
+    base = int(c.execute(Q["next_id"]).fetchone()[0])
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         params: list[object] = []

@@ -218,8 +218,7 @@ def migrate(conn: sqlite3.Connection, where: str) -> None:
         )
         _check_ours(Path(where), app_id, version, tables)
         for step in MIGRATIONS[version:]:
-            for statement in step.statements():
-                conn.execute(statement)
+            step.apply(conn)
         if version != SCHEMA_VERSION or app_id != APPLICATION_ID:
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")

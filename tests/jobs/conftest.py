@@ -44,22 +44,28 @@ def pg_schema() -> Iterator[str]:
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """Each store implementation in turn (the contract suite runs against all of them); the
-    PostgreSQL one in a schema of its own, dropped after the test."""
+    PostgreSQL one in a schema of its own, dropped after the test. Closed after the test (its
+    connection and, for SQLite, its writer thread), so a run does not pile them up."""
+    store: Store
     if request.param == "memory":
-        yield InMemoryStore()
+        store = InMemoryStore()
     elif request.param == "sqlite":
-        yield SQLiteStore(tmp_path / "jobs.db")
+        store = SQLiteStore(tmp_path / "jobs.db")
     else:
         schema = request.getfixturevalue("pg_schema")
         from supervisors.jobs import PostgresStore
 
         store = PostgresStore(PG_URL, schema=schema)
+    try:
+        yield store
+    finally:
         try:
-            yield store
+            await store.aclose()
         finally:
-            close_sync(store)
+            if request.param == "postgres":
+                close_sync(store)  # a pool that aclose could not close
 
 
 @asynccontextmanager

@@ -211,10 +211,85 @@ def test_a_first_release_database_is_upgraded_in_place_keeping_its_jobs(tmp_path
         conn.close()
 
 
+def make_v7(path: Path) -> None:
+    """A job file of schema version 7 (before job ids were never reused): five jobs (an error, a
+    continuation), its newest job (id 6) deleted."""
+    conn = sqlite3.connect(path)
+    conn.executescript((FIXTURES / "schema_v7.sql").read_text())
+    conn.close()
+
+
+def contents(path: Path) -> tuple[dict[str, list[tuple[object, ...]]], dict[str, str]]:
+    """Every row of every table of ours, and the SQL of every index, by name."""
+    conn = sqlite3.connect(path)
+    try:
+        names = [
+            str(r[0])
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not str(r[0]).startswith("sqlite_")
+        ]
+        rows = {n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall(), key=repr) for n in names}
+        indexes = dict(
+            conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        )
+    finally:
+        conn.close()
+    return rows, indexes
+
+
+def test_a_version_7_file_is_upgraded_keeping_every_row_and_index_and_reusing_no_id(
+    tmp_path: Path,
+) -> None:
+    """Upgrading a file made by version 7 rebuilds ``jobs`` with AUTOINCREMENT and keeps every
+    row with its id, every index, and the other tables; the next id comes after the largest,
+    and from then on a deleted newest job's id is never given again."""
+    path = tmp_path / "jobs.db"
+    make_v7(path)
+    rows, indexes = contents(path)
+    assert [r[0] for r in rows["jobs"]] == [1, 2, 3, 4, 5]
+    with JobClient(path) as client:
+        assert client.get(5).parent_id == 1
+        assert [e.error for e in client.get(1).errors] == ["ValueError: boom"]
+        assert client.enqueue("work", {"n": 6}) == 6
+        client.delete(6)
+        assert client.enqueue("work", {"n": 7}) == 7
+    after, after_indexes = contents(path)
+    assert after_indexes == indexes
+    assert [r for r in after["jobs"] if r[0] <= 5] == rows["jobs"]
+    assert {n: r for n, r in after.items() if n != "jobs"} == {
+        n: r for n, r in rows.items() if n != "jobs"
+    }
+    conn = sqlite3.connect(path)
+    try:
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'jobs'").fetchone()
+        assert "id INTEGER PRIMARY KEY AUTOINCREMENT" in sql
+        assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone() == (7,)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        conn.close()
+
+
+def test_the_upgrade_starts_ids_above_every_id_still_referred_to(tmp_path: Path) -> None:
+    """A deleted job whose id a schedule's ledger still names: upgrading from version 7 starts
+    the ids above it, so the ledger never comes to name a new, unrelated job."""
+    path = tmp_path / "jobs.db"
+    make_v7(path)
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO schedule_ledger (schedule, fire_time, outcome, job_id, reason, at, host)"
+        " VALUES ('nightly', 0, 'enqueued', 9, '', 0, 'h')"
+    )
+    conn.commit()
+    conn.close()
+    with JobClient(path) as client:
+        assert client.enqueue("work", {}) == 10
+
+
 def test_migrations_are_numbered_from_one_without_gaps() -> None:
     """Each migration's version is its position, and the schema version is the last one."""
     assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-    assert all(m.statements() for m in MIGRATIONS)
+    assert all(m.statements() or m.run is not None for m in MIGRATIONS)
 
 
 async def test_a_host_on_a_bad_file_fails_its_start_with_one_line_naming_the_file(

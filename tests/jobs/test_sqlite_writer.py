@@ -11,7 +11,9 @@ import pytest
 import trio
 import trio.testing
 
-from supervisors.jobs import JobRegistry, JobSystem, SQLiteStore
+from supervisors.jobs import JobRegistry, JobSystem, NewJob, SQLiteStore
+from supervisors.jobs._sqlite_db import SQLiteDB
+from supervisors.jobs._sqlite_merge import insert_merged
 from supervisors.jobs._writer import Writer
 
 
@@ -323,3 +325,22 @@ async def test_enqueuers_waiting_together_each_get_the_id_of_their_own_job(tmp_p
         assert (await jobs.counts()).total == 50
     finally:
         await jobs.store.aclose()
+
+
+def test_merged_inserts_never_reuse_a_deleted_newest_jobs_id(tmp_path: Path) -> None:
+    """The ids a multi-row insert gives come after every id ever given, not after the largest
+    left: a deleted newest job's id is not given again."""
+    db = SQLiteDB(tmp_path / "j.db")
+    job = NewJob(name="echo", queue="default", args="{}", run_at=0.0, max_attempts=1)
+    try:
+        first = db.insert([job, job, job], now=0.0)
+        db.delete(first[-1], now=0.0)
+        db.delete(first[-2], now=0.0)
+        db.conn.execute("BEGIN IMMEDIATE")
+        merged = insert_merged(db, [([job, job], 1.0), ([job], 1.0)])
+        db.conn.execute("COMMIT")
+        assert merged == [[first[-1] + 1, first[-1] + 2], [first[-1] + 3]]
+        db.delete(merged[-1][0], now=1.0)
+        assert db.insert([job], now=2.0) == [first[-1] + 4]  # the high-water mark moved too
+    finally:
+        db.close()

@@ -680,6 +680,24 @@ async def test_delete_removes_a_job_and_its_errors_but_not_a_running_one(any_sto
         await any_store.delete(a, now=T0)
 
 
+async def test_a_deleted_newest_jobs_id_is_never_given_to_a_later_job(any_store: Store) -> None:
+    """Deleting or pruning the newest jobs frees no id: later jobs, one or many, get higher ids,
+    and an old id still names no job (a cancel of it cannot reach a new one)."""
+    a, b = await any_store.insert([new(), new()], now=T0)
+    await any_store.delete(b, now=T0)
+    (c,) = await any_store.insert([new(unique_key="u")], now=T0)
+    assert c > b
+    assert await claim(any_store) == [a, c]
+    await any_store.settle(owner="a", now=T0, succeeded=[(a, 1), (c, 1)])
+    assert await any_store.prune(state=JobState.SUCCEEDED, before=T0 + 1) == 2
+    later = await any_store.insert([new(), new(), new()], now=T0 + 2)
+    assert min(later) > c
+    assert len(set(later)) == 3
+    for gone in (b, c):
+        with pytest.raises(JobNotFoundError, match=f"no job with id {gone}"):
+            await any_store.cancel(gone, now=T0 + 2)
+
+
 async def test_requeue_runs_a_finished_job_again_with_more_attempts(any_store: Store) -> None:
     """A succeeded or cancelled job is enqueued again now, with ``attempts`` more attempts."""
     a, b = await any_store.insert([new(max_attempts=1), new()], now=T0)
