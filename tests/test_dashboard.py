@@ -309,18 +309,8 @@ async def test_jobs_page_filters_and_pages_on_the_server_and_shows_a_jobs_attemp
         assert sum(b["failed"] for b in stats["buckets"]) == 3
 
 
-@pytest.mark.xfail(
-    reason="hung twice in ~6 full-suite runs (never alone): a retried job was not picked up; "
-    "bounded by fail_after until the cause is found (see the closing note of this round)",
-    raises=trio.TooSlowError,
-    strict=False,
-)
 async def test_a_bulk_action_acts_on_everything_the_filter_matches_in_batches() -> None:
-    with trio.fail_after(60):
-        await _bulk_action_acts_on_everything_the_filter_matches_in_batches()
-
-
-async def _bulk_action_acts_on_everything_the_filter_matches_in_batches() -> None:
+    """Bulk retry acts on every dead job of the filter; each one runs again."""
     async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:
         ids = [await dead_job(jobs, n) for n in range(5)]
         done = await http.post("/api/jobs/bulk/retry", json={"state": "dead", "queue": "default"})

@@ -102,8 +102,10 @@ class QueueRunner:
         maybe_work = True
         held_by_key = False  # jobs wait for a concurrency key: claim again after an outcome
         rate_until: float | None = None  # the rate window frees a claim then (wall clock)
-        seen = core.wake_gen[queue]
+        seen = core.wake_gen[queue]  # the wake-ups counted when the last claim began
         while True:
+            if core.wake_gen[queue] != seen:
+                maybe_work = True  # woken since the last claim began: it may not have seen the job
             has_results = bool(self._ok or self._failed)
             if has_results and held_by_key:
                 maybe_work = True
@@ -118,11 +120,14 @@ class QueueRunner:
                 wait = poll if free > 0 else math.inf
                 if rate_until is not None and free > 0:
                     wait = min(wait, max(0.0, rate_until - core.clock.now()))
-                woken = await self._kick.wait(wait)
-                if not woken or core.wake_gen[queue] != seen:
-                    maybe_work = True
+                if not await self._kick.wait(wait):
+                    maybe_work = True  # the poll or the rate window is due
                 continue
-            seen = core.wake_gen[queue]
+            if want:
+                # Only a claim consumes wake-ups: a call that only records outcomes must not,
+                # or a job enqueued meanwhile waits for a wake-up that already came (and, with a
+                # store nobody else writes to, is never polled for).
+                seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
             self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
