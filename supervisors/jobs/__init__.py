@@ -28,6 +28,7 @@ from ._memory import InMemoryStore as InMemoryStore
 from ._model import AttemptError as AttemptError
 from ._model import ClaimedJob as ClaimedJob
 from ._model import Failure as Failure
+from ._model import HostInfo as HostInfo
 from ._model import Job as Job
 from ._model import JobCounts as JobCounts
 from ._model import JobSettings as JobSettings
@@ -39,7 +40,6 @@ from ._model import RetryPolicy as RetryPolicy
 from ._model import ScheduleSettings as ScheduleSettings
 from ._model import Settled as Settled
 from ._postgres import DatabaseClock as DatabaseClock
-from ._postgres import HostInfo as HostInfo
 from ._postgres import PostgresStore as PostgresStore
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring

@@ -24,11 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
-import attrs
 import trio
 
 from ._errors import StoreError
-from ._model import NewJob
+from ._model import HostInfo, NewJob
 from ._pg_migrations import check_schema_name, migrate
 from ._registry import JobRegistry
 from ._requests import JobRequest, build
@@ -127,20 +126,6 @@ class PostgresDB(SQLiteDB):
 
     def reclaim(self, pages: int) -> int:
         return 0  # autovacuum gives space back
-
-
-@attrs.frozen(kw_only=True)
-class HostInfo:
-    """One row of the ``hosts`` table (times in epoch seconds of the database's clock)."""
-
-    id: str
-    hostname: str
-    pid: int
-    started_at: float
-    heartbeat_at: float
-    stopped_at: float | None
-    alive: bool
-    """Not stopped, and its last heartbeat is no older than three heartbeat periods."""
 
 
 @final
@@ -402,18 +387,32 @@ class PostgresStore(SQLStore):
         await self._run(beat)  # type: ignore[arg-type]
 
     async def hosts(self) -> list[HostInfo]:
-        """Every host registered in the schema, alive or not, oldest first."""
+        """Every host registered in the schema, alive or not, oldest first, with the cluster
+        singletons whose unexpired lease it holds and the jobs running under its leases."""
 
         def read(db: PostgresDB) -> list[HostInfo]:
             rows = db.conn.execute(
                 "SELECT id, hostname, pid, started_at, heartbeat_at, stopped_at, "
-                "extract(epoch FROM clock_timestamp())::float8 FROM hosts ORDER BY started_at"
+                "extract(epoch FROM clock_timestamp())::float8 FROM hosts ORDER BY started_at, id"
+            ).fetchall()
+            # holders and lease owners are '<host id>/<random part>' (see Core.owner, _Elector)
+            leases = db.conn.execute(
+                "SELECT h.id, l.name FROM leases l JOIN hosts h "
+                "ON left(l.holder, length(h.id) + 1) = h.id || '/' "
+                "WHERE l.until >= extract(epoch FROM clock_timestamp()) ORDER BY l.name"
+            ).fetchall()
+            running = db.conn.execute(
+                "SELECT h.id, j.id FROM jobs j JOIN hosts h "
+                "ON left(j.lease_owner, length(h.id) + 1) = h.id || '/' "
+                "WHERE j.state = 'running' ORDER BY j.id"
             ).fetchall()
             return [
                 HostInfo(
                     id=r[0], hostname=r[1], pid=r[2], started_at=r[3], heartbeat_at=r[4],
                     stopped_at=r[5],
-                    alive=r[5] is None and r[6] - r[4] <= 3 * self._heartbeat,
+                    alive=r[5] is None and r[6] - r[4] <= 3 * self._heartbeat, read_at=r[6],
+                    singletons=tuple(name for host, name in leases if host == r[0]),
+                    running=tuple(job for host, job in running if host == r[0]),
                 )
                 for r in rows
             ]  # fmt: skip
