@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,7 +19,7 @@ import trio
 from actors import Actor, handler
 from supervisors import Backoff, ChildSpec, ChildStopped, Supervisor, Tree, open_tree
 from supervisors.dashboard import METRICS, Dashboard, dashboard
-from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem, Recurring
+from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem, Recurring, SQLiteStore, Store
 from supervisors.web import ServerUrls
 
 ADMIN, READER = "admin-token-123", "reader-token-456"
@@ -40,7 +41,7 @@ class Args:
     n: int
 
 
-def make_jobs() -> JobSystem:
+def make_jobs(store: Store | None = None) -> JobSystem:
     registry = JobRegistry()
 
     @registry.job(max_attempts=1)
@@ -52,7 +53,7 @@ def make_jobs() -> JobSystem:
         return args.n
 
     return JobSystem(
-        store=InMemoryStore(), registry=registry,
+        store=store if store is not None else InMemoryStore(), registry=registry,
         recurring=[Recurring(name="nightly", cron="0 3 * * *", job="fine", args=Args(1), tz="Europe/Paris")],
     )
 
@@ -307,6 +308,24 @@ async def test_jobs_page_filters_and_pages_on_the_server_and_shows_a_jobs_attemp
         stats = (await http.get("/api/stats")).json()
         assert sum(b["succeeded"] for b in stats["buckets"]) == 1
         assert sum(b["failed"] for b in stats["buckets"]) == 3
+
+
+async def test_the_last_hours_chart_is_read_from_the_store_so_it_survives_a_restart_of_the_host(
+    tmp_path: Path,
+) -> None:
+    """Jobs that ended under one host are counted in the chart of the next host on the same
+    SQLite file: the chart is read from the store, not from the memory of a process."""
+    path = tmp_path / "jobs.db"
+    first = make_jobs(SQLiteStore(path))
+    async with hosted(jobs=first):
+        await dead_job(first)
+        await first.wait_finished(await first.enqueue("fine", Args(2)))
+    async with hosted(jobs=make_jobs(SQLiteStore(path))) as (_tree, _jobs, url), client(url) as http:
+        stats = (await http.get("/api/stats")).json()
+        page = (await http.get("/jobs")).text
+    assert sum(b["succeeded"] for b in stats["buckets"]) == 1
+    assert sum(b["failed"] for b in stats["buckets"]) == 1
+    assert "<svg" in page
 
 
 async def test_a_bulk_action_acts_on_everything_the_filter_matches_in_batches() -> None:
