@@ -136,10 +136,11 @@ def open_backend(url: str) -> JobsBackend:
         return JobClient(parsed.path)
     from ..jobs import PostgresStore
 
+    # register_host=False: a command is not a host of the cluster (the hosts page lists hosts)
     if parsed.schema is not None:
-        store = PostgresStore(parsed.url, schema=parsed.schema, migrate=False)
+        store = PostgresStore(parsed.url, schema=parsed.schema, migrate=False, register_host=False)
     else:
-        store = PostgresStore(parsed.url, migrate=False)
+        store = PostgresStore(parsed.url, migrate=False, register_host=False)
     # The store retries a lost connection with backoff, as a host should; a command should not
     # wait: try one connection first (libpq's connect_timeout bounds it).
     try:

@@ -182,6 +182,12 @@ class PostgresStore(SQLStore):
       seconds; default 5.0. A host whose heartbeat is older than three periods is shown dead.
     - ``poll_interval``: `watch`'s wait for a notification before it wakes the workers anyway
       (the fallback when a notification was missed); default 5.0 s.
+    - ``register_host``: record this process in the ``hosts`` table when the store opens;
+      default true. False for a tool that only reads or operates the jobs (the command line
+      passes false), so that it is not listed as a host of the cluster.
+    - ``keep_hosts``: how long a stopped or dead host stays in the ``hosts`` table after its
+      last heartbeat, in seconds; default one day (86400). Every live host forgets older ones
+      on its heartbeat, so the table (and the dashboard's hosts page) holds the recent ones only.
 
     Times: use `clock` (the database's clock) as the `JobSystem`'s clock; `JobSystem` does so
     by default with this store. A lost connection is retried with backoff (logged once per
@@ -200,10 +206,18 @@ class PostgresStore(SQLStore):
         migrate: bool = True,
         heartbeat: float = 5.0,
         poll_interval: float = 5.0,
+        register_host: bool = True,
+        keep_hosts: float = 86400.0,
     ) -> None:
         if pool_size < 1:
             msg = f"'pool_size' must be >= 1 (got {pool_size!r})"
             raise ValueError(msg)
+        if not keep_hosts > 3 * heartbeat:
+            msg = f"'keep_hosts' must be more than three heartbeats ({3 * heartbeat} s; got {keep_hosts!r})"
+            raise ValueError(msg)
+        self._register_host = register_host
+        self._keep_hosts = keep_hosts
+        self._started_at = 0.0
         self.url = url
         self.schema = check_schema_name(schema)
         self.host_id = host_id()
@@ -344,13 +358,9 @@ class PostgresStore(SQLStore):
                 else:
                     check_current(conn, self.schema)
                 self.clock.sample(conn)
-                conn.execute(
-                    "INSERT INTO hosts (id, hostname, pid, started_at, heartbeat_at) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-                    "heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
-                    (self.host_id, socket.gethostname(), os.getpid(), self.clock.now(),
-                     self.clock.now()),
-                )  # fmt: skip
+                if self._register_host:
+                    self._started_at = self.clock.now()
+                    self._register(conn)
         except psycopg.OperationalError:
             raise  # unreachable: retried by the callers that retry
         except psycopg.Error as exc:
@@ -375,13 +385,26 @@ class PostgresStore(SQLStore):
 
     # --- hosts and wake-ups --------------------------------------------------------------------
 
+    def _register(self, conn: Any) -> None:
+        """Insert or refresh this host's row (alive now); a row forgotten while this host was
+        cut off for longer than ``keep_hosts`` comes back."""
+        now = self.clock.now()
+        conn.execute(
+            "INSERT INTO hosts (id, hostname, pid, started_at, heartbeat_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+            "heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
+            (self.host_id, socket.gethostname(), os.getpid(), self._started_at, now),
+        )  # fmt: skip
+
     async def beat(self) -> None:
-        """Record this host as alive now (the ``hosts`` table)."""
+        """Record this host as alive now (the ``hosts`` table; nothing with ``register_host``
+        false), and forget the hosts whose last heartbeat is older than ``keep_hosts``."""
 
         def beat(db: PostgresDB) -> None:
+            if self._register_host:
+                self._register(db.conn)
             db.conn.execute(
-                "UPDATE hosts SET heartbeat_at = %s, stopped_at = NULL WHERE id = %s",
-                (self.clock.now(), self.host_id),
+                "DELETE FROM hosts WHERE heartbeat_at < %s", (self.clock.now() - self._keep_hosts,)
             )
 
         await self._run(beat)  # type: ignore[arg-type]

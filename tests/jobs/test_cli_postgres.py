@@ -61,3 +61,8 @@ def test_cli_migrates_then_operates_jobs_in_a_postgres_store(
     assert main(["queues", "resume", "mail", "--store", pg_store_url]) == 0
     assert main(["jobs", "list", "--store", pg_store_url]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "0 shown; in the store: 0 (none)"
+    import psycopg
+
+    with psycopg.connect(pg_store_url.split("?")[0]) as conn:  # a command is no host of the cluster
+        schema = pg_store_url.rsplit("=", 1)[1]
+        assert conn.execute(f"SELECT count(*) FROM {schema}.hosts").fetchone() == (0,)
