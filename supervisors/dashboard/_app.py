@@ -324,6 +324,10 @@ class Dashboard:
             checks.append({"check": "restarts", "ok": not flapping,
                            "reason": "; ".join(flapping) or "no child is restarting past the threshold"})
         for system in self.systems:
+            if not system.store.available:  # known to be down: say so now, not after the timeout
+                checks.append({"check": f"jobs:{system.name}", "ok": False,
+                               "reason": f"job store of {system.name!r} is unreachable (retrying)"})
+                continue
             reason = f"job store of {system.name!r} answered"
             ok = False
             with trio.move_on_after(5.0) as scope:

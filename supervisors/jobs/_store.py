@@ -280,6 +280,13 @@ class Store(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the store's resources. Defaults to doing nothing."""
 
+    @property
+    def available(self) -> bool:
+        """False while the store is known to be unreachable (a store that retries a lost
+        database: from its first failed call to the next successful one); readiness checks
+        answer at once from it. Defaults to true."""
+        return True
+
     async def hosts(self) -> builtins.list[HostInfo] | None:
         """The hosts that share this store, alive or not, oldest first (`HostInfo`: heartbeat,
         cluster singletons held, jobs running); ``None`` for a store that keeps no table of

@@ -85,3 +85,33 @@ async def test_the_hosts_page_lists_every_host_of_the_cluster_with_heartbeat_sin
     assert "(this host)" in page
     assert '<td class="singletons">reporter</td>' in page
     assert f'href="/jobs/{job_id}?system=jobs"' in page
+
+
+async def test_readyz_reports_a_postgres_outage_at_once_and_ready_again_when_it_ends(pg_schema: str) -> None:
+    """While the store cannot reach PostgreSQL, /readyz answers 503 at once with the reason (not
+    after its timeout); once a call succeeds again, 200."""
+    import psycopg
+
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    jobs = JobSystem(store=store, registry=JobRegistry())
+    tree = Supervisor(name="app", children=[jobs.child_spec(), dashboard(jobs, address="127.0.0.1:0")])
+    with trio.fail_after(60):
+        async with open_tree(tree) as running, httpx.AsyncClient() as http:
+            url = (await running.ref("dashboard").call(ServerUrls()))[0]
+            assert (await http.get(url + "/readyz")).status_code == 200
+
+            def unreachable(fn: object) -> None:
+                raise psycopg.OperationalError("connection refused (simulated outage)")
+
+            store._call = unreachable  # type: ignore[method-assign]
+            with trio.move_on_after(0.5):
+                await store.counts()  # retried with backoff: the store now knows it is cut off
+            assert not store.available
+            down = await http.get(url + "/readyz")  # from `available`: no 5 s wait for an answer
+            del store._call  # type: ignore[attr-defined]
+            await store.counts()
+            up = await http.get(url + "/readyz")
+    assert down.status_code == 503
+    failed = [c for c in down.json()["checks"] if not c["ok"]]
+    assert failed == [{"check": "jobs:jobs", "ok": False, "reason": "job store of 'jobs' is unreachable (retrying)"}]
+    assert up.status_code == 200
