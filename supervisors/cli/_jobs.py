@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
 import sys
 import time
@@ -15,7 +16,7 @@ import cattrs
 from ._common import CommandError, parse_store_url, redact
 
 if TYPE_CHECKING:
-    from ..jobs import Job, JobCounts, JobState, PostgresStore
+    from ..jobs import HostInfo, Job, JobCounts, JobState, PostgresStore
 
 T = TypeVar("T")
 
@@ -43,6 +44,7 @@ class JobsBackend(Protocol):
     def pause_schedule(self, schedule: str) -> None: ...
     def resume_schedule(self, schedule: str) -> None: ...
     def paused_schedules(self) -> frozenset[str]: ...
+    def hosts(self) -> builtins.list[HostInfo] | None: ...
     def close(self) -> None: ...
 
 
@@ -118,6 +120,9 @@ class _Postgres:
 
     def paused_schedules(self) -> frozenset[str]:
         return self._call(self.store.paused_schedules)
+
+    def hosts(self) -> builtins.list[HostInfo] | None:
+        return self._call(self.store.hosts)
 
     def close(self) -> None:
         pass
