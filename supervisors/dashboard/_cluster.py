@@ -33,6 +33,8 @@ from ._views import iso
 __all__ = ["MASK", "config_view", "hosts_view", "mask"]
 
 MASK = "***"
+STORE_TIMEOUT = 5.0
+"""Seconds the hosts page waits for a store's answer (as readiness does)."""
 _SENSITIVE = re.compile(r"pass(word|wd|phrase)?$|secret|token|credential|api_?key|private_?key|auth", re.I)
 
 
@@ -62,12 +64,20 @@ def _this_process(tree: Tree | None, running: Sequence[int]) -> dict[str, Any]:
 
 async def hosts_view(systems: Sequence[JobSystem], tree: Tree | None) -> dict[str, Any]:
     """The hosts known to each job system's store (``items``: one entry per system, with its
-    ``hosts``); without a job system, one entry for this process."""
+    ``hosts``); without a job system, one entry for this process. A store that is cut off or
+    does not answer within `STORE_TIMEOUT` gives an entry with no hosts and an ``error``."""
     items: list[dict[str, Any]] = []
     for system in systems:
-        hosts = await system.hosts()
-        entry: dict[str, Any] = {"system": system.name, "store": repr(system.store), "hosts_table": hosts is not None}
-        if hosts is None:
+        entry: dict[str, Any] = {"system": system.name, "store": repr(system.store)}
+        hosts = None
+        if system.store.available:
+            with trio.move_on_after(STORE_TIMEOUT):
+                hosts = await system.hosts()
+                entry["hosts_table"] = hosts is not None
+        if "hosts_table" not in entry:  # cut off, or no answer in time: say so rather than hang
+            entry.update(hosts_table=True, hosts=[],
+                         error=f"the job store of {system.name!r} is unreachable; its hosts are unknown")
+        elif hosts is None:
             entry["hosts"] = [_this_process(tree, [run.id for run in system.running()])]
         else:
             entry["hosts"] = [_host_row(h, this=system.store.host_id) for h in hosts]

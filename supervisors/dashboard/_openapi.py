@@ -66,6 +66,7 @@ _HOST = {
 _HOSTS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
     "type": "object", "required": ["system", "store", "hosts_table", "hosts"],
     "properties": {"system": _NULLABLE_STR, "store": _NULLABLE_STR, "hosts_table": {"type": "boolean"},
+                   "error": {"type": "string", "description": "the store is unreachable: no hosts listed"},
                    "hosts": {"type": "array", "items": {"$ref": "#/components/schemas/Host"}}}}}}}
 _CONFIG = {"type": "object", "required": ["host", "dashboard", "jobs", "settings"],
            "properties": {"jobs": {"type": "array", "items": {"type": "object"}},

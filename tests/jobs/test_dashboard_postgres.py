@@ -87,9 +87,12 @@ async def test_the_hosts_page_lists_every_host_of_the_cluster_with_heartbeat_sin
     assert f'href="/jobs/{job_id}?system=jobs"' in page
 
 
-async def test_readyz_reports_a_postgres_outage_at_once_and_ready_again_when_it_ends(pg_schema: str) -> None:
+async def test_a_postgres_outage_fails_readyz_at_once_and_the_hosts_page_says_the_store_is_unreachable(
+    pg_schema: str,
+) -> None:
     """While the store cannot reach PostgreSQL, /readyz answers 503 at once with the reason (not
-    after its timeout); once a call succeeds again, 200."""
+    after its timeout) and the hosts page says the hosts are unknown (it does not hang); once a
+    call succeeds again, /readyz answers 200."""
     import psycopg
 
     store = PostgresStore(PG_URL, schema=pg_schema)
@@ -108,6 +111,8 @@ async def test_readyz_reports_a_postgres_outage_at_once_and_ready_again_when_it_
                 await store.counts()  # retried with backoff: the store now knows it is cut off
             assert not store.available
             down = await http.get(url + "/readyz")  # from `available`: no 5 s wait for an answer
+            (cut_off,) = (await http.get(url + "/api/hosts")).json()["items"]
+            page = (await http.get(url + "/hosts")).text
             del store._call  # type: ignore[attr-defined]
             await store.counts()
             up = await http.get(url + "/readyz")
@@ -115,3 +120,6 @@ async def test_readyz_reports_a_postgres_outage_at_once_and_ready_again_when_it_
     failed = [c for c in down.json()["checks"] if not c["ok"]]
     assert failed == [{"check": "jobs:jobs", "ok": False, "reason": "job store of 'jobs' is unreachable (retrying)"}]
     assert up.status_code == 200
+    assert cut_off["hosts"] == []
+    assert cut_off["error"] == "the job store of 'jobs' is unreachable; its hosts are unknown"
+    assert "the job store of &#39;jobs&#39; is unreachable" in page
