@@ -18,7 +18,7 @@ import trio
 from _processes import run_command
 
 from supervisors.cli import HumanFormatter, JsonFormatter, main, parser
-from supervisors.jobs import Failure, JobClient, JobState, SQLiteStore
+from supervisors.jobs import ContinueOn, Failure, JobClient, JobState, SQLiteStore, Success
 
 TESTS = Path(__file__).parent
 
@@ -254,6 +254,34 @@ def test_jobs_show_prints_the_job_and_every_failed_attempt(tmp_path: Path, capsy
     assert '  args:        {"n": 0}' in out
     assert "attempt 1 failed at " in out
     assert "    Traceback: here" in out
+
+
+def test_jobs_show_prints_the_result_and_the_continuations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`jobs show ID`: a succeeded job's result and the jobs that continue it; a continuation's
+    parent; the same in ``--json``."""
+    db = tmp_path / "j.db"
+    with JobClient(db) as client:
+        parent = client.enqueue("count")
+        child = client.continue_with(parent, "publish", on=ContinueOn.ANY)
+
+    async def succeed() -> None:
+        store = SQLiteStore(db)
+        now = time.time()
+        (claimed,) = await store.claim("default", 1, owner="t", now=now, lease_until=now + 60)
+        await store.settle(owner="t", now=now, succeeded=[Success(*claimed.token, '{"rows": 3}')])
+        await store.aclose()
+
+    trio.run(succeed)
+    code, out, _ = cli(capsys, "jobs", "show", str(parent), "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert '  result:      {"rows": 3}' in out
+    assert f"  followed by: job {child}" in out
+    code, out, _ = cli(capsys, "jobs", "show", str(child), "--store", f"sqlite:///{db}")
+    assert out.splitlines()[0] == f"job {child}: publish (enqueued)"
+    assert f"  continues:   job {parent} (on any)" in out
+    code, out, _ = cli(capsys, "jobs", "show", str(parent), "--store", f"sqlite:///{db}", "--json")
+    shown = json.loads(out)
+    assert (shown["result"], shown["continuations"], shown["parent_id"]) == ({"rows": 3}, [child], None)
 
 
 def test_jobs_show_of_an_unknown_id_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -328,6 +328,24 @@ async def test_the_last_hours_chart_is_read_from_the_store_so_it_survives_a_rest
     assert "<svg" in page
 
 
+async def test_a_jobs_page_and_api_show_its_result_its_parent_and_its_continuations() -> None:
+    """The job API and page show a succeeded job's result and link a parent and its
+    continuations both ways."""
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        parent = await jobs.enqueue("fine", Args(7))
+        child = await jobs.continue_with(parent, "fine", Args(8))
+        await jobs.wait_finished(child)
+        up = (await http.get(f"/api/jobs/{parent}")).json()
+        down = (await http.get(f"/api/jobs/{child}")).json()
+        assert (up["result"], up["continuations"], up["parent_id"]) == (7, [child], None)
+        assert (down["result"], down["parent_id"], down["continue_on"]) == (8, parent, "success")
+        page = (await http.get(f"/jobs/{parent}", params={"system": "jobs"})).text
+        assert f'<a href="/jobs/{child}?system=jobs">job {child}</a>' in page
+        assert '<pre class="result">7</pre>' in page
+        page = (await http.get(f"/jobs/{child}", params={"system": "jobs"})).text
+        assert f'<a href="/jobs/{parent}?system=jobs" class="parent">job {parent}</a> (runs on its success)' in page
+
+
 async def test_a_bulk_action_acts_on_everything_the_filter_matches_in_batches() -> None:
     """Bulk retry acts on every dead job of the filter; each one runs again."""
     async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:

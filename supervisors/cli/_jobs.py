@@ -98,7 +98,7 @@ class _Postgres:
         return self._call(lambda: self.store.cancel(job_id, now=time.time()))[0]
 
     def delete(self, job_id: int) -> None:
-        self._call(lambda: self.store.delete(job_id))
+        self._call(lambda: self.store.delete(job_id, now=time.time()))
 
     def pause_queue(self, queue: str) -> None:
         self._call(lambda: self.store.pause_queue(queue, paused=True, now=time.time()))
@@ -217,6 +217,13 @@ def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
         ("lease until", when(job.lease_until)), ("unique key", job.unique_key or "-"),
         ("schedule", job.schedule or "-"), ("fire time", when(job.fire_time)),
     ]
+    if job.parent_id is not None:
+        on = job.continue_on.value if job.continue_on is not None else "-"
+        fields.append(("continues", f"job {job.parent_id} (on {on})"))
+    if job.continuations:
+        fields.append(("followed by", ", ".join(f"job {c}" for c in job.continuations)))
+    if job.state.value == "succeeded":
+        fields.append(("result", json.dumps(job.result)))
     for name, value in fields:
         print(f"  {name + ':':<12} {value}")
     for error in job.errors:

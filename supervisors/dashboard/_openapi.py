@@ -32,13 +32,18 @@ _NODE: dict[str, Any] = {
 _JOB = {
     "type": "object",
     "required": ["id", "system", "name", "queue", "state", "args", "attempt", "max_attempts", "run_at",
-                 "created_at", "finished_at", "errors"],
+                 "created_at", "finished_at", "errors", "result", "parent_id", "continue_on", "continuations"],
     "properties": {
         "id": {"type": "integer"}, "system": {"type": "string"}, "name": {"type": "string"},
         "queue": {"type": "string"}, "state": {"type": "string"}, "args": {}, "attempt": {"type": "integer"},
         "max_attempts": {"type": "integer"}, "run_at": {"type": "string", "format": "date-time"},
         "created_at": {"type": "string", "format": "date-time"}, "finished_at": _NULLABLE_STR,
         "errors": {"type": "array", "items": _obj("at", "error", "traceback", attempt={"type": "integer"})},
+        "result": {"description": "what the job returned (JSON), once it succeeded; else null"},
+        "parent_id": {"type": ["integer", "null"], "description": "the job this continuation continues"},
+        "continue_on": {"type": ["string", "null"], "enum": ["success", "failure", "any", None]},
+        "continuations": {"type": "array", "items": {"type": "integer"},
+                          "description": "the ids of the jobs that continue this one"},
     },
 }
 _ITEMS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}

@@ -118,7 +118,8 @@ def tree_view(tree: Tree, systems: Sequence[JobSystem]) -> dict[str, Any]:
 
 
 def job_view(job: Job, system: JobSystem) -> dict[str, Any]:
-    """One job with its arguments, attempts and errors (tracebacks included)."""
+    """One job with its arguments, attempts and errors (tracebacks included), its result, and its
+    place in a chain of continuations (its parent and its continuations, by id)."""
     view: dict[str, Any] = {
         "id": job.id,
         "system": system.name,
@@ -138,8 +139,12 @@ def job_view(job: Job, system: JobSystem) -> dict[str, Any]:
         "errors": [
             {"attempt": e.attempt, "at": iso(e.at), "error": e.error, "traceback": e.traceback} for e in job.errors
         ],
+        "result": job.result,
+        "parent_id": job.parent_id,
+        "continue_on": None if job.continue_on is None else job.continue_on.value,
+        "continuations": list(job.continuations),
     }
-    for optional in ("result", "progress", "priority", "cancel_requested"):
+    for optional in ("progress", "priority", "cancel_requested"):
         if hasattr(job, optional):
             view[optional] = getattr(job, optional)
     return view

@@ -20,6 +20,7 @@ from ._errors import CronError as CronError
 from ._errors import JobArgumentsError as JobArgumentsError
 from ._errors import JobError as JobError
 from ._errors import JobNotFoundError as JobNotFoundError
+from ._errors import JobResultError as JobResultError
 from ._errors import JobStateError as JobStateError
 from ._errors import ScheduleNotFoundError as ScheduleNotFoundError
 from ._errors import StoreError as StoreError
@@ -27,6 +28,7 @@ from ._errors import UnknownJobError as UnknownJobError
 from ._memory import InMemoryStore as InMemoryStore
 from ._model import AttemptError as AttemptError
 from ._model import ClaimedJob as ClaimedJob
+from ._model import ContinueOn as ContinueOn
 from ._model import Failure as Failure
 from ._model import HostInfo as HostInfo
 from ._model import Job as Job
@@ -39,6 +41,7 @@ from ._model import RateLimit as RateLimit
 from ._model import RetryPolicy as RetryPolicy
 from ._model import ScheduleSettings as ScheduleSettings
 from ._model import Settled as Settled
+from ._model import Success as Success
 from ._postgres import DatabaseClock as DatabaseClock
 from ._postgres import PostgresStore as PostgresStore
 from ._recurring import Misfire as Misfire
@@ -56,6 +59,7 @@ __all__ = [
     "ClaimedJob",
     "Clock",
     "ClusterSingleton",
+    "ContinueOn",
     "Cron",
     "CronError",
     "DatabaseClock",
@@ -71,6 +75,7 @@ __all__ = [
     "JobNotFoundError",
     "JobRegistry",
     "JobRequest",
+    "JobResultError",
     "JobSettings",
     "JobState",
     "JobStateError",
@@ -89,6 +94,7 @@ __all__ = [
     "Settled",
     "Store",
     "StoreError",
+    "Success",
     "SystemClock",
     "TrioWallClock",
     "UnknownJobError",

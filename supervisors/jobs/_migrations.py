@@ -121,6 +121,28 @@ CREATE UNIQUE INDEX queue_claims_at ON queue_claims(queue, at)
     ),
 )
 
+_UNFINISHED_5 = "('awaiting', 'scheduled', 'enqueued', 'running', 'retrying')"
+
+MIGRATIONS += (
+    Migration(
+        version=5,
+        summary="results and continuations: a job's result, its parent and the awaiting state",
+        script=f"""
+ALTER TABLE jobs ADD COLUMN result TEXT;
+ALTER TABLE jobs ADD COLUMN parent_id INTEGER;
+ALTER TABLE jobs ADD COLUMN continue_on TEXT;
+ALTER TABLE jobs ADD COLUMN parent_result TEXT;
+CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;
+DROP INDEX jobs_unique;
+CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key)
+    WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED_5};
+DROP INDEX jobs_schedule_open;
+CREATE INDEX jobs_schedule_open ON jobs(schedule)
+    WHERE schedule IS NOT NULL AND state IN {_UNFINISHED_5}
+""",
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The ``user_version`` of a database this library has fully migrated."""
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ._lifecycle import DELETED, Op, sources, sources_to
+from ._lifecycle import DELETED, PARENT_ENDS, Op, sources, sources_to, wanting
 from ._model import UNFINISHED_STATES, JobState
 
 
@@ -52,12 +52,12 @@ SQLITE = Dialect(
 
 _PG_TYPES = {
     **dict.fromkeys(
-        ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time", "period",
+        ("now", "finished_at", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time", "period",
          "since"),
         "float8",
     ),
     **dict.fromkeys(
-        ("id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused", "priority",
+        ("id", "parent_id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused", "priority",
          "concurrency_limit", "rate_limit", "n"),
         "int8",
     ),
@@ -96,7 +96,7 @@ UNFINISHED = in_states(UNFINISHED_STATES)
 COLUMNS = (
     "id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at, "
     "lease_until, unique_key, schedule, fire_time, cancel_requested, priority, concurrency_key, "
-    "concurrency_limit"
+    "concurrency_limit, result, parent_id, continue_on"
 )
 
 _FENCE = "id = :id AND state = 'running' AND attempt = :attempt AND lease_owner = :owner"
@@ -119,14 +119,31 @@ _CANCEL_NOW = in_states(sources_to(Op.CANCEL, JobState.CANCELLED))
 _CANCEL_LATER = in_states(sources_to(Op.CANCEL, JobState.RUNNING))
 _DELETABLE = in_states(sources_to(Op.DELETE, DELETED))
 _REQUEUE = in_states(sources(Op.REQUEUE))
+assert sources(Op.CONTINUE, Op.ABANDON) == (JobState.AWAITING,)
+_AWAITING = in_states(sources(Op.CONTINUE))
+
+
+def _continue(parent_end: JobState) -> str:
+    """Enqueue the awaiting continuations of job ``:id``, which ended in ``parent_end``, that
+    want that end; ``:result`` is the parent's result."""
+    wanted = ", ".join(f"'{on.value}'" for on in wanting(parent_end))
+    return f"""
+        UPDATE jobs SET state = 'enqueued', run_at = :now, parent_result = :result
+        WHERE parent_id = :id AND {_AWAITING} AND continue_on IN ({wanted})
+        RETURNING queue
+    """
+
+
 _PAUSED = "EXISTS (SELECT 1 FROM paused_queues WHERE queue = :queue)"
 
 _TEMPLATES: Mapping[str, str] = {
     "insert": """
         INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, unique_key,
-                          schedule, fire_time, priority, concurrency_key, concurrency_limit)
+                          schedule, fire_time, priority, concurrency_key, concurrency_limit,
+                          finished_at, parent_id, continue_on, parent_result)
         VALUES (:name, :queue, :args, :state, :max_attempts, :run_at, :now, :unique_key,
-                :schedule, :fire_time, :priority, :concurrency_key, :concurrency_limit)
+                :schedule, :fire_time, :priority, :concurrency_key, :concurrency_limit,
+                :finished_at, :parent_id, :continue_on, :parent_result)
         ON CONFLICT DO NOTHING RETURNING id
     """,
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
@@ -142,7 +159,8 @@ _TEMPLATES: Mapping[str, str] = {
                 WHERE r.state = 'running' AND r.concurrency_key = jobs.concurrency_key))
             ORDER BY priority DESC, run_at, id LIMIT :limit {{skip_locked}}
         )
-        RETURNING id, name, queue, args, attempt, max_attempts, priority, run_at, concurrency_key
+        RETURNING id, name, queue, args, attempt, max_attempts, priority, run_at, concurrency_key,
+                  parent_id, parent_result
     """,
     # A batch may take more jobs of one key than its limit (the count above is read before the
     # batch): the excess is given back in the same transaction, unseen by anyone.
@@ -184,7 +202,7 @@ _TEMPLATES: Mapping[str, str] = {
     "renew": f"UPDATE jobs SET lease_until = :lease_until WHERE {_FENCE}",
     "succeed": f"""
         UPDATE jobs SET state = 'succeeded', finished_at = :now, lease_owner = NULL,
-                        lease_until = NULL
+                        lease_until = NULL, result = :result
         WHERE {_FENCE}
     """,
     "fail": f"""
@@ -196,6 +214,7 @@ _TEMPLATES: Mapping[str, str] = {
                                ELSE NULL END,
             lease_owner = NULL, lease_until = NULL
         WHERE {_FENCE}
+        RETURNING state
     """,
     "interrupt": f"UPDATE jobs SET {_GIVE_BACK} WHERE {_FENCE} RETURNING queue, state",
     "expire": f"""
@@ -204,6 +223,19 @@ _TEMPLATES: Mapping[str, str] = {
             SELECT id FROM jobs WHERE state = 'running' AND lease_until < :now {{skip_locked}}
         )
         RETURNING id, queue, attempt, state
+    """,
+    # A continuation's insert reads its parent under a row lock, so that the parent's end (which
+    # resolves its continuations) cannot commit between the read and the insert.
+    "parent": "SELECT state, result FROM jobs WHERE id = :id {for_update}",
+    "any_awaiting": f"SELECT 1 FROM jobs WHERE {_AWAITING} LIMIT 1",
+    **{f"continue_{end.value}": _continue(end) for end in PARENT_ENDS},
+    "abandon": f"""
+        UPDATE jobs SET state = 'cancelled', finished_at = :now
+        WHERE parent_id = :id AND {_AWAITING}
+        RETURNING id, continue_on
+    """,
+    "continuations_of": """
+        SELECT parent_id, id FROM jobs WHERE parent_id IN ({ids}) ORDER BY id
     """,
     "probe": "SELECT state, attempt, max_attempts, queue, unique_key FROM jobs WHERE id = :id",
     "cancel": f"""
@@ -217,7 +249,7 @@ _TEMPLATES: Mapping[str, str] = {
     "delete": f"DELETE FROM jobs WHERE id = :id AND {_DELETABLE}",
     "requeue": f"""
         UPDATE jobs SET state = 'enqueued', run_at = :now, finished_at = NULL,
-                        max_attempts = :max_attempts, cancel_requested = 0
+                        max_attempts = :max_attempts, cancel_requested = 0, result = NULL
         WHERE id = :id AND {_REQUEUE}
     """,
     "pause_queue": """

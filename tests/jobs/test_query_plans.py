@@ -28,3 +28,12 @@ def test_the_rate_window_is_read_through_its_index() -> None:
     """Counting a queue's claims in the window uses ``queue_claims_at``."""
     text = plan(Q["rate_limit"], {"queue": "q", "now": 0.0})
     assert "queue_claims_at" in text
+
+
+def test_continuations_are_found_through_the_parent_index() -> None:
+    """Resolving a parent's continuations and listing them read ``jobs_parent``, not the table."""
+    for name in ("continue_succeeded", "continue_dead", "abandon"):
+        text = plan(Q[name], {"id": 1, "now": 0.0, "result": None})
+        assert "jobs_parent" in text, (name, text)
+    text = plan(Q["continuations_of"].format(ids=":a, :b"), {"a": 1, "b": 2})
+    assert "jobs_parent" in text

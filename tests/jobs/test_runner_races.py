@@ -12,7 +12,7 @@ import trio.testing
 
 from supervisors import Supervisor, open_tree
 from supervisors.jobs import JobRegistry, JobState, JobSystem, TrioWallClock
-from supervisors.jobs._model import Failure, Settled, Token
+from supervisors.jobs._model import Failure, Settled, Success, Token
 from supervisors.jobs._sqlite_db import SQLiteDB
 from supervisors.jobs._sqlstore import SQLStore
 
@@ -32,7 +32,7 @@ class GatedStore(SQLStore):
         return fn(self.db)
 
     async def settle_and_claim(
-        self, queue: str, limit: int, *, succeeded: Sequence[Token] = (),
+        self, queue: str, limit: int, *, succeeded: Sequence[Token | Success] = (),
         failed: Sequence[Failure] = (), **kw: Any,
     ) -> Settled:
         settled = await super().settle_and_claim(queue, limit, succeeded=succeeded, failed=failed, **kw)
@@ -80,7 +80,7 @@ class HoldingStore(SQLStore):
         return fn(self.db)
 
     async def settle_and_claim(
-        self, queue: str, limit: int, *, succeeded: Sequence[Token] = (),
+        self, queue: str, limit: int, *, succeeded: Sequence[Token | Success] = (),
         failed: Sequence[Failure] = (), **kw: Any,
     ) -> Settled:
         if succeeded and not self.held.is_set():
