@@ -221,15 +221,16 @@ def make_store(path: Path, *, enqueued: int = 0, dead: int = 0) -> None:
 
 
 def test_jobs_list_prints_a_table_and_the_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`jobs list` prints one row per job and the counts per state of the whole store."""
+    """`jobs list` prints one row per job, newest first, and the counts per state of the whole store."""
     db = tmp_path / "j.db"
     make_store(db, enqueued=2, dead=1)
     code, out, _ = cli(capsys, "jobs", "list", "--store", f"sqlite:///{db}")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "STATE", "QUEUE", "NAME", "ATTEMPT", "RUN", "AT", "LAST", "ERROR"]
-    assert lines[1].split()[:5] == ["1", "dead", "dead", "send", "1/20"]
-    assert lines[1].endswith("ConnectionError: down")
+    assert lines[0].split() == ["ID", "STATE", "QUEUE", "NAME", "ATTEMPT", "CREATED", "RUN", "AT", "LAST", "ERROR"]
+    assert [line.split()[0] for line in lines[1:4]] == ["3", "2", "1"]
+    assert lines[3].split()[:5] == ["1", "dead", "dead", "send", "1/20"]
+    assert lines[3].endswith("ConnectionError: down")
     assert lines[-1] == "3 shown; in the store: 3 (2 enqueued, 1 dead)"
 
 
@@ -239,8 +240,10 @@ def test_jobs_list_filters_by_state_and_prints_json(tmp_path: Path, capsys: pyte
     make_store(db, enqueued=2, dead=1)
     code, out, _ = cli(capsys, "jobs", "list", "--store", f"sqlite:///{db}", "--state", "DEAD", "--json")
     assert code == 0
-    jobs = json.loads(out)
+    answer = json.loads(out)
+    jobs = answer["items"]
     assert [(j["id"], j["state"], j["args"]) for j in jobs] == [(1, "dead", {"n": 0})]
+    assert (answer["next"], answer["previous"]) == (None, None)
     assert jobs[0]["errors"][0]["error"] == "ConnectionError: down"
 
 

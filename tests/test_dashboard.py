@@ -19,7 +19,16 @@ import trio
 from actors import Actor, handler
 from supervisors import Backoff, ChildSpec, ChildStopped, Supervisor, Tree, open_tree
 from supervisors.dashboard import METRICS, Dashboard, dashboard
-from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem, Recurring, SQLiteStore, Store
+from supervisors.jobs import (
+    InMemoryStore,
+    JobQuery,
+    JobRegistry,
+    JobState,
+    JobSystem,
+    Recurring,
+    SQLiteStore,
+    Store,
+)
 from supervisors.web import ServerUrls
 
 ADMIN, READER = "admin-token-123", "reader-token-456"
@@ -281,7 +290,7 @@ async def test_unknown_ids_are_404_and_malformed_input_400_with_a_reason_never_a
         "POST /api/jobs/bulk/retry": 400, "POST /api/queues/nope/pause": 404,
         "POST /api/schedules/nope/trigger": 404, "/jobs/999": 404, "/jobs?tz=Mars/Base": 400,
     }
-    assert answers["/api/jobs?state=bogus"].json()["error"].startswith("unknown job state 'bogus'")
+    assert answers["/api/jobs?state=bogus"].json()["error"].startswith("'state': unknown job state 'bogus'")
     assert "unknown time zone 'Mars/Base'" in answers["/jobs?tz=Mars/Base"].text
     assert all("Traceback" not in r.text for r in answers.values())
 
@@ -294,16 +303,22 @@ async def test_jobs_page_filters_and_pages_on_the_server_and_shows_a_jobs_attemp
         for n in range(3):
             await dead_job(jobs, n)
         await jobs.wait_finished(await jobs.enqueue("fine", Args(9)))
-        page = (await http.get("/api/jobs", params={"state": "dead", "limit": 2, "offset": 1})).json()
+        first = (await http.get("/api/jobs", params={"state": "dead", "limit": 2})).json()
+        assert [j["args"] for j in first["items"]] == [{"n": 2}, {"n": 1}]  # newest first
+        assert first["previous"] is None
+        page = (await http.get("/api/jobs", params={"state": "dead", "limit": 2, "cursor": first["next"]})).json()
         assert (page["total"], page["counts"]["dead"], page["counts"]["succeeded"]) == (3, 3, 1)
-        assert [j["args"] for j in page["items"]] == [{"n": 1}, {"n": 2}]
+        assert [j["args"] for j in page["items"]] == [{"n": 0}]
+        assert page["next"] is None
+        back = (await http.get("/api/jobs", params={"state": "dead", "limit": 2, "cursor": page["previous"]})).json()
+        assert back["items"] == first["items"]
         detail = (await http.get(f"/api/jobs/{page['items'][0]['id']}")).json()
-        assert detail["errors"][0]["error"] == "ValueError: boom 1"
+        assert detail["errors"][0]["error"] == "ValueError: boom 0"
         assert "Traceback" in detail["errors"][0]["traceback"]
         html = (await http.get("/jobs", params={"state": "dead", "limit": 2})).text
         assert html.count('data-job="') == 2
-        assert "1-2 of 3" in html
-        assert "next</a>" in html
+        assert "2 shown of 3" in html
+        assert 'rel="next">older</a>' in html
         assert "<svg" in html  # the last hour's chart
         stats = (await http.get("/api/stats")).json()
         assert sum(b["succeeded"] for b in stats["buckets"]) == 1
@@ -357,7 +372,7 @@ async def test_a_bulk_action_acts_on_everything_the_filter_matches_in_batches() 
             assert (await jobs.wait_finished(job_id)).attempt == 2
         from supervisors.dashboard import _views
 
-        batched = await _views.bulk_action(jobs, "retry", state=JobState.DEAD, queue=None, batch=2)
+        batched = await _views.bulk_action(jobs, "retry", JobQuery(states=[JobState.DEAD]), batch=2)
         assert batched["done"] == 5
 
 

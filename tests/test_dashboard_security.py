@@ -58,7 +58,7 @@ async def test_an_unexpected_error_is_500_without_a_traceback_and_is_logged(
         async def broken(**_: object) -> None:
             raise RuntimeError("store exploded")
 
-        jobs.list = broken  # type: ignore[method-assign]
+        jobs.counts = broken  # type: ignore[method-assign]
         api = await http.get("/api/jobs")
         page = await http.get("/jobs")
     assert (api.status_code, api.json()["error"]) == (500, "internal error (logged by the host)")

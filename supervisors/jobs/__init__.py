@@ -44,6 +44,10 @@ from ._model import Settled as Settled
 from ._model import Success as Success
 from ._postgres import DatabaseClock as DatabaseClock
 from ._postgres import PostgresStore as PostgresStore
+from ._query import Cursor as Cursor
+from ._query import JobPage as JobPage
+from ._query import JobQuery as JobQuery
+from ._query import JobQueryError as JobQueryError
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -62,6 +66,7 @@ __all__ = [
     "ContinueOn",
     "Cron",
     "CronError",
+    "Cursor",
     "DatabaseClock",
     "Failure",
     "HostInfo",
@@ -73,6 +78,9 @@ __all__ = [
     "JobDefinition",
     "JobError",
     "JobNotFoundError",
+    "JobPage",
+    "JobQuery",
+    "JobQueryError",
     "JobRegistry",
     "JobRequest",
     "JobResultError",

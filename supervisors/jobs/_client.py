@@ -14,6 +14,7 @@ import cattrs
 from ._clock import Clock, SystemClock
 from ._lifecycle import Op
 from ._model import ContinueOn, Job, JobCounts, JobState, RateLimit, RetryPolicy
+from ._query import JobPage, JobQuery
 from ._registry import JobRegistry
 from ._requests import JobRequest, build, check_retry, found
 from ._sqlite_db import SQLiteDB
@@ -185,6 +186,11 @@ class JobClient:
         """Jobs in ``state`` and ``queue`` (``None`` = any), by id."""
         with self._lock:
             return self._db.list(state, queue, limit, offset)
+
+    def search(self, query: JobQuery | None = None) -> JobPage:
+        """As `JobSystem.search`."""
+        with self._lock:
+            return self._db.search(query if query is not None else JobQuery())
 
     def counts(self) -> JobCounts:
         """How many jobs are in each state, in total and per queue."""

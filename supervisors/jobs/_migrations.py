@@ -25,6 +25,15 @@ class Migration:
 
 _UNFINISHED = "('scheduled', 'enqueued', 'running', 'retrying')"
 
+SEARCH_INDEXES = """
+CREATE INDEX jobs_search_state ON jobs(state, created_at);
+CREATE INDEX jobs_search_queue ON jobs(queue, created_at);
+CREATE INDEX jobs_search_name ON jobs(name, created_at)
+"""
+"""The indexes of `_sql.search_statement` (each ends in the row id, so it is in search order).
+A search without a state walks ``jobs_search_state`` once per state; no index on ``created_at``
+alone, which every insert would pay for."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -140,6 +149,14 @@ DROP INDEX jobs_schedule_open;
 CREATE INDEX jobs_schedule_open ON jobs(schedule)
     WHERE schedule IS NOT NULL AND state IN {_UNFINISHED_5}
 """,
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        version=6,
+        summary="job search: indexes by creation time after state, queue or name",
+        script=SEARCH_INDEXES,
     ),
 )
 

@@ -174,6 +174,18 @@ PG_MIGRATIONS += (
     ),
 )
 
+PG_MIGRATIONS += (
+    PgMigration(
+        version=5,
+        summary="job search: indexes by creation time after state, queue or name",
+        statements=(
+            "CREATE INDEX jobs_search_state ON jobs(state, created_at, id)",
+            "CREATE INDEX jobs_search_queue ON jobs(queue, created_at, id)",
+            "CREATE INDEX jobs_search_name ON jobs(name, created_at, id)",
+        ),
+    ),
+)
+
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1].version
 """The version of a schema this library has fully migrated."""
 

@@ -47,7 +47,8 @@ from ._model import (
     Token,
     to_datetime,
 )
-from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
+from ._query import JobPage, JobQuery, page_of
+from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket, search_statement
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
@@ -662,6 +663,23 @@ class SQLiteDB:
             return self._jobs(c, c.execute(self.Q["list"].format(where=clause), params).fetchall())
         finally:
             c.execute("COMMIT")
+
+    def search(self, query: JobQuery) -> JobPage:
+        """One page of ``query``'s answer (see `JobQuery`), read in one transaction."""
+        sql, params = search_statement(self.dialect, query)
+        c = self.conn
+        c.execute("BEGIN")
+        try:
+            rows = c.execute(sql, params).fetchall()
+            more = len(rows) > query.limit
+            rows = rows[: query.limit]
+            cursor = query.cursor
+            if cursor is not None and not cursor.forward:
+                rows.reverse()  # read oldest first, from the cursor up
+            jobs = self._jobs(c, rows)
+        finally:
+            c.execute("COMMIT")
+        return page_of(query, jobs, more, [(float(r[8]), int(r[0])) for r in rows])
 
     def counts(self) -> JobCounts:
         rows = self.conn.execute(self.Q["counts"]).fetchall()

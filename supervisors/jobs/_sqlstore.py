@@ -25,6 +25,7 @@ from ._model import (
     Success,
     Token,
 )
+from ._query import JobPage, JobQuery
 from ._sqlite_db import SQLiteDB
 from ._store import Store
 
@@ -122,6 +123,9 @@ class SQLStore(Store):
         offset: int = 0,
     ) -> list[Job]:
         return await self._run(lambda db: db.list(state, queue, limit, offset))
+
+    async def search(self, query: JobQuery) -> JobPage:
+        return await self._run(lambda db: db.search(query))
 
     async def counts(self) -> JobCounts:
         return await self._run(lambda db: db.counts())

@@ -34,6 +34,7 @@ from ._model import (
     Success,
     Token,
 )
+from ._query import JobPage, JobQuery
 
 
 class Store(abc.ABC):
@@ -196,6 +197,11 @@ class Store(abc.ABC):
         offset: int = 0,
     ) -> list[Job]:
         """Jobs filtered by state and queue (``None`` = any), ordered by id."""
+
+    @abc.abstractmethod
+    async def search(self, query: JobQuery) -> JobPage:
+        """One page of the jobs ``query`` matches, newest first, from its cursor (see
+        `JobQuery`); read in one transaction."""
 
     @abc.abstractmethod
     async def counts(self) -> JobCounts:

@@ -17,6 +17,7 @@ from ._clock import Clock, SystemClock
 from ._core import Core, RunningJob, Settings
 from ._errors import JobError
 from ._model import ContinueOn, HostInfo, Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
+from ._query import JobPage, JobQuery
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
@@ -428,6 +429,12 @@ class JobSystem:
     ) -> list[Job]:
         """Jobs in ``state`` and ``queue`` (``None`` = any), by id, ``limit`` from ``offset``."""
         return await self._core.store.list(state=state, queue=queue, limit=limit, offset=offset)
+
+    async def search(self, query: JobQuery | None = None) -> JobPage:
+        """One page of the jobs ``query`` matches, newest first (see `JobQuery` for the filters
+        and keyset paging). ``None``: the newest 50 jobs. Raises `JobQueryError` for bad input
+        (when the query is built)."""
+        return await self._core.store.search(query if query is not None else JobQuery())
 
     async def counts(self) -> JobCounts:
         """How many jobs are in each state, in total and per queue."""
