@@ -24,6 +24,8 @@ import functools
 import json
 import logging
 import math
+import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 
@@ -32,9 +34,11 @@ import trio
 from ._core import Core, _current
 from ._errors import JobArgumentsError, JobResultError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
-from ._model import ClaimedJob, Failure, Success
+from ._model import ClaimedJob, Failure, Success, Token
+from ._progress import Reporter
 from ._registry import JobDefinition, describe_error
 from ._resources import job_resources
+from ._signal import Signal
 
 logger = logging.getLogger("supervisors.jobs")
 
@@ -62,6 +66,15 @@ class QueueRunner:
         self._give_up_at = math.inf
         self._holds: set[trio.CancelScope] = set()
         self._kick = core.queue_signals[queue]
+        self._reporters: dict[Token, Reporter] = {}
+        """The attempts running here that reported something (`JobContext.progress`), by token."""
+        self._report_signal = Signal()
+        self._report_written: trio.Event | None = None
+        """Set when the write of reports in flight (if any) has ended."""
+        self._trio_thread = threading.get_ident()
+        self._trio_token: trio.lowlevel.TrioToken | None = None
+        self._anchor = (-math.inf, 0.0)
+        """``(wall, monotonic)`` read together on the Trio thread: a worker thread's clock."""
 
     def drain(self, *, stop_jobs_at: float = math.inf, give_up_at: float = math.inf) -> None:
         """Stop claiming; `run` returns once the running jobs have stopped and are recorded.
@@ -83,9 +96,12 @@ class QueueRunner:
     async def run(self) -> None:
         """Run until drained (returns) or cancelled (stopped jobs are released)."""
         send, receive = trio.open_memory_channel[ClaimedJob](math.inf)
+        self._trio_thread = threading.get_ident()
+        self._trio_token = trio.lowlevel.current_trio_token()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._write_reports)
                 for _ in range(self.concurrency):
                     nursery.start_soon(self._work, receive)
                 await self._pump(send)
@@ -103,10 +119,8 @@ class QueueRunner:
         maybe_work = True
         held_by_key = False  # jobs wait for a concurrency key: claim again after an outcome
         rate_until: float | None = None  # the rate window frees a claim then (wall clock)
-        seen = core.wake_gen[queue]  # the wake-ups counted when the last claim began
+        seen = core.wake_gen[queue]
         while True:
-            if core.wake_gen[queue] != seen:
-                maybe_work = True  # woken since the last claim began: it may not have seen the job
             has_results = bool(self._ok or self._failed)
             if has_results and held_by_key:
                 maybe_work = True
@@ -121,19 +135,18 @@ class QueueRunner:
                 wait = poll if free > 0 else math.inf
                 if rate_until is not None and free > 0:
                     wait = min(wait, max(0.0, rate_until - core.clock.now()))
-                if not await self._kick.wait(wait):
-                    maybe_work = True  # the poll or the rate window is due
+                woken = await self._kick.wait(wait)
+                if not woken or core.wake_gen[queue] != seen:
+                    maybe_work = True
                 continue
-            if want:
-                # Only a claim consumes wake-ups: a call that only records outcomes must not,
-                # or a job enqueued meanwhile waits for a wake-up that already came (and, with a
-                # store nobody else writes to, is never polled for).
+            if want:  # a round that only records outcomes must not absorb a wake-up unseen
                 seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
             self._recording = {s.job_id for s in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
+            self._anchor = (now, time.monotonic())
             with trio.CancelScope(shield=True):
                 settled = await store.settle_and_claim(
                     queue,
@@ -240,13 +253,19 @@ class QueueRunner:
         deadline = trio.current_time() + timeout if timeout is not None else math.inf
         scope = trio.CancelScope(deadline=min(deadline, self._stop_jobs_at))
         self._scopes[job.id] = scope
-        token = _current.set(job)
+        token = _current.set((job, self))
         value: object = None
         try:
-            with scope:
-                # scoped resources close with the run's outcome: an error, the timeout, the stop
-                async with job_resources(definition.fn) as resources:
-                    value = await self._call(job, definition, args, resources)
+            try:
+                with scope:
+                    # scoped resources close with the run's outcome: an error, the timeout, the stop
+                    async with job_resources(definition.fn) as resources:
+                        value = await self._call(job, definition, args, resources)
+            finally:
+                if self._reporters:  # the attempt's last reports go before its outcome
+                    reporter = self._reporters.pop(job.token, None)
+                    if reporter is not None:
+                        await self._final_report(reporter)
         except Exception as exc:
             if job.id in self._active:
                 self._record_failure(job, definition, exc)  # made CANCELLED if requested
@@ -335,6 +354,64 @@ class QueueRunner:
         finally:
             if returned.is_set():
                 threads.discard(job.id)
+
+    # --- progress and log (`_progress`) ----------------------------------------------------------
+
+    def reporter(self, job: ClaimedJob) -> Reporter | None:
+        """The reporter of ``job``'s attempt, made on its first report (any thread); ``None``
+        once the attempt's code has ended."""
+        found = self._reporters.get(job.token)
+        if found is not None or job.id not in self._scopes:
+            return found
+        made = Reporter(
+            job, max_lines=self.core.settings.max_log_lines, now=self._line_time, wake=self._wake_writer
+        )
+        return self._reporters.setdefault(job.token, made)
+
+    def _line_time(self) -> float:
+        if threading.get_ident() == self._trio_thread:
+            return self.core.clock.now()
+        wall, mono = self._anchor
+        return wall + (time.monotonic() - mono) if wall > -math.inf else time.time()
+
+    def _wake_writer(self) -> None:
+        if threading.get_ident() == self._trio_thread:
+            self._report_signal.set()
+        elif self._trio_token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._trio_token.run_sync_soon(self._report_signal.set)
+
+    async def _write_reports(self) -> None:
+        """Write what running attempts reported: at once, then at most every
+        ``progress_interval`` seconds (what is reported meanwhile waits, the latest winning)."""
+        core = self.core
+        while True:
+            await self._report_signal.wait()
+            reports = [r for r in (rep.take() for rep in list(self._reporters.values())) if r]
+            if reports:
+                now = core.clock.now()
+                self._anchor = (now, time.monotonic())
+                written = self._report_written = trio.Event()
+                try:
+                    refused = await core.store.report(reports, owner=core.owner, now=now)
+                finally:
+                    written.set()
+                for report in reports:  # lost its lease: its reports go nowhere
+                    lost = self._reporters.get((report.job_id, report.attempt))
+                    if report.job_id in refused and lost is not None:
+                        lost.close()
+            await trio.sleep(core.settings.progress_interval)
+
+    async def _final_report(self, reporter: Reporter) -> None:
+        """Write what the attempt reported since the last write, after the write in flight (the
+        lines it took must commit before the outcome, which ends the attempt's fence)."""
+        core = self.core
+        with trio.CancelScope(shield=True):
+            if self._report_written is not None:
+                await self._report_written.wait()
+            report = reporter.take()
+            if report is not None:
+                await core.store.report([report], owner=core.owner, now=core.clock.now())
 
     def _record_failure(self, job: ClaimedJob, definition: JobDefinition, exc: Exception) -> None:
         core = self.core
