@@ -180,9 +180,10 @@ class Runs:
         self.running: dict[int, RunningJob] = {}
         self.observers: list[RunObserver] = []
 
-    def begin(self, job: ClaimedJob) -> None:
+    def begin(self, job: ClaimedJob, started: float) -> None:
+        """``job`` started at ``started`` (``trio.current_time()``)."""
         self.running[job.id] = RunningJob(
-            id=job.id, name=job.name, queue=job.queue, attempt=job.attempt, started=trio.current_time()
+            id=job.id, name=job.name, queue=job.queue, attempt=job.attempt, started=started
         )
 
     def end(self, job: ClaimedJob) -> None:

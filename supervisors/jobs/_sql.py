@@ -189,6 +189,15 @@ _TEMPLATES: Mapping[str, str] = {
                 :finished_at, :parent_id, :continue_on, :parent_result)
         ON CONFLICT DO NOTHING RETURNING id
     """,
+    # SQLite's merged inserts of plain jobs (no unique key, no schedule): ``{rows}`` is filled
+    # with one ``(...)`` of positional marks per job, in the column order below; the ids are
+    # given (the next free ones, as SQLite would choose them: the writer holds the lock).
+    "insert_rows": """
+        INSERT INTO jobs (id, name, queue, args, state, max_attempts, run_at, created_at,
+                          priority, concurrency_key, concurrency_limit)
+        VALUES {rows}
+    """,
+    "max_id": "SELECT max(id) FROM jobs",
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
     "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",
     "claim": f"""
@@ -247,6 +256,17 @@ _TEMPLATES: Mapping[str, str] = {
         UPDATE jobs SET state = 'succeeded', finished_at = :now, lease_owner = NULL,
                         lease_until = NULL, result = :result
         WHERE {_FENCE}
+    """,
+    # A batch of successes: the tokens are checked in one read, then the jobs whose token holds
+    # are updated in one statement (``{ids}`` and ``{now}`` filled with positional marks).
+    "running_tokens": """
+        SELECT id, attempt, lease_owner FROM jobs WHERE id IN ({ids}) AND state = 'running'
+        {for_update}
+    """,
+    "succeed_ids": """
+        UPDATE jobs SET state = 'succeeded', finished_at = {now}, lease_owner = NULL,
+                        lease_until = NULL, result = NULL
+        WHERE id IN ({ids}) AND state = 'running'
     """,
     "fail": f"""
         UPDATE jobs SET

@@ -356,16 +356,22 @@ class SQLiteDB(ReportsDB):
         refused: list[int] = []
         ends: list[tuple[int, JobState, str | None]] = []
         succeed = self.Q["succeed"]
+        plain: list[Token] = []  # without a result: recorded together (`_succeed_many`)
         for item in succeeded:
             if isinstance(item, Success):
                 job_id, attempt, result = item.job_id, item.attempt, item.result
             else:
                 (job_id, attempt), result = item, None
+            if result is None and len(succeeded) > 1:
+                plain.append((job_id, attempt))
+                continue
             params = {"id": job_id, "attempt": attempt, "owner": owner, "now": now, "result": result}
             if c.execute(succeed, params).rowcount != 1:
                 refused.append(job_id)
             else:
                 ends.append((job_id, JobState.SUCCEEDED, result))
+        if plain:
+            self._succeed_many(c, owner, now, plain, refused, ends)
         for f in failed:
             fence = {"id": f.job_id, "attempt": f.attempt, "owner": owner, "now": now}
             row = c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).fetchone()
@@ -387,6 +393,39 @@ class SQLiteDB(ReportsDB):
             if row[1] != "enqueued":
                 ends.append((job_id, JobState(row[1]), None))
         return Settled(refused=frozenset(refused), ready=self._resolve_continuations(c, ends, now))
+
+    def _succeed_many(
+        self,
+        c: Any,
+        owner: str,
+        now: float,
+        succeeded: Sequence[Token],
+        refused: list[int],
+        ends: list[tuple[int, JobState, str | None]],
+    ) -> None:
+        """`Op.SUCCEED` without a result of ``succeeded`` (the same fence as ``succeed``:
+        running, this attempt, this owner), a read and a write per 500 jobs; appends the
+        refused ids to ``refused`` and the others' ends to ``ends``."""
+        mark = self.mark
+        for start in range(0, len(succeeded), 500):
+            chunk = succeeded[start : start + 500]
+            marks = ",".join([mark] * len(chunk))
+            ids = [job_id for job_id, _ in chunk]
+            held = {
+                int(job_id): int(attempt)
+                for job_id, attempt, lease_owner in c.execute(
+                    self.Q["running_tokens"].format(ids=marks), ids
+                )
+                if lease_owner == owner
+            }
+            ok = [job_id for job_id, attempt in chunk if held.get(job_id) == attempt]
+            if len(ok) < len(chunk):
+                kept = set(ok)
+                refused.extend(job_id for job_id in ids if job_id not in kept)
+            if ok:
+                statement = self.Q["succeed_ids"].format(now=mark, ids=",".join([mark] * len(ok)))
+                c.execute(statement, [now, *ok])
+                ends.extend((job_id, JobState.SUCCEEDED, None) for job_id in ok)
 
     def settle(
         self,

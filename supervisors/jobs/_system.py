@@ -314,9 +314,8 @@ class JobSystem:
             )
             raise JobError(msg)
 
-    async def _insert(self, jobs: list[NewJob]) -> list[int]:
+    async def _insert(self, jobs: list[NewJob], now: float) -> list[int]:
         core = self._core
-        now = core.clock.now()
         ids = await core.store.insert(jobs, now=now)
         for queue in {j.queue for j in jobs if j.run_at <= now and j.queue is not None}:
             core.wake_queue(queue)
@@ -325,9 +324,9 @@ class JobSystem:
             core.wake_scheduler()
         return ids
 
-    def _build(self, request: JobRequest) -> NewJob:
+    def _build(self, request: JobRequest, now: float) -> NewJob:
         core = self._core
-        job = build(request, registry=self.registry, retry=core.retry, now=core.clock.now())
+        job = build(request, registry=self.registry, retry=core.retry, now=now)
         self._check_queue(job.queue or "", f"job {request.job!r}")  # a registry sets the queue
         return job
 
@@ -361,7 +360,8 @@ class JobSystem:
             priority=priority, concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )  # fmt: skip
-        return (await self._insert([self._build(request)]))[0]
+        now = self._core.clock.now()
+        return (await self._insert([self._build(request, now)], now))[0]
 
     async def schedule(
         self,
@@ -387,7 +387,8 @@ class JobSystem:
             max_attempts=max_attempts, priority=priority, concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )  # fmt: skip
-        return (await self._insert([self._build(request)]))[0]
+        now = self._core.clock.now()
+        return (await self._insert([self._build(request, now)], now))[0]
 
     async def continue_with(
         self,
@@ -421,7 +422,8 @@ class JobSystem:
             priority=priority, concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit, parent=parent_id, on=on,
         )  # fmt: skip
-        return (await self._insert([self._build(request)]))[0]
+        now = self._core.clock.now()
+        return (await self._insert([self._build(request, now)], now))[0]
 
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[int]:
         """Enqueue several jobs in one store transaction; return their ids in order.
@@ -429,10 +431,11 @@ class JobSystem:
         Every request is validated before anything is written: one bad request raises and
         enqueues nothing.
         """
-        jobs = [self._build(r) for r in requests]
+        now = self._core.clock.now()
+        jobs = [self._build(r, now) for r in requests]
         if not jobs:
             return []
-        return await self._insert(jobs)
+        return await self._insert(jobs, now)
 
     # --- inspecting and managing ---------------------------------------------------------------
 

@@ -223,6 +223,26 @@ async def test_settle_refuses_jobs_leased_to_someone_else(any_store: Store) -> N
     assert await state(any_store, job_id) is JobState.RUNNING
 
 
+async def test_a_batch_of_successes_refuses_exactly_the_tokens_not_held(any_store: Store) -> None:
+    """Several successes recorded at once: each is fenced on its own (owner and attempt); the
+    held ones succeed, the others are refused and left as they were."""
+    ids = await any_store.insert([new() for _ in range(5)], now=T0)
+    mine = await any_store.claim("default", 3, owner="a", now=T0, lease_until=T0 + LEASE)
+    theirs = await any_store.claim("default", 2, owner="b", now=T0, lease_until=T0 + LEASE)
+    stale = (mine[2].id, mine[2].attempt + 1)
+    tokens = [mine[0].token, mine[1].token, stale, theirs[0].token]
+    settled = await any_store.settle(owner="a", now=T0 + 1, succeeded=tokens)
+    assert settled.refused == {mine[2].id, theirs[0].id}
+    assert [await state(any_store, job_id) for job_id in ids] == [
+        JobState.SUCCEEDED, JobState.SUCCEEDED, JobState.RUNNING, JobState.RUNNING,
+        JobState.RUNNING,
+    ]  # fmt: skip
+    job = await any_store.get(ids[0])
+    assert job is not None
+    assert job.finished_at is not None
+    assert job.finished_at.timestamp() == T0 + 1
+
+
 async def test_a_stale_token_is_refused_after_the_job_was_claimed_again(any_store: Store) -> None:
     """Fencing: after expiry and a new claim, the old attempt's settle and renew are refused."""
     (job_id,) = await any_store.insert([new()], now=T0)
