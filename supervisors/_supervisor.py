@@ -389,11 +389,12 @@ class SupervisorCell:
             kind = ExitKind.NORMAL
         else:
             slot.last_error = error
-            message = incarnation.cell.current
-            if isinstance(message, Call):
-                message = message.msg
-            bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
-                                  error=error, message=message))
+            if bus.wants(logging.ERROR):  # built only if a subscriber or a log handler sees it
+                message = incarnation.cell.current
+                if isinstance(message, Call):
+                    message = message.msg
+                bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
+                                      error=error, message=message))
             kind = ExitKind.CRASH
         self._drop_timer_messages(slot, incarnation)
         return kind
