@@ -169,8 +169,9 @@ class ActorCell:
                 await self._loop(actor)
         except Exception:
             self._cancel_timers()
-            if not self.immediate:
-                await self._on_stop_after_crash(actor)
+            on_stop = None if self.immediate else has_hook(actor, "on_stop")
+            if on_stop is not None:
+                await self._on_stop_after_crash(on_stop)
             raise
         except BaseException:
             self._cancel_timers()
@@ -201,10 +202,7 @@ class ActorCell:
                 "its supervisor handles the exit now", self.path, self.grace
             )
 
-    async def _on_stop_after_crash(self, actor: Actor) -> None:
-        on_stop = has_hook(actor, "on_stop")
-        if on_stop is None:
-            return
+    async def _on_stop_after_crash(self, on_stop: Callable[[], Awaitable[None]]) -> None:
         try:
             await self._bounded(on_stop)
         except Exception:
