@@ -425,14 +425,26 @@ class SupervisorCell:
     async def start_child(self, spec: TreeSpec) -> Slot:
         if not isinstance(spec, ChildSpec | Supervisor | DynamicSupervisor):
             raise TypeError(f"start_child takes a ChildSpec, Supervisor or DynamicSupervisor (got {spec!r})")
-        async with self._lock:
-            self._check_running()
-            if spec.name in self._names:
-                raise ValueError(
-                    f"a child named {spec.name!r} already exists under {self.path!r}; choose "
-                    "another name or terminate it first"
-                )
-            self.check_room()
+        # The lock without `async with`: its schedule point after acquiring would cost a pass
+        # of the scheduler per child; the start handshake below is this call's schedule point.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        lock = self._lock
+        try:
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            try:
+                self._check_running()
+                if spec.name in self._names:
+                    raise ValueError(
+                        f"a child named {spec.name!r} already exists under {self.path!r}; choose "
+                        "another name or terminate it first"
+                    )
+                self.check_room()
+            except Exception:
+                await trio.lowlevel.cancel_shielded_checkpoint()  # a refusal is a checkpoint too
+                raise
             slot = Slot(spec, f"{self.path}/{spec.name}", self.runtime)
             self.slots.append(slot)
             self._names[spec.name] = slot
@@ -441,6 +453,8 @@ class SupervisorCell:
                 self.remove(slot, "it failed to start")
                 raise StartFailed(f"child {slot.path!r} failed to start: {error!r}", child=slot.path) from error
             return slot
+        finally:
+            lock.release()
 
     async def terminate_child(self, name: str) -> None:
         async with self._lock:
