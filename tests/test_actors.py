@@ -630,6 +630,29 @@ async def test_a_cast_loop_lets_the_receiver_and_other_tasks_run_between_casts(
     assert seen == list(range(200))
 
 
+async def test_snapshot_counts_every_message_taken_whether_queued_in_a_batch_or_one_by_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """messages_handled counts each message taken from the mailbox, also those taken from a queued batch."""
+    seen: list[int] = []
+
+    class Recorder(Actor):
+        @handler
+        def add(self, msg: Add) -> None:
+            seen.append(msg.n)
+
+    async with open_tree(tree_of(ChildSpec(name="r", factory=Recorder))) as tree:
+        ref = tree.ref("r")
+        for i in range(50):
+            ref.cast_nowait(Add(i))  # a batch: taken without waiting
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(50, 60):
+            await ref.cast(Add(i))  # one by one: each taken after a wait
+            await trio.testing.wait_all_tasks_blocked()
+        assert seen == list(range(60))
+        assert tree.snapshot().find("r").messages_handled == 60  # type: ignore[union-attr]
+
+
 async def test_cast_nowait_enqueues_a_batch_without_yielding(autojump_clock: trio.testing.MockClock) -> None:
     """cast_nowait is not a checkpoint: a batch is enqueued before the receiver runs."""
     seen: list[int] = []
