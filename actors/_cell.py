@@ -211,7 +211,6 @@ class ActorCell:
         # coroutine per message, and wait for one without a coroutine of its own (same order,
         # same wake-up of a blocked sender).
         queue = mailbox._queue
-        send_waiters = mailbox._send_waiters
         cls = type(actor)
         # The handler table, read first: _lookup only for types not seen yet (it caches them).
         table_get = cls._handlers.get
@@ -223,8 +222,8 @@ class ActorCell:
                     continue  # woken with nothing to read (a stop request)
             item = queue.popleft()
             mailbox.received += 1
-            if send_waiters:
-                send_waiters.unpark()
+            if mailbox._senders_waiting:
+                mailbox.wake_sender()
             if type(item) is TimerMessage:
                 item = item.msg
             self.current = item
