@@ -18,7 +18,7 @@ import trio
 from _processes import run_command
 
 from supervisors.cli import HumanFormatter, JsonFormatter, main, parser
-from supervisors.jobs import Failure, JobClient, JobState, SQLiteStore
+from supervisors.jobs import ContinueOn, Failure, JobClient, JobState, SQLiteStore, Success
 
 TESTS = Path(__file__).parent
 
@@ -221,15 +221,16 @@ def make_store(path: Path, *, enqueued: int = 0, dead: int = 0) -> None:
 
 
 def test_jobs_list_prints_a_table_and_the_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`jobs list` prints one row per job and the counts per state of the whole store."""
+    """`jobs list` prints one row per job, newest first, and the counts per state of the whole store."""
     db = tmp_path / "j.db"
     make_store(db, enqueued=2, dead=1)
     code, out, _ = cli(capsys, "jobs", "list", "--store", f"sqlite:///{db}")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "STATE", "QUEUE", "NAME", "ATTEMPT", "RUN", "AT", "LAST", "ERROR"]
-    assert lines[1].split()[:5] == ["1", "dead", "dead", "send", "1/20"]
-    assert lines[1].endswith("ConnectionError: down")
+    assert lines[0].split() == ["ID", "STATE", "QUEUE", "NAME", "ATTEMPT", "CREATED", "RUN", "AT", "LAST", "ERROR"]
+    assert [line.split()[0] for line in lines[1:4]] == ["3", "2", "1"]
+    assert lines[3].split()[:5] == ["1", "dead", "dead", "send", "1/20"]
+    assert lines[3].endswith("ConnectionError: down")
     assert lines[-1] == "3 shown; in the store: 3 (2 enqueued, 1 dead)"
 
 
@@ -239,8 +240,10 @@ def test_jobs_list_filters_by_state_and_prints_json(tmp_path: Path, capsys: pyte
     make_store(db, enqueued=2, dead=1)
     code, out, _ = cli(capsys, "jobs", "list", "--store", f"sqlite:///{db}", "--state", "DEAD", "--json")
     assert code == 0
-    jobs = json.loads(out)
+    answer = json.loads(out)
+    jobs = answer["items"]
     assert [(j["id"], j["state"], j["args"]) for j in jobs] == [(1, "dead", {"n": 0})]
+    assert (answer["next"], answer["previous"]) == (None, None)
     assert jobs[0]["errors"][0]["error"] == "ConnectionError: down"
 
 
@@ -254,6 +257,34 @@ def test_jobs_show_prints_the_job_and_every_failed_attempt(tmp_path: Path, capsy
     assert '  args:        {"n": 0}' in out
     assert "attempt 1 failed at " in out
     assert "    Traceback: here" in out
+
+
+def test_jobs_show_prints_the_result_and_the_continuations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`jobs show ID`: a succeeded job's result and the jobs that continue it; a continuation's
+    parent; the same in ``--json``."""
+    db = tmp_path / "j.db"
+    with JobClient(db) as client:
+        parent = client.enqueue("count")
+        child = client.continue_with(parent, "publish", on=ContinueOn.ANY)
+
+    async def succeed() -> None:
+        store = SQLiteStore(db)
+        now = time.time()
+        (claimed,) = await store.claim("default", 1, owner="t", now=now, lease_until=now + 60)
+        await store.settle(owner="t", now=now, succeeded=[Success(*claimed.token, '{"rows": 3}')])
+        await store.aclose()
+
+    trio.run(succeed)
+    code, out, _ = cli(capsys, "jobs", "show", str(parent), "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert '  result:      {"rows": 3}' in out
+    assert f"  followed by: job {child}" in out
+    code, out, _ = cli(capsys, "jobs", "show", str(child), "--store", f"sqlite:///{db}")
+    assert out.splitlines()[0] == f"job {child}: publish (enqueued)"
+    assert f"  continues:   job {parent} (on any)" in out
+    code, out, _ = cli(capsys, "jobs", "show", str(parent), "--store", f"sqlite:///{db}", "--json")
+    shown = json.loads(out)
+    assert (shown["result"], shown["continuations"], shown["parent_id"]) == ({"rows": 3}, [child], None)
 
 
 def test_jobs_show_of_an_unknown_id_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ import trio
 from actors import Actor, handler
 from supervisors import Backoff, ChildSpec, ChildStopped, Supervisor, Tree, open_tree
 from supervisors.dashboard import METRICS, Dashboard, dashboard
-from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem, Recurring
+from supervisors.jobs import InMemoryStore, JobQuery, JobRegistry, JobState, JobSystem, Recurring
 from supervisors.web import ServerUrls
 
 ADMIN, READER = "admin-token-123", "reader-token-456"
@@ -280,7 +280,7 @@ async def test_unknown_ids_are_404_and_malformed_input_400_with_a_reason_never_a
         "POST /api/jobs/bulk/retry": 400, "POST /api/queues/nope/pause": 404,
         "POST /api/schedules/nope/trigger": 404, "/jobs/999": 404, "/jobs?tz=Mars/Base": 400,
     }
-    assert answers["/api/jobs?state=bogus"].json()["error"].startswith("unknown job state 'bogus'")
+    assert answers["/api/jobs?state=bogus"].json()["error"].startswith("'state': unknown job state 'bogus'")
     assert "unknown time zone 'Mars/Base'" in answers["/jobs?tz=Mars/Base"].text
     assert all("Traceback" not in r.text for r in answers.values())
 
@@ -293,20 +293,44 @@ async def test_jobs_page_filters_and_pages_on_the_server_and_shows_a_jobs_attemp
         for n in range(3):
             await dead_job(jobs, n)
         await jobs.wait_finished(await jobs.enqueue("fine", Args(9)))
-        page = (await http.get("/api/jobs", params={"state": "dead", "limit": 2, "offset": 1})).json()
+        first = (await http.get("/api/jobs", params={"state": "dead", "limit": 2})).json()
+        assert [j["args"] for j in first["items"]] == [{"n": 2}, {"n": 1}]  # newest first
+        assert first["previous"] is None
+        page = (await http.get("/api/jobs", params={"state": "dead", "limit": 2, "cursor": first["next"]})).json()
         assert (page["total"], page["counts"]["dead"], page["counts"]["succeeded"]) == (3, 3, 1)
-        assert [j["args"] for j in page["items"]] == [{"n": 1}, {"n": 2}]
+        assert [j["args"] for j in page["items"]] == [{"n": 0}]
+        assert page["next"] is None
+        back = (await http.get("/api/jobs", params={"state": "dead", "limit": 2, "cursor": page["previous"]})).json()
+        assert back["items"] == first["items"]
         detail = (await http.get(f"/api/jobs/{page['items'][0]['id']}")).json()
-        assert detail["errors"][0]["error"] == "ValueError: boom 1"
+        assert detail["errors"][0]["error"] == "ValueError: boom 0"
         assert "Traceback" in detail["errors"][0]["traceback"]
         html = (await http.get("/jobs", params={"state": "dead", "limit": 2})).text
         assert html.count('data-job="') == 2
-        assert "1-2 of 3" in html
-        assert "next</a>" in html
+        assert "2 shown of 3" in html
+        assert 'rel="next">older</a>' in html
         assert "<svg" in html  # the last hour's chart
         stats = (await http.get("/api/stats")).json()
         assert sum(b["succeeded"] for b in stats["buckets"]) == 1
         assert sum(b["failed"] for b in stats["buckets"]) == 3
+
+
+async def test_a_jobs_page_and_api_show_its_result_its_parent_and_its_continuations() -> None:
+    """The job API and page show a succeeded job's result and link a parent and its
+    continuations both ways."""
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        parent = await jobs.enqueue("fine", Args(7))
+        child = await jobs.continue_with(parent, "fine", Args(8))
+        await jobs.wait_finished(child)
+        up = (await http.get(f"/api/jobs/{parent}")).json()
+        down = (await http.get(f"/api/jobs/{child}")).json()
+        assert (up["result"], up["continuations"], up["parent_id"]) == (7, [child], None)
+        assert (down["result"], down["parent_id"], down["continue_on"]) == (8, parent, "success")
+        page = (await http.get(f"/jobs/{parent}", params={"system": "jobs"})).text
+        assert f'<a href="/jobs/{child}?system=jobs">job {child}</a>' in page
+        assert '<pre class="result">7</pre>' in page
+        page = (await http.get(f"/jobs/{child}", params={"system": "jobs"})).text
+        assert f'<a href="/jobs/{parent}?system=jobs" class="parent">job {parent}</a> (runs on its success)' in page
 
 
 @pytest.mark.xfail(
@@ -330,7 +354,7 @@ async def _bulk_action_acts_on_everything_the_filter_matches_in_batches() -> Non
             assert (await jobs.wait_finished(job_id)).attempt == 2
         from supervisors.dashboard import _views
 
-        batched = await _views.bulk_action(jobs, "retry", state=JobState.DEAD, queue=None, batch=2)
+        batched = await _views.bulk_action(jobs, "retry", JobQuery(states=[JobState.DEAD]), batch=2)
         assert batched["done"] == 5
 
 

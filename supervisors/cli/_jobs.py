@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import cattrs
@@ -15,7 +15,7 @@ import cattrs
 from ._common import CommandError, parse_store_url, redact
 
 if TYPE_CHECKING:
-    from ..jobs import Job, JobCounts, JobState, PostgresStore
+    from ..jobs import Job, JobCounts, JobPage, JobQuery, JobState, PostgresStore
 
 T = TypeVar("T")
 
@@ -29,6 +29,7 @@ class JobsBackend(Protocol):
     def get(self, job_id: int) -> Job: ...
     def list(self, *, state: JobState | None = None, queue: str | None = None, limit: int = 100,
              offset: int = 0) -> list[Job]: ...
+    def search(self, query: JobQuery | None = None) -> JobPage: ...
     def counts(self) -> JobCounts: ...
     def retry(self, job_id: int, *, attempts: int = 1) -> None: ...
     def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
@@ -75,6 +76,11 @@ class _Postgres:
              offset: int = 0) -> list[Job]:
         return self._call(lambda: self.store.list(state=state, queue=queue, limit=limit, offset=offset))
 
+    def search(self, query: JobQuery | None = None) -> JobPage:
+        from ..jobs import JobQuery
+
+        return self._call(lambda: self.store.search(query if query is not None else JobQuery()))
+
     def counts(self) -> JobCounts:
         return self._call(self.store.counts)
 
@@ -96,7 +102,7 @@ class _Postgres:
         return self._call(lambda: self.store.cancel(job_id, now=time.time()))[0]
 
     def delete(self, job_id: int) -> None:
-        self._call(lambda: self.store.delete(job_id))
+        self._call(lambda: self.store.delete(job_id, now=time.time()))
 
     def pause_queue(self, queue: str) -> None:
         self._call(lambda: self.store.pause_queue(queue, paused=True, now=time.time()))
@@ -178,20 +184,54 @@ def _state(value: str | None) -> JobState | None:
         raise CommandError(msg) from None
 
 
+_OPTIONS = {"states": "--state", "args_equal": "--args-match", "args_match": "--args-match",
+            "args_contains": "--args-contains"}
+
+
+def _search(options: argparse.Namespace) -> JobQuery:
+    """The `JobQuery` of ``jobs list``'s options; times without an offset are UTC."""
+    from ..jobs import JobQuery, JobQueryError
+
+    def moment(text: str | None) -> str | None:
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return text  # refused by JobQuery, naming the option
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).isoformat()
+
+    try:
+        return JobQuery.from_text(
+            states=[s for v in options.state or () for s in v.split(",") if s.strip()],
+            queue=options.queue, name=options.name, since=moment(options.since), until=moment(options.until),
+            args_contains=options.args_contains, args_match=options.args_match or (), limit=options.limit,
+            cursor=options.cursor,
+        )  # fmt: skip
+    except JobQueryError as exc:
+        option = _OPTIONS.get(exc.field, "--" + exc.field.replace("_", "-"))
+        raise CommandError(f"{option}: {exc.reason}") from None
+
+
 def list_command(options: argparse.Namespace, backend: JobsBackend) -> int:
-    jobs = backend.list(state=_state(options.state), queue=options.queue, limit=options.limit,
-                        offset=options.offset)
+    page = backend.search(_search(options))
+    jobs = page.jobs
     if options.json:
-        print(json.dumps([_job_json(j) for j in jobs], indent=2))
+        print(json.dumps({"items": [_job_json(j) for j in jobs], "next": page.next, "previous": page.previous},
+                         indent=2))
         return 0
-    rows = [("ID", "STATE", "QUEUE", "NAME", "ATTEMPT", "RUN AT", "LAST ERROR")]
+    rows = [("ID", "STATE", "QUEUE", "NAME", "ATTEMPT", "CREATED", "RUN AT", "LAST ERROR")]
     for j in jobs:
         error = j.errors[-1].error if j.errors else ""
         rows.append((str(j.id), j.state.value, j.queue, j.name, f"{j.attempt}/{j.max_attempts}",
-                     when(j.run_at), error[:60]))
+                     when(j.created_at), when(j.run_at), error[:60]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    if page.next is not None:
+        print(f"older jobs: --cursor {page.next}")
+    if page.previous is not None:
+        print(f"newer jobs: --cursor {page.previous}")
     counts = backend.counts()
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.by_state.items() if n)
     print(f"{len(jobs)} shown; in the store: {counts.total} ({summary or 'none'})")
@@ -211,6 +251,13 @@ def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
         ("lease until", when(job.lease_until)), ("unique key", job.unique_key or "-"),
         ("schedule", job.schedule or "-"), ("fire time", when(job.fire_time)),
     ]
+    if job.parent_id is not None:
+        on = job.continue_on.value if job.continue_on is not None else "-"
+        fields.append(("continues", f"job {job.parent_id} (on {on})"))
+    if job.continuations:
+        fields.append(("followed by", ", ".join(f"job {c}" for c in job.continuations)))
+    if job.state.value == "succeeded":
+        fields.append(("result", json.dumps(job.result)))
     for name, value in fields:
         print(f"  {name + ':':<12} {value}")
     for error in job.errors:
@@ -345,12 +392,25 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                                description="Operate the jobs in a store directly (no host needed).")
     sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
 
-    ls = sub.add_parser("list", parents=[common, store], help="jobs by id, filtered by state and queue")
-    ls.add_argument("--state", help="scheduled, enqueued, running, succeeded, retrying or dead")
-    ls.add_argument("--queue")
-    ls.add_argument("--limit", type=int, default=50, help="default 50")
-    ls.add_argument("--offset", type=int, default=0)
-    ls.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    ls = sub.add_parser("list", parents=[common, store], help="search jobs, newest first, a page at a time",
+                        description="Search the jobs of a store, newest created first. Every filter given must "
+                        "hold. Page with --cursor: the command prints the cursors of the older and newer pages.")
+    ls.add_argument("--state", action="append", metavar="STATE",
+                    help="scheduled, enqueued, running, succeeded, retrying, dead or cancelled; several "
+                    "separated by commas or the option repeated")
+    ls.add_argument("--queue", help="the queue, exactly")
+    ls.add_argument("--name", help="the job name, exactly")
+    ls.add_argument("--since", metavar="TIME",
+                    help="created at or after TIME (ISO 8601; UTC unless an offset is given)")
+    ls.add_argument("--until", metavar="TIME", help="created before TIME (as --since)")
+    ls.add_argument("--args-match", action="append", metavar="PATH=VALUE",
+                    help="the value at the dotted PATH of the arguments equals VALUE (JSON if it parses, else "
+                    "a string), e.g. user_id=42; repeatable")
+    ls.add_argument("--args-contains", metavar="TEXT", help="the arguments' JSON text contains TEXT (compact: "
+                    '\'"user_id":42\')')
+    ls.add_argument("--limit", type=int, default=50, help="jobs per page, 1 to 1000 (default 50)")
+    ls.add_argument("--cursor", help="a cursor printed by an earlier page")
+    ls.add_argument("--json", action="store_true", help='print {"items": [jobs], "next": cursor, "previous": cursor}')
     ls.set_defaults(handler=_with_backend(list_command))
 
     show = sub.add_parser("show", parents=[common, store], help="one job with every failed attempt")

@@ -107,8 +107,8 @@ class ShutdownLog:
     """Logs each child that stopped gracefully during the tree's stop, at INFO, in stop order
     (the runtime logs those at DEBUG only; the other ways of stopping it logs itself)."""
 
-    def __init__(self) -> None:
-        self.stopping = False
+    def __init__(self, *, stopping: bool = False) -> None:
+        self.stopping = stopping
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TreeStopping):
@@ -118,7 +118,8 @@ class ShutdownLog:
 
 
 async def _on_started(tree: Tree) -> None:
-    tree.add_listener(ShutdownLog())
+    # A signal can arrive between the tree's start and this call: its stop has then begun already.
+    tree.add_listener(ShutdownLog(stopping=tree.is_stopping))
 
 
 def command(options: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from supervisors import ChildRestarting, ChildState, Event, Secret, Tree, TreeStopping
-from supervisors.jobs import JobSystem
+from supervisors.jobs import JobQuery, JobState, JobSystem
 
 from . import _views as views
 from ._hub import Hub
@@ -44,7 +44,6 @@ __all__ = ["Dashboard"]
 logger = logging.getLogger("supervisors.dashboard")
 
 TZ_COOKIE = "supervisors_tz"
-MAX_PAGE = 500
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -261,10 +260,14 @@ class Dashboard:
             moment = datetime.fromisoformat(value).astimezone(zone)
             return moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or zone_name)
 
+        def local(value: str | None) -> str:
+            """A time for a form field, in the zone shown (read back in that zone)."""
+            return "" if value is None else datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
         csrf = request.cookies.get(CSRF_COOKIE) or new_csrf_token()
         request.state.csrf = csrf
         html = self._templates.get_template(template).render(
-            request=request, csrf=csrf, zone=zone_name, when=when, zones=_ZONES,
+            request=request, csrf=csrf, zone=zone_name, when=when, local=local, zones=_ZONES,
             role=getattr(request.state, "role", Role.READER).value, systems=[s.name for s in self.systems],
             path=request.url.path, **context,
         )
@@ -279,14 +282,13 @@ class Dashboard:
         except views.ActionError:
             return PlainErrorResponse(status, reason)
 
-    def _page_of(self, request: Request) -> tuple[JobSystem, Any, str | None, int, int]:
+    def _search_of(self, request: Request, extra: dict[str, list[str]] | None = None) -> tuple[JobSystem, JobQuery]:
+        """The job system and the search of a request's query parameters (and ``extra`` ones, from
+        a form or a JSON body, which win); times without an offset in the zone the page shows."""
         system = self._system(request)
-        q = request.query_params
-        state = views.parse_state(q.get("state"))
-        queue = q.get("queue") or None
-        limit = views.parse_int(q.get("limit"), "limit", 50, low=1, high=MAX_PAGE)
-        offset = views.parse_int(q.get("offset"), "offset", 0)
-        return system, state, queue, limit, offset
+        params: dict[str, list[str]] = {k: request.query_params.getlist(k) for k in views.SEARCH_PARAMS}
+        params.update({k: v for k, v in (extra or {}).items() if k in views.SEARCH_PARAMS})
+        return system, views.parse_search(params, zone=_zone(self._zone_of(request)))
 
     # -- health, readiness, metrics -----------------------------------------------------------------
 
@@ -412,17 +414,18 @@ class Dashboard:
         return self._render(request, "_tree.html", tree=views.tree_view(self.tree, self.systems))
 
     async def _jobs_context(self, request: Request) -> dict[str, Any]:
-        system, state, queue, limit, offset = self._page_of(request)
-        page = await views.jobs_page(system, state=state, queue=queue, limit=limit, offset=offset)
+        system, search = self._search_of(request)
+        page = await views.jobs_page(system, search)
         stats = await views.stats_view(system)
         peak = max([1] + [b["succeeded"] + b["failed"] for b in stats["buckets"]])
-        query: dict[str, Any] = {k: v for k, v in (("system", system.name), ("state", page["filter"]["state"]),
-                                                   ("queue", queue), ("limit", str(limit))) if v}
+        query: dict[str, Any] = {"system": system.name, **page["filter"], "limit": str(search.limit)}
+
         def link(**changes: Any) -> str:
             merged: dict[str, Any] = {**query, **changes}
-            return "/jobs?" + urlencode({k: v for k, v in merged.items() if v is not None and v != ""})
+            return "/jobs?" + urlencode({k: v for k, v in merged.items() if v is not None and v != "" and v != []},
+                                        doseq=True)
 
-        return {"page": page, "stats": stats, "peak": peak, "query": query, "link": link,
+        return {"page": page, "stats": stats, "peak": peak, "query": query, "link": link, "states": _STATES,
                 "message": request.query_params.get("message")}
 
     async def _jobs_page(self, request: Request) -> Response:
@@ -459,8 +462,8 @@ class Dashboard:
         return RedirectResponse(f"{target}?{urlencode({'system': system.name, 'message': message})}", status_code=303)
 
     async def _bulk(self, request: Request) -> Response:
-        system = self._system(request)
-        params = dict(request.query_params)
+        extra: dict[str, list[str]] = {}
+        everything = request.query_params.get("all") == "1"
         if request.url.path.startswith("/api/"):
             body = await request.body()
             if body:
@@ -469,22 +472,25 @@ class Dashboard:
                 except ValueError as exc:
                     raise views.ActionError(400, f"the request body is not JSON: {exc}") from None
                 if not isinstance(loaded, dict):
-                    raise views.ActionError(400, "the request body must be a JSON object with state and queue")
-                params.update({k: str(v) for k, v in loaded.items() if v is not None})
+                    raise views.ActionError(400, "the request body must be a JSON object of search parameters")
+                for key, value in loaded.items():
+                    if value is not None:
+                        extra[key] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+                everything = everything or str(loaded.get("all")) in ("1", "True", "true")
         else:
-            form = await _form(request)
-            params.update(form)
-        state = views.parse_state(params.get("state"))
-        queue = params.get("queue") or None
-        if state is None and queue is None and params.get("all") != "1":
-            raise views.ActionError(400, "a bulk action needs a filter (state and/or queue), or all=1 for every job")
-        result = await views.bulk_action(system, request.path_params["action"], state=state, queue=queue)
+            extra = await _form(request)
+            everything = everything or extra.get("all") == ["1"]
+        system, search = self._search_of(request, extra)
+        if not any(views.search_filter(search).values()) and not everything:
+            raise views.ActionError(400, "a bulk action needs a filter (state, queue, name, time or arguments), "
+                                         "or all=1 for every job")
+        result = await views.bulk_action(system, request.path_params["action"], search)
         if request.url.path.startswith("/api/"):
             return JSONResponse(result)
         message = f"{result['action']}: {result['done']} done, {result['failed']} refused"
-        query = {k: v for k, v in (("system", system.name), ("state", params.get("state")), ("queue", queue),
-                                    ("message", message)) if v}
-        return RedirectResponse(f"/jobs?{urlencode(query)}", status_code=303)
+        query = {"system": system.name, **result["filter"], "message": message}
+        return RedirectResponse("/jobs?" + urlencode({k: v for k, v in query.items() if v}, doseq=True),
+                                status_code=303)
 
     async def _queue_act(self, request: Request) -> Response:
         system = self._system(request)
@@ -513,8 +519,8 @@ class Dashboard:
         return JSONResponse(views.tree_view(self.tree, self.systems))
 
     async def _api_jobs(self, request: Request) -> Response:
-        system, state, queue, limit, offset = self._page_of(request)
-        return JSONResponse(await views.jobs_page(system, state=state, queue=queue, limit=limit, offset=offset))
+        system, search = self._search_of(request)
+        return JSONResponse(await views.jobs_page(system, search))
 
     async def _api_job(self, request: Request) -> Response:
         system = self._system(request)
@@ -531,6 +537,8 @@ class Dashboard:
         minutes = views.parse_int(request.query_params.get("minutes"), "minutes", 60, low=1, high=24 * 60)
         return JSONResponse(await views.stats_view(system, minutes=minutes))
 
+
+_STATES = tuple(s.value for s in JobState)
 
 _ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Los_Angeles", "Asia/Tokyo",
           "Australia/Sydney")
@@ -565,12 +573,12 @@ def _presented_token(request: Request) -> str | None:
     return request.cookies.get(TOKEN_COOKIE)
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request) -> dict[str, list[str]]:
     kind = request.headers.get("content-type", "")
     if kind and not kind.startswith("application/x-www-form-urlencoded"):
         raise views.ActionError(400, f"expected a form (application/x-www-form-urlencoded), got {kind!r}")
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    return {k: v[0] for k, v in form.items() if v}
+    return {k: v for k, v in form.items() if v}
 
 
 async def _csrf_refusal(request: Request) -> str | None:

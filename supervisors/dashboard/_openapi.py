@@ -32,21 +32,30 @@ _NODE: dict[str, Any] = {
 _JOB = {
     "type": "object",
     "required": ["id", "system", "name", "queue", "state", "args", "attempt", "max_attempts", "run_at",
-                 "created_at", "finished_at", "errors"],
+                 "created_at", "finished_at", "errors", "result", "parent_id", "continue_on", "continuations"],
     "properties": {
         "id": {"type": "integer"}, "system": {"type": "string"}, "name": {"type": "string"},
         "queue": {"type": "string"}, "state": {"type": "string"}, "args": {}, "attempt": {"type": "integer"},
         "max_attempts": {"type": "integer"}, "run_at": {"type": "string", "format": "date-time"},
         "created_at": {"type": "string", "format": "date-time"}, "finished_at": _NULLABLE_STR,
         "errors": {"type": "array", "items": _obj("at", "error", "traceback", attempt={"type": "integer"})},
+        "result": {"description": "what the job returned (JSON), once it succeeded; else null"},
+        "parent_id": {"type": ["integer", "null"], "description": "the job this continuation continues"},
+        "continue_on": {"type": ["string", "null"], "enum": ["success", "failure", "any", None]},
+        "continuations": {"type": "array", "items": {"type": "integer"},
+                          "description": "the ids of the jobs that continue this one"},
     },
 }
 _ITEMS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}
 _JOB_PAGE = {
     "type": "object",
-    "required": ["system", "filter", "limit", "offset", "total", "counts", "queues", "actions", "items"],
+    "required": ["system", "filter", "limit", "next", "previous", "total", "counts", "queues", "actions", "items"],
     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-                   "total": {"type": "integer"}, "counts": {"type": "object"}},
+                   "next": {"type": ["string", "null"], "description": "cursor of the next page (older jobs)"},
+                   "previous": {"type": ["string", "null"], "description": "cursor of the previous page (newer jobs)"},
+                   "total": {"type": ["integer", "null"],
+                             "description": "jobs matched, when the counts give it (state and queue filters only)"},
+                   "filter": {"type": "object"}, "counts": {"type": "object"}},
 }
 _ACTION = {"type": "object", "required": ["action", "ok"], "properties": {"ok": {"type": "boolean"}}}
 _BULK = {"type": "object", "required": ["action", "filter", "done", "failed", "reasons"]}
@@ -70,6 +79,30 @@ def _err(description: str) -> dict[str, Any]:
 
 
 _SYSTEM = _param("system")
+
+
+def _search_params() -> list[dict[str, Any]]:
+    """The search parameters of ``/api/jobs`` and the bulk actions (`JobQuery`)."""
+    from supervisors.jobs import JobState
+
+    states = {"name": "state", "in": "query", "required": False, "style": "form", "explode": True,
+              "description": "a state, several comma-separated, or the parameter repeated",
+              "schema": {"type": "array", "items": {"type": "string", "enum": [s.value for s in JobState]}}}
+    described = {
+        "queue": "the queue, exactly", "name": "the job name, exactly",
+        "since": "created at or after (ISO 8601; without an offset: in the tz parameter's zone or the default)",
+        "until": "created before (ISO 8601, as since)",
+        "args_contains": "the arguments' JSON text contains this text (case-sensitive)",
+        "cursor": "a next or previous cursor of an earlier page",
+    }
+    out = [states]
+    out += [{**_param(name), "description": text} for name, text in described.items()]
+    out.append({"name": "args_match", "in": "query", "required": False, "style": "form", "explode": True,
+                "description": "PATH=VALUE, repeatable: the value at the dotted PATH of the arguments equals "
+                               "VALUE (read as JSON when it parses, else a string)",
+                "schema": {"type": "array", "items": {"type": "string"}}})
+    out.append({**_param("limit", kind="integer"), "description": "jobs per page, 1 to 1000 (default 50)"})
+    return out
 _JOB_ID = _param("job_id", "path", "integer")
 
 
@@ -92,10 +125,11 @@ def openapi_document() -> dict[str, Any]:
                                   "responses": {"200": _ok({"$ref": "#/components/schemas/Node"}, "the root node"),
                                                 **denied}}},
             "/api/jobs": {"get": {
-                "summary": "A page of jobs matching a filter, with the counts by state",
-                "parameters": [_SYSTEM, _param("state"), _param("queue"), _param("limit", kind="integer"),
-                               _param("offset", kind="integer")],
-                "responses": {"200": _ok(_JOB_PAGE, "the page"), "400": _err("malformed filter"),
+                "summary": "Search jobs, newest first, a page at a time (keyset paging by cursor), "
+                           "with the counts by state",
+                "parameters": [_SYSTEM, *_search_params(), _param("tz")],
+                "responses": {"200": _ok(_JOB_PAGE, "the page"),
+                              "400": _err("malformed search: the message names the parameter"),
                               "404": _err("unknown job system"), **denied}}},
             "/api/jobs/{job_id}": {"get": {
                 "summary": "One job: arguments, attempts, errors with tracebacks",
@@ -108,9 +142,10 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _ok(_ACTION, "done"), "404": _err("no such job or action"),
                               "409": _err("the job's state does not allow it"), **denied}}},
             "/api/jobs/bulk/{action}": {"post": {
-                "summary": "Do an action on every job a filter matches, in batches",
-                "parameters": [_param("action", "path", enum=list(ACTIONS)), _SYSTEM, _param("state"),
-                               _param("queue"), _param("all")],
+                "summary": "Do an action on every job a search matches, in batches (the search parameters "
+                           "in the query or the JSON body; cursor and limit are ignored)",
+                "parameters": [_param("action", "path", enum=list(ACTIONS)), _SYSTEM, *_search_params(),
+                               _param("all")],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": {"200": _ok(_BULK, "how many were done and refused"),
                               "400": _err("no filter, or a malformed one"), **denied}}},

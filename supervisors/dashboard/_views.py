@@ -5,17 +5,19 @@ Times are ISO 8601 strings in UTC here; pages convert them to the zone the user 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import attrs
 import trio
 import trio.lowlevel
 
 from supervisors import ChildSnapshot, ChildState, Tree
-from supervisors.jobs import Job, JobNotFoundError, JobState, JobStateError, JobSystem
+from supervisors.jobs import Job, JobNotFoundError, JobQuery, JobQueryError, JobState, JobStateError, JobSystem
 
 __all__ = [
     "ACTIONS",
@@ -25,6 +27,7 @@ __all__ = [
     "job_action",
     "job_view",
     "jobs_page",
+    "parse_search",
     "queues_view",
     "schedules_view",
     "stats_view",
@@ -118,7 +121,8 @@ def tree_view(tree: Tree, systems: Sequence[JobSystem]) -> dict[str, Any]:
 
 
 def job_view(job: Job, system: JobSystem) -> dict[str, Any]:
-    """One job with its arguments, attempts and errors (tracebacks included)."""
+    """One job with its arguments, attempts and errors (tracebacks included), its result, and its
+    place in a chain of continuations (its parent and its continuations, by id)."""
     view: dict[str, Any] = {
         "id": job.id,
         "system": system.name,
@@ -138,22 +142,15 @@ def job_view(job: Job, system: JobSystem) -> dict[str, Any]:
         "errors": [
             {"attempt": e.attempt, "at": iso(e.at), "error": e.error, "traceback": e.traceback} for e in job.errors
         ],
+        "result": job.result,
+        "parent_id": job.parent_id,
+        "continue_on": None if job.continue_on is None else job.continue_on.value,
+        "continuations": list(job.continuations),
     }
-    for optional in ("result", "progress", "priority", "cancel_requested"):
+    for optional in ("progress", "priority", "cancel_requested"):
         if hasattr(job, optional):
             view[optional] = getattr(job, optional)
     return view
-
-
-def parse_state(value: str | None) -> JobState | None:
-    """``"dead"`` → ``JobState.DEAD``; empty → ``None``; anything else is a 400."""
-    if not value:
-        return None
-    try:
-        return JobState(value)
-    except ValueError:
-        known = ", ".join(s.value for s in JobState)
-        raise ActionError(400, f"unknown job state {value!r}; expected one of: {known}") from None
 
 
 def parse_int(value: str | None, name: str, default: int, *, low: int = 0, high: int = 10**9) -> int:
@@ -177,27 +174,92 @@ def check_queue(system: JobSystem, queue: str | None, *, known_only: bool = Fals
     return queue
 
 
-async def jobs_page(
-    system: JobSystem, *, state: JobState | None, queue: str | None, limit: int, offset: int
-) -> dict[str, Any]:
-    """One page of jobs matching the filter, with the counts by state and the filter's total."""
+SEARCH_PARAMS = ("state", "queue", "name", "since", "until", "args_contains", "args_match", "limit", "cursor")
+"""The query parameters of a job search (``/jobs``, ``/api/jobs`` and the bulk actions); ``state`` and
+``args_match`` may be repeated, ``state`` also holds several states separated by commas."""
+
+_FIELD_PARAMS = {"states": "state", "args_equal": "args_match"}
+
+
+def parse_search(params: Mapping[str, str | Sequence[str]], *, zone: tzinfo = UTC) -> JobQuery:
+    """The `JobQuery` of the search parameters ``params`` (name → value, or values for the
+    repeatable ones); a 400 naming the parameter for bad input. ``since`` and ``until``
+    without a UTC offset are read in ``zone`` (the zone the page shows)."""
+
+    def values(name: str) -> list[str]:
+        value = params.get(name)
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else [v for v in value if v]
+
+    def one(name: str) -> str | None:
+        found = values(name)
+        return found[-1].strip() if found else None
+
+    def moment(name: str) -> str | None:
+        text = one(name)
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return text  # refused by JobQuery, naming the parameter
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)).isoformat()
+
+    try:
+        return JobQuery.from_text(
+            states=[s for v in values("state") for s in v.split(",") if s.strip()],
+            queue=one("queue"), name=one("name"), since=moment("since"), until=moment("until"),
+            args_contains=next(reversed(values("args_contains")), None), args_match=values("args_match"),
+            limit=one("limit"), cursor=one("cursor"),
+        )  # fmt: skip
+    except JobQueryError as exc:
+        param = _FIELD_PARAMS.get(exc.field, exc.field)
+        raise ActionError(400, f"{param!r}: {exc.reason}") from None
+
+
+def search_filter(query: JobQuery) -> dict[str, Any]:
+    """The filters of ``query`` as search parameters (what a link or a form repeats), with
+    ``state`` a list of state names."""
+    return {
+        "state": [s.value for s in JobState if s in query.states],
+        "queue": query.queue,
+        "name": query.name,
+        "since": iso(query.since),
+        "until": iso(query.until),
+        "args_contains": query.args_contains,
+        "args_match": [f"{path}={json.dumps(value)}" for path, value in query.args_equal],
+    }
+
+
+def _countable(query: JobQuery) -> bool:
+    """Whether the number of jobs ``query`` matches is in the counts (state and queue filters only)."""
+    return query.name is None and query.since is None and query.until is None and not (
+        query.args_contains or query.args_equal
+    )
+
+
+async def jobs_page(system: JobSystem, query: JobQuery) -> dict[str, Any]:
+    """One page of the jobs ``query`` matches, newest first, with the counts by state, the
+    cursors of the next (older) and previous (newer) pages, and the number of jobs matched
+    when the counts give it (``total``: a filter on states and queue only; else ``None``)."""
     counts = await system.counts()
-    if queue is not None:
-        per = counts.by_queue.get(queue, {})
-        total = per.get(state, 0) if state is not None else sum(per.values())
-    else:
-        total = counts.by_state.get(state, 0) if state is not None else counts.total
-    jobs = await system.list(state=state, queue=queue, limit=limit, offset=offset)
+    total: int | None = None
+    if _countable(query):
+        per = counts.by_queue.get(query.queue, {}) if query.queue is not None else counts.by_state
+        total = sum(n for s, n in per.items() if not query.states or s in query.states)
+    page = await system.search(query)
     return {
         "system": system.name,
-        "filter": {"state": None if state is None else state.value, "queue": queue},
-        "limit": limit,
-        "offset": offset,
+        "filter": search_filter(query),
+        "limit": query.limit,
+        "next": page.next,
+        "previous": page.previous,
         "total": total,
         "counts": {s.value: n for s, n in counts.by_state.items()},
         "queues": sorted(set(system.queues) | set(counts.by_queue)),
         "actions": available_actions(system),
-        "items": [job_view(job, system) for job in jobs],
+        "items": [job_view(job, system) for job in page.jobs],
     }
 
 
@@ -220,47 +282,37 @@ async def job_action(system: JobSystem, job_id: int, action: str) -> dict[str, A
     return result
 
 
-async def bulk_action(
-    system: JobSystem, action: str, *, state: JobState | None, queue: str | None, batch: int = BULK_BATCH
-) -> dict[str, Any]:
-    """Do ``action`` on every job the filter matches, ``batch`` jobs per store read.
+async def bulk_action(system: JobSystem, action: str, query: JobQuery, *, batch: int = BULK_BATCH) -> dict[str, Any]:
+    """Do ``action`` on every job ``query`` matches (its cursor and limit aside), reading
+    ``batch`` jobs per store call, newest first.
 
-    Jobs the action refuses (their state does not allow it) are counted in ``failed`` and passed
-    over; the first ten reasons are returned. Each job is acted on at most once, in id order;
-    jobs that start to match the filter while the action runs may or may not be included.
+    The search is paged by keyset, so each job is acted on at most once, and a job acted on
+    (changed or deleted) never moves the jobs still to come; jobs created after the action
+    started are left out. Jobs the action refuses (their state does not allow it) are counted
+    in ``failed`` and passed over; the first ten reasons are returned.
     """
     if action not in ACTIONS or not callable(getattr(system, action, None)):
         raise ActionError(404, f"job action {action!r} is not supported by this job system")
     method = getattr(system, action)
-    done = failed = skip = 0
-    high = 0  # the highest id acted on: jobs come in id order, so one at or below it was seen already
+    done = failed = 0
     reasons: list[str] = []
+    query = attrs.evolve(query, limit=batch, cursor=None)
     while True:
-        page = await system.list(state=state, queue=queue, limit=batch, offset=skip)
-        if not page:
-            break
-        for job in page:
-            if job.id <= high:
-                skip += 1  # seen already (it still matches, or matches again): never acted on twice
-                continue
-            high = job.id
+        page = await system.search(query)
+        for job in page.jobs:
             try:
-                outcome = await method(job.id)
+                await method(job.id)
             except (JobNotFoundError, JobStateError) as exc:
                 failed += 1
-                skip += 1
                 if len(reasons) < 10:
                     reasons.append(f"job {job.id}: {exc}")
                 continue
             done += 1
-            left = action == "delete" or (
-                state is not None and (not isinstance(outcome, JobState) or outcome is not state)
-            )
-            if not left:
-                skip += 1
+        if page.next is None:
+            break
+        query = attrs.evolve(query, cursor=page.next)
         await trio.lowlevel.checkpoint()
-    return {"action": action, "filter": {"state": None if state is None else state.value, "queue": queue},
-            "done": done, "failed": failed, "reasons": reasons}
+    return {"action": action, "filter": search_filter(query), "done": done, "failed": failed, "reasons": reasons}
 
 
 # -- queues and schedules ------------------------------------------------------------------------

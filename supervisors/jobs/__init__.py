@@ -20,6 +20,7 @@ from ._errors import CronError as CronError
 from ._errors import JobArgumentsError as JobArgumentsError
 from ._errors import JobError as JobError
 from ._errors import JobNotFoundError as JobNotFoundError
+from ._errors import JobResultError as JobResultError
 from ._errors import JobStateError as JobStateError
 from ._errors import ScheduleNotFoundError as ScheduleNotFoundError
 from ._errors import StoreError as StoreError
@@ -27,6 +28,7 @@ from ._errors import UnknownJobError as UnknownJobError
 from ._memory import InMemoryStore as InMemoryStore
 from ._model import AttemptError as AttemptError
 from ._model import ClaimedJob as ClaimedJob
+from ._model import ContinueOn as ContinueOn
 from ._model import Failure as Failure
 from ._model import Job as Job
 from ._model import JobCounts as JobCounts
@@ -38,9 +40,14 @@ from ._model import RateLimit as RateLimit
 from ._model import RetryPolicy as RetryPolicy
 from ._model import ScheduleSettings as ScheduleSettings
 from ._model import Settled as Settled
+from ._model import Success as Success
 from ._postgres import DatabaseClock as DatabaseClock
 from ._postgres import HostInfo as HostInfo
 from ._postgres import PostgresStore as PostgresStore
+from ._query import Cursor as Cursor
+from ._query import JobPage as JobPage
+from ._query import JobQuery as JobQuery
+from ._query import JobQueryError as JobQueryError
 from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
@@ -56,8 +63,10 @@ __all__ = [
     "ClaimedJob",
     "Clock",
     "ClusterSingleton",
+    "ContinueOn",
     "Cron",
     "CronError",
+    "Cursor",
     "DatabaseClock",
     "Failure",
     "HostInfo",
@@ -69,8 +78,12 @@ __all__ = [
     "JobDefinition",
     "JobError",
     "JobNotFoundError",
+    "JobPage",
+    "JobQuery",
+    "JobQueryError",
     "JobRegistry",
     "JobRequest",
+    "JobResultError",
     "JobSettings",
     "JobState",
     "JobStateError",
@@ -89,6 +102,7 @@ __all__ = [
     "Settled",
     "Store",
     "StoreError",
+    "Success",
     "SystemClock",
     "TrioWallClock",
     "UnknownJobError",

@@ -13,7 +13,8 @@ import cattrs
 
 from ._clock import Clock, SystemClock
 from ._lifecycle import Op
-from ._model import Job, JobCounts, JobState, RateLimit, RetryPolicy
+from ._model import ContinueOn, Job, JobCounts, JobState, RateLimit, RetryPolicy
+from ._query import JobPage, JobQuery
 from ._registry import JobRegistry
 from ._requests import JobRequest, build, check_retry, found
 from ._sqlite_db import SQLiteDB
@@ -146,6 +147,29 @@ class JobClient:
         )  # fmt: skip
         return self.enqueue_many([request])[0]
 
+    def continue_with(
+        self,
+        parent_id: int,
+        job: str,
+        args: object = None,
+        *,
+        on: ContinueOn = ContinueOn.SUCCESS,
+        queue: str | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
+    ) -> int:
+        """Enqueue ``job`` to run once the job ``parent_id`` ends as ``on`` says; return its id
+        (see `JobSystem.continue_with`)."""
+        request = JobRequest(
+            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
+            priority=priority, concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit, parent=parent_id, on=on,
+        )  # fmt: skip
+        return self.enqueue_many([request])[0]
+
     def get(self, job_id: int) -> Job:
         """The job ``job_id``; raises `JobNotFoundError` if there is none."""
         with self._lock:
@@ -163,6 +187,11 @@ class JobClient:
         with self._lock:
             return self._db.list(state, queue, limit, offset)
 
+    def search(self, query: JobQuery | None = None) -> JobPage:
+        """As `JobSystem.search`."""
+        with self._lock:
+            return self._db.search(query if query is not None else JobQuery())
+
     def counts(self) -> JobCounts:
         """How many jobs are in each state, in total and per queue."""
         with self._lock:
@@ -179,12 +208,15 @@ class JobClient:
         """As `JobSystem.cancel`; a running job is cancelled by its host at its next heartbeat."""
         with self._lock:
             state, _queue = self._db.cancel(job_id, self._clock.now())
+            if state is JobState.CANCELLED:
+                self._poker.poke([], scheduler=True)  # its continuations may have been enqueued
         return state
 
     def delete(self, job_id: int) -> None:
         """As `JobSystem.delete`."""
         with self._lock:
-            self._db.delete(job_id)
+            self._db.delete(job_id, self._clock.now())
+            self._poker.poke([], scheduler=True)  # its continuations may have been enqueued
 
     def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None:
         """As `JobSystem.set_rate_limit`."""

@@ -26,7 +26,8 @@ _current: ContextVar[ClaimedJob | None] = ContextVar("supervisors.jobs.current",
 
 
 def current_job() -> ClaimedJob:
-    """The job whose function is running in this task (id, name, queue, attempt, ...).
+    """The job whose function is running in this task (id, name, queue, attempt, ...; for a
+    continuation, ``parent_id`` and ``parent_result``).
 
     Raises `JobError` outside a job function.
     """
@@ -49,6 +50,7 @@ class Settings:
     keep_dead: float | None
     keep_tracebacks: int
     prune_interval: float
+    max_result_size: int = 64 * 1024
 
 
 class Core:

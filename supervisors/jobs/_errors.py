@@ -72,3 +72,18 @@ class ScheduleNotFoundError(JobError, LookupError):
         )
         self.name = name
         self.known = tuple(names)
+
+
+class JobResultError(JobError):
+    """A job's return value that cannot be recorded as its result: it does not convert to JSON
+    with the registry's ``cattrs`` converter, or its JSON is larger than the job system's
+    ``max_result_size``.
+
+    Raised inside the job's run, after its function returned: the attempt counts as failed
+    (its error says why) and is retried per the job's retry policy, like any other failure.
+    """
+
+    def __init__(self, job_id: int, name: str, reason: str) -> None:
+        super().__init__(f"the result of job {job_id} ({name!r}) cannot be recorded: {reason}")
+        self.job_id = job_id
+        self.name = name

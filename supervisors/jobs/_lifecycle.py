@@ -15,6 +15,10 @@ Terms:
   (the runner gave the job back without an outcome: graceful stop, lease lost to a stall) or
   *expiry* (the lease ran out: the host died or stalled). Interruption and expiry count the
   attempt and record why; the job is enqueued again if it has attempts left, else dead.
+- A *continuation* waits (``AWAITING``) for its *parent* to end. Every operation that ends a
+  job (success, death, cancellation, deletion) resolves the job's awaiting continuations in
+  the same transaction: those whose `ContinueOn` wants that end are enqueued (`Op.CONTINUE`),
+  the others cancelled (`Op.ABANDON`), which in turn resolves theirs (`continues`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import enum
 import random
 from collections.abc import Mapping
 
-from ._model import JobState, RetryPolicy
+from ._model import ContinueOn, JobState, RetryPolicy
 
 LEASE_EXPIRED = (
     "lease expired: the process running attempt {attempt} died or stopped renewing its lease"
@@ -33,6 +37,12 @@ LEASE_EXPIRED = (
 CANCELLED = "cancelled: attempt {attempt} was cancelled on request (JobSystem.cancel)"
 """The error recorded for an attempt whose cancellation was requested and that then ended
 without success."""
+
+ABANDONED = (
+    "not run: its parent, job {parent}, {ended}; this continuation runs on {on} of its parent"
+)
+"""The error recorded (as attempt 0) for a continuation cancelled because of how its parent
+ended (`Op.ABANDON`)."""
 
 INTERRUPTED = "interrupted: attempt {attempt} was stopped before it finished (host stopping)"
 """The error recorded for an attempt given back by its runner without an outcome."""
@@ -80,6 +90,13 @@ class Op(enum.Enum):
     """An operator deletes the job and its errors (``Store.delete``)."""
     REQUEUE = "requeue"
     """An operator runs the job again now, finished or not yet due (``Store.requeue``)."""
+    AWAIT = "await"
+    """Insert a continuation whose parent has not ended (``NewJob.parent_id``)."""
+    CONTINUE = "continue"
+    """The continuation's parent ended as its `ContinueOn` wants: it becomes due now."""
+    ABANDON = "abandon"
+    """The continuation's parent ended otherwise: it never runs (also at insert, for a parent
+    that had already ended so)."""
 
 
 _S = JobState
@@ -89,6 +106,12 @@ DELETED = None
 TRANSITIONS: Mapping[tuple[JobState | None, Op], JobState | None] = {
     (None, Op.ENQUEUE): _S.ENQUEUED,
     (None, Op.SCHEDULE): _S.SCHEDULED,
+    (None, Op.AWAIT): _S.AWAITING,
+    (None, Op.ABANDON): _S.CANCELLED,
+    (_S.AWAITING, Op.CONTINUE): _S.ENQUEUED,
+    (_S.AWAITING, Op.ABANDON): _S.CANCELLED,
+    (_S.AWAITING, Op.CANCEL): _S.CANCELLED,
+    (_S.AWAITING, Op.DELETE): DELETED,
     (_S.SCHEDULED, Op.PROMOTE): _S.ENQUEUED,
     (_S.RETRYING, Op.PROMOTE): _S.ENQUEUED,
     (_S.ENQUEUED, Op.CLAIM): _S.RUNNING,
@@ -137,6 +160,24 @@ def sources_to(op: Op, target: JobState | None) -> tuple[JobState, ...]:
     """The states from which ``op`` leads to ``target``, in `JobState` declaration order."""
     found = {s for (s, o), t in TRANSITIONS.items() if o is op and t is target and s is not None}
     return tuple(s for s in JobState if s in found)
+
+
+PARENT_ENDS = (_S.SUCCEEDED, _S.DEAD, _S.CANCELLED)
+"""The ends of a parent that resolve its continuations (a deleted parent counts as
+``CANCELLED``)."""
+
+
+def continues(on: ContinueOn, parent_end: JobState) -> bool:
+    """Whether a continuation waiting with ``on`` runs when its parent ends in ``parent_end``
+    (one of `PARENT_ENDS`); if not, it is abandoned (`Op.ABANDON`)."""
+    if on is ContinueOn.ANY:
+        return True
+    return (parent_end is _S.SUCCEEDED) == (on is ContinueOn.SUCCESS)
+
+
+def wanting(parent_end: JobState) -> tuple[ContinueOn, ...]:
+    """The `ContinueOn` values that run on ``parent_end``, in declaration order."""
+    return tuple(on for on in ContinueOn if continues(on, parent_end))
 
 
 FENCED = frozenset({Op.RENEW, Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST})

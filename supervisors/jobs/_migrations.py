@@ -25,6 +25,15 @@ class Migration:
 
 _UNFINISHED = "('scheduled', 'enqueued', 'running', 'retrying')"
 
+SEARCH_INDEXES = """
+CREATE INDEX jobs_search_state ON jobs(state, created_at);
+CREATE INDEX jobs_search_queue ON jobs(queue, created_at);
+CREATE INDEX jobs_search_name ON jobs(name, created_at)
+"""
+"""The indexes of `_sql.search_statement` (each ends in the row id, so it is in search order).
+A search without a state walks ``jobs_search_state`` once per state; no index on ``created_at``
+alone, which every insert would pay for."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=1,
@@ -118,6 +127,36 @@ CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, rate_limit INTEGER NOT NULL, 
 CREATE TABLE queue_claims (queue TEXT NOT NULL, at REAL NOT NULL, n INTEGER NOT NULL);
 CREATE UNIQUE INDEX queue_claims_at ON queue_claims(queue, at)
 """,
+    ),
+)
+
+_UNFINISHED_5 = "('awaiting', 'scheduled', 'enqueued', 'running', 'retrying')"
+
+MIGRATIONS += (
+    Migration(
+        version=5,
+        summary="results and continuations: a job's result, its parent and the awaiting state",
+        script=f"""
+ALTER TABLE jobs ADD COLUMN result TEXT;
+ALTER TABLE jobs ADD COLUMN parent_id INTEGER;
+ALTER TABLE jobs ADD COLUMN continue_on TEXT;
+ALTER TABLE jobs ADD COLUMN parent_result TEXT;
+CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;
+DROP INDEX jobs_unique;
+CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key)
+    WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED_5};
+DROP INDEX jobs_schedule_open;
+CREATE INDEX jobs_schedule_open ON jobs(schedule)
+    WHERE schedule IS NOT NULL AND state IN {_UNFINISHED_5}
+""",
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        version=6,
+        summary="job search: indexes by creation time after state, queue or name",
+        script=SEARCH_INDEXES,
     ),
 )
 

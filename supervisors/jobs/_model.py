@@ -27,8 +27,11 @@ class JobState(enum.Enum):
     holds a lease) → ``SUCCEEDED`` | ``RETRYING`` (failed, waits for its backoff, then goes back to
     ``ENQUEUED``) | ``DEAD`` (failed its last attempt, or cannot run at all; kept until retried
     by hand) | ``CANCELLED`` (cancelled by an operator before it ran, or while it ran).
+    ``AWAITING``: a continuation waiting for its parent to end (`JobSystem.continue_with`),
+    then ``ENQUEUED``, or ``CANCELLED`` if the parent's end is not the one it waits for.
     """
 
+    AWAITING = "awaiting"
     SCHEDULED = "scheduled"
     ENQUEUED = "enqueued"
     RUNNING = "running"
@@ -39,9 +42,24 @@ class JobState(enum.Enum):
 
 
 UNFINISHED_STATES = frozenset(
-    {JobState.SCHEDULED, JobState.ENQUEUED, JobState.RUNNING, JobState.RETRYING}
+    {JobState.AWAITING, JobState.SCHEDULED, JobState.ENQUEUED, JobState.RUNNING, JobState.RETRYING}
 )
 """The states in which a unique job blocks a second copy and a recurring run blocks the next."""
+
+
+class ContinueOn(enum.Enum):
+    """When a continuation runs: which ends of its parent enqueue it (`JobSystem.continue_with`).
+
+    On any other end of its parent the continuation is ``CANCELLED``, with an `AttemptError`
+    (attempt 0) saying why.
+    """
+
+    SUCCESS = "success"
+    """The parent ``SUCCEEDED`` (the default). The continuation sees the parent's result."""
+    FAILURE = "failure"
+    """The parent ended without success: ``DEAD`` or ``CANCELLED`` (or was deleted)."""
+    ANY = "any"
+    """The parent ended, whatever the outcome."""
 
 
 def to_datetime(ts: float) -> datetime:
@@ -106,6 +124,17 @@ class Job:
     concurrency_key: str | None = None
     """Jobs sharing this key run at most ``concurrency_limit`` at once, across hosts."""
     concurrency_limit: int | None = None
+    result: JSONValue = None
+    """What the job's function returned, in its JSON form (``cattrs``-unstructured), once it
+    ``SUCCEEDED``; ``None`` before, and for a function that returned ``None``. Kept as long as
+    the job (``JobSystem(keep_succeeded=...)``)."""
+    parent_id: int | None = None
+    """For a continuation (`JobSystem.continue_with`): the job it continues. The parent may
+    have been pruned or deleted since."""
+    continue_on: ContinueOn | None = None
+    """For a continuation: which ends of its parent enqueue it."""
+    continuations: tuple[int, ...] = ()
+    """The ids of the jobs that continue this one, by id."""
 
 
 def _zero_counts() -> dict[JobState, int]:
@@ -231,6 +260,11 @@ class NewJob:
     priority: int = 0
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    parent_id: int | None = None
+    """A continuation of this job: the job is ``AWAITING`` until its parent ends (then
+    ``ENQUEUED`` or ``CANCELLED`` as ``continue_on`` says), or resolved at insert if the parent
+    has already ended. ``run_at`` is ignored. An unknown parent raises `JobNotFoundError`."""
+    continue_on: ContinueOn = ContinueOn.SUCCESS
 
 
 @attrs.frozen(kw_only=True)
@@ -287,11 +321,35 @@ class ClaimedJob:
     attempt: int
     """This claim's attempt number (1 for the first run); with ``id``, the fencing token."""
     max_attempts: int
+    parent_id: int | None = None
+    """For a continuation: the job it continues."""
+    parent_result: JSONValue = None
+    """For a continuation: its parent's result (JSON form) as it was when the parent
+    succeeded; ``None`` if the parent did not succeed or returned ``None``. Structure it with
+    the registry's converter: ``registry.converter.structure(job.parent_result, Report)``."""
 
     @property
     def token(self) -> Token:
         """``(id, attempt)``: what `Store.settle` and `Store.renew` need to act on this claim."""
         return (self.id, self.attempt)
+
+
+@attrs.frozen(slots=True)
+class Success:
+    """A successful attempt to record with its result (`Store.settle`'s ``succeeded`` takes
+    these or bare tokens, which record no result).
+
+    ``result`` is the function's return value as JSON text, ``None`` for no result.
+    """
+
+    job_id: int
+    attempt: int
+    result: str | None = None
+
+    @property
+    def token(self) -> Token:
+        """``(job_id, attempt)``."""
+        return (self.job_id, self.attempt)
 
 
 @attrs.frozen(slots=True)
@@ -331,6 +389,8 @@ class Settled:
     rate_limited_until: float | None = None
     """The claim came back short because of the queue's rate limit: when the window frees a
     claim (epoch seconds)."""
+    ready: frozenset[str] = frozenset()
+    """The queues of continuations that the settled jobs enqueued."""
 
 
 @attrs.frozen(kw_only=True)

@@ -152,6 +152,40 @@ PG_MIGRATIONS += (
     ),
 )
 
+_UNFINISHED_4 = "('awaiting', 'scheduled', 'enqueued', 'running', 'retrying')"
+
+PG_MIGRATIONS += (
+    PgMigration(
+        version=4,
+        summary="results and continuations: a job's result, its parent and the awaiting state",
+        statements=(
+            "ALTER TABLE jobs ADD COLUMN result TEXT",
+            "ALTER TABLE jobs ADD COLUMN parent_id BIGINT",
+            "ALTER TABLE jobs ADD COLUMN continue_on TEXT",
+            "ALTER TABLE jobs ADD COLUMN parent_result TEXT",
+            "CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL",
+            "DROP INDEX jobs_unique",
+            "CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) "
+            f"WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED_4}",
+            "DROP INDEX jobs_schedule_open",
+            "CREATE INDEX jobs_schedule_open ON jobs(schedule) "
+            f"WHERE schedule IS NOT NULL AND state IN {_UNFINISHED_4}",
+        ),
+    ),
+)
+
+PG_MIGRATIONS += (
+    PgMigration(
+        version=5,
+        summary="job search: indexes by creation time after state, queue or name",
+        statements=(
+            "CREATE INDEX jobs_search_state ON jobs(state, created_at, id)",
+            "CREATE INDEX jobs_search_queue ON jobs(queue, created_at, id)",
+            "CREATE INDEX jobs_search_name ON jobs(name, created_at, id)",
+        ),
+    ),
+)
+
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1].version
 """The version of a schema this library has fully migrated."""
 

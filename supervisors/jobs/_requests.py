@@ -13,7 +13,7 @@ import attrs
 import cattrs
 
 from ._errors import JobNotFoundError
-from ._model import Job, JobState, NewJob, RetryPolicy, to_timestamp
+from ._model import ContinueOn, Job, JobState, NewJob, RetryPolicy, to_timestamp
 from ._registry import JobRegistry, encode_plain
 
 
@@ -56,6 +56,19 @@ class JobRequest:
     """Jobs with the same key run at most ``concurrency_limit`` at once, on all hosts."""
     concurrency_limit: int = 1
     """With ``concurrency_key``: how many of its jobs may run at once; default 1."""
+    parent: int | None = None
+    """Make the job a continuation of the job with this id (see `JobSystem.continue_with`);
+    not with ``at`` or ``after``."""
+    on: ContinueOn = ContinueOn.SUCCESS
+    """With ``parent``: which ends of the parent run the continuation."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.parent is not None and (self.at is not None or self.after is not None):
+            msg = (
+                f"a continuation (parent={self.parent}) runs when its parent ends; it takes no "
+                "'at' or 'after'"
+            )
+            raise ValueError(msg)
 
     @classmethod
     def scheduled(
@@ -137,6 +150,8 @@ def build(
         priority=request.priority,
         concurrency_key=request.concurrency_key,
         concurrency_limit=request.concurrency_limit if request.concurrency_key is not None else None,
+        parent_id=request.parent,
+        continue_on=request.on,
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import math
 import traceback
@@ -29,10 +30,10 @@ from collections.abc import Callable, Mapping
 import trio
 
 from ._core import Core, _current
-from ._errors import JobArgumentsError, UnknownJobError
+from ._errors import JobArgumentsError, JobResultError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
-from ._model import ClaimedJob, Failure, Token
-from ._registry import JobDefinition
+from ._model import ClaimedJob, Failure, Success
+from ._registry import JobDefinition, describe_error
 from ._resources import job_resources
 
 logger = logging.getLogger("supervisors.jobs")
@@ -51,7 +52,7 @@ class QueueRunner:
         self._scopes: dict[int, trio.CancelScope] = {}
         self._threads: set[int] = set()
         self._cancel_requested: set[int] = set()
-        self._ok: list[Token] = []
+        self._ok: list[Success] = []
         self._failed: list[Failure] = []
         self._recording: set[int] = set()
         """Jobs whose outcome the pump is writing now (a renewal may see them as not running)."""
@@ -125,7 +126,7 @@ class QueueRunner:
             seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
-            self._recording = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
+            self._recording = {s.job_id for s in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
             with trio.CancelScope(shield=True):
@@ -143,11 +144,13 @@ class QueueRunner:
             if ok or failed:
                 for job_id in settled.refused:
                     self._lost(job_id, "before its outcome was recorded; the outcome is discarded")
-                for job_id, _attempt in ok:
-                    active.pop(job_id, None)
+                for s in ok:
+                    active.pop(s.job_id, None)
                 for f in failed:
                     active.pop(f.job_id, None)
                 core.notify_settled()
+                for ready in settled.ready:
+                    core.wake_queue(ready)
                 if any(f.retry_at is not None for f in failed):
                     core.wake_scheduler()
             claimed = settled.claimed
@@ -186,6 +189,8 @@ class QueueRunner:
             return
         self._active.pop(job.id, None)
         core.notify_settled()
+        for ready in settled.ready:
+            core.wake_queue(ready)
 
     def _lost(self, job_id: int, what: str) -> None:
         """The store refused this job's token: another run owns the job now."""
@@ -231,11 +236,12 @@ class QueueRunner:
         scope = trio.CancelScope(deadline=min(deadline, self._stop_jobs_at))
         self._scopes[job.id] = scope
         token = _current.set(job)
+        value: object = None
         try:
             with scope:
                 # scoped resources close with the run's outcome: an error, the timeout, the stop
                 async with job_resources(definition.fn) as resources:
-                    await self._call(job, definition, args, resources)
+                    value = await self._call(job, definition, args, resources)
         except Exception as exc:
             if job.id in self._active:
                 self._record_failure(job, definition, exc)  # made CANCELLED if requested
@@ -248,7 +254,12 @@ class QueueRunner:
         if job.id not in self._active:
             return  # the lease was lost: another run owns the outcome
         if not scope.cancelled_caught:
-            self._ok.append(job.token)
+            try:
+                result = self._result(job, value)
+            except JobResultError as exc:
+                self._record_failure(job, definition, exc)
+            else:
+                self._ok.append(Success(job.id, job.attempt, result))
         elif requested:
             await self._end_cancelled(job)
         elif trio.current_time() >= self._stop_jobs_at:
@@ -257,21 +268,40 @@ class QueueRunner:
             limit = TimeoutError(f"job {job.name!r} ran longer than its timeout of {timeout} s")
             self._record_failure(job, definition, limit)
 
+    def _result(self, job: ClaimedJob, value: object) -> str | None:
+        """The JSON text of the function's return value (``None`` for ``None``); raises
+        `JobResultError` for a value that does not convert or is over ``max_result_size``."""
+        if value is None:
+            return None
+        try:
+            plain = self.core.registry.converter.unstructure(value)
+            text = json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except Exception as exc:
+            reason = f"it does not convert to JSON: {describe_error(exc)}"
+            raise JobResultError(job.id, job.name, reason) from exc
+        limit = self.core.settings.max_result_size
+        size = len(text.encode())
+        if size > limit:
+            reason = (
+                f"its JSON is {size} bytes, over the limit of {limit} bytes; return less (e.g. "
+                "where the data was written) or raise JobSystem(max_result_size=...)"
+            )
+            raise JobResultError(job.id, job.name, reason)
+        return text
+
     async def _call(
         self, job: ClaimedJob, definition: JobDefinition, args: object, resources: Mapping[str, object]
-    ) -> None:
+    ) -> object:
         fn = definition.fn
         if definition.is_async:
             if definition.takes_arg:
-                await fn(args, **resources)  # type: ignore[misc]
-            else:
-                await fn(**resources)  # type: ignore[misc]
-            return
+                return await fn(args, **resources)  # type: ignore[misc]
+            return await fn(**resources)  # type: ignore[misc]
         positional = (args,) if definition.takes_arg else ()
         call: Callable[[], object] = functools.partial(fn, *positional, **resources)
-        await self._in_thread(job, call)
+        return await self._in_thread(job, call)
 
-    async def _in_thread(self, job: ClaimedJob, call: Callable[[], object]) -> None:
+    async def _in_thread(self, job: ClaimedJob, call: Callable[[], object]) -> object:
         """Run ``call`` in a worker thread. If cancelled, keep waiting (holding the slot and the
         lease) until the thread has really returned, or until ``give_up_at`` of a stop: the job
         then stays leased and is recovered by lease expiry once the process is gone."""
@@ -288,7 +318,7 @@ class QueueRunner:
 
         threads.add(job.id)
         try:
-            await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+            return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
         except trio.Cancelled:
             with trio.CancelScope(shield=True, deadline=self._give_up_at) as hold:
                 self._holds.add(hold)
@@ -319,7 +349,7 @@ class QueueRunner:
         while True:
             await trio.sleep(core.settings.heartbeat)
             core.failures.flush()
-            finished = {job_id for job_id, _ in self._ok} | {f.job_id for f in self._failed}
+            finished = {s.job_id for s in self._ok} | {f.job_id for f in self._failed}
             finished |= self._recording
             running = [job for job in self._active.values() if job.id not in finished]
             if running:
@@ -341,7 +371,7 @@ class QueueRunner:
         self.core.failures.flush(force=True)
         ok, failed = self._ok, self._failed
         self._ok, self._failed = [], []
-        done = {job_id for job_id, _ in ok} | {f.job_id for f in failed}
+        done = {s.job_id for s in ok} | {f.job_id for f in failed}
         released = sorted(
             job.token
             for job_id, job in self._active.items()
@@ -360,7 +390,7 @@ class QueueRunner:
         core = self.core
         with trio.move_on_after(_FLUSH_TIMEOUT) as scope:
             try:
-                await core.store.settle(
+                settled = await core.store.settle(
                     owner=core.owner,
                     now=core.clock.now(),
                     succeeded=ok,
@@ -381,5 +411,7 @@ class QueueRunner:
             )  # fmt: skip
             return
         core.notify_settled()
+        for ready in settled.ready:
+            core.wake_queue(ready)
         if released:
             core.wake_queue(self.queue)

@@ -8,13 +8,18 @@ style and the few clauses of `Dialect` (e.g. ``FOR UPDATE SKIP LOCKED`` in claim
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ._lifecycle import DELETED, Op, sources, sources_to
+from ._lifecycle import DELETED, PARENT_ENDS, Op, sources, sources_to, wanting
 from ._model import UNFINISHED_STATES, JobState
+
+if TYPE_CHECKING:
+    from ._query import JobQuery
 
 
 @attrs.frozen(kw_only=True)
@@ -39,6 +44,26 @@ class Dialect:
     where write transactions already run one at a time (SQLite)."""
     row_order: str = "rowid"
     """The column that orders a job's errors by insertion."""
+    contains: Callable[[str, str], str] = lambda column, param: f"instr({column}, {param}) > 0"
+    """``column`` (text) contains the text parameter ``param``, case-sensitively."""
+    json_equal: Callable[[str, tuple[str, ...], str, object], str] = (
+        lambda column, keys, param, value: _sqlite_json_equal(column, keys, param, value)
+    )
+    """The JSON text ``column`` holds ``value`` (bound as ``param``, see `json_param`) at the
+    path of object ``keys``, compared as JSON values."""
+
+
+def _sqlite_json_equal(column: str, keys: tuple[str, ...], param: str, value: object) -> str:
+    # ``json_extract`` first, so that an expression index on it (created by the user) serves
+    # the comparison; ``json_type`` keeps ``true`` apart from 1 and ``"42"`` apart from 42.
+    path = "'$." + ".".join(keys) + "'"
+    kind = f"json_type({column}, {path})"
+    if value is None:
+        return f"{kind} = 'null'"
+    if isinstance(value, bool):
+        return f"{kind} = '{'true' if value else 'false'}'"
+    types = "'text'" if isinstance(value, str) else "'integer', 'real'"
+    return f"json_extract({column}, {path}) = {param} AND {kind} IN ({types})"
 
 
 SQLITE = Dialect(
@@ -52,13 +77,13 @@ SQLITE = Dialect(
 
 _PG_TYPES = {
     **dict.fromkeys(
-        ("now", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time", "period",
-         "since"),
+        ("now", "finished_at", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time", "period",
+         "since", "until", "cursor_at"),
         "float8",
     ),
     **dict.fromkeys(
-        ("id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused", "priority",
-         "concurrency_limit", "rate_limit", "n"),
+        ("id", "parent_id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused", "priority",
+         "concurrency_limit", "rate_limit", "n", "cursor_id"),
         "int8",
     ),
 }
@@ -78,6 +103,10 @@ POSTGRES = Dialect(
     for_update="FOR UPDATE",
     lock_key="SELECT pg_advisory_xact_lock(hashtext(%(key)s::text))",
     row_order="seq",
+    contains=lambda column, param: f"strpos({column}, {param}) > 0",
+    json_equal=lambda column, keys, param, value: (
+        f"{column}::jsonb #> '{{{','.join(keys)}}}' = {param}::jsonb"
+    ),
 )
 """PostgreSQL through psycopg 3: ``%(name)s`` parameters, row locks skipped by claimers."""
 
@@ -96,7 +125,7 @@ UNFINISHED = in_states(UNFINISHED_STATES)
 COLUMNS = (
     "id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at, "
     "lease_until, unique_key, schedule, fire_time, cancel_requested, priority, concurrency_key, "
-    "concurrency_limit"
+    "concurrency_limit, result, parent_id, continue_on"
 )
 
 _FENCE = "id = :id AND state = 'running' AND attempt = :attempt AND lease_owner = :owner"
@@ -119,14 +148,31 @@ _CANCEL_NOW = in_states(sources_to(Op.CANCEL, JobState.CANCELLED))
 _CANCEL_LATER = in_states(sources_to(Op.CANCEL, JobState.RUNNING))
 _DELETABLE = in_states(sources_to(Op.DELETE, DELETED))
 _REQUEUE = in_states(sources(Op.REQUEUE))
+assert sources(Op.CONTINUE, Op.ABANDON) == (JobState.AWAITING,)
+_AWAITING = in_states(sources(Op.CONTINUE))
+
+
+def _continue(parent_end: JobState) -> str:
+    """Enqueue the awaiting continuations of job ``:id``, which ended in ``parent_end``, that
+    want that end; ``:result`` is the parent's result."""
+    wanted = ", ".join(f"'{on.value}'" for on in wanting(parent_end))
+    return f"""
+        UPDATE jobs SET state = 'enqueued', run_at = :now, parent_result = :result
+        WHERE parent_id = :id AND {_AWAITING} AND continue_on IN ({wanted})
+        RETURNING queue
+    """
+
+
 _PAUSED = "EXISTS (SELECT 1 FROM paused_queues WHERE queue = :queue)"
 
 _TEMPLATES: Mapping[str, str] = {
     "insert": """
         INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, unique_key,
-                          schedule, fire_time, priority, concurrency_key, concurrency_limit)
+                          schedule, fire_time, priority, concurrency_key, concurrency_limit,
+                          finished_at, parent_id, continue_on, parent_result)
         VALUES (:name, :queue, :args, :state, :max_attempts, :run_at, :now, :unique_key,
-                :schedule, :fire_time, :priority, :concurrency_key, :concurrency_limit)
+                :schedule, :fire_time, :priority, :concurrency_key, :concurrency_limit,
+                :finished_at, :parent_id, :continue_on, :parent_result)
         ON CONFLICT DO NOTHING RETURNING id
     """,
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
@@ -138,16 +184,17 @@ _TEMPLATES: Mapping[str, str] = {
             SELECT id FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
             AND NOT {_PAUSED}
             AND (concurrency_key IS NULL OR concurrency_limit > (
-                SELECT count(*) FROM jobs AS r
+                SELECT count(*) FROM jobs AS r {{running_key}}
                 WHERE r.state = 'running' AND r.concurrency_key = jobs.concurrency_key))
             ORDER BY priority DESC, run_at, id LIMIT :limit {{skip_locked}}
         )
-        RETURNING id, name, queue, args, attempt, max_attempts, priority, run_at, concurrency_key
+        RETURNING id, name, queue, args, attempt, max_attempts, priority, run_at, concurrency_key,
+                  parent_id, parent_result
     """,
     # A batch may take more jobs of one key than its limit (the count above is read before the
     # batch): the excess is given back in the same transaction, unseen by anyone.
     "key_running": """
-        SELECT count(*) FROM jobs WHERE state = 'running' AND concurrency_key = :key
+        SELECT count(*) FROM jobs {running_key} WHERE state = 'running' AND concurrency_key = :key
     """,
     "key_limit": "SELECT concurrency_limit FROM jobs WHERE id = :id",
     "unclaim": """
@@ -184,7 +231,7 @@ _TEMPLATES: Mapping[str, str] = {
     "renew": f"UPDATE jobs SET lease_until = :lease_until WHERE {_FENCE}",
     "succeed": f"""
         UPDATE jobs SET state = 'succeeded', finished_at = :now, lease_owner = NULL,
-                        lease_until = NULL
+                        lease_until = NULL, result = :result
         WHERE {_FENCE}
     """,
     "fail": f"""
@@ -196,6 +243,7 @@ _TEMPLATES: Mapping[str, str] = {
                                ELSE NULL END,
             lease_owner = NULL, lease_until = NULL
         WHERE {_FENCE}
+        RETURNING state
     """,
     "interrupt": f"UPDATE jobs SET {_GIVE_BACK} WHERE {_FENCE} RETURNING queue, state",
     "expire": f"""
@@ -204,6 +252,19 @@ _TEMPLATES: Mapping[str, str] = {
             SELECT id FROM jobs WHERE state = 'running' AND lease_until < :now {{skip_locked}}
         )
         RETURNING id, queue, attempt, state
+    """,
+    # A continuation's insert reads its parent under a row lock, so that the parent's end (which
+    # resolves its continuations) cannot commit between the read and the insert.
+    "parent": "SELECT state, result FROM jobs WHERE id = :id {for_update}",
+    "any_awaiting": f"SELECT 1 FROM jobs WHERE {_AWAITING} LIMIT 1",
+    **{f"continue_{end.value}": _continue(end) for end in PARENT_ENDS},
+    "abandon": f"""
+        UPDATE jobs SET state = 'cancelled', finished_at = :now
+        WHERE parent_id = :id AND {_AWAITING}
+        RETURNING id, continue_on
+    """,
+    "continuations_of": """
+        SELECT parent_id, id FROM jobs WHERE parent_id IN ({ids}) ORDER BY id
     """,
     "probe": "SELECT state, attempt, max_attempts, queue, unique_key FROM jobs WHERE id = :id",
     "cancel": f"""
@@ -217,7 +278,7 @@ _TEMPLATES: Mapping[str, str] = {
     "delete": f"DELETE FROM jobs WHERE id = :id AND {_DELETABLE}",
     "requeue": f"""
         UPDATE jobs SET state = 'enqueued', run_at = :now, finished_at = NULL,
-                        max_attempts = :max_attempts, cancel_requested = 0
+                        max_attempts = :max_attempts, cancel_requested = 0, result = NULL
         WHERE id = :id AND {_REQUEUE}
     """,
     "pause_queue": """
@@ -316,6 +377,9 @@ def render(dialect: Dialect) -> dict[str, str]:
         text = template.replace("{skip_locked}", dialect.skip_locked)
         text = text.replace("{for_update}", dialect.for_update)
         text = text.replace("{row_order}", dialect.row_order)
+        # Pinned: without statistics, SQLite would count a key's running jobs through
+        # ``jobs_search_state`` (every running job) rather than this partial index (the key's).
+        text = text.replace("{running_key}", dialect.use_index("jobs_running_key"))
         text = _PARAM.sub(lambda m: dialect.param(m.group(1)), text)
         out[name] = " ".join(text.split())
     out.update(_lock_key_statement(dialect))
@@ -337,3 +401,71 @@ def prune_indexes(dialect: Dialect) -> dict[JobState, str]:
 
 PRUNE_INDEXES = prune_indexes(SQLITE)
 """The index hint of `STATEMENTS` ``prune_ids`` per state (dead jobs have no such index)."""
+
+
+SEARCH_ORDER = "created_at DESC, id DESC"
+"""A search's order: newest first (`JobQuery`); the search indexes end in these columns."""
+
+
+def search_statement(dialect: Dialect, query: JobQuery) -> tuple[str, dict[str, object]]:
+    """The ``SELECT`` of `COLUMNS` answering ``query`` in ``dialect``, and its parameters.
+
+    It reads ``query.limit + 1`` rows (the extra one says whether another page follows) in
+    the order of `SEARCH_ORDER` from the query's cursor, or the reverse order for a cursor
+    that pages back. Equality filters and the time range lead the search indexes
+    (``jobs_search_*``: state, queue or name, then ``created_at``), so the database walks one
+    index in order and stops after the page. Several states are one such walk per state, each
+    limited to the page, merged (``UNION ALL``) and cut to the page; a query without a state
+    and without queue or name is one walk per state of every state (so no index on
+    ``created_at`` alone is needed). The argument filters are checked on the rows walked.
+    """
+    p = dialect.param
+    params: dict[str, object] = {"limit": query.limit + 1}
+    where: list[str] = []
+    for field in ("queue", "name"):
+        if getattr(query, field) is not None:
+            where.append(f"{field} = {p(field)}")
+            params[field] = getattr(query, field)
+    if query.since is not None:
+        where.append(f"created_at >= {p('since')}")
+        params["since"] = query.since
+    if query.until is not None:
+        where.append(f"created_at < {p('until')}")
+        params["until"] = query.until
+    if query.args_contains is not None:
+        where.append(dialect.contains("args", p("args_contains")))
+        params["args_contains"] = query.args_contains
+    for i, (path, value) in enumerate(query.args_equal):
+        name = f"arg{i}"
+        where.append(dialect.json_equal("args", tuple(path.split(".")), p(name), value))
+        params[name] = json_param(dialect, value)
+    order = SEARCH_ORDER
+    if query.cursor is not None:
+        forward = query.cursor.forward
+        where.append(f"(created_at, id) {'<' if forward else '>'} ({p('cursor_at')}, {p('cursor_id')})")
+        params["cursor_at"], params["cursor_id"] = query.cursor.created_at, query.cursor.id
+        if not forward:
+            order = "created_at, id"
+    states = [s for s in JobState if s in query.states]
+    if not states and query.queue is None and query.name is None:
+        states = list(JobState)  # through ``jobs_search_state``: one walk per state
+
+    def select(extra: list[str]) -> str:
+        clauses = extra + where
+        condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return f"SELECT {COLUMNS} FROM jobs{condition} ORDER BY {order} LIMIT {p('limit')}"
+
+    if len(states) <= 1:
+        return select([in_states((states[0],))] if states else []), params
+    branches = " UNION ALL ".join(
+        f"SELECT * FROM ({select([in_states((s,))])}) AS s{i}" for i, s in enumerate(states)
+    )
+    return f"SELECT * FROM ({branches}) AS found ORDER BY {order} LIMIT {p('limit')}", params
+
+
+def json_param(dialect: Dialect, value: object) -> object:
+    """How ``value`` is bound for `Dialect.json_equal`: itself for SQLite, JSON text for
+    PostgreSQL (cast to ``jsonb``)."""
+    if dialect.name == "postgres":
+        return json.dumps(value)
+    return value

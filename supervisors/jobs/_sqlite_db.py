@@ -19,11 +19,21 @@ from typing import Any
 import attrs
 
 from ._errors import JobNotFoundError, JobStateError, ScheduleNotFoundError, StoreError
-from ._lifecycle import CANCELLED, INTERRUPTED, LEASE_EXPIRED, Op, sources
+from ._lifecycle import (
+    ABANDONED,
+    CANCELLED,
+    INTERRUPTED,
+    LEASE_EXPIRED,
+    Op,
+    continues,
+    sources,
+)
 from ._model import (
     DEFAULT_MAX_ATTEMPTS,
+    UNFINISHED_STATES,
     AttemptError,
     ClaimedJob,
+    ContinueOn,
     Failure,
     Job,
     JobCounts,
@@ -33,10 +43,12 @@ from ._model import (
     Promoted,
     ScheduleSettings,
     Settled,
+    Success,
     Token,
     to_datetime,
 )
-from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket
+from ._query import JobPage, JobQuery, page_of
+from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket, search_statement
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
 
@@ -121,13 +133,18 @@ class SQLiteDB:
     def _insert_row(self, c: sqlite3.Connection, job: NewJob, now: float) -> int | None:
         """The INSERT of ``job``: its new id, or None if a uniqueness constraint refused it."""
         state = "enqueued" if job.run_at <= now else "scheduled"
+        run_at, finished_at, parent_result, abandoned = job.run_at, None, None, ""
+        if job.parent_id is not None:
+            state, parent_result, abandoned = self._continuation(c, job)
+            run_at = now
+            finished_at = now if state == "cancelled" else None
         params = {
             "name": job.name,
             "queue": job.queue,
             "args": job.args,
             "state": state,
             "max_attempts": job.max_attempts,
-            "run_at": job.run_at,
+            "run_at": run_at,
             "now": now,
             "unique_key": job.unique_key,
             "schedule": job.schedule,
@@ -135,13 +152,63 @@ class SQLiteDB:
             "priority": job.priority,
             "concurrency_key": job.concurrency_key,
             "concurrency_limit": job.concurrency_limit,
+            "finished_at": finished_at,
+            "parent_id": job.parent_id,
+            "continue_on": None if job.parent_id is None else job.continue_on.value,
+            "parent_result": parent_result,
         }
+        new: int | None
         if self.dialect is SQLITE:
             # One step, no RETURNING row to fetch: the id of the row inserted, if one was.
             cursor = c.execute(_INSERT_ROW, params)
-            return cursor.lastrowid if cursor.rowcount == 1 else None
-        row = c.execute(self.Q["insert"], params).fetchone()
-        return None if row is None else int(row[0])
+            new = cursor.lastrowid if cursor.rowcount == 1 else None
+        else:
+            row = c.execute(self.Q["insert"], params).fetchone()
+            new = None if row is None else int(row[0])
+        if new is not None and abandoned:
+            self._error(c, new, 0, now, abandoned)
+        return new
+
+    def _continuation(self, c: Any, job: NewJob) -> tuple[str, str | None, str]:
+        """The state a continuation enters in (awaiting, enqueued or cancelled), its parent's
+        result, and why it was abandoned (or ``""``)."""
+        row = c.execute(self.Q["parent"], {"id": job.parent_id}).fetchone()
+        if row is None:
+            raise JobNotFoundError(job.parent_id)  # type: ignore[arg-type]
+        end = JobState(row[0])
+        if end in UNFINISHED_STATES:
+            return "awaiting", None, ""
+        if continues(job.continue_on, end):
+            return "enqueued", None if row[1] is None else str(row[1]), ""
+        reason = _abandoned(job.parent_id, end, job.continue_on)  # type: ignore[arg-type]
+        return "cancelled", None, reason
+
+    def _error(self, c: Any, job_id: int, attempt: int, now: float, error: str) -> None:
+        c.execute(
+            self.Q["error"],
+            {"id": job_id, "attempt": attempt, "now": now, "error": error, "traceback": ""},
+        )
+
+    def _resolve_continuations(
+        self, c: Any, ends: list[tuple[int, JobState, str | None]], now: float, *, deleted: bool = False
+    ) -> frozenset[str]:
+        """Resolve the awaiting continuations of the jobs that just ended (``(id, end, result)``):
+        enqueue those that want that end, cancel the others and resolve theirs in turn. Returns
+        the queues that received jobs. A deleted parent counts as cancelled."""
+        if not ends or c.execute(self.Q["any_awaiting"]).fetchone() is None:
+            return frozenset()
+        ready: set[str] = set()
+        todo = list(ends)
+        while todo:
+            parent, end, result = todo.pop()
+            params = {"id": parent, "now": now, "result": result}
+            ready.update(str(r[0]) for r in c.execute(self.Q[f"continue_{end.value}"], params))
+            for child, on in c.execute(self.Q["abandon"], {"id": parent, "now": now}).fetchall():
+                reason = _abandoned(parent, end, ContinueOn(on), deleted=deleted)
+                self._error(c, int(child), 0, now, reason)
+                todo.append((int(child), JobState.CANCELLED, None))
+            deleted = False  # only the first generation's parent was deleted
+        return frozenset(ready)
 
     def _holder(self, c: sqlite3.Connection, job: NewJob) -> int | None:
         """The job that ``job`` would conflict with (same unique key, or same occurrence)."""
@@ -220,7 +287,7 @@ class SQLiteDB:
             rate_until = self._window_frees(c, queue, since, period)
         held = len(rows) < asked and c.execute(Q["key_held"], {"queue": queue}).fetchone() is not None
         return Settled(
-            claimed=[ClaimedJob(*row[:6]) for row in rows],
+            claimed=[_claimed(row) for row in rows],
             held_by_key=held,
             rate_limited_until=rate_until,
         )
@@ -280,21 +347,32 @@ class SQLiteDB:
         c: sqlite3.Connection,
         owner: str,
         now: float,
-        succeeded: Sequence[Token],
+        succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
         released: Sequence[Token],
-    ) -> frozenset[int]:
+    ) -> Settled:
         refused: list[int] = []
-        for job_id, attempt in succeeded:
-            fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
-            if c.execute(self.Q["succeed"], fence).rowcount != 1:
+        ends: list[tuple[int, JobState, str | None]] = []
+        succeed = self.Q["succeed"]
+        for item in succeeded:
+            if isinstance(item, Success):
+                job_id, attempt, result = item.job_id, item.attempt, item.result
+            else:
+                (job_id, attempt), result = item, None
+            params = {"id": job_id, "attempt": attempt, "owner": owner, "now": now, "result": result}
+            if c.execute(succeed, params).rowcount != 1:
                 refused.append(job_id)
+            else:
+                ends.append((job_id, JobState.SUCCEEDED, result))
         for f in failed:
             fence = {"id": f.job_id, "attempt": f.attempt, "owner": owner, "now": now}
-            if c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).rowcount != 1:
+            row = c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).fetchone()
+            if row is None:
                 refused.append(f.job_id)
                 continue
             c.execute(self.Q["error"], {**fence, "error": f.error, "traceback": f.traceback})
+            if row[0] != "retrying":
+                ends.append((f.job_id, JobState(row[0]), None))
         for job_id, attempt in released:
             fence = {"id": job_id, "attempt": attempt, "owner": owner, "now": now}
             row = c.execute(self.Q["interrupt"], fence).fetchone()
@@ -304,18 +382,20 @@ class SQLiteDB:
             text = CANCELLED if row[1] == "cancelled" else INTERRUPTED
             error = text.format(attempt=attempt)
             c.execute(self.Q["error"], {**fence, "error": error, "traceback": ""})
-        return frozenset(refused)
+            if row[1] != "enqueued":
+                ends.append((job_id, JobState(row[1]), None))
+        return Settled(refused=frozenset(refused), ready=self._resolve_continuations(c, ends, now))
 
     def settle(
         self,
         owner: str,
         now: float,
-        succeeded: Sequence[Token],
+        succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
         released: Sequence[Token],
     ) -> Settled:
         with self._write() as c:
-            return Settled(refused=self._settle(c, owner, now, succeeded, failed, released))
+            return self._settle(c, owner, now, succeeded, failed, released)
 
     def settle_and_claim(
         self,
@@ -324,15 +404,15 @@ class SQLiteDB:
         owner: str,
         now: float,
         lease_until: float,
-        succeeded: Sequence[Token],
+        succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
     ) -> Settled:
         with self._write() as c:
-            refused = self._settle(c, owner, now, succeeded, failed, ())
+            settled = self._settle(c, owner, now, succeeded, failed, ())
             if limit <= 0:
-                return Settled(refused=refused)
+                return settled
             got = self._claim(c, queue, limit, owner, now, lease_until)
-        return attrs.evolve(got, refused=refused)
+        return attrs.evolve(got, refused=settled.refused, ready=settled.ready)
 
     def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
         lost: list[int] = []
@@ -362,12 +442,12 @@ class SQLiteDB:
         with self._write() as c:
             rows = c.execute(self.Q["expire"], {"now": now}).fetchall()
             for job_id, _queue, attempt, _state in rows:
-                error = LEASE_EXPIRED.format(attempt=attempt)
-                c.execute(
-                    self.Q["error"],
-                    {"id": job_id, "attempt": attempt, "now": now, "error": error, "traceback": ""},
-                )
-        return frozenset(r[1] for r in rows if r[3] == "enqueued")
+                self._error(c, job_id, attempt, now, LEASE_EXPIRED.format(attempt=attempt))
+            ends: list[tuple[int, JobState, str | None]] = [
+                (int(r[0]), JobState(r[3]), None) for r in rows if r[3] != "enqueued"
+            ]
+            ready = self._resolve_continuations(c, ends, now)
+        return frozenset(r[1] for r in rows if r[3] == "enqueued") | ready
 
     def cursor(self, schedule: str) -> float | None:
         row = self.conn.execute(self.Q["cursor"], {"schedule": schedule}).fetchone()
@@ -441,6 +521,7 @@ class SQLiteDB:
                 raise JobNotFoundError(job_id)
             state, queue = JobState(row[0]), str(row[3])
             if c.execute(self.Q["cancel"], {"id": job_id, "now": now}).rowcount == 1:
+                self._resolve_continuations(c, [(job_id, JobState.CANCELLED, None)], now)
                 return JobState.CANCELLED, queue
             if c.execute(self.Q["request_cancel"], {"id": job_id}).rowcount == 1:
                 return JobState.RUNNING, queue
@@ -457,7 +538,7 @@ class SQLiteDB:
             found.update(int(r[0]) for r in self.conn.execute(self.Q["cancelling"].format(ids=marks), chunk))
         return frozenset(found)
 
-    def delete(self, job_id: int) -> None:
+    def delete(self, job_id: int, now: float) -> None:
         with self._write() as c:
             row = c.execute(self.Q["probe"], {"id": job_id}).fetchone()
             if row is None:
@@ -466,6 +547,7 @@ class SQLiteDB:
                 msg = f"job {job_id} is {row[0]}; cancel it and wait for it to stop before deleting it"
                 raise JobStateError(msg)
             c.execute(self.Q["delete_errors"], {"id": job_id})
+            self._resolve_continuations(c, [(job_id, JobState.CANCELLED, None)], now, deleted=True)
 
     def pause_queue(self, queue: str, paused: bool, now: float) -> None:
         with self._write() as c:
@@ -538,17 +620,23 @@ class SQLiteDB:
 
     def _jobs(self, c: sqlite3.Connection, rows: list[Any]) -> list[Job]:
         errors: dict[int, list[AttemptError]] = {}
+        children: dict[int, list[int]] = {}
         ids = [int(r[0]) for r in rows]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join([self.mark] * len(chunk))
+            for parent, child in c.execute(self.Q["continuations_of"].format(ids=marks), chunk):
+                children.setdefault(int(parent), []).append(int(child))
             for job_id, attempt, at, error, tb in c.execute(
                 self.Q["errors_of"].format(ids=marks), chunk
             ):
                 errors.setdefault(job_id, []).append(
                     AttemptError(attempt=attempt, at=to_datetime(at), error=error, traceback=tb)
                 )
-        return [_job(r, tuple(errors.get(int(r[0]), ()))) for r in rows]
+        return [
+            _job(r, tuple(errors.get(int(r[0]), ())), tuple(children.get(int(r[0]), ())))
+            for r in rows
+        ]
 
     def get(self, job_id: int) -> Job | None:
         c = self.conn
@@ -576,15 +664,53 @@ class SQLiteDB:
         finally:
             c.execute("COMMIT")
 
+    def search(self, query: JobQuery) -> JobPage:
+        """One page of ``query``'s answer (see `JobQuery`), read in one transaction."""
+        sql, params = search_statement(self.dialect, query)
+        c = self.conn
+        c.execute("BEGIN")
+        try:
+            rows = c.execute(sql, params).fetchall()
+            more = len(rows) > query.limit
+            rows = rows[: query.limit]
+            cursor = query.cursor
+            if cursor is not None and not cursor.forward:
+                rows.reverse()  # read oldest first, from the cursor up
+            jobs = self._jobs(c, rows)
+        finally:
+            c.execute("COMMIT")
+        return page_of(query, jobs, more, [(float(r[8]), int(r[0])) for r in rows])
+
     def counts(self) -> JobCounts:
         rows = self.conn.execute(self.Q["counts"]).fetchall()
         return JobCounts.from_rows([(q, JobState(s), n) for q, s, n in rows])
 
 
-def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
+_ENDED = {
+    JobState.SUCCEEDED: "succeeded",
+    JobState.DEAD: "is dead",
+    JobState.CANCELLED: "was cancelled",
+}
+
+
+def _abandoned(parent: int, end: JobState, on: ContinueOn, *, deleted: bool = False) -> str:
+    ended = "was deleted" if deleted else _ENDED[end]
+    return ABANDONED.format(parent=parent, ended=ended, on=on.value)
+
+
+def _claimed(row: Any) -> ClaimedJob:
+    job = ClaimedJob(*row[:6])
+    parent_id, parent_result = row[9], row[10]
+    if parent_id is None:
+        return job
+    result = None if parent_result is None else json.loads(str(parent_result))
+    return attrs.evolve(job, parent_id=int(parent_id), parent_result=result)
+
+
+def _job(r: Any, errors: tuple[AttemptError, ...], continuations: tuple[int, ...] = ()) -> Job:
     (job_id, name, queue, args, state, attempt, max_attempts, run_at, created_at, finished_at,
      lease_until, unique_key, schedule, fire_time, cancel_requested, priority, concurrency_key,
-     concurrency_limit) = r  # fmt: skip
+     concurrency_limit, result, parent_id, continue_on) = r  # fmt: skip
     return Job(
         id=int(job_id),
         name=str(name),
@@ -605,4 +731,8 @@ def _job(r: Any, errors: tuple[AttemptError, ...]) -> Job:
         priority=int(priority),
         concurrency_key=None if concurrency_key is None else str(concurrency_key),
         concurrency_limit=None if concurrency_limit is None else int(concurrency_limit),
+        result=None if result is None else json.loads(str(result)),
+        parent_id=None if parent_id is None else int(parent_id),
+        continue_on=None if continue_on is None else ContinueOn(continue_on),
+        continuations=continuations,
     )

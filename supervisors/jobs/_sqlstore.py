@@ -22,8 +22,10 @@ from ._model import (
     Promoted,
     ScheduleSettings,
     Settled,
+    Success,
     Token,
 )
+from ._query import JobPage, JobQuery
 from ._sqlite_db import SQLiteDB
 from ._store import Store
 
@@ -56,7 +58,7 @@ class SQLStore(Store):
         *,
         owner: str,
         now: float,
-        succeeded: Sequence[Token] = (),
+        succeeded: Sequence[Token | Success] = (),
         failed: Sequence[Failure] = (),
         released: Sequence[Token] = (),
     ) -> Settled:
@@ -70,7 +72,7 @@ class SQLStore(Store):
         owner: str,
         now: float,
         lease_until: float,
-        succeeded: Sequence[Token] = (),
+        succeeded: Sequence[Token | Success] = (),
         failed: Sequence[Failure] = (),
     ) -> Settled:
         return await self._run_grouped(
@@ -122,6 +124,9 @@ class SQLStore(Store):
     ) -> list[Job]:
         return await self._run(lambda db: db.list(state, queue, limit, offset))
 
+    async def search(self, query: JobQuery) -> JobPage:
+        return await self._run(lambda db: db.search(query))
+
     async def counts(self) -> JobCounts:
         return await self._run(lambda db: db.counts())
 
@@ -137,8 +142,8 @@ class SQLStore(Store):
     async def cancelling(self, job_ids: Sequence[int]) -> frozenset[int]:
         return await self._run(lambda db: db.cancelling(job_ids))
 
-    async def delete(self, job_id: int) -> None:
-        await self._run(lambda db: db.delete(job_id))
+    async def delete(self, job_id: int, *, now: float) -> None:
+        await self._run(lambda db: db.delete(job_id, now))
 
     async def pause_queue(self, queue: str, *, paused: bool, now: float) -> None:
         await self._run(lambda db: db.pause_queue(queue, paused, now))

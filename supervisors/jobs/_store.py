@@ -29,8 +29,10 @@ from ._model import (
     Promoted,
     ScheduleSettings,
     Settled,
+    Success,
     Token,
 )
+from ._query import JobPage, JobQuery
 
 
 class Store(abc.ABC):
@@ -49,6 +51,12 @@ class Store(abc.ABC):
         A ``defined`` job first takes its missing settings from the recorded definitions (see
         `NewJob`). A job is ``ENQUEUED`` if ``run_at <= now``, else ``SCHEDULED``. A job whose ``unique_key``
         equals that of an unfinished job is not added: the existing job's id is returned instead.
+
+        A continuation (``parent_id`` set) is ``AWAITING`` while its parent is unfinished
+        (`Op.AWAIT`); for a parent that has ended it is resolved at once: ``ENQUEUED`` now with
+        the parent's result if its ``continue_on`` wants that end, else ``CANCELLED`` with an
+        `AttemptError` (attempt 0) saying why (`Op.ABANDON`). An unknown parent raises
+        `JobNotFoundError` and inserts nothing.
         """
 
     @abc.abstractmethod
@@ -73,18 +81,26 @@ class Store(abc.ABC):
         *,
         owner: str,
         now: float,
-        succeeded: Sequence[Token] = (),
+        succeeded: Sequence[Token | Success] = (),
         failed: Sequence[Failure] = (),
         released: Sequence[Token] = (),
     ) -> Settled:
         """Record the end of attempts leased to ``owner``, in one transaction.
 
-        ``succeeded`` jobs become ``SUCCEEDED``. A `Failure` records an `AttemptError` and makes
+        ``succeeded`` jobs become ``SUCCEEDED`` with their `Success.result` (a bare token
+        records none). A `Failure` records an `AttemptError` and makes
         the job ``RETRYING`` until ``retry_at``, or ``DEAD`` when ``retry_at`` is ``None``.
         ``released`` attempts were interrupted (the runner stopped them without an outcome):
         the attempt counts, an `AttemptError` records the interruption, and the job is
         ``ENQUEUED`` again if it has attempts left, else ``DEAD``. A stale token changes nothing
         and its job id is in the result's ``refused``.
+
+        A job that ends (succeeded, dead or cancelled) resolves its awaiting continuations in
+        the same transaction: those whose `ContinueOn` wants that end become ``ENQUEUED`` with
+        the parent's result (their queues are in the result's ``ready``), the others
+        ``CANCELLED`` with an `AttemptError` saying why, which resolves theirs in turn.
+        `requeue_expired`, `cancel` and `delete` resolve continuations the same way (a deleted
+        parent counts as cancelled).
         """
 
     async def settle_and_claim(
@@ -95,7 +111,7 @@ class Store(abc.ABC):
         owner: str,
         now: float,
         lease_until: float,
-        succeeded: Sequence[Token] = (),
+        succeeded: Sequence[Token | Success] = (),
         failed: Sequence[Failure] = (),
     ) -> Settled:
         """`settle`, then `claim` (``limit`` may be 0). Stores may do both in one round trip."""
@@ -105,7 +121,7 @@ class Store(abc.ABC):
         if limit <= 0:
             return settled
         claimed = await self.claim(queue, limit, owner=owner, now=now, lease_until=lease_until)
-        return Settled(refused=settled.refused, claimed=claimed)
+        return Settled(refused=settled.refused, claimed=claimed, ready=settled.ready)
 
     @abc.abstractmethod
     async def renew(
@@ -177,6 +193,11 @@ class Store(abc.ABC):
         """Jobs filtered by state and queue (``None`` = any), ordered by id."""
 
     @abc.abstractmethod
+    async def search(self, query: JobQuery) -> JobPage:
+        """One page of the jobs ``query`` matches, newest first, from its cursor (see
+        `JobQuery`); read in one transaction."""
+
+    @abc.abstractmethod
     async def counts(self) -> JobCounts:
         """Jobs per state and per queue."""
 
@@ -208,8 +229,9 @@ class Store(abc.ABC):
         """Those of ``job_ids`` that are ``RUNNING`` with a cancellation requested."""
 
     @abc.abstractmethod
-    async def delete(self, job_id: int) -> None:
-        """Delete the job and its errors. Raises `JobNotFoundError`, or `JobStateError` for a
+    async def delete(self, job_id: int, *, now: float) -> None:
+        """Delete the job and its errors; its awaiting continuations are resolved as if it was
+        cancelled (at ``now``). Raises `JobNotFoundError`, or `JobStateError` for a
         running job (cancel it first)."""
 
     @abc.abstractmethod

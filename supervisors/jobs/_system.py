@@ -15,7 +15,8 @@ from supervisors import ChildSpec, Restart, Strategy, Supervisor
 from ._clock import Clock, SystemClock
 from ._core import Core, RunningJob, Settings
 from ._errors import JobError
-from ._model import Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
+from ._model import ContinueOn, Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
+from ._query import JobPage, JobQuery
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
@@ -74,9 +75,9 @@ class JobSystem:
       the workers at once.
     - ``grace``: on a graceful stop, how long running jobs may take to finish before they are
       cancelled and returned to their queue, in seconds; default 10.0.
-    - ``keep_succeeded``: succeeded jobs (and their errors) are deleted this long after they
-      finished, in seconds or a timedelta; default one day (long enough to answer "did last
-      night's job run?"); ``None`` keeps them forever.
+    - ``keep_succeeded``: succeeded jobs (with their results and errors) are deleted this long
+      after they finished, in seconds or a timedelta; default one day (long enough to answer
+      "did last night's job run?" and to read its result); ``None`` keeps them forever.
     - ``keep_dead``: the same for dead jobs; default seven days (a week to notice, fix and
       retry them by hand, as Sidekiq's dead set keeps six months at most); ``None`` keeps them
       forever.
@@ -87,6 +88,10 @@ class JobSystem:
       seconds or a timedelta; default one hour; ``None`` means no limit. An attempt that runs
       longer is cancelled and fails with ``TimeoutError``, retried per its policy, so a hung
       job dies after its attempts instead of holding a worker slot for ever.
+    - ``max_result_size``: the largest result a job may return, in bytes of its JSON; default
+      65536 (64 KiB). A larger one is not recorded: the attempt fails with `JobResultError`
+      (naming the job and the limit) and is retried per the job's policy. Return where the
+      data went (a path, a key), not the data.
     - ``rng``: the random generator of the retries' jitter; default a fresh
       ``random.Random()``. Pass ``random.Random(seed)`` for reproducible delays.
     - ``name``: the name of the subtree in the supervision tree; default ``"jobs"``.
@@ -109,6 +114,7 @@ class JobSystem:
         keep_dead: float | timedelta | None = timedelta(days=7),
         keep_tracebacks: int = 5,
         timeout: float | timedelta | None = timedelta(hours=1),
+        max_result_size: int = 64 * 1024,
         rng: random.Random | None = None,
         name: str = "jobs",
     ) -> None:
@@ -127,6 +133,9 @@ class JobSystem:
         limit = None if timeout is None else seconds(timeout)
         if keep_tracebacks < 0:
             msg = f"'keep_tracebacks' must be >= 0 (got {keep_tracebacks})"
+            raise ValueError(msg)
+        if max_result_size < 0:
+            msg = f"'max_result_size' must be >= 0 bytes (got {max_result_size})"
             raise ValueError(msg)
         if limit is not None and not limit > 0:
             msg = f"'timeout' must be > 0 seconds or None (got {timeout!r})"
@@ -149,6 +158,7 @@ class JobSystem:
                 keep_dead=keep_dead_s,
                 keep_tracebacks=keep_tracebacks,
                 prune_interval=60.0,
+                max_result_size=max_result_size,
             ),
             timeout=limit,
             rng=rng,
@@ -332,6 +342,40 @@ class JobSystem:
         )  # fmt: skip
         return (await self._insert([self._build(request)]))[0]
 
+    async def continue_with(
+        self,
+        parent_id: int,
+        job: str,
+        args: object = None,
+        *,
+        on: ContinueOn = ContinueOn.SUCCESS,
+        queue: str | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+        priority: int = 0,
+        concurrency_key: str | None = None,
+        concurrency_limit: int = 1,
+    ) -> int:
+        """Enqueue ``job`` to run once the job ``parent_id`` ends as ``on`` says; return its id.
+
+        ``on``: `ContinueOn.SUCCESS` (default: the parent succeeded), ``FAILURE`` (it is dead or
+        cancelled) or ``ANY``. Until then the continuation is ``AWAITING``, in the store: the
+        link survives restarts. The parent's end enqueues it in the same transaction (due at
+        once, ordered in its queue as any job); its function reads the parent's result as
+        ``current_job().parent_result`` (the JSON form; ``None`` unless the parent succeeded).
+        A parent that ends otherwise cancels the continuation (an `AttemptError` of attempt 0
+        says why), and so its own continuations in turn; deleting or cancelling the parent
+        counts as its cancellation. A parent that has already ended resolves the continuation
+        at once. Raises `JobNotFoundError` for an unknown (or pruned) parent; otherwise as
+        `enqueue`.
+        """
+        request = JobRequest(
+            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
+            priority=priority, concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit, parent=parent_id, on=on,
+        )  # fmt: skip
+        return (await self._insert([self._build(request)]))[0]
+
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[int]:
         """Enqueue several jobs in one store transaction; return their ids in order.
 
@@ -359,6 +403,12 @@ class JobSystem:
     ) -> list[Job]:
         """Jobs in ``state`` and ``queue`` (``None`` = any), by id, ``limit`` from ``offset``."""
         return await self._core.store.list(state=state, queue=queue, limit=limit, offset=offset)
+
+    async def search(self, query: JobQuery | None = None) -> JobPage:
+        """One page of the jobs ``query`` matches, newest first (see `JobQuery` for the filters
+        and keyset paging). ``None``: the newest 50 jobs. Raises `JobQueryError` for bad input
+        (when the query is built)."""
+        return await self._core.store.search(query if query is not None else JobQuery())
 
     async def counts(self) -> JobCounts:
         """How many jobs are in each state, in total and per queue."""
@@ -410,16 +460,20 @@ class JobSystem:
                 local()
         else:
             core.notify_settled()
+            core.wake(None)  # its continuations may have been enqueued
         return state
 
     async def delete(self, job_id: int) -> None:
-        """Delete the job ``job_id`` and its errors, in any state but running.
+        """Delete the job ``job_id`` and its errors, in any state but running. Its awaiting
+        continuations are resolved as if it was cancelled.
 
         Raises `JobNotFoundError`, or `JobStateError` for a running job (cancel it and wait for
         it with `wait_finished` first).
         """
-        await self._core.store.delete(job_id)
-        self._core.notify_settled()
+        core = self._core
+        await core.store.delete(job_id, now=core.clock.now())
+        core.notify_settled()
+        core.wake(None)  # its continuations may have been enqueued
 
     async def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None:
         """Limit ``queue`` to ``limit.limit`` claims per ``limit.per`` seconds on every host of

@@ -1,12 +1,14 @@
 """A job host for the process tests: ``python _crash_host.py DB LOG [--until-idle]``.
 
 Runs the jobs of the SQLite file DB; every job ``work(n)`` appends ``start n`` and ``done n``
-lines to LOG (``fenced(n)`` logs its attempt too, and its cancellation). With ``--until-idle``
-it exits once no job is enqueued, running, scheduled or retrying; otherwise it runs until killed.
+lines to LOG (``fenced(n)`` logs its attempt too, and its cancellation; ``chain(n)`` its attempt
+and its parent's result). With ``--until-idle`` it exits once no job is awaiting, enqueued,
+running, scheduled or retrying; otherwise it runs until killed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -41,6 +43,19 @@ async def fenced(n: int) -> None:
 
 
 @registry.job()
+async def chain(n: int) -> dict[str, int]:
+    """A step of a continuation chain: logs its parent's result, returns its own. Step 2's
+    first attempt hangs (the test kills the host then)."""
+    job = current_job()
+    parent = json.dumps(job.parent_result, sort_keys=True)
+    log(f"start chain {n} attempt {job.attempt} parent {parent}")
+    if n == 2 and job.attempt == 1:
+        await trio.sleep(30)
+    log(f"done chain {n} attempt {job.attempt}")
+    return {"step": n, "attempt": job.attempt}
+
+
+@registry.job()
 async def work(n: int) -> None:
     log(f"start {n}")
     await trio.sleep(0.02)
@@ -65,6 +80,7 @@ async def main(db: str, until_idle: bool) -> None:
             pending = sum(
                 counts.by_state[s]
                 for s in (
+                    JobState.AWAITING,
                     JobState.SCHEDULED,
                     JobState.ENQUEUED,
                     JobState.RUNNING,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 import trio
@@ -321,3 +322,46 @@ async def test_an_enqueue_whose_commit_was_cut_off_raises_instead_of_repeating(p
     with pytest.raises(StoreError, match="may or may not have committed"):
         await store.insert([job], now=1.0)
     assert calls == 1
+
+
+def test_a_continuation_enqueued_while_its_parent_settles_is_not_left_awaiting(pg_schema: str) -> None:
+    """A continuation's insert reads its parent under a row lock: while the parent's success is
+    being recorded (its transaction still open), the insert waits for it, then sees the success
+    and enqueues the continuation with the result, instead of awaiting an end already past."""
+    import time
+
+    from supervisors.jobs import Success
+    from supervisors.jobs._postgres import PostgresDB
+
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    job = NewJob(name="p", queue="q", args="null", run_at=0.0, max_attempts=1)
+    try:
+
+        async def claimed_parent() -> tuple[int, int]:
+            await store.insert([job], now=0.0)
+            (claim,) = await store.claim("q", 1, owner="o", now=0.0, lease_until=100.0)
+            return claim.token
+
+        token = trio.run(claimed_parent)
+        inserted: list[int] = []
+        child = attrs.evolve(job, name="c", parent_id=token[0])
+        with store.connect() as conn, psycopg.connect(PG_URL, autocommit=True) as watch:
+            conn.execute("BEGIN")
+            PostgresDB(conn, pg_schema).settle("o", 1.0, [Success(*token, '"done"')], (), ())
+            thread = threading.Thread(
+                target=lambda: inserted.extend(trio.run(lambda: store.insert([child], now=2.0)))
+            )
+            thread.start()
+            deadline = time.monotonic() + 30
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'"
+            while watch.execute(waiting, (store.application_name,)).fetchone()[0] == 0:
+                assert time.monotonic() < deadline, "the continuation's insert never waited for the parent"
+                time.sleep(0.01)
+            conn.execute("COMMIT")
+            thread.join(30)
+        (child_id,) = inserted
+        got = trio.run(store.get, child_id)
+        assert got is not None
+        assert (got.state, got.parent_id) == (JobState.ENQUEUED, token[0])
+    finally:
+        close_sync(store)

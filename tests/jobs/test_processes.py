@@ -1,4 +1,5 @@
-"""Real processes on one SQLite file: kill -9 recovery, and a second process enqueueing."""
+"""Real processes on one SQLite file: kill -9 recovery (of jobs and of a continuation chain), and
+a second process enqueueing."""
 
 from __future__ import annotations
 
@@ -77,6 +78,45 @@ def test_jobs_survive_kill_9_of_the_host(tmp_path: Path) -> None:
         if job.args in interrupted:  # recovered through its expired lease
             assert job.attempt == 2
             assert "lease expired" in job.errors[0].error
+
+
+@pytest.mark.slow
+def test_a_continuation_chain_survives_kill_9_of_the_host_between_its_steps(tmp_path: Path) -> None:
+    """A → B → C: A succeeds, the host is killed with -9 while B runs, a new host recovers B by
+    its lease and runs it again; C runs exactly once, with the result of B's run that succeeded."""
+    db, log = tmp_path / "jobs.db", tmp_path / "run.log"
+    with JobClient(db) as client:
+        a = client.enqueue("chain", 1)
+        b = client.continue_with(a, "chain", 2)
+        c = client.continue_with(b, "chain", 3)
+    first = start_host(db, log)
+    try:
+        wait_for(lambda: any(x.startswith("start chain 2 attempt 1") for x in lines(log)), 20)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    with JobClient(db) as client:
+        assert [client.get(j).state for j in (a, b, c)] == [
+            JobState.SUCCEEDED, JobState.RUNNING, JobState.AWAITING,
+        ]  # fmt: skip
+
+    second = start_host(db, log, "--until-idle")
+    second.wait(timeout=25)
+    assert second.returncode == 0, (tmp_path / "host.err").read_text()
+
+    assert [x for x in lines(log) if "chain" in x] == [
+        "start chain 1 attempt 1 parent null",
+        "done chain 1 attempt 1",
+        'start chain 2 attempt 1 parent {"attempt": 1, "step": 1}',
+        'start chain 2 attempt 2 parent {"attempt": 1, "step": 1}',
+        "done chain 2 attempt 2",
+        'start chain 3 attempt 1 parent {"attempt": 2, "step": 2}',
+        "done chain 3 attempt 1",
+    ]
+    with JobClient(db) as client:
+        last = client.get(c)
+        assert client.get(b).errors[0].error.startswith("lease expired")
+    assert (last.state, last.attempt, last.result) == (JobState.SUCCEEDED, 1, {"attempt": 1, "step": 3})
 
 
 @pytest.mark.slow

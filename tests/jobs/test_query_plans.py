@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from supervisors.jobs import JobState
 from supervisors.jobs._sql import STATEMENTS as Q
 from supervisors.jobs._sqlite_db import SQLiteDB
 
@@ -28,3 +31,95 @@ def test_the_rate_window_is_read_through_its_index() -> None:
     """Counting a queue's claims in the window uses ``queue_claims_at``."""
     text = plan(Q["rate_limit"], {"queue": "q", "now": 0.0})
     assert "queue_claims_at" in text
+
+
+def test_continuations_are_found_through_the_parent_index() -> None:
+    """Resolving a parent's continuations and listing them read ``jobs_parent``, not the table."""
+    for name in ("continue_succeeded", "continue_dead", "abandon"):
+        text = plan(Q[name], {"id": 1, "now": 0.0, "result": None})
+        assert "jobs_parent" in text, (name, text)
+    text = plan(Q["continuations_of"].format(ids=":a, :b"), {"a": 1, "b": 2})
+    assert "jobs_parent" in text
+
+
+_STATES: tuple[tuple[str, ...], ...] = ((), ("dead",), ("dead", "retrying"))
+_COMBINATIONS = [
+    {"states": states, "queue": queue, "name": name, "since": since, "until": until}
+    for states in _STATES
+    for queue in (None, "q")
+    for name in (None, "mail")
+    for since, until in ((None, None), (1.0, None), (1.0, 2.0))
+]
+
+
+def _search_plan(**fields: object) -> list[str]:
+    from supervisors.jobs import JobQuery
+    from supervisors.jobs._sql import SQLITE, search_statement
+
+    sql, params = search_statement(SQLITE, JobQuery(**fields))  # type: ignore[arg-type]
+    return plan(sql, params).splitlines()
+
+
+@pytest.mark.parametrize("fields", _COMBINATIONS, ids=lambda f: ",".join(k for k, v in f.items() if v) or "none")
+@pytest.mark.parametrize("cursor", [None, "forward", "back"])
+def test_every_search_the_dashboard_offers_walks_a_search_index_in_order(
+    fields: dict[str, object], cursor: str | None
+) -> None:
+    """Each combination of states, queue, name and creation time the dashboard and CLI offer
+    (from the first page or a cursor, either way) reads ``jobs`` only through a
+    ``jobs_search_*`` index, in the index's order: no full scan of the table, no sort of the
+    rows found (several states, or none and no queue or name: one walk per state, and only
+    their pages are merged)."""
+    from supervisors.jobs import Cursor
+
+    if cursor is not None:
+        fields = {**fields, "cursor": Cursor(created_at=1.5, id=7, forward=cursor == "forward")}
+    lines = _search_plan(**fields)
+    reads = [line for line in lines if line.startswith(("SCAN jobs", "SEARCH jobs"))]
+    assert reads
+    assert all("USING INDEX jobs_search_" in line for line in reads), lines
+    assert all(line.startswith("SEARCH jobs") for line in reads), lines
+    per_state = len(fields["states"]) > 1 or not (fields["states"] or fields["queue"] or fields["name"])  # type: ignore[arg-type]
+    for i, line in enumerate(lines):
+        if "TEMP B-TREE" in line:  # only the merge of the per-state pages, each at most a page
+            assert per_state, lines
+            assert lines[i - 1].startswith("SCAN s"), lines
+
+
+def test_a_search_on_the_arguments_alone_walks_each_state_newest_first() -> None:
+    """Argument filters use no index of their own: alone, they are checked on the jobs walked
+    newest first through ``jobs_search_state``, once per state (each walk stops at a page)."""
+    for fields in ({"args_contains": "x"}, {"args_equal": {"user_id": 42}}):
+        reads = [line for line in _search_plan(**fields) if "jobs" in line]
+        assert reads == ["SEARCH jobs USING INDEX jobs_search_state (state=?)"] * len(JobState)
+
+
+@pytest.mark.parametrize("fields", _COMBINATIONS[1::2], ids=lambda f: ",".join(k for k, v in f.items() if v) or "none")
+def test_postgres_can_answer_every_search_from_a_search_index_without_sorting(
+    fields: dict[str, object], pg_schema: str
+) -> None:
+    """On PostgreSQL (sequential and bitmap scans and sorts disabled, so that the plan shows
+    what the indexes allow on an empty table), a search reads ``jobs`` through
+    ``jobs_search_*`` indexes in order: no sort of the jobs found (several states: only the
+    merge of their pages may be sorted)."""
+    import psycopg
+    from _pg import PG_URL
+
+    from supervisors.jobs import Cursor, JobQuery
+    from supervisors.jobs._pg_migrations import migrate
+    from supervisors.jobs._sql import POSTGRES, search_statement
+
+    query = JobQuery(**fields, cursor=Cursor(created_at=1.5, id=7))  # type: ignore[arg-type]
+    sql, params = search_statement(POSTGRES, query)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        migrate(conn, pg_schema)
+        conn.execute(f"SET search_path = {pg_schema}")
+        for plan_kind in ("seqscan", "bitmapscan", "sort"):  # a sort is still used when nothing else can be
+            conn.execute(f"SET enable_{plan_kind} = off")
+        lines = [r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall()]
+    text = "\n".join(lines)
+    scans = [line for line in lines if " on jobs" in line]
+    assert scans, text
+    assert all("jobs_search_" in line for line in scans), text
+    sorts = [line for line in lines if "Sort" in line and "Key" not in line]
+    assert len(sorts) <= (1 if len(fields["states"]) > 1 else 0), text  # type: ignore[arg-type]

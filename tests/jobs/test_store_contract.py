@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from supervisors.jobs import (
+    ContinueOn,
     Failure,
     JobNotFoundError,
     JobSettings,
@@ -39,6 +40,8 @@ def new(
     priority: int = 0,
     key: str | None = None,
     key_limit: int = 1,
+    parent: int | None = None,
+    on: ContinueOn = ContinueOn.SUCCESS,
 ) -> NewJob:
     return NewJob(
         name=name,
@@ -52,6 +55,8 @@ def new(
         priority=priority,
         concurrency_key=key,
         concurrency_limit=key_limit if key is not None else None,
+        parent_id=parent,
+        continue_on=on,
     )
 
 
@@ -445,6 +450,10 @@ _LAST = {Op.INTERRUPT_LAST, Op.EXPIRE_LAST}
 async def reach(store: Store, target: JobState, *, max_attempts: int) -> tuple[int, tuple[int, int]]:
     """A job in ``target`` (by documented transitions only) and its latest fencing token."""
     run_at = T0 + 100 if target is JobState.SCHEDULED else T0
+    if target is JobState.AWAITING:  # a continuation of a job of queue "parents"
+        (parent,) = await store.insert([new(queue="parents")], now=T0)
+        (job_id,) = await store.insert([new(parent=parent, max_attempts=max_attempts)], now=T0)
+        return job_id, (job_id, 1)
     (job_id,) = await store.insert([new(run_at=run_at, max_attempts=max_attempts)], now=T0)
     if target in (JobState.SCHEDULED, JobState.ENQUEUED):
         return job_id, (job_id, 1)
@@ -497,7 +506,14 @@ async def perform(
         await store.settle(owner="a", now=T0, released=[token])
     elif op is Op.DELETE:
         with contextlib.suppress(JobStateError):
-            await store.delete(job_id)
+            await store.delete(job_id, now=T0)
+    elif op in (Op.CONTINUE, Op.ABANDON):  # the parent (if any) succeeds, or dies
+        parents = await store.claim("parents", 1, owner="p", now=T0, lease_until=T0 + LEASE)
+        outcome = [Failure(*p.token, "E", "", None) for p in parents]
+        if op is Op.CONTINUE:
+            await store.settle(owner="p", now=T0, succeeded=[p.token for p in parents])
+        else:
+            await store.settle(owner="p", now=T0, failed=outcome)
     elif op is Op.REQUEUE:
         with contextlib.suppress(JobStateError):
             await store.requeue(job_id, now=T0, attempts=1)
@@ -505,7 +521,9 @@ async def perform(
         raise AssertionError(op)
 
 
-@pytest.mark.parametrize("op", [op for op in Op if op not in (Op.ENQUEUE, Op.SCHEDULE)], ids=str)
+@pytest.mark.parametrize(
+    "op", [op for op in Op if op not in (Op.ENQUEUE, Op.SCHEDULE, Op.AWAIT)], ids=str
+)
 @pytest.mark.parametrize("start", list(JobState), ids=str)
 async def test_every_operation_does_what_the_lifecycle_table_says(
     any_store: Store, start: JobState, op: Op
@@ -632,13 +650,13 @@ async def test_delete_removes_a_job_and_its_errors_but_not_a_running_one(any_sto
     a, b = await any_store.insert([new(max_attempts=1), new()], now=T0)
     await claim(any_store, limit=1)
     await any_store.settle(owner="a", now=T0, failed=[Failure(a, 1, "E", "tb", None)])
-    await any_store.delete(a)
+    await any_store.delete(a, now=T0)
     assert await any_store.get(a) is None
     await claim(any_store)
     with pytest.raises(JobStateError, match=f"job {b} is running; cancel it"):
-        await any_store.delete(b)
+        await any_store.delete(b, now=T0)
     with pytest.raises(JobNotFoundError, match=f"no job with id {a}"):
-        await any_store.delete(a)
+        await any_store.delete(a, now=T0)
 
 
 async def test_requeue_runs_a_finished_job_again_with_more_attempts(any_store: Store) -> None:

@@ -1,5 +1,5 @@
-"""Property test: random operation sequences, with stalls, lease loss, cancellation and timeouts,
-keep the lifecycle's invariants on every store; and the file and ``:memory:`` stores agree."""
+"""Property test: random operation sequences, with stalls, lease loss, cancellation, timeouts and
+continuations, keep the lifecycle's invariants on every store; and the stores agree."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supervisors.jobs import (
+    ContinueOn,
     Failure,
     InMemoryStore,
     Job,
@@ -20,15 +21,17 @@ from supervisors.jobs import (
     NewJob,
     SQLiteStore,
     Store,
+    Success,
 )
 from supervisors.jobs._lifecycle import TRANSITIONS, Op
+from supervisors.jobs._model import UNFINISHED_STATES
 
 T0 = 1_000_000.0
 LEASE = 30.0
 
 insert = st.builds(
-    lambda queue, delay, key, attempts, priority, ckey: (
-        "insert", queue, delay, key, attempts, priority, ckey
+    lambda queue, delay, key, attempts, priority, ckey, parent, on: (
+        "insert", queue, delay, key, attempts, priority, ckey, parent, on
     ),
     st.sampled_from(["a", "b"]),
     st.sampled_from([0.0, 5.0, 20.0]),
@@ -36,6 +39,8 @@ insert = st.builds(
     st.integers(1, 3),
     st.sampled_from([0, 0, 5, -1]),
     st.sampled_from([None, None, "u"]),
+    st.one_of(st.none(), st.none(), st.integers(1, 8)),  # a continuation of job ``parent``
+    st.sampled_from(list(ContinueOn)),
 )
 claim = st.tuples(
     st.just("claim"), st.sampled_from(["a", "b"]), st.integers(1, 3), st.sampled_from(["o1", "o2"])
@@ -68,19 +73,22 @@ operations = st.lists(
 )
 
 # The lifecycle operations each step may perform (what the transition table is checked against).
+# A step that ends a job also resolves its continuations (and theirs).
+_RESOLVE = {Op.CONTINUE, Op.ABANDON}
 MAY_DO: dict[str, set[Op]] = {
     "insert": set(),
     "claim": {Op.CLAIM},
-    "settle": {Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST, Op.CANCEL_END},
+    "settle": {Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST, Op.CANCEL_END}
+    | _RESOLVE,
     "renew": {Op.RENEW},
     "stall": set(),
     "promote": {Op.PROMOTE},
-    "expire": {Op.EXPIRE, Op.EXPIRE_LAST, Op.CANCEL_END},
+    "expire": {Op.EXPIRE, Op.EXPIRE_LAST, Op.CANCEL_END} | _RESOLVE,
     "retry": {Op.RETRY},
     "prune": {Op.PRUNE},
-    "cancel": {Op.CANCEL},
+    "cancel": {Op.CANCEL} | _RESOLVE,
     "requeue": {Op.REQUEUE},
-    "delete": {Op.DELETE},
+    "delete": {Op.DELETE} | _RESOLVE,
     "pause": set(),
     "rate": set(),
 }
@@ -90,7 +98,8 @@ def snapshot(jobs: list[Job]) -> list[tuple[object, ...]]:
     return [
         (j.id, j.queue, j.state, j.attempt, j.max_attempts, j.run_at, j.finished_at,
          j.lease_until, j.unique_key, j.cancel_requested, j.priority, j.concurrency_key,
-         [(e.attempt, e.error) for e in j.errors])
+         [(e.attempt, e.error) for e in j.errors], j.result, j.parent_id, j.continue_on,
+         j.continuations)
         for j in jobs
     ]  # fmt: skip
 
@@ -108,14 +117,19 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
         token: tuple[int, int, str] | None = None
         n = 0
         if kind == "insert":
-            _, queue, delay, key, attempts, priority, ckey = op
+            _, queue, delay, key, attempts, priority, ckey, parent, on = op
             job = NewJob(
                 name="j", queue=str(queue), args="null", run_at=now + float(delay),  # type: ignore[arg-type]
                 max_attempts=int(attempts), unique_key=key,  # type: ignore[arg-type, call-overload]
                 priority=int(priority), concurrency_key=ckey,  # type: ignore[arg-type, call-overload]
                 concurrency_limit=None if ckey is None else 1,
+                parent_id=parent, continue_on=on,  # type: ignore[arg-type]
             )  # fmt: skip
-            out.append(await store.insert([job], now=now))
+            try:
+                out.append(await store.insert([job], now=now))
+            except JobError as exc:  # a continuation of a job that does not exist
+                assert parent not in known
+                out.append(type(exc).__name__)
         elif kind == "claim":
             _, queue, limit, owner = op
             claimed = await store.claim(
@@ -141,7 +155,8 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
             if kind == "renew":
                 refused = await store.renew([(job_id, attempt)], owner=owner, lease_until=now + LEASE)
             elif op[1] == "ok":
-                refused = (await store.settle(owner=owner, now=now, succeeded=[(job_id, attempt)])).refused
+                ok = Success(job_id, attempt, f'{{"attempt":{attempt}}}')
+                refused = (await store.settle(owner=owner, now=now, succeeded=[ok])).refused
             elif op[1] == "cancel":
                 refused = (await store.settle(owner=owner, now=now, released=[(job_id, attempt)])).refused
             else:
@@ -162,6 +177,9 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                 out.append(await store.retry(int(op[1]), now=now, attempts=2))  # type: ignore[call-overload]
             except JobError as exc:
                 out.append(type(exc).__name__)
+        elif kind == "delete" and int(op[1]) == max(known, default=0):  # type: ignore[call-overload]
+            # SQLite gives a deleted newest job's id to the next insert, PostgreSQL does not.
+            out.append("newest")
         elif kind in ("cancel", "requeue", "delete"):
             job_id = int(op[1])  # type: ignore[call-overload]
             try:
@@ -170,7 +188,7 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                 elif kind == "requeue":
                     out.append(await store.requeue(job_id, now=now, attempts=1))
                 else:
-                    await store.delete(job_id)
+                    await store.delete(job_id, now=now)
                     n = 1
             except JobError as exc:
                 out.append(type(exc).__name__)
@@ -215,6 +233,14 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                 assert job.attempt >= current[job_id][0]  # attempts never go back
         for job_id in missing:
             assert any((known[job_id].state, lop) in TRANSITIONS for lop in MAY_DO[kind])
+        # Continuations: none waits for a parent that has ended or is gone (it would wait for
+        # ever); the parent lists it.
+        for job in jobs:
+            if job.state is JobState.AWAITING:
+                parent_job = after.get(job.parent_id)  # type: ignore[arg-type]
+                assert parent_job is not None, job
+                assert parent_job.state in UNFINISHED_STATES, (job, parent_job)
+                assert job.id in parent_job.continuations
         # Concurrency keys: never more running than the limit (1 for key "u").
         assert sum(j.state is JobState.RUNNING and j.concurrency_key == "u" for j in jobs) <= 1
         known = after
