@@ -223,7 +223,7 @@ class ActorCell:
             item = queue.popleft()
             mailbox.received += 1
             if mailbox._senders_waiting:
-                mailbox.wake_sender()
+                mailbox._wake_sender()
             if type(item) is TimerMessage:
                 item = item.msg
             self.current = item

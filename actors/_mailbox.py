@@ -267,7 +267,7 @@ class Mailbox:
             self._senders_waiting -= 1  # not woken (cancelled): no waker counted it
             raise
 
-    def wake_sender(self) -> None:
+    def _wake_sender(self) -> None:
         """Wake one sender waiting for room (the receiver, after taking an item)."""
         if self._send_waiters is not None:
             self._senders_waiting -= len(self._send_waiters.unpark())
@@ -358,7 +358,7 @@ class Mailbox:
         item = queue.popleft()
         self.received += 1
         if self._senders_waiting:
-            self.wake_sender()
+            self._wake_sender()
         return item
 
     def _abort_receive(self, _: Any) -> trio.lowlevel.Abort:
