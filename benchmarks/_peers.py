@@ -1,4 +1,4 @@
-"""Optional peer libraries (triotp, pykka, huey): import probes, installation and small adapters.
+"""Optional peer libraries (triotp, pykka, huey, pgqueuer): import probes, installation and small adapters.
 
 Peers are never required: each ``peer_<name>`` function calls ``require_<name>()`` which raises
 :class:`RuntimeUnavailable` when the library is not importable, and run.py prints a note.
@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks._common import RuntimeUnavailable
 
-PEERS = ["triotp", "pykka", "huey"]
+PEERS = ["triotp", "pykka", "huey", "pgqueuer"]
 
 #: What ``--peers`` installs.  triotp 0.2.1 pins ``trio<0.20`` (and trio-util, which still
 #: references ``trio.MultiError``).  Installing it with its dependencies would *downgrade* the
@@ -23,6 +23,7 @@ PEERS = ["triotp", "pykka", "huey"]
 #: dependencies are listed explicitly; trio itself is left alone.
 PIP_INSTALLS: list[list[str]] = [
     ["pykka", "huey"],
+    ["pgqueuer", "asyncpg"],  # run in processes of their own (asyncio), by workload pg
     ["--no-deps", "triotp", "trio-util", "Logbook", "tenacity", "async_generator"],
 ]
 
@@ -39,7 +40,8 @@ def install_peers() -> None:
 
 def available(name: str) -> tuple[bool, str]:
     try:
-        {"triotp": require_triotp, "pykka": require_pykka, "huey": require_huey}[name]()
+        {"triotp": require_triotp, "pykka": require_pykka, "huey": require_huey,
+         "pgqueuer": require_pgqueuer}[name]()
     except RuntimeUnavailable as exc:
         return False, str(exc)
     return True, ""
@@ -128,3 +130,16 @@ def require_huey() -> Any:
     except Exception as exc:
         raise RuntimeUnavailable(f"huey not installed ({type(exc).__name__}: {exc})") from exc
     return huey
+
+
+# --------------------------------------------------------------------------- pgqueuer
+
+
+def require_pgqueuer() -> Any:
+    """PgQueuer and asyncpg, for workload ``pg`` (which runs them in processes of their own)."""
+    try:
+        import asyncpg  # noqa: F401
+        import pgqueuer
+    except Exception as exc:
+        raise RuntimeUnavailable(f"pgqueuer not installed ({type(exc).__name__}: {exc})") from exc
+    return pgqueuer

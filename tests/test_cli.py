@@ -714,3 +714,95 @@ def test_queues_pause_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert cli(capsys, "queues", "resume", "mail", "--store", url)[:2] == (0, "queue 'mail' resumed\n")
     with JobClient(db) as client:
         assert client.paused_queues() == frozenset()
+
+
+# --- progress and log; schedules list and show ----------------------------------------------------
+
+
+def test_jobs_show_prints_each_attempts_progress_and_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`jobs show ID` prints the attempt's progress, its lines and the dropped count; --json too."""
+    from supervisors.jobs import ProgressReport
+
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+
+    async def report() -> None:
+        store = SQLiteStore(db)
+        now = time.time()
+        (job,) = await store.claim("default", 1, owner="t", now=now, lease_until=now + 60)
+        lines = ((0, now, "copied a"), (1, now, "copied b"))
+        await store.report([ProgressReport(job.id, 1, 1, 0.4, "copied 40 files", lines, 3)], owner="t", now=now)
+        await store.aclose()
+
+    trio.run(report)
+    code, out, _ = cli(capsys, "jobs", "show", "1", "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert "attempt 1 progress 40% copied 40 files" in out
+    assert out.count("copied ") == 3
+    assert "(3 more lines were dropped: over the cap of lines per attempt)" in out
+    code, out, _ = cli(capsys, "jobs", "show", "1", "--json", "--store", f"sqlite:///{db}")
+    (attempt,) = json.loads(out)["progress"]
+    assert (attempt["fraction"], attempt["dropped"], attempt["lines"][1]["text"]) == (0.4, 3, "copied b")
+
+
+def _recorded_schedule(db: Path) -> None:
+    from supervisors.jobs import ScheduleSettings
+
+    async def record() -> None:
+        store = SQLiteStore(db)
+        await store.define_schedules([ScheduleSettings(
+            name="nightly", job="cleanup", queue="default", args="null", max_attempts=3,
+            cron="30 2 * * *", tz="Europe/Paris", misfire="skip", overlap=False,
+        )])  # fmt: skip
+        t = time.time() - 3600
+        await store.fire("nightly", expected=None, cursor=t, jobs=[], exclusive=False, now=t, owner="h",
+                         notes={t - 60: "it came due while no scheduler was running; misfire policy skip"})
+        await store.aclose()
+
+    trio.run(record)
+
+
+def test_schedules_list_prints_cron_zone_next_and_last_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`schedules list`: one row per recorded schedule with cron, zone, next/last run, paused, outcome."""
+    db = tmp_path / "j.db"
+    make_store(db)
+    _recorded_schedule(db)
+    url = f"sqlite:///{db}"
+    assert cli(capsys, "schedules", "trigger", "nightly", "--store", url)[0] == 0
+    code, out, _ = cli(capsys, "schedules", "list", "--store", url)
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split() == ["NAME", "CRON", "TZ", "NEXT", "RUN", "LAST", "RUN", "PAUSED", "LAST", "OUTCOME"]
+    assert row.startswith("nightly  30 2 * * *  Europe/Paris  ")
+    assert row.endswith("no      fired (last run: job 1, enqueued)")
+    code, out, _ = cli(capsys, "schedules", "list", "--json", "--store", url)
+    (info,) = json.loads(out)
+    assert (info["name"], info["cron"], info["paused"]) == ("nightly", "30 2 * * *", False)
+    assert info["last"]["outcome"] == "fired"
+    assert info["next_run"] is not None
+
+
+def test_schedules_show_prints_policies_and_the_fire_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`schedules show NAME`: the policies in words and the ledger newest first with reasons; --json."""
+    db = tmp_path / "j.db"
+    make_store(db)
+    _recorded_schedule(db)
+    url = f"sqlite:///{db}"
+    cli(capsys, "schedules", "trigger", "nightly", "--store", url)
+    code, out, _ = cli(capsys, "schedules", "show", "nightly", "--store", url)
+    assert code == 0
+    assert "overlap:   no overlap: an occurrence is skipped while a previous run is unfinished" in out
+    assert "catch-up:  an occurrence is missed" in out
+    assert "DST:       Europe/Paris: cron rules" in out
+    ledger = out.split("fire ledger, newest first (2 shown):\n")[1].splitlines()
+    assert "fired" in ledger[1]
+    assert "triggered by hand" in ledger[1]
+    assert "missed" in ledger[2]
+    assert "no scheduler was running" in ledger[2]
+    code, out, _ = cli(capsys, "schedules", "show", "nightly", "--json", "--limit", "1", "--store", url)
+    data = json.loads(out)
+    assert [e["outcome"] for e in data["ledger"]] == ["fired"]
+    assert data["schedule"]["dst_policy"].startswith("Europe/Paris")
+    code, _, err = cli(capsys, "schedules", "show", "weekly", "--store", url)
+    assert code == 1
+    assert "no recurring schedule named 'weekly'" in err

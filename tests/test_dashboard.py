@@ -519,3 +519,69 @@ async def test_pause_and_resume_a_queue_and_trigger_pause_and_resume_a_schedule(
         assert [s["paused"] for s in (await http.get("/api/schedules")).json()["items"]] == [True]
         assert (await http.post("/api/schedules/nightly/resume")).status_code == 200
         assert [s["paused"] for s in (await http.get("/api/schedules")).json()["items"]] == [False]
+
+
+# -- progress and log of jobs; the fire ledger of schedules -----------------------------------------
+
+
+async def test_a_job_page_shows_live_progress_and_the_log_of_each_attempt() -> None:
+    """While a job runs, its page, partial and API show its progress and log; the final report
+    replaces them when it ends."""
+    from supervisors.jobs import current_job
+
+    registry = JobRegistry()
+    release = trio.Event()
+
+    @registry.job()
+    async def copy() -> None:
+        job = current_job()
+        job.progress(0.4, "copied 40 files")
+        job.log("copied a.txt")
+        await release.wait()
+        job.progress(1.0, "copied 100 files")
+
+    jobs = JobSystem(store=InMemoryStore(), registry=registry)
+    async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http:
+        job_id = await jobs.enqueue("copy")
+        with trio.fail_after(30):
+            while not (await http.get(f"/api/jobs/{job_id}/progress")).json()["attempts"]:  # noqa: ASYNC110 - written by the runner
+                await trio.sleep(0.01)
+        running = (await http.get(f"/api/jobs/{job_id}/progress")).json()
+        page = (await http.get(f"/jobs/{job_id}")).text
+        release.set()
+        await jobs.wait_finished(job_id)
+        partial = (await http.get(f"/partials/jobs/{job_id}/progress")).text
+        job = (await http.get(f"/api/jobs/{job_id}")).json()
+        missing = await http.get(f"/api/jobs/{job_id + 1}/progress")
+    (attempt,) = running["attempts"]
+    assert (attempt["attempt"], attempt["fraction"], attempt["message"]) == (1, 0.4, "copied 40 files")
+    assert [line["text"] for line in attempt["lines"]] == ["copied a.txt"]
+    assert 'data-live="job"' in page
+    assert f'data-partial="/partials/jobs/{job_id}/progress?system=jobs"' in page
+    assert "copied 40 files" in page
+    assert "copied a.txt" in page
+    assert "copied 100 files" in partial
+    assert "100%" in partial
+    assert job["progress"][0]["fraction"] == 1.0
+    assert missing.status_code == 404
+
+
+async def test_the_schedules_page_shows_the_last_result_policies_and_fire_ledger() -> None:
+    """After a trigger, the schedules page and API show the last outcome and run, the policies
+    in words and the ledger entry with its reason; an unknown schedule's ledger is 404."""
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        job_id = await jobs.trigger("nightly")
+        await jobs.wait_finished(job_id)
+        (item,) = (await http.get("/api/schedules")).json()["items"]
+        ledger = (await http.get("/api/schedules/nightly/ledger", params={"limit": 5})).json()
+        page = (await http.get("/schedules")).text
+        unknown = await http.get("/api/schedules/weekly/ledger")
+    assert (item["last"]["outcome"], item["last_fired"]["job_id"], item["last_fired_state"]) == (
+        "fired", job_id, "succeeded")
+    assert item["dst_policy"].startswith("Europe/Paris: cron rules")
+    assert [(e["outcome"], e["job_id"]) for e in ledger["items"]] == [("fired", job_id)]
+    assert "triggered by hand" in ledger["items"][0]["reason"]
+    assert "triggered by hand" in page
+    assert "no overlap: an occurrence is skipped while a previous run is unfinished" in page
+    assert f"job {job_id}</a> succeeded" in page
+    assert unknown.status_code == 404

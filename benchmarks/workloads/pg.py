@@ -39,9 +39,10 @@ METRICS = [
 ]
 DESCRIPTION = (
     "enqueue_1by1: N no-op jobs, one `await jobs.enqueue` at a time (one transaction each); "
-    "bulk_enqueue: one `enqueue_many` of N jobs. e2e_1host / e2e_2hosts: N jobs enqueued in "
-    "bulk beforehand, then 1 or 2 host processes (queue concurrency 100) started; N / time from "
-    "the hosts' start until every job is recorded succeeded (host start-up included, ~0.5 s). "
+    "bulk_enqueue: one `enqueue_many` of N jobs. e2e_1host / e2e_2hosts: "
+    "1 or 2 host processes (queue concurrency 100) started and idle, then N jobs enqueued in one "
+    "transaction; N / database time from its commit to the last success recorded (host start-up "
+    "excluded). "
     "pickup: on an idle host, from `enqueue` returning to the job starting (NOTIFY wake-up), "
     f"one job at a time ({PICKUP_N}), median and p99. A fresh schema per repetition."
 )
@@ -241,53 +242,166 @@ def ours(n: int) -> dict[str, float]:
 
 
 _HOST = '''
-import sys, trio
+import pathlib, sys, trio
 from supervisors import Supervisor, open_tree
 from supervisors.jobs import JobRegistry, JobState, JobSystem, PostgresStore
 reg = JobRegistry()
 @reg.job()
 async def noop() -> None:
     pass
-async def main(url, schema, n):
+async def main(url, schema, n, ready):
     jobs = JobSystem(store=PostgresStore(url, schema=schema), registry=reg,
                      queues={"default": 100}, keep_succeeded=None)
     async with open_tree(Supervisor(name="h", children=[jobs.child_spec()])):
+        pathlib.Path(ready).touch()
         while (await jobs.counts()).by_state[JobState.SUCCEEDED] < n:
-            await trio.sleep(0.01)
-trio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]))
+            await trio.sleep(0.05)  # counting scans the table: not so often that it matters
+trio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])
 '''
 
 
 def _e2e(schema: str, n: int, hosts: int) -> float:
+    """Start ``hosts`` host processes and wait until each is running (listening, workers
+    idle); then enqueue ``n`` jobs in one transaction. The rate is ``n`` over the database
+    time from that commit to the last job's recorded success (process start-up excluded, as
+    the raw baseline has none)."""
     import subprocess
+    import tempfile
+    import time
 
     import psycopg
     import trio
 
     from supervisors.jobs import NewJob, PostgresStore
+    from supervisors.jobs._postgres import PostgresDB
 
-    async def fill() -> None:
+    async def migrate() -> None:
         store = PostgresStore(URL, schema=schema)
         try:
             await store.open()
-            job = NewJob(name="noop", queue="default", args="null", run_at=0.0, max_attempts=3)
-            await store.insert([job] * n, now=store.clock.now())
         finally:
             await store.aclose()
 
-    trio.run(fill)
+    trio.run(migrate)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": root}
-    t0 = perf_counter()
-    procs = [
-        subprocess.Popen([sys.executable, "-c", _HOST, URL, schema, str(n)], env=env)
-        for _ in range(hosts)
-    ]
-    for p in procs:
-        p.wait(timeout=600)
-    elapsed = perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = [os.path.join(tmp, f"ready{i}") for i in range(hosts)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _HOST, URL, schema, str(n), r], env=env)
+            for r in ready
+        ]
+        try:
+            deadline = time.monotonic() + 120
+            while not all(os.path.exists(r) for r in ready):
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError("pg benchmark: a host did not start")
+                time.sleep(0.01)
+            job = NewJob(name="noop", queue="default", args="null", run_at=0.0, max_attempts=3)
+            clock = "SELECT extract(epoch FROM clock_timestamp())::float8"
+            with psycopg.connect(URL, autocommit=True) as conn:
+                with conn.transaction():
+                    conn.execute(f"SET LOCAL search_path = {schema}")
+                    now = float(conn.execute(clock).fetchone()[0])  # type: ignore[index]
+                    PostgresDB(conn, schema).insert([job] * n, now)
+                t0 = float(conn.execute(clock).fetchone()[0])  # type: ignore[index]
+            for p in procs:
+                p.wait(timeout=600)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
     with psycopg.connect(URL) as conn:
-        done = conn.execute(f"SELECT count(*) FROM {schema}.jobs WHERE state = 'succeeded'").fetchone()
-    if done is None or done[0] != n:
+        done, last = conn.execute(
+            f"SELECT count(*), max(finished_at) FROM {schema}.jobs WHERE state = 'succeeded'"
+        ).fetchone()  # type: ignore[misc]
+    if done != n:
         raise RuntimeError(f"pg benchmark: {done} of {n} jobs succeeded")
-    return n / elapsed
+    return n / (float(last) - t0)
+
+
+# --------------------------------------------------------------------------- PgQueuer (peer)
+
+
+def peer_pgqueuer(n: int) -> dict[str, float]:
+    """PgQueuer (asyncio, asyncpg, batch 100) measured as ours is: each phase in processes
+    of its own (`_pgqueuer_peer.py`), a fresh schema each; e2e from the workers' start until
+    they drained the queue (PgQueuer's ``drain`` mode), start-up included."""
+    import json
+    import subprocess
+
+    from benchmarks._peers import require_pgqueuer
+
+    require_pgqueuer()
+    _psycopg()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pgqueuer_peer.py")
+
+    def start(schema: str, mode: str, count: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, script, URL, schema, mode, str(count)], stdout=subprocess.PIPE, text=True
+        )
+
+    def run(schema: str, mode: str, count: int) -> dict[str, float]:
+        p = start(schema, mode, count)
+        out, _ = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"pgqueuer {mode} exited with {p.returncode}")
+        return dict(json.loads(out))
+
+    def fresh(s: str) -> None:
+        psycopg = _psycopg()
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {s}")
+        run(s, "install", 0)
+
+    out: dict[str, float] = {}
+    with _schema() as s:
+        fresh(s)
+        out.update(run(s, "enqueue", n))
+    for hosts, key in ((1, "e2e_1host"), (2, "e2e_2hosts")):
+        with _schema() as s:
+            fresh(s)
+            procs = [start(s, "work", 0) for _ in range(hosts)]
+            try:
+                for p in procs:  # each says "ready" once its worker runs
+                    assert p.stdout is not None
+                    if p.stdout.readline().strip() != "ready":
+                        raise RuntimeError("pgqueuer worker did not start")
+                t0 = _db_time_after(lambda: run(s, "fill", n))
+                end = _wait_drained(s, n)
+            finally:
+                for p in procs:
+                    p.kill()
+                    p.wait()
+            out[key] = n / (end - t0)
+    with _schema() as s:
+        fresh(s)
+        out.update(run(s, "pickup", PICKUP_N if n >= N else QUICK_PICKUP_N))
+    return out
+
+
+def _db_time_after(fn: Any) -> float:
+    fn()
+    psycopg = _psycopg()
+    with psycopg.connect(URL) as conn:
+        return float(conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0])  # type: ignore[index]
+
+
+def _wait_drained(schema: str, n: int) -> float:
+    """The database time of PgQueuer's last successful job, once ``n`` are logged."""
+    import time
+
+    psycopg = _psycopg()
+    sql = (
+        f"SELECT count(*), extract(epoch FROM max(created))::float8 FROM {schema}.pgqueuer_log "
+        "WHERE status = 'successful'"
+    )
+    deadline = time.monotonic() + 600
+    with psycopg.connect(URL, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            done, last = conn.execute(sql).fetchone()  # type: ignore[misc]
+            if done >= n:
+                return float(last)
+            time.sleep(0.05)
+    raise RuntimeError("pg benchmark: PgQueuer did not drain the queue")

@@ -15,7 +15,17 @@ import cattrs
 from ._common import CommandError, parse_store_url, redact
 
 if TYPE_CHECKING:
-    from ..jobs import Job, JobCounts, JobPage, JobQuery, JobState, PostgresStore
+    from ..jobs import (
+        AttemptProgress,
+        Job,
+        JobCounts,
+        JobPage,
+        JobQuery,
+        JobState,
+        LedgerEntry,
+        PostgresStore,
+        ScheduleInfo,
+    )
 
 T = TypeVar("T")
 
@@ -44,6 +54,9 @@ class JobsBackend(Protocol):
     def pause_schedule(self, schedule: str) -> None: ...
     def resume_schedule(self, schedule: str) -> None: ...
     def paused_schedules(self) -> frozenset[str]: ...
+    def progress(self, job_id: int) -> tuple[AttemptProgress, ...]: ...
+    def ledger(self, schedule: str, *, limit: int = 100) -> tuple[LedgerEntry, ...]: ...
+    def schedules(self) -> tuple[ScheduleInfo, ...]: ...
     def close(self) -> None: ...
 
 
@@ -125,6 +138,15 @@ class _Postgres:
     def paused_schedules(self) -> frozenset[str]:
         return self._call(self.store.paused_schedules)
 
+    def progress(self, job_id: int) -> tuple[AttemptProgress, ...]:
+        return tuple(self._call(lambda: self.store.progress(job_id)))
+
+    def ledger(self, schedule: str, *, limit: int = 100) -> tuple[LedgerEntry, ...]:
+        return tuple(self._call(lambda: self.store.ledger(schedule, limit=limit)))
+
+    def schedules(self) -> tuple[ScheduleInfo, ...]:
+        return tuple(self._call(lambda: self.store.schedules(now=time.time())))
+
     def close(self) -> None:
         pass
 
@@ -165,10 +187,15 @@ def when(dt: datetime | None) -> str:
     return "-" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _job_json(job: Job) -> Any:
+def to_json(value: object) -> Any:
+    """``value`` (attrs records, enums, datetimes) as JSON-ready data."""
     converter = cattrs.Converter()
     converter.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
-    return converter.unstructure(job)
+    return converter.unstructure(value)
+
+
+def _job_json(job: Job) -> Any:
+    return to_json(job)
 
 
 def _state(value: str | None) -> JobState | None:
@@ -240,8 +267,9 @@ def list_command(options: argparse.Namespace, backend: JobsBackend) -> int:
 
 def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
     job = backend.get(options.id)
+    progress = backend.progress(options.id)
     if options.json:
-        print(json.dumps(_job_json(job), indent=2))
+        print(json.dumps({**_job_json(job), "progress": to_json(progress)}, indent=2))
         return 0
     cancelling = ", cancellation requested" if job.cancel_requested else ""
     print(f"job {job.id}: {job.name} ({job.state.value}{cancelling})")
@@ -264,6 +292,14 @@ def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
         print(f"attempt {error.attempt} failed at {when(error.at)}: {error.error}")
         if error.traceback:
             print("    " + error.traceback.rstrip().replace("\n", "\n    "))
+    for report in progress:
+        done = "-" if report.fraction is None else f"{report.fraction:.0%}"
+        message = f" {report.message}" if report.message else ""
+        print(f"attempt {report.attempt} progress {done}{message} (at {when(report.updated_at)})")
+        for line in report.lines:
+            print(f"    {when(line.at)}  {line.text}")
+        if report.dropped:
+            print(f"    ({report.dropped} more lines were dropped: over the cap of lines per attempt)")
     return 0
 
 
@@ -413,7 +449,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--json", action="store_true", help='print {"items": [jobs], "next": cursor, "previous": cursor}')
     ls.set_defaults(handler=_with_backend(list_command))
 
-    show = sub.add_parser("show", parents=[common, store], help="one job with every failed attempt")
+    show = sub.add_parser("show", parents=[common, store],
+                          help="one job with every failed attempt, and each attempt's progress and log")
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true", help="print the job as JSON")
     show.set_defaults(handler=_with_backend(show_command))
@@ -506,7 +543,7 @@ def add_schedules_parsers(commands: Any, common: argparse.ArgumentParser) -> Non
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument("--store", metavar="URL", required=True,
                        help="the job store: sqlite:///PATH or postgresql://USER@HOST/DB[?schema=NAME]")
-    schedules = commands.add_parser("schedules", help="trigger, pause and resume recurring schedules",
+    schedules = commands.add_parser("schedules", help="list, show, trigger, pause and resume recurring schedules",
                                     description="Operate the recurring schedules recorded in a store "
                                     "(a schedule is recorded when a host that has it starts).")
     sub = schedules.add_subparsers(dest="schedules_command", required=True, metavar="COMMAND")
@@ -520,6 +557,9 @@ def add_schedules_parsers(commands: Any, common: argparse.ArgumentParser) -> Non
         command.set_defaults(handler=_named(fn))
     paused = sub.add_parser("paused", parents=[common, store], help="the paused schedules, one per line")
     paused.set_defaults(handler=_paused(lambda b: b.paused_schedules(), "schedule"))
+    from ._schedules import add_listing_parsers
+
+    add_listing_parsers(sub, [common, store], _with_backend)
 
     queues = commands.add_parser("queues", help="pause and resume queues",
                                  description="Pause a queue (no host claims its jobs) or resume it.")

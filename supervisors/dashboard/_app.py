@@ -44,6 +44,10 @@ __all__ = ["Dashboard"]
 logger = logging.getLogger("supervisors.dashboard")
 
 TZ_COOKIE = "supervisors_tz"
+LEDGER_ON_PAGE = 20
+"""Fire ledger entries shown per schedule on the schedules page."""
+MAX_LEDGER = 500
+"""The most fire ledger entries `GET /api/schedules/{name}/ledger` returns at once."""
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -172,6 +176,7 @@ class Dashboard:
             Route("/partials/jobs", r(self._jobs_partial, page=True)),
             Route("/jobs/bulk/{action}", r(self._bulk, page=True, need=admin), methods=["POST"]),
             Route("/jobs/{job_id:int}", r(self._job_page, page=True)),
+            Route("/partials/jobs/{job_id:int}/progress", r(self._progress_partial, page=True)),
             Route("/jobs/{job_id:int}/{action}", r(self._job_act, page=True, need=admin), methods=["POST"]),
             Route("/queues", r(self._queues_page, page=True)),
             Route("/queues/{name}/{action}", r(self._queue_act, page=True, need=admin), methods=["POST"]),
@@ -182,10 +187,12 @@ class Dashboard:
             Route("/api/jobs", r(self._api_jobs)),
             Route("/api/jobs/bulk/{action}", r(self._bulk, need=admin), methods=["POST"]),
             Route("/api/jobs/{job_id:int}", r(self._api_job)),
+            Route("/api/jobs/{job_id:int}/progress", r(self._api_progress)),
             Route("/api/jobs/{job_id:int}/{action}", r(self._job_act, need=admin), methods=["POST"]),
             Route("/api/queues", r(self._api_queues)),
             Route("/api/queues/{name}/{action}", r(self._queue_act, need=admin), methods=["POST"]),
             Route("/api/schedules", r(self._api_schedules)),
+            Route("/api/schedules/{name}/ledger", r(self._api_ledger)),
             Route("/api/schedules/{name}/{action}", r(self._schedule_act, need=admin), methods=["POST"]),
             Route("/api/stats", r(self._api_stats)),
         ]
@@ -440,12 +447,21 @@ class Dashboard:
         return self._render(request, "job.html", job=job, actions=views.available_actions(system),
                             message=request.query_params.get("message"))
 
+    async def _progress_partial(self, request: Request) -> Response:
+        system = self._system(request)
+        job = await _get_job(system, request.path_params["job_id"])
+        return self._render(request, "_progress.html", job=job)
+
     async def _queues_page(self, request: Request) -> Response:
         queues = [q for s in self.systems for q in await views.queues_view(s)]
         return self._render(request, "queues.html", queues=queues, message=request.query_params.get("message"))
 
     async def _schedules_page(self, request: Request) -> Response:
         schedules = [x for s in self.systems for x in await views.schedules_view(s)]
+        by_system = {s.name: s for s in self.systems}
+        for x in schedules:
+            ledger = await views.ledger_view(by_system[x["system"]], x["name"], limit=LEDGER_ON_PAGE)
+            x["ledger"] = ledger["items"]
         return self._render(request, "schedules.html", schedules=schedules,
                             message=request.query_params.get("message"))
 
@@ -529,6 +545,17 @@ class Dashboard:
     async def _api_queues(self, request: Request) -> Response:
         return JSONResponse({"items": [q for s in self.systems for q in await views.queues_view(s)]})
 
+    async def _api_progress(self, request: Request) -> Response:
+        system = self._system(request)
+        job_id = request.path_params["job_id"]
+        attempts = await views.progress_view(system, job_id)
+        return JSONResponse({"job_id": job_id, "system": system.name, "attempts": attempts})
+
+    async def _api_ledger(self, request: Request) -> Response:
+        system = self._system(request)
+        limit = views.parse_int(request.query_params.get("limit"), "limit", 100, low=1, high=MAX_LEDGER)
+        return JSONResponse(await views.ledger_view(system, request.path_params["name"], limit=limit))
+
     async def _api_schedules(self, request: Request) -> Response:
         return JSONResponse({"items": [x for s in self.systems for x in await views.schedules_view(s)]})
 
@@ -557,7 +584,9 @@ async def _get_job(system: JobSystem, job_id: int) -> dict[str, Any]:
         job = await system.get(job_id)
     except JobNotFoundError:
         raise views.ActionError(404, f"no job {job_id} in job system {system.name!r}") from None
-    return views.job_view(job, system)
+    view = views.job_view(job, system)
+    view["progress"] = await views.progress_view(system, job_id)
+    return view
 
 
 def _presented_token(request: Request) -> str | None:

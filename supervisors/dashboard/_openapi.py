@@ -46,6 +46,37 @@ _JOB = {
                           "description": "the ids of the jobs that continue this one"},
     },
 }
+_PROGRESS = {
+    "type": "object",
+    "required": ["attempt", "fraction", "message", "updated_at", "lines", "dropped"],
+    "properties": {
+        "attempt": {"type": "integer"}, "fraction": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "message": {"type": "string"}, "updated_at": {"type": "string", "format": "date-time"},
+        "lines": {"type": "array", "items": _obj("at", "text")}, "dropped": {"type": "integer"},
+    },
+}
+_JOB["properties"]["progress"] = {  # type: ignore[index]
+    "type": "array", "items": {"$ref": "#/components/schemas/AttemptProgress"}}
+_LEDGER_ENTRY = {
+    "type": "object",
+    "required": ["fire_time", "outcome", "job_id", "reason", "recorded_at", "host"],
+    "properties": {
+        "fire_time": {"type": "string", "format": "date-time"},
+        "outcome": {"type": "string", "enum": ["fired", "skipped", "missed", "deduplicated"]},
+        "job_id": {"type": ["integer", "null"]}, "reason": {"type": "string"},
+        "recorded_at": {"type": "string", "format": "date-time"}, "host": {"type": "string"},
+    },
+}
+_PROGRESS_PAGE = {
+    "type": "object", "required": ["job_id", "system", "attempts"],
+    "properties": {"job_id": {"type": "integer"}, "system": {"type": "string"},
+                   "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/AttemptProgress"}}},
+}
+_LEDGER = {
+    "type": "object", "required": ["schedule", "system", "items"],
+    "properties": {"schedule": {"type": "string"}, "system": {"type": "string"},
+                   "items": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerEntry"}}},
+}
 _ITEMS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array"}}}
 _JOB_PAGE = {
     "type": "object",
@@ -117,7 +148,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "trio-supervisors dashboard API", "version": "1"},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Node": _NODE, "Job": _JOB, "Error": _ERROR},
+            "schemas": {"Node": _NODE, "Job": _JOB, "Error": _ERROR, "AttemptProgress": _PROGRESS,
+                        "LedgerEntry": _LEDGER_ENTRY},
         },
         "security": auth,
         "paths": {
@@ -135,6 +167,11 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "One job: arguments, attempts, errors with tracebacks",
                 "parameters": [_JOB_ID, _SYSTEM],
                 "responses": {"200": _ok({"$ref": "#/components/schemas/Job"}, "the job"),
+                              "404": _err("no such job"), **denied}}},
+            "/api/jobs/{job_id}/progress": {"get": {
+                "summary": "What each attempt of a job reported: progress, message, log lines (live while it runs)",
+                "parameters": [_JOB_ID, _SYSTEM],
+                "responses": {"200": _ok(_PROGRESS_PAGE, "the attempts, oldest first"),
                               "404": _err("no such job"), **denied}}},
             "/api/jobs/{job_id}/{action}": {"post": {
                 "summary": "Retry, cancel, delete or requeue one job",
@@ -155,7 +192,13 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Pause or resume a queue",
                 "parameters": [_param("name", "path"), _param("action", "path", enum=list(QUEUE_ACTIONS)), _SYSTEM],
                 "responses": {"200": _ok(_ACTION, "done"), "404": _err("no such queue or action"), **denied}}},
-            "/api/schedules": {"get": {"summary": "Every recurring schedule: cron, zone, next and last run",
+            "/api/schedules/{name}/ledger": {"get": {
+                "summary": "The fire ledger of a schedule: each occurrence fired, skipped, missed or deduplicated, "
+                           "with the reason, newest first",
+                "parameters": [_param("name", "path"), _SYSTEM, _param("limit", kind="integer")],
+                "responses": {"200": _ok(_LEDGER, "the entries"), "404": _err("no such schedule"), **denied}}},
+            "/api/schedules": {"get": {"summary": "Every recurring schedule: cron, zone, next and last run, "
+                                                  "last result, policies",
                                        "responses": {"200": _ok(_ITEMS, "the schedules"), **denied}}},
             "/api/schedules/{name}/{action}": {"post": {
                 "summary": "Trigger, pause or resume a recurring schedule",

@@ -17,7 +17,16 @@ import trio
 import trio.lowlevel
 
 from supervisors import ChildSnapshot, ChildState, Tree
-from supervisors.jobs import Job, JobNotFoundError, JobQuery, JobQueryError, JobState, JobStateError, JobSystem
+from supervisors.jobs import (
+    Job,
+    JobNotFoundError,
+    JobQuery,
+    JobQueryError,
+    JobState,
+    JobStateError,
+    JobSystem,
+    LedgerEntry,
+)
 
 __all__ = [
     "ACTIONS",
@@ -27,7 +36,10 @@ __all__ = [
     "job_action",
     "job_view",
     "jobs_page",
+    "ledger_entry_view",
+    "ledger_view",
     "parse_search",
+    "progress_view",
     "queues_view",
     "schedules_view",
     "stats_view",
@@ -354,9 +366,13 @@ async def schedules_view(system: JobSystem) -> list[dict[str, Any]]:
                if callable(getattr(system, "trigger" if a == "trigger" else f"{a}_schedule", None))]
     now = time.time()
     out = []
+    infos = {i.name: i for i in await system.schedules()}
     for spec in system.recurring:
         cursor = await system.store.cursor(spec.name)
         nxt = spec.compiled.next_after(max(now, cursor if cursor is not None else -math.inf))
+        info = infos.get(spec.name)
+        last = None if info is None else info.last
+        last_run = None if info is None else info.last_run
         out.append({
             "name": spec.name,
             "system": system.name,
@@ -370,8 +386,56 @@ async def schedules_view(system: JobSystem) -> list[dict[str, Any]]:
             "last_run": iso(cursor),
             "paused": spec.name in paused,
             "actions": actions,
+            "overlap_policy": spec.overlap_policy,
+            "catch_up_policy": spec.catch_up_policy,
+            "dst_policy": spec.dst_policy,
+            "last": None if last is None else ledger_entry_view(last),
+            "last_fired": None if last_run is None else ledger_entry_view(last_run),
+            "last_fired_state": None if info is None or info.last_run_state is None else info.last_run_state.value,
         })
     return out
+
+
+def ledger_entry_view(entry: LedgerEntry) -> dict[str, Any]:
+    """One occurrence of a schedule and what became of it."""
+    return {
+        "fire_time": iso(entry.fire_time),
+        "outcome": entry.outcome.value,
+        "job_id": entry.job_id,
+        "reason": entry.reason,
+        "recorded_at": iso(entry.recorded_at),
+        "host": entry.host,
+    }
+
+
+async def ledger_view(system: JobSystem, name: str, *, limit: int = 100) -> dict[str, Any]:
+    """The fire ledger of the schedule ``name``, newest first; 404 if the store knows no such schedule."""
+    from supervisors.jobs import ScheduleNotFoundError
+
+    try:
+        entries = await system.ledger(name, limit=limit)
+    except ScheduleNotFoundError:
+        raise ActionError(404, f"no recurring schedule {name!r} in job system {system.name!r}") from None
+    return {"schedule": name, "system": system.name, "items": [ledger_entry_view(e) for e in entries]}
+
+
+async def progress_view(system: JobSystem, job_id: int) -> list[dict[str, Any]]:
+    """What each attempt of the job reported: progress, message and log lines; 404 for no such job."""
+    try:
+        attempts = await system.progress(job_id)
+    except JobNotFoundError:
+        raise ActionError(404, f"no job {job_id} in job system {system.name!r}") from None
+    return [
+        {
+            "attempt": a.attempt,
+            "fraction": a.fraction,
+            "message": a.message,
+            "updated_at": iso(a.updated_at),
+            "lines": [{"at": iso(line.at), "text": line.text} for line in a.lines],
+            "dropped": a.dropped,
+        }
+        for a in attempts
+    ]
 
 
 async def schedule_action(system: JobSystem, name: str, action: str) -> dict[str, Any]:

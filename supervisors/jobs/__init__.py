@@ -44,6 +44,7 @@ from ._model import Success as Success
 from ._postgres import DatabaseClock as DatabaseClock
 from ._postgres import HostInfo as HostInfo
 from ._postgres import PostgresStore as PostgresStore
+from ._progress import JobContext as JobContext
 from ._query import Cursor as Cursor
 from ._query import JobPage as JobPage
 from ._query import JobQuery as JobQuery
@@ -52,6 +53,12 @@ from ._recurring import Misfire as Misfire
 from ._recurring import Recurring as Recurring
 from ._registry import JobDefinition as JobDefinition
 from ._registry import JobRegistry as JobRegistry
+from ._reports import AttemptProgress as AttemptProgress
+from ._reports import FireOutcome as FireOutcome
+from ._reports import LedgerEntry as LedgerEntry
+from ._reports import LogLine as LogLine
+from ._reports import ProgressReport as ProgressReport
+from ._reports import ScheduleInfo as ScheduleInfo
 from ._requests import JobRequest as JobRequest
 from ._singleton import ClusterSingleton as ClusterSingleton
 from ._sqlite import SQLiteStore as SQLiteStore
@@ -60,6 +67,7 @@ from ._system import JobSystem as JobSystem
 
 __all__ = [
     "AttemptError",
+    "AttemptProgress",
     "ClaimedJob",
     "Clock",
     "ClusterSingleton",
@@ -69,11 +77,13 @@ __all__ = [
     "Cursor",
     "DatabaseClock",
     "Failure",
+    "FireOutcome",
     "HostInfo",
     "InMemoryStore",
     "Job",
     "JobArgumentsError",
     "JobClient",
+    "JobContext",
     "JobCounts",
     "JobDefinition",
     "JobError",
@@ -88,15 +98,19 @@ __all__ = [
     "JobState",
     "JobStateError",
     "JobSystem",
+    "LedgerEntry",
+    "LogLine",
     "Misfire",
     "NewJob",
     "PostgresStore",
+    "ProgressReport",
     "Promoted",
     "RateLimit",
     "Recurring",
     "RetryPolicy",
     "RunningJob",
     "SQLiteStore",
+    "ScheduleInfo",
     "ScheduleNotFoundError",
     "ScheduleSettings",
     "Settled",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from ._lifecycle import Op
 from ._model import ContinueOn, Job, JobCounts, JobState, RateLimit, RetryPolicy
 from ._query import JobPage, JobQuery
 from ._registry import JobRegistry
+from ._reports import AttemptProgress, LedgerEntry, ScheduleInfo
 from ._requests import JobRequest, build, check_retry, found
 from ._sqlite_db import SQLiteDB
 from ._wakeup import Poker
@@ -252,7 +254,7 @@ class JobClient:
     def trigger(self, schedule: str) -> int:
         """As `JobSystem.trigger`, for a schedule a host recorded in the store."""
         with self._lock:
-            job_id, queue = self._db.trigger(schedule, self._clock.now())
+            job_id, queue = self._db.trigger(schedule, self._clock.now(), f"client-{os.getpid()}")
             self._poker.poke([queue])
         return job_id
 
@@ -271,6 +273,21 @@ class JobClient:
         """As `JobSystem.paused_schedules`."""
         with self._lock:
             return self._db.paused_schedules()
+
+    def progress(self, job_id: int) -> tuple[AttemptProgress, ...]:
+        """As `JobSystem.progress`."""
+        with self._lock:
+            return tuple(self._db.progress(job_id))
+
+    def ledger(self, schedule: str, *, limit: int = 100) -> tuple[LedgerEntry, ...]:
+        """As `JobSystem.ledger`, for a schedule a host recorded in the store."""
+        with self._lock:
+            return tuple(self._db.ledger(schedule, limit))
+
+    def schedules(self) -> tuple[ScheduleInfo, ...]:
+        """As `JobSystem.schedules`."""
+        with self._lock:
+            return tuple(self._db.schedules(self._clock.now()))
 
     def retry(self, job_id: int, *, attempts: int = 1) -> None:
         """As `JobSystem.retry`; a host picks the job up within its poll interval."""

@@ -16,26 +16,30 @@ from ._clock import Clock
 from ._errors import JobError
 from ._failures import FailureLog
 from ._model import ClaimedJob, RetryPolicy
+from ._progress import JobContext, ReportSink
 from ._registry import JobRegistry
 from ._signal import Signal
 from ._store import Store
 
 logger = logging.getLogger("supervisors.jobs")
 
-_current: ContextVar[ClaimedJob | None] = ContextVar("supervisors.jobs.current", default=None)
+_current: ContextVar[tuple[ClaimedJob, ReportSink] | None] = ContextVar(
+    "supervisors.jobs.current", default=None
+)
 
 
-def current_job() -> ClaimedJob:
-    """The job whose function is running in this task (id, name, queue, attempt, ...; for a
-    continuation, ``parent_id`` and ``parent_result``).
+def current_job() -> JobContext:
+    """The job whose function is running in this task or its worker thread: its id, name,
+    queue, attempt, ... (for a continuation, ``parent_id`` and ``parent_result``), and
+    `JobContext.progress` / `JobContext.log` to report on its run.
 
     Raises `JobError` outside a job function.
     """
-    job = _current.get()
-    if job is None:
+    current = _current.get()
+    if current is None:
         msg = "current_job() was called outside a job function; call it from inside one"
         raise JobError(msg)
-    return job
+    return JobContext(*current)
 
 
 @attrs.frozen(kw_only=True)
@@ -50,6 +54,9 @@ class Settings:
     keep_dead: float | None
     keep_tracebacks: int
     prune_interval: float
+    progress_interval: float = 1.0
+    max_log_lines: int = 1000
+    keep_ledger: int = 1000
     max_result_size: int = 64 * 1024
 
 
@@ -171,9 +178,10 @@ class Runs:
         self.running: dict[int, RunningJob] = {}
         self.observers: list[RunObserver] = []
 
-    def begin(self, job: ClaimedJob) -> None:
+    def begin(self, job: ClaimedJob, started: float) -> None:
+        """``job`` started at ``started`` (``trio.current_time()``)."""
         self.running[job.id] = RunningJob(
-            id=job.id, name=job.name, queue=job.queue, attempt=job.attempt, started=trio.current_time()
+            id=job.id, name=job.name, queue=job.queue, attempt=job.attempt, started=started
         )
 
     def end(self, job: ClaimedJob) -> None:

@@ -160,6 +160,49 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        version=7,
+        summary="progress and log lines of attempts; the fire ledger and policies of schedules",
+        script="""
+CREATE TABLE job_progress (
+    job_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    fraction REAL,
+    message TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, attempt)
+);
+CREATE TABLE job_log (
+    job_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (job_id, attempt, seq)
+);
+CREATE TABLE schedule_ledger (
+    seq INTEGER PRIMARY KEY,
+    schedule TEXT NOT NULL,
+    fire_time REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    job_id INTEGER,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL,
+    host TEXT NOT NULL
+);
+CREATE INDEX schedule_ledger_schedule ON schedule_ledger(schedule, seq);
+ALTER TABLE schedule_definitions ADD COLUMN cron TEXT NOT NULL DEFAULT '';
+ALTER TABLE schedule_definitions ADD COLUMN tz TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE schedule_definitions ADD COLUMN misfire TEXT NOT NULL DEFAULT 'run_once';
+ALTER TABLE schedule_definitions ADD COLUMN misfire_grace REAL NOT NULL DEFAULT 60.0;
+ALTER TABLE schedule_definitions ADD COLUMN overlap INTEGER NOT NULL DEFAULT 0
+""",
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The ``user_version`` of a database this library has fully migrated."""
 

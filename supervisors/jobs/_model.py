@@ -304,6 +304,13 @@ class ScheduleSettings:
     args: str
     """The job's arguments as JSON text."""
     max_attempts: int
+    cron: str = ""
+    """The cron expression; ``""`` records no policy (the policy columns keep their values)."""
+    tz: str = "UTC"
+    misfire: str = "run_once"
+    """The `Misfire` policy's value."""
+    misfire_grace: float = 60.0
+    overlap: bool = False
 
 
 Token: TypeAlias = tuple[int, int]

@@ -186,6 +186,50 @@ PG_MIGRATIONS += (
     ),
 )
 
+PG_MIGRATIONS += (
+    PgMigration(
+        version=6,
+        summary="progress and log lines of attempts; the fire ledger and policies of schedules",
+        statements=(
+            """CREATE TABLE job_progress (
+                job_id BIGINT NOT NULL,
+                attempt INTEGER NOT NULL,
+                version BIGINT NOT NULL,
+                fraction DOUBLE PRECISION,
+                message TEXT NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                dropped BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (job_id, attempt)
+            )""",
+            """CREATE TABLE job_log (
+                job_id BIGINT NOT NULL,
+                attempt INTEGER NOT NULL,
+                seq BIGINT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                line TEXT NOT NULL,
+                PRIMARY KEY (job_id, attempt, seq)
+            )""",
+            """CREATE TABLE schedule_ledger (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                schedule TEXT NOT NULL,
+                fire_time DOUBLE PRECISION NOT NULL,
+                outcome TEXT NOT NULL,
+                job_id BIGINT,
+                reason TEXT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                host TEXT NOT NULL
+            )""",
+            "CREATE INDEX schedule_ledger_schedule ON schedule_ledger(schedule, seq)",
+            "ALTER TABLE schedule_definitions ADD COLUMN cron TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE schedule_definitions ADD COLUMN tz TEXT NOT NULL DEFAULT 'UTC'",
+            "ALTER TABLE schedule_definitions ADD COLUMN misfire TEXT NOT NULL DEFAULT 'run_once'",
+            "ALTER TABLE schedule_definitions ADD COLUMN misfire_grace DOUBLE PRECISION "
+            "NOT NULL DEFAULT 60.0",
+            "ALTER TABLE schedule_definitions ADD COLUMN overlap INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
+)
+
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1].version
 """The version of a schema this library has fully migrated."""
 

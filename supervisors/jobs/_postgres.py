@@ -28,7 +28,7 @@ import attrs
 import trio
 
 from ._errors import StoreError
-from ._model import NewJob
+from ._model import Failure, JobState, NewJob, Settled, Success, Token
 from ._pg_migrations import check_schema_name, migrate
 from ._registry import JobRegistry
 from ._requests import JobRequest, build
@@ -100,11 +100,30 @@ class PostgresDB(SQLiteDB):
         pass
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Any]:
+    def _write(self, *, pipeline: bool = False) -> Iterator[Any]:
+        """A write transaction; inside one already open (the caller's), that one.
+
+        With ``pipeline``, its statements go in psycopg's pipeline mode: ``BEGIN`` ...
+        ``COMMIT`` in as few round trips as the write's own reads allow. Only for writes whose
+        statements need no ``rowcount`` (unknown until the results arrive) and that are safe to
+        repeat (fenced): a failure anywhere, the ``COMMIT``'s included, is retried, so an
+        uncertain ``COMMIT`` needs no telling apart (`_Ambiguous`)."""
         c: Any = self.conn
         psycopg = _psycopg()
         if c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             yield c
+            return
+        if pipeline:
+            try:
+                with c.pipeline():
+                    c.execute("BEGIN")
+                    yield c
+                    c.execute("COMMIT")
+            except BaseException:
+                if not c.closed and c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(Exception):
+                        c.execute("ROLLBACK")
+                raise
             return
         c.execute("BEGIN")
         try:
@@ -118,6 +137,148 @@ class PostgresDB(SQLiteDB):
             c.execute("COMMIT")
         except psycopg.OperationalError as exc:
             raise _Ambiguous(str(exc)) from exc
+
+    # --- set-based writes: `_sql.BATCHED`, one statement for many jobs --------------------------
+
+    def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
+        """As `SQLiteDB.insert`; each run of consecutive jobs without a unique key or an
+        occurrence is one ``insert_many`` (ids are still given in the order of ``jobs``)."""
+        ids: list[int] = []
+        cache: dict[str, Any] = {}
+        with self._write() as c:
+            run: list[NewJob] = []
+            for job in jobs:
+                if job.defined:
+                    job = self._resolve(c, job, cache)
+                if job.unique_key is None and job.schedule is None and job.parent_id is None:
+                    run.append(job)
+                    continue
+                ids.extend(self._insert_many(c, run, now))
+                run = []
+                ids.append(self._insert_one(c, job, now)[0])
+            ids.extend(self._insert_many(c, run, now))
+        return ids
+
+    def _insert_many(self, c: Any, jobs: list[NewJob], now: float) -> list[int]:
+        if not jobs:
+            return []
+        params = {
+            "now": now,
+            "names": [j.name for j in jobs],
+            "queues": [j.queue for j in jobs],
+            "argses": [j.args for j in jobs],
+            "states": ["enqueued" if j.run_at <= now else "scheduled" for j in jobs],
+            "max_attemptses": [j.max_attempts for j in jobs],
+            "run_ats": [j.run_at for j in jobs],
+            "priorities": [j.priority for j in jobs],
+            "concurrency_keys": [j.concurrency_key for j in jobs],
+            "concurrency_limits": [j.concurrency_limit for j in jobs],
+        }
+        # The sequence numbers the rows in insertion order, which is the arrays' order.
+        return sorted(int(r[0]) for r in c.execute(self.Q["insert_many"], params))
+
+    def _settle(
+        self,
+        c: Any,
+        owner: str,
+        now: float,
+        succeeded: Sequence[Token | Success],
+        failed: Sequence[Failure],
+        released: Sequence[Token],
+    ) -> Settled:
+        return self._send_settle(c, owner, now, succeeded, failed, released)()
+
+    def _send_settle(
+        self,
+        c: Any,
+        owner: str,
+        now: float,
+        succeeded: Sequence[Token | Success],
+        failed: Sequence[Failure],
+        released: Sequence[Token],
+    ) -> Callable[[], Settled]:
+        """Send the statements recording these outcomes; return what reads their results
+        (which tokens were refused) and resolves the continuations of the jobs that ended. In
+        a pipeline only that read waits for the database, so a claim sent in between shares
+        the round trips."""
+        Q = self.Q
+        succeed_ids: list[int] = []
+        succeed_cursor: Any = None
+        results: dict[int, str | None] = {}
+        if succeeded:
+            attempts: list[int] = []
+            for item in succeeded:
+                if isinstance(item, Success):
+                    job_id, attempt, results[item.job_id] = item.job_id, item.attempt, item.result
+                else:
+                    (job_id, attempt), results[item[0]] = item, None
+                succeed_ids.append(job_id)
+                attempts.append(attempt)
+            params = {
+                "ids": succeed_ids, "attempts": attempts,
+                "results": [results[i] for i in succeed_ids], "owner": owner, "now": now,
+            }  # fmt: skip
+            succeed_cursor = c.execute(Q["succeed_many"], params)
+        fail_cursor: Any = None
+        if failed:
+            params = {
+                "ids": [f.job_id for f in failed], "attempts": [f.attempt for f in failed],
+                "retry_ats": [f.retry_at for f in failed], "errors": [f.error for f in failed],
+                "tracebacks": [f.traceback for f in failed], "owner": owner, "now": now,
+            }  # fmt: skip
+            fail_cursor = c.execute(Q["fail_many"], params)
+        awaiting = c.execute(Q["any_awaiting"]) if succeeded or failed else None
+        late = super()._settle(c, owner, now, (), (), released) if released else Settled()
+
+        def read() -> Settled:
+            refused = set(late.refused)
+            ends: list[tuple[int, JobState, str | None]] = []
+            if succeed_cursor is not None:
+                done = {int(r[0]) for r in succeed_cursor.fetchall()}
+                refused.update(i for i in succeed_ids if i not in done)
+                ends.extend((i, JobState.SUCCEEDED, results[i]) for i in succeed_ids if i in done)
+            if fail_cursor is not None:
+                states = {int(r[0]): str(r[1]) for r in fail_cursor.fetchall()}
+                refused.update(f.job_id for f in failed if f.job_id not in states)
+                ends.extend(
+                    (f.job_id, JobState(states[f.job_id]), None)
+                    for f in failed
+                    if states.get(f.job_id, "retrying") != "retrying"
+                )
+            ready = late.ready
+            if ends and awaiting is not None and awaiting.fetchone() is not None:
+                ready = ready | self._resolve_continuations(c, ends, now)
+            return Settled(refused=frozenset(refused), ready=ready)
+
+        return read
+
+    def settle_and_claim(
+        self,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: float,
+        lease_until: float,
+        succeeded: Sequence[Token | Success],
+        failed: Sequence[Failure],
+    ) -> Settled:
+        with self._write(pipeline=True) as c:
+            read = self._send_settle(c, owner, now, succeeded, failed, ())
+            got = self._claim(c, queue, limit, owner, now, lease_until) if limit > 0 else Settled()
+            settled = read()
+            return attrs.evolve(got, refused=settled.refused, ready=settled.ready)
+
+    def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
+        if not tokens:
+            return frozenset()
+        ids = [t[0] for t in tokens]
+        params = {
+            "ids": ids, "attempts": [t[1] for t in tokens], "owner": owner,
+            "lease_until": lease_until,
+        }  # fmt: skip
+        with self._write(pipeline=True) as c:
+            kept = {int(r[0]) for r in c.execute(self.Q["renew_many"], params).fetchall()}
+        return frozenset(i for i in ids if i not in kept)
 
     def _lock_schedule(self, c: Any, schedule: str) -> None:
         # Hosts firing the same schedule take turns, so the cursor's compare-and-set holds.

@@ -101,6 +101,60 @@ class Recurring:
     def _compile(self) -> Cron:
         return Cron(self.cron, self.tz)
 
+    @property
+    def overlap_policy(self) -> str:
+        """This schedule's overlap rule, in words (shown by the dashboard and the CLI)."""
+        return overlap_policy(overlap=self.overlap, misfire=self.misfire)
+
+    @property
+    def catch_up_policy(self) -> str:
+        """This schedule's misfire (catch-up) rule, in words."""
+        return catch_up_policy(misfire=self.misfire, grace=self.misfire_grace)
+
+    @property
+    def dst_policy(self) -> str:
+        """How daylight-saving changes of ``tz`` are handled, in words (see `DST_POLICY`)."""
+        return dst_policy(self.tz)
+
+
+DST_POLICY = (
+    "cron rules (as Debian cron): when clocks go back, an occurrence at a fixed local hour runs "
+    "once, at the first of the two instants, and one whose hour field is a wildcard, range or "
+    "step runs in both passes of the repeated hour; when clocks go forward, a fixed local time "
+    "that does not exist runs at the first valid time after it (02:30 -> 03:00), and the other "
+    "occurrences of the skipped hour do not exist"
+)
+"""The one daylight-saving rule of every schedule (computed by ``cronsim``; not configurable)."""
+
+
+def overlap_policy(*, overlap: bool, misfire: Misfire) -> str:
+    """The overlap rule of a schedule, in words."""
+    if overlap:
+        return "overlap allowed: an occurrence runs even while earlier runs are unfinished"
+    if misfire is Misfire.RUN_ALL:
+        return "no overlap: an occurrence waits until the previous run has finished"
+    return "no overlap: an occurrence is skipped while a previous run is unfinished"
+
+
+def catch_up_policy(*, misfire: Misfire, grace: float) -> str:
+    """The misfire rule of a schedule, in words."""
+    late = (
+        f"an occurrence is missed if it came due while no scheduler ran or is found more than "
+        f"{grace:g} s late; "
+    )
+    if misfire is Misfire.RUN_ALL:
+        return late + "run_all: every missed occurrence runs, oldest first"
+    if misfire is Misfire.SKIP:
+        return late + "skip: missed occurrences do not run"
+    return late + "run_once: missed occurrences run once together, as the latest of them"
+
+
+def dst_policy(tz: str) -> str:
+    """The daylight-saving rule of a schedule read in ``tz``, in words."""
+    if tz.upper() in ("UTC", "ETC/UTC", "GMT", "ETC/GMT"):
+        return f"{tz} has no daylight-saving changes"
+    return f"{tz}: {DST_POLICY}"
+
 
 MAX_OCCURRENCES_PER_PASS = 1000
 """``RUN_ALL`` enqueues at most this many missed occurrences per scheduler pass."""
@@ -131,3 +185,31 @@ def plan(
     else:
         fire = [due[-1]]
     return fire, new_cursor, len(due)
+
+
+def missed_reasons(
+    spec: Recurring, due: list[float], fired: list[float], now: float, *, started: float
+) -> dict[float, str]:
+    """Why each occurrence of ``due`` not in ``fired`` did not run, by fire time (for the
+    fire ledger): it came due before this scheduler started, or was found too late, and the
+    misfire policy dropped it."""
+    out: dict[float, str] = {}
+    kept = set(fired)
+    policy = spec.misfire.value
+    for t in due:
+        if t in kept:
+            continue
+        if t < started:
+            why = "it came due while no scheduler was running (hosts down)"
+        elif now - t <= spec.misfire_grace:
+            why = "a later occurrence was due in the same pass"
+        else:
+            why = f"it was found {now - t:.0f} s late (misfire_grace {spec.misfire_grace:g} s)"
+        if spec.misfire is Misfire.RUN_ONCE and fired:
+            action = "ran once as the latest missed occurrence instead"
+        else:
+            action = "does not run missed occurrences" if spec.misfire is Misfire.SKIP else (
+                "runs the latest of them on a later pass"
+            )
+        out[t] = f"{why}; misfire policy {policy} {action}"
+    return out

@@ -12,6 +12,10 @@ Invariants:
 - A worker slot (``_in_flight``) is held until the job's code has really stopped: an async
   function has returned or raised; a sync function's thread has returned. A cancelled sync job
   keeps its slot, and its lease, until its thread returns.
+- A worker runs its jobs one after the other inside one cancel scope of its own (`_Slot`),
+  replaced after a job whose run was cancelled; while it runs a job, cancelling that scope
+  cancels that job only. A job's time limit and the stop's deadline are kept per slot and
+  enforced by one watcher task (`_watch`), so a run costs no Trio deadline of its own.
 - At exit, a job in ``_active`` without an outcome whose code has stopped is released (the
   attempt counts); one whose thread still runs is left leased, so its lease expires and it is
   recovered only after the process is gone or the thread returned.
@@ -19,26 +23,57 @@ Invariants:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import json
 import logging
 import math
+import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
+import outcome
 import trio
 
 from ._core import Core, _current
 from ._errors import JobArgumentsError, JobResultError, UnknownJobError
 from ._lifecycle import keeps_traceback, retry_at
-from ._model import ClaimedJob, Failure, Success
+from ._model import ClaimedJob, Failure, Success, Token
+from ._progress import Reporter
 from ._registry import JobDefinition, describe_error
-from ._resources import job_resources
+from ._resources import declared_resources, job_resources
+from ._signal import Signal
 
 logger = logging.getLogger("supervisors.jobs")
 
 _FLUSH_TIMEOUT = 10.0
+_NO_RESOURCES: Mapping[str, object] = MappingProxyType({})
+
+
+class _Slot:
+    """One worker: the cancel scope it runs its jobs in, and the job it runs now (if any)."""
+
+    __slots__ = ("cancelled", "deadline", "definition", "job", "requested", "scope", "timeout")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.cancelled = False
+        """Whether ``scope`` was cancelled (only `cancel` cancels it)."""
+        self.job: ClaimedJob | None = None
+        self.deadline = math.inf
+        """When the run of ``job`` is cancelled: its time limit or the stop (Trio time)."""
+        self.definition: JobDefinition | None = None
+        self.timeout: float | None = None
+        """``job``'s definition and time limit."""
+        self.requested = False
+        """Whether the cancellation of the last run was requested (`QueueRunner.cancel`)."""
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.scope.cancel()
 
 
 class QueueRunner:
@@ -49,7 +84,16 @@ class QueueRunner:
         self.queue = queue
         self.concurrency = concurrency
         self._active: dict[int, ClaimedJob] = {}
-        self._scopes: dict[int, trio.CancelScope] = {}
+        self._slots: list[_Slot] = []
+        self._running: dict[int, _Slot] = {}
+        """Job id → the slot running it, while its function runs."""
+        self._ready: collections.deque[ClaimedJob] = collections.deque()
+        """Claimed jobs that no worker has taken yet (every worker was busy)."""
+        self._idle: list[trio.lowlevel.Task] = []
+        """Workers waiting for a job (`_next`); the pump hands a job straight to one."""
+        self._watch_at = math.inf
+        """When the watcher looks at the slots' deadlines next (Trio time)."""
+        self._watch_kick = Signal()
         self._threads: set[int] = set()
         self._cancel_requested: set[int] = set()
         self._ok: list[Success] = []
@@ -62,6 +106,15 @@ class QueueRunner:
         self._give_up_at = math.inf
         self._holds: set[trio.CancelScope] = set()
         self._kick = core.queue_signals[queue]
+        self._reporters: dict[Token, Reporter] = {}
+        """The attempts running here that reported something (`JobContext.progress`), by token."""
+        self._report_signal = Signal()
+        self._report_written: trio.Event | None = None
+        """Set when the write of reports in flight (if any) has ended."""
+        self._trio_thread = threading.get_ident()
+        self._trio_token: trio.lowlevel.TrioToken | None = None
+        self._anchor = (-math.inf, 0.0)
+        """``(wall, monotonic)`` read together on the Trio thread: a worker thread's clock."""
 
     def drain(self, *, stop_jobs_at: float = math.inf, give_up_at: float = math.inf) -> None:
         """Stop claiming; `run` returns once the running jobs have stopped and are recorded.
@@ -74,27 +127,33 @@ class QueueRunner:
         self._draining = True
         self._stop_jobs_at = stop_jobs_at
         self._give_up_at = give_up_at
-        for scope in self._scopes.values():
-            scope.deadline = min(scope.deadline, stop_jobs_at)
+        for slot in self._running.values():
+            slot.deadline = min(slot.deadline, stop_jobs_at)
+        self._watch_kick.set()
         for hold in self._holds:
             hold.deadline = min(hold.deadline, give_up_at)
         self._kick.set()
 
     async def run(self) -> None:
         """Run until drained (returns) or cancelled (stopped jobs are released)."""
-        send, receive = trio.open_memory_channel[ClaimedJob](math.inf)
+        self._trio_thread = threading.get_ident()
+        self._trio_token = trio.lowlevel.current_trio_token()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._watch)
+                nursery.start_soon(self._write_reports)
                 for _ in range(self.concurrency):
-                    nursery.start_soon(self._work, receive)
-                await self._pump(send)
+                    slot = _Slot()
+                    self._slots.append(slot)
+                    nursery.start_soon(self._work, slot)
+                await self._pump()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await self._flush()
 
-    async def _pump(self, send: trio.MemorySendChannel[ClaimedJob]) -> None:
+    async def _pump(self) -> None:
         core = self.core
         store = core.store
         queue = self.queue
@@ -123,12 +182,14 @@ class QueueRunner:
                 if not woken or core.wake_gen[queue] != seen:
                     maybe_work = True
                 continue
-            seen = core.wake_gen[queue]
+            if want:  # a round that only records outcomes must not absorb a wake-up unseen
+                seen = core.wake_gen[queue]
             ok, failed = self._ok, self._failed
             self._ok, self._failed = [], []
             self._recording = {s.job_id for s in ok} | {f.job_id for f in failed}
             limit = free if want else 0
             now = core.clock.now()
+            self._anchor = (now, time.monotonic())
             with trio.CancelScope(shield=True):
                 settled = await store.settle_and_claim(
                     queue,
@@ -163,8 +224,12 @@ class QueueRunner:
                 held_by_key = settled.held_by_key
                 rate_until = settled.rate_limited_until
             self._in_flight += len(claimed)
+            idle, waiting = self._idle, self._ready
             for job in claimed:
-                send.send_nowait(job)
+                if idle:
+                    trio.lowlevel.reschedule(idle.pop(), outcome.Value(job))
+                else:
+                    waiting.append(job)
 
     def cancel(self, job_id: int) -> None:
         """Cancel the run of ``job_id`` here, whose cancellation was requested in the store: its
@@ -173,9 +238,9 @@ class QueueRunner:
         if job_id not in self._active:
             return
         self._cancel_requested.add(job_id)
-        scope = self._scopes.get(job_id)
-        if scope is not None:
-            scope.cancel()
+        slot = self._running.get(job_id)
+        if slot is not None:
+            slot.cancel()
 
     async def _end_cancelled(self, job: ClaimedJob) -> None:
         """Record the end of a run cancelled on request: the store makes the job CANCELLED."""
@@ -202,23 +267,61 @@ class QueueRunner:
             "expiry and may run again elsewhere",
             job.id, job.name, job.attempt, what,
         )  # fmt: skip
-        scope = self._scopes.get(job_id)
-        if scope is not None:
-            scope.cancel()
+        slot = self._running.get(job_id)
+        if slot is not None:
+            slot.cancel()
 
-    async def _work(self, receive: trio.MemoryReceiveChannel[ClaimedJob]) -> None:
-        async for job in receive:
-            self.core.runs.begin(job)
+    async def _next(self) -> ClaimedJob:
+        """The next claimed job: one waiting in `_ready`, else the one the pump hands over."""
+        ready = self._ready
+        if ready:
+            await trio.lowlevel.checkpoint()
+            if ready:
+                return ready.popleft()
+        task = trio.lowlevel.current_task()
+        idle = self._idle
+        idle.append(task)
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            idle.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        job: ClaimedJob = await trio.lowlevel.wait_task_rescheduled(abort)
+        return job
+
+    async def _work(self, slot: _Slot) -> None:
+        """Run jobs one after the other in the slot's scope; after a run that was cancelled
+        (the scope caught it), record why, and go on in a new scope."""
+        while True:
+            job: ClaimedJob | None = None
             try:
-                await self._execute(job)
+                with trio.CancelScope() as scope:
+                    slot.scope, slot.cancelled = scope, False
+                    while True:
+                        job = await self._next()
+                        await self._execute(slot, job)
+                        self._done(job)
+                        job = None
+                        if slot.cancelled:  # cancelled as the run returned: a new scope
+                            break
+                if job is not None:
+                    await self._end_interrupted(slot, job)
             finally:
-                self.core.local_cancels.pop(job.id, None)
-                self._in_flight -= 1
-                self._kick.set()
-                self.core.runs.end(job)
+                if job is not None:
+                    self._done(job)
 
-    async def _execute(self, job: ClaimedJob) -> None:
+    def _done(self, job: ClaimedJob) -> None:
         core = self.core
+        core.local_cancels.pop(job.id, None)
+        self._in_flight -= 1
+        self._kick.set()
+        core.runs.end(job)
+
+    async def _execute(self, slot: _Slot, job: ClaimedJob) -> None:
+        """Run ``job``; a cancellation of its run (of ``slot.scope``) propagates."""
+        core = self.core
+        started = trio.current_time()
+        core.runs.begin(job, started)
         registry = core.registry
         try:
             definition = registry.get(job.name)
@@ -232,41 +335,88 @@ class QueueRunner:
             await self._end_cancelled(job)
             return
         timeout = definition.timeout if definition.timeout is not None else core.timeout
-        deadline = trio.current_time() + timeout if timeout is not None else math.inf
-        scope = trio.CancelScope(deadline=min(deadline, self._stop_jobs_at))
-        self._scopes[job.id] = scope
-        token = _current.set(job)
+        deadline = self._stop_jobs_at
+        if timeout is not None:
+            deadline = min(deadline, started + timeout)
+        slot.job, slot.definition, slot.timeout = job, definition, timeout
+        slot.deadline = deadline
+        if deadline < self._watch_at:
+            self._watch_kick.set()
+        self._running[job.id] = slot
+        token = _current.set((job, self))
         value: object = None
         try:
-            with scope:
-                # scoped resources close with the run's outcome: an error, the timeout, the stop
-                async with job_resources(definition.fn) as resources:
-                    value = await self._call(job, definition, args, resources)
-        except Exception as exc:
-            if job.id in self._active:
-                self._record_failure(job, definition, exc)  # made CANCELLED if requested
-            return
+            try:
+                if declared_resources(definition.fn):
+                    # scoped resources close with the run's outcome: an error, the timeout, the
+                    # stop
+                    async with job_resources(definition.fn) as resources:
+                        value = await self._call(job, definition, args, resources)
+                else:
+                    value = await self._call(job, definition, args, _NO_RESOURCES)
+            except Exception as exc:
+                await self._report_end(job)  # the attempt's last reports go before its outcome
+                if job.id in self._active:
+                    self._record_failure(job, definition, exc)  # made CANCELLED if requested
+                return
         finally:
             _current.reset(token)
-            del self._scopes[job.id]
-            requested = job.id in self._cancel_requested
+            del self._running[job.id]
+            slot.job = None
+            slot.deadline = math.inf
+            slot.requested = job.id in self._cancel_requested
             self._cancel_requested.discard(job.id)
+        await self._report_end(job)
         if job.id not in self._active:
             return  # the lease was lost: another run owns the outcome
-        if not scope.cancelled_caught:
-            try:
-                result = self._result(job, value)
-            except JobResultError as exc:
-                self._record_failure(job, definition, exc)
-            else:
-                self._ok.append(Success(job.id, job.attempt, result))
-        elif requested:
+        try:
+            result = self._result(job, value)
+        except JobResultError as exc:
+            self._record_failure(job, definition, exc)
+        else:
+            self._ok.append(Success(job.id, job.attempt, result))
+
+    async def _end_interrupted(self, slot: _Slot, job: ClaimedJob) -> None:
+        """Record the end of a run whose cancellation its slot's scope caught: cancelled on
+        request, stopped, or past its time limit."""
+        await self._report_end(job)
+        if job.id not in self._active:
+            return  # the lease was lost: another run owns the outcome
+        if slot.requested:
             await self._end_cancelled(job)
         elif trio.current_time() >= self._stop_jobs_at:
             return  # interrupted by the stop: `_flush` releases it
         else:
-            limit = TimeoutError(f"job {job.name!r} ran longer than its timeout of {timeout} s")
-            self._record_failure(job, definition, limit)
+            assert slot.definition is not None
+            limit = TimeoutError(f"job {job.name!r} ran longer than its timeout of {slot.timeout} s")
+            self._record_failure(job, slot.definition, limit)
+
+    async def _report_end(self, job: ClaimedJob) -> None:
+        """Write what ``job``'s attempt reported since the last write, once its code ended (the
+        attempt's last reports go before its outcome)."""
+        if self._reporters:
+            reporter = self._reporters.pop(job.token, None)
+            if reporter is not None:
+                await self._final_report(reporter)
+
+    async def _watch(self) -> None:
+        """Cancel the runs whose slot's deadline (time limit or stop) has passed."""
+        while True:
+            now = trio.current_time()
+            soonest = math.inf
+            for slot in self._slots:
+                if slot.job is None:
+                    continue
+                if slot.deadline <= now:
+                    slot.cancel()
+                elif slot.deadline < soonest:
+                    soonest = slot.deadline
+            if self.core.timeout is not None:
+                # A run starting later with the default time limit ends after this: it need
+                # not wake the watcher (quick jobs would, one by one, if it slept for ever).
+                soonest = min(soonest, now + self.core.timeout)
+            self._watch_at = soonest
+            await self._watch_kick.wait(soonest - now)
 
     def _result(self, job: ClaimedJob, value: object) -> str | None:
         """The JSON text of the function's return value (``None`` for ``None``); raises
@@ -330,6 +480,64 @@ class QueueRunner:
         finally:
             if returned.is_set():
                 threads.discard(job.id)
+
+    # --- progress and log (`_progress`) ----------------------------------------------------------
+
+    def reporter(self, job: ClaimedJob) -> Reporter | None:
+        """The reporter of ``job``'s attempt, made on its first report (any thread); ``None``
+        once the attempt's code has ended."""
+        found = self._reporters.get(job.token)
+        if found is not None or job.id not in self._running:
+            return found
+        made = Reporter(
+            job, max_lines=self.core.settings.max_log_lines, now=self._line_time, wake=self._wake_writer
+        )
+        return self._reporters.setdefault(job.token, made)
+
+    def _line_time(self) -> float:
+        if threading.get_ident() == self._trio_thread:
+            return self.core.clock.now()
+        wall, mono = self._anchor
+        return wall + (time.monotonic() - mono) if wall > -math.inf else time.time()
+
+    def _wake_writer(self) -> None:
+        if threading.get_ident() == self._trio_thread:
+            self._report_signal.set()
+        elif self._trio_token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                self._trio_token.run_sync_soon(self._report_signal.set)
+
+    async def _write_reports(self) -> None:
+        """Write what running attempts reported: at once, then at most every
+        ``progress_interval`` seconds (what is reported meanwhile waits, the latest winning)."""
+        core = self.core
+        while True:
+            await self._report_signal.wait()
+            reports = [r for r in (rep.take() for rep in list(self._reporters.values())) if r]
+            if reports:
+                now = core.clock.now()
+                self._anchor = (now, time.monotonic())
+                written = self._report_written = trio.Event()
+                try:
+                    refused = await core.store.report(reports, owner=core.owner, now=now)
+                finally:
+                    written.set()
+                for report in reports:  # lost its lease: its reports go nowhere
+                    lost = self._reporters.get((report.job_id, report.attempt))
+                    if report.job_id in refused and lost is not None:
+                        lost.close()
+            await trio.sleep(core.settings.progress_interval)
+
+    async def _final_report(self, reporter: Reporter) -> None:
+        """Write what the attempt reported since the last write, after the write in flight (the
+        lines it took must commit before the outcome, which ends the attempt's fence)."""
+        core = self.core
+        with trio.CancelScope(shield=True):
+            if self._report_written is not None:
+                await self._report_written.wait()
+            report = reporter.take()
+            if report is not None:
+                await core.store.report([report], owner=core.owner, now=core.clock.now())
 
     def _record_failure(self, job: ClaimedJob, definition: JobDefinition, exc: Exception) -> None:
         core = self.core

@@ -16,7 +16,7 @@ import trio
 
 from ._core import Core
 from ._model import JobState, NewJob, ScheduleSettings
-from ._recurring import Misfire, Recurring, plan
+from ._recurring import MAX_OCCURRENCES_PER_PASS, Misfire, Recurring, missed_reasons, plan
 from ._store import Store
 
 logger = logging.getLogger("supervisors.jobs")
@@ -71,6 +71,11 @@ class Prepared:
             queue=self.queue,
             args=self.args,
             max_attempts=self.max_attempts,
+            cron=self.spec.cron,
+            tz=self.spec.tz,
+            misfire=self.spec.misfire.value,
+            misfire_grace=self.spec.misfire_grace,
+            overlap=self.spec.overlap,
         )
 
 
@@ -130,7 +135,7 @@ class Scheduler:
                 (JobState.DEAD, settings.keep_dead),
                 (JobState.CANCELLED, settings.keep_dead),
             )
-            if any(keep is not None for _, keep in retention):
+            if self.recurring or any(keep is not None for _, keep in retention):
                 if now >= next_prune:
                     total = 0
                     for state, keep in retention:
@@ -139,6 +144,10 @@ class Scheduler:
                             if pruned:
                                 logger.debug("pruned %d %s jobs", pruned, state.value)
                             total += pruned
+                    if self.recurring:
+                        trimmed = await store.trim_ledger(keep=settings.keep_ledger)
+                        if trimmed:
+                            logger.debug("trimmed %d fire ledger entries", trimmed)
                     if total:
                         await reclaim(store)
                     next_prune = now + settings.prune_interval
@@ -147,6 +156,24 @@ class Scheduler:
             if store.shared:
                 wait = min(wait, settings.poll_interval)
             await core.scheduler_signal.wait(min(wait, MAX_SLEEP))
+
+    def _notes(
+        self, spec: Recurring, cursor: float, fire_times: list[float], new_cursor: float,
+        n_due: int, now: float,
+    ) -> dict[float, str]:
+        """The fire ledger's notes on a pass (see `Store.fire`): why each occurrence dropped by
+        the misfire policy did not run, and which occurrences run late (caught up)."""
+        notes: dict[float, str] = {}
+        started = self._started
+        for t in fire_times:
+            if t < started:
+                notes[t] = "caught up: it came due while no scheduler was running"
+            elif now - t > spec.misfire_grace:
+                notes[t] = f"caught up: found {now - t:.0f} s late"
+        if n_due > len(fire_times):
+            due = spec.compiled.between(cursor, new_cursor, limit=MAX_OCCURRENCES_PER_PASS)
+            notes.update(missed_reasons(spec, due, fire_times, now, started=started))
+        return notes
 
     async def _fire(self, r: Prepared, now: float) -> float | None:
         """Enqueue the due occurrences of ``r``; return its next occurrence after them."""
@@ -180,6 +207,8 @@ class Scheduler:
                 exclusive=not spec.overlap,
                 now=now,
                 hold=one_by_one,
+                owner=core.owner,
+                notes=self._notes(spec, cursor, fire_times, new_cursor, n_due, now),
             )
             if ids is None:  # another host fired first: continue from where it got to
                 stored = await core.store.cursor(spec.name)

@@ -44,6 +44,12 @@ class Dialect:
     where write transactions already run one at a time (SQLite)."""
     row_order: str = "rowid"
     """The column that orders a job's errors by insertion."""
+    prune_order: str = ""
+    """Orders ``prune_ids``' rows by finished time then id, where the index hint does not
+    already (SQLite reads them in that order from ``jobs_finished``)."""
+    arrays: bool = False
+    """Whether the driver passes lists as arrays that ``unnest`` turns into rows: then the
+    set-based statements of `BATCHED` are rendered too (one statement for many jobs)."""
     contains: Callable[[str, str], str] = lambda column, param: f"instr({column}, {param}) > 0"
     """``column`` (text) contains the text parameter ``param``, case-sensitively."""
     json_equal: Callable[[str, tuple[str, ...], str, object], str] = (
@@ -77,15 +83,21 @@ SQLITE = Dialect(
 
 _PG_TYPES = {
     **dict.fromkeys(
-        ("now", "finished_at", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time", "period",
-         "since", "until", "cursor_at"),
+        ("now", "finished_at", "lease_until", "retry_at", "run_at", "before", "cursor", "fire_time",
+         "period", "since", "until", "cursor_at", "fraction", "at", "grace"),
         "float8",
     ),
     **dict.fromkeys(
-        ("id", "parent_id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused", "priority",
-         "concurrency_limit", "rate_limit", "n", "cursor_id"),
+        ("id", "parent_id", "attempt", "max_attempts", "limit", "offset", "is_unique", "paused",
+         "priority", "concurrency_limit", "rate_limit", "n", "cursor_id", "version", "seq",
+         "dropped", "job_id", "keep", "overlap"),
         "int8",
     ),
+    # The columns of `BATCHED`'s statements, one element per job.
+    **dict.fromkeys(("ids", "attempts", "max_attemptses", "priorities", "concurrency_limits"), "int8[]"),
+    **dict.fromkeys(("run_ats", "retry_ats"), "float8[]"),
+    **dict.fromkeys(("names", "queues", "argses", "states", "concurrency_keys", "errors",
+                     "tracebacks", "results"), "text[]"),
 }
 
 
@@ -103,6 +115,8 @@ POSTGRES = Dialect(
     for_update="FOR UPDATE",
     lock_key="SELECT pg_advisory_xact_lock(hashtext(%(key)s::text))",
     row_order="seq",
+    prune_order="ORDER BY finished_at, id",
+    arrays=True,
     contains=lambda column, param: f"strpos({column}, {param}) > 0",
     json_equal=lambda column, keys, param, value: (
         f"{column}::jsonb #> '{{{','.join(keys)}}}' = {param}::jsonb"
@@ -175,6 +189,15 @@ _TEMPLATES: Mapping[str, str] = {
                 :finished_at, :parent_id, :continue_on, :parent_result)
         ON CONFLICT DO NOTHING RETURNING id
     """,
+    # SQLite's merged inserts of plain jobs (no unique key, no schedule): ``{rows}`` is filled
+    # with one ``(...)`` of positional marks per job, in the column order below; the ids are
+    # given (the next free ones, as SQLite would choose them: the writer holds the lock).
+    "insert_rows": """
+        INSERT INTO jobs (id, name, queue, args, state, max_attempts, run_at, created_at,
+                          priority, concurrency_key, concurrency_limit)
+        VALUES {rows}
+    """,
+    "max_id": "SELECT max(id) FROM jobs",
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
     "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",
     "claim": f"""
@@ -233,6 +256,17 @@ _TEMPLATES: Mapping[str, str] = {
         UPDATE jobs SET state = 'succeeded', finished_at = :now, lease_owner = NULL,
                         lease_until = NULL, result = :result
         WHERE {_FENCE}
+    """,
+    # A batch of successes: the tokens are checked in one read, then the jobs whose token holds
+    # are updated in one statement (``{ids}`` and ``{now}`` filled with positional marks).
+    "running_tokens": """
+        SELECT id, attempt, lease_owner FROM jobs WHERE id IN ({ids}) AND state = 'running'
+        {for_update}
+    """,
+    "succeed_ids": """
+        UPDATE jobs SET state = 'succeeded', finished_at = {now}, lease_owner = NULL,
+                        lease_until = NULL, result = NULL
+        WHERE id IN ({ids}) AND state = 'running'
     """,
     "fail": f"""
         UPDATE jobs SET
@@ -319,7 +353,7 @@ _TEMPLATES: Mapping[str, str] = {
         INSERT INTO schedules (name, cursor) VALUES (:schedule, :cursor)
         ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor
     """,
-    "schedule_open": f"SELECT 1 FROM jobs WHERE schedule = :schedule AND {UNFINISHED} LIMIT 1",
+    "schedule_open": f"SELECT id FROM jobs WHERE schedule = :schedule AND {UNFINISHED} LIMIT 1",
     "retry": f"""
         UPDATE jobs SET state = 'enqueued', run_at = :now, finished_at = NULL,
                         max_attempts = :max_attempts
@@ -329,7 +363,8 @@ _TEMPLATES: Mapping[str, str] = {
     # hint, so that a partial index on the finished time serves the search (without ANALYZE,
     # SQLite would scan every succeeded job by state); ``{ids}`` with the ids found.
     "prune_ids": """
-        SELECT id FROM jobs {index} WHERE {state} AND finished_at < :before LIMIT :limit
+        SELECT id FROM jobs {index} WHERE {state} AND finished_at < :before {prune_order}
+        LIMIT :limit
     """,
     "prune_errors": "DELETE FROM job_errors WHERE job_id IN ({ids})",
     "prune": "DELETE FROM jobs WHERE id IN ({ids})",
@@ -347,6 +382,123 @@ _TEMPLATES: Mapping[str, str] = {
         WHERE job_id IN ({ids}) ORDER BY {row_order}
     """,
     "counts": "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state",
+    # --- progress and log of running attempts (`_reports`), fenced like `renew` ------------------
+    "fenced": f"SELECT 1 FROM jobs WHERE {_FENCE}",
+    "report_progress": """
+        INSERT INTO job_progress (job_id, attempt, version, fraction, message, updated_at, dropped)
+        VALUES (:id, :attempt, :version, :fraction, :message, :now, :dropped)
+        ON CONFLICT (job_id, attempt) DO UPDATE SET version = excluded.version,
+            fraction = excluded.fraction, message = excluded.message,
+            updated_at = excluded.updated_at, dropped = excluded.dropped
+        WHERE job_progress.version < excluded.version
+    """,
+    "report_line": """
+        INSERT INTO job_log (job_id, attempt, seq, at, line) VALUES (:id, :attempt, :seq, :at, :line)
+        ON CONFLICT (job_id, attempt, seq) DO NOTHING
+    """,
+    "job_exists": "SELECT 1 FROM jobs WHERE id = :id",
+    "progress_of": """
+        SELECT attempt, fraction, message, updated_at, dropped FROM job_progress
+        WHERE job_id = :id ORDER BY attempt
+    """,
+    "log_of": "SELECT attempt, at, line FROM job_log WHERE job_id = :id ORDER BY attempt, seq",
+    "delete_progress": "DELETE FROM job_progress WHERE job_id = :id",
+    "delete_log": "DELETE FROM job_log WHERE job_id = :id",
+    "prune_progress": "DELETE FROM job_progress WHERE job_id IN ({ids})",
+    "prune_log": "DELETE FROM job_log WHERE job_id IN ({ids})",
+    # --- the fire ledger of recurring schedules (`_reports.LedgerEntry`) ---------------------------
+    "ledger_add": """
+        INSERT INTO schedule_ledger (schedule, fire_time, outcome, job_id, reason, at, host)
+        VALUES (:schedule, :fire_time, :outcome, :job_id, :reason, :now, :owner)
+    """,
+    "ledger_of": """
+        SELECT schedule, fire_time, outcome, job_id, reason, at, host FROM schedule_ledger
+        WHERE schedule = :schedule ORDER BY seq DESC LIMIT :limit
+    """,
+    "ledger_last": """
+        SELECT schedule, fire_time, outcome, job_id, reason, at, host FROM schedule_ledger
+        WHERE schedule = :schedule AND (:outcome IS NULL OR outcome = :outcome)
+        ORDER BY seq DESC LIMIT 1
+    """,
+    "ledger_schedules": "SELECT DISTINCT schedule FROM schedule_ledger",
+    # Keeps the newest ``:keep`` entries of a schedule.
+    "ledger_trim": """
+        DELETE FROM schedule_ledger WHERE schedule = :schedule AND seq <= (
+            SELECT seq FROM schedule_ledger WHERE schedule = :schedule
+            ORDER BY seq DESC LIMIT 1 OFFSET :keep)
+    """,
+    "define_schedule_policy": """
+        UPDATE schedule_definitions SET cron = :cron, tz = :tz, misfire = :misfire,
+            misfire_grace = :grace, overlap = :overlap
+        WHERE name = :schedule
+    """,
+    "schedule_rows": """
+        SELECT d.name, d.job, d.queue, d.paused, d.cron, d.tz, d.misfire, d.misfire_grace,
+               d.overlap, s.cursor
+        FROM schedule_definitions AS d LEFT JOIN schedules AS s ON s.name = d.name
+        ORDER BY d.name
+    """,
+    "job_state": "SELECT state FROM jobs WHERE id = :id",
+}
+
+# The set-based forms of the per-job statements above, for dialects with arrays: the jobs come
+# as parallel arrays turned into rows by ``unnest`` (``t``), so many jobs cost one statement.
+# Each keeps its per-job statement's rule: the fence, the states, the columns written.
+# ``id = ANY(:ids)`` lets the planner find the jobs by primary key (the join alone, with the
+# row estimate of ``unnest``, can make it scan every running job).
+_FENCE_MANY = (
+    "jobs.id = ANY(:ids) AND jobs.id = t.job_id AND jobs.state = 'running' "
+    "AND jobs.attempt = t.job_attempt AND jobs.lease_owner = :owner"
+)
+_TOKENS = "unnest(:ids, :attempts) AS t(job_id, job_attempt)"
+
+BATCHED: Mapping[str, str] = {
+    # Plain jobs only (no unique key, no occurrence: nothing can conflict); the ids come back
+    # in the order of the arrays (a sequence numbers the rows in the order they are inserted).
+    "insert_many": """
+        INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, priority,
+                          concurrency_key, concurrency_limit)
+        SELECT name, queue, args, state, max_attempts, run_at, :now, priority, concurrency_key,
+               concurrency_limit
+        FROM unnest(:names, :queues, :argses, :states, :max_attemptses, :run_ats, :priorities,
+                    :concurrency_keys, :concurrency_limits) WITH ORDINALITY
+             AS t(name, queue, args, state, max_attempts, run_at, priority, concurrency_key,
+                  concurrency_limit, ord)
+        ORDER BY ord
+        RETURNING id
+    """,
+    "succeed_many": f"""
+        UPDATE jobs SET state = 'succeeded', finished_at = :now, lease_owner = NULL,
+                        lease_until = NULL, result = t.result
+        FROM unnest(:ids, :attempts, :results) AS t(job_id, job_attempt, result)
+        WHERE {_FENCE_MANY}
+        RETURNING jobs.id
+    """,
+    # Failed attempts and their errors in one statement: an error is recorded only for the
+    # attempts the fence let through.
+    "fail_many": f"""
+        WITH failed AS (
+            UPDATE jobs SET
+                state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+                             WHEN t.retry_at IS NULL THEN 'dead' ELSE 'retrying' END,
+                run_at = COALESCE(t.retry_at, run_at),
+                finished_at = CASE WHEN cancel_requested = 1 OR t.retry_at IS NULL THEN :now
+                                   ELSE NULL END,
+                lease_owner = NULL, lease_until = NULL
+            FROM unnest(:ids, :attempts, :retry_ats, :errors, :tracebacks) WITH ORDINALITY
+                 AS t(job_id, job_attempt, retry_at, error, traceback, ord)
+            WHERE {_FENCE_MANY}
+            RETURNING jobs.id, jobs.attempt, jobs.state, t.error, t.traceback, t.ord
+        ), recorded AS (
+            INSERT INTO job_errors (job_id, attempt, at, error, traceback)
+            SELECT id, attempt, :now, error, traceback FROM failed ORDER BY ord
+        )
+        SELECT id, state FROM failed
+    """,
+    "renew_many": f"""
+        UPDATE jobs SET lease_until = :lease_until FROM {_TOKENS} WHERE {_FENCE_MANY}
+        RETURNING jobs.id
+    """,
 }
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -371,12 +523,15 @@ def _lock_key_statement(dialect: Dialect) -> dict[str, str]:
 
 def render(dialect: Dialect) -> dict[str, str]:
     """Every statement of the table, rendered for ``dialect`` (``{where}``, ``{ids}`` and
-    ``{state}`` slots stay for the callers that fill them per call)."""
+    ``{state}`` slots stay for the callers that fill them per call), with those of `BATCHED`
+    where the dialect has arrays."""
     out: dict[str, str] = {}
-    for name, template in _TEMPLATES.items():
+    templates = {**_TEMPLATES, **BATCHED} if dialect.arrays else _TEMPLATES
+    for name, template in templates.items():
         text = template.replace("{skip_locked}", dialect.skip_locked)
         text = text.replace("{for_update}", dialect.for_update)
         text = text.replace("{row_order}", dialect.row_order)
+        text = text.replace("{prune_order}", dialect.prune_order)
         # Pinned: without statistics, SQLite would count a key's running jobs through
         # ``jobs_search_state`` (every running job) rather than this partial index (the key's).
         text = text.replace("{running_key}", dialect.use_index("jobs_running_key"))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar, final
 
 import trio
 
+from ._model import NewJob
 from ._sqlite_db import SQLiteDB
+from ._sqlite_merge import insert_merged
 from ._sqlstore import SQLStore
 from ._wakeup import listen
 from ._writer import Writer
@@ -57,6 +59,12 @@ class SQLiteStore(SQLStore):
 
     async def _run_grouped(self, fn: Callable[[SQLiteDB], T]) -> T:
         return await self._writer.call(fn, group=True)
+
+    async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
+        # Several enqueuers waiting together: one multi-row INSERT (`insert_merged`).
+        return await self._writer.call(
+            lambda db: db.insert(jobs, now), group=True, merge=insert_merged, item=(jobs, now)
+        )
 
     async def open(self) -> None:
         """Check, open and migrate the file; raises `StoreError` if it is unusable."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +48,8 @@ from ._model import (
     to_datetime,
 )
 from ._query import JobPage, JobQuery, page_of
+from ._reports import FireOutcome
+from ._reports_db import Entry, ReportsDB, duplicate_reason
 from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket, search_statement
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import connect
@@ -80,7 +82,7 @@ class _WriteTransaction:
             self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-class SQLiteDB:
+class SQLiteDB(ReportsDB):
     """One connection to a job database file, checked and migrated by `connect` on open.
 
     The methods run the statements of `_sql` rendered for ``Q``'s dialect; `_postgres` reuses
@@ -354,16 +356,22 @@ class SQLiteDB:
         refused: list[int] = []
         ends: list[tuple[int, JobState, str | None]] = []
         succeed = self.Q["succeed"]
+        plain: list[Token] = []  # without a result: recorded together (`_succeed_many`)
         for item in succeeded:
             if isinstance(item, Success):
                 job_id, attempt, result = item.job_id, item.attempt, item.result
             else:
                 (job_id, attempt), result = item, None
+            if result is None and len(succeeded) > 1:
+                plain.append((job_id, attempt))
+                continue
             params = {"id": job_id, "attempt": attempt, "owner": owner, "now": now, "result": result}
             if c.execute(succeed, params).rowcount != 1:
                 refused.append(job_id)
             else:
                 ends.append((job_id, JobState.SUCCEEDED, result))
+        if plain:
+            self._succeed_many(c, owner, now, plain, refused, ends)
         for f in failed:
             fence = {"id": f.job_id, "attempt": f.attempt, "owner": owner, "now": now}
             row = c.execute(self.Q["fail"], {**fence, "retry_at": f.retry_at}).fetchone()
@@ -385,6 +393,39 @@ class SQLiteDB:
             if row[1] != "enqueued":
                 ends.append((job_id, JobState(row[1]), None))
         return Settled(refused=frozenset(refused), ready=self._resolve_continuations(c, ends, now))
+
+    def _succeed_many(
+        self,
+        c: Any,
+        owner: str,
+        now: float,
+        succeeded: Sequence[Token],
+        refused: list[int],
+        ends: list[tuple[int, JobState, str | None]],
+    ) -> None:
+        """`Op.SUCCEED` without a result of ``succeeded`` (the same fence as ``succeed``:
+        running, this attempt, this owner), a read and a write per 500 jobs; appends the
+        refused ids to ``refused`` and the others' ends to ``ends``."""
+        mark = self.mark
+        for start in range(0, len(succeeded), 500):
+            chunk = succeeded[start : start + 500]
+            marks = ",".join([mark] * len(chunk))
+            ids = [job_id for job_id, _ in chunk]
+            held = {
+                int(job_id): int(attempt)
+                for job_id, attempt, lease_owner in c.execute(
+                    self.Q["running_tokens"].format(ids=marks), ids
+                )
+                if lease_owner == owner
+            }
+            ok = [job_id for job_id, attempt in chunk if held.get(job_id) == attempt]
+            if len(ok) < len(chunk):
+                kept = set(ok)
+                refused.extend(job_id for job_id in ids if job_id not in kept)
+            if ok:
+                statement = self.Q["succeed_ids"].format(now=mark, ids=",".join([mark] * len(ok)))
+                c.execute(statement, [now, *ok])
+                ends.extend((job_id, JobState.SUCCEEDED, None) for job_id in ok)
 
     def settle(
         self,
@@ -462,25 +503,46 @@ class SQLiteDB:
         exclusive: bool,
         now: float,
         hold: bool = False,
+        owner: str = "",
+        notes: Mapping[float, str] | None = None,
     ) -> list[int] | None:
+        notes = notes or {}
+        entries: list[Entry] = []
         with self._write() as c:
             self._lock_schedule(c, schedule)
             row = c.execute(self.Q["cursor"], {"schedule": schedule}).fetchone()
             current = None if row is None else float(row[0])
             if current != expected:
+                self._record(c, schedule, owner, now, self._deduplicated(c, jobs))
                 return None
             paused = c.execute(self.Q["schedule_paused"], {"schedule": schedule}).fetchone()
             if paused is not None and paused[0]:
-                jobs = ()  # a paused schedule's occurrences are passed over
+                for job in jobs:  # a paused schedule's occurrences are passed over
+                    entries.append((_time(job), FireOutcome.SKIPPED, None, "the schedule is paused"))
+                jobs = ()
             ids: list[int] = []
             for job in jobs:
-                if exclusive and c.execute(self.Q["schedule_open"], {"schedule": schedule}).fetchone():
-                    if hold:
-                        return []  # the cursor stays: these occurrences wait for the run
-                    continue
+                if exclusive:
+                    held = c.execute(self.Q["schedule_open"], {"schedule": schedule}).fetchone()
+                    if held is not None:
+                        if hold:
+                            return []  # the cursor stays: these occurrences wait for the run
+                        why = f"overlap=False: job {held[0]} of this schedule is still unfinished"
+                        entries.append((_time(job), FireOutcome.SKIPPED, int(held[0]), why))
+                        continue
                 new, inserted = self._insert_one(c, job, now)
                 if inserted:
                     ids.append(new)
+                    note = notes.get(_time(job))
+                    why = f"enqueued as job {new}" + (f" ({note})" if note else "")
+                    entries.append((_time(job), FireOutcome.FIRED, new, why))
+                else:
+                    entries.append((_time(job), FireOutcome.DEDUPLICATED, new, duplicate_reason(new)))
+            fired = {_time(job) for job in jobs}
+            for t, why in notes.items():
+                if t not in fired:
+                    entries.append((t, FireOutcome.MISSED, None, why))
+            self._record(c, schedule, owner, now, entries)
             c.execute(self.Q["set_cursor"], {"schedule": schedule, "cursor": cursor})
         return ids
 
@@ -547,6 +609,8 @@ class SQLiteDB:
                 msg = f"job {job_id} is {row[0]}; cancel it and wait for it to stop before deleting it"
                 raise JobStateError(msg)
             c.execute(self.Q["delete_errors"], {"id": job_id})
+            c.execute(self.Q["delete_progress"], {"id": job_id})
+            c.execute(self.Q["delete_log"], {"id": job_id})
             self._resolve_continuations(c, [(job_id, JobState.CANCELLED, None)], now, deleted=True)
 
     def pause_queue(self, queue: str, paused: bool, now: float) -> None:
@@ -564,6 +628,12 @@ class SQLiteDB:
                     {"schedule": d.name, "job": d.job, "queue": d.queue, "args": d.args,
                      "max_attempts": d.max_attempts},
                 )  # fmt: skip
+                if d.cron:
+                    c.execute(
+                        self.Q["define_schedule_policy"],
+                        {"schedule": d.name, "cron": d.cron, "tz": d.tz, "misfire": d.misfire,
+                         "grace": d.misfire_grace, "overlap": int(d.overlap)},
+                    )  # fmt: skip
 
     def _schedule(self, c: Any, name: str) -> Any:
         row = c.execute(self.Q["schedule_definition"], {"schedule": name}).fetchone()
@@ -572,7 +642,7 @@ class SQLiteDB:
             raise ScheduleNotFoundError(name, known)
         return row
 
-    def trigger(self, name: str, now: float) -> tuple[int, str]:
+    def trigger(self, name: str, now: float, owner: str = "") -> tuple[int, str]:
         """Enqueue an occurrence of schedule ``name`` now; return its id and queue."""
         with self._write() as c:
             job, queue, args, attempts, _paused = self._schedule(c, name)
@@ -580,7 +650,14 @@ class SQLiteDB:
                 name=str(job), queue=str(queue), args=str(args), run_at=now,
                 max_attempts=int(attempts), schedule=name, fire_time=now,
             )  # fmt: skip
-            return self._insert_one(c, new, now)[0], str(queue)
+            job_id, inserted = self._insert_one(c, new, now)
+            entry: Entry = (
+                (now, FireOutcome.FIRED, job_id, f"triggered by hand: enqueued as job {job_id}")
+                if inserted
+                else (now, FireOutcome.DEDUPLICATED, job_id, duplicate_reason(job_id))
+            )
+            self._record(c, name, owner, now, [entry])
+            return job_id, str(queue)
 
     def pause_schedule(self, name: str, paused: bool) -> None:
         with self._write() as c:
@@ -603,6 +680,7 @@ class SQLiteDB:
             if ids:
                 marks = ",".join([self.mark] * len(ids))
                 c.execute(self.Q["prune_errors"].format(ids=marks), ids)
+                self._forget_reports(c, ids, marks)
                 c.execute(self.Q["prune"].format(ids=marks), ids)
         return len(ids)
 
@@ -684,6 +762,11 @@ class SQLiteDB:
     def counts(self) -> JobCounts:
         rows = self.conn.execute(self.Q["counts"]).fetchall()
         return JobCounts.from_rows([(q, JobState(s), n) for q, s, n in rows])
+
+
+def _time(job: NewJob) -> float:
+    """The fire time of an occurrence job (its run time if it has none)."""
+    return job.fire_time if job.fire_time is not None else job.run_at
 
 
 _ENDED = {

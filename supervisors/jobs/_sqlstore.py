@@ -7,7 +7,7 @@ worker thread, `InMemoryStore` inline on a private ``:memory:`` database.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from ._lifecycle import Op
@@ -26,6 +26,7 @@ from ._model import (
     Token,
 )
 from ._query import JobPage, JobQuery
+from ._reports import AttemptProgress, LedgerEntry, ProgressReport, ScheduleInfo
 from ._sqlite_db import SQLiteDB
 from ._store import Store
 
@@ -106,10 +107,29 @@ class SQLStore(Store):
         exclusive: bool,
         now: float,
         hold: bool = False,
+        owner: str = "",
+        notes: Mapping[float, str] | None = None,
     ) -> list[int] | None:
         return await self._run(
-            lambda db: db.fire(schedule, expected, cursor, jobs, exclusive, now, hold)
+            lambda db: db.fire(schedule, expected, cursor, jobs, exclusive, now, hold, owner, notes)
         )
+
+    async def ledger(self, schedule: str, *, limit: int = 100) -> list[LedgerEntry]:
+        return await self._run(lambda db: db.ledger(schedule, limit))
+
+    async def trim_ledger(self, *, keep: int) -> int:
+        return await self._run(lambda db: db.trim_ledger(keep))
+
+    async def schedules(self, *, now: float) -> list[ScheduleInfo]:
+        return await self._run(lambda db: db.schedules(now))
+
+    async def report(
+        self, reports: Sequence[ProgressReport], *, owner: str, now: float
+    ) -> frozenset[int]:
+        return await self._run_grouped(lambda db: db.report(reports, owner, now))
+
+    async def progress(self, job_id: int) -> list[AttemptProgress]:
+        return await self._run(lambda db: db.progress(job_id))
 
     async def get(self, job_id: int) -> Job | None:
         return await self._run(lambda db: db.get(job_id))
@@ -154,8 +174,8 @@ class SQLStore(Store):
     async def define_schedules(self, schedules: Sequence[ScheduleSettings]) -> None:
         await self._run(lambda db: db.define_schedules(schedules))
 
-    async def trigger(self, schedule: str, *, now: float) -> tuple[int, str]:
-        return await self._run(lambda db: db.trigger(schedule, now))
+    async def trigger(self, schedule: str, *, now: float, owner: str = "") -> tuple[int, str]:
+        return await self._run(lambda db: db.trigger(schedule, now, owner))
 
     async def pause_schedule(self, schedule: str, *, paused: bool) -> None:
         await self._run(lambda db: db.pause_schedule(schedule, paused))

@@ -14,7 +14,7 @@ again, holds a stale token: the store refuses it and says so (`Settled.refused`,
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import trio
 
@@ -33,6 +33,7 @@ from ._model import (
     Token,
 )
 from ._query import JobPage, JobQuery
+from ._reports import AttemptProgress, LedgerEntry, ProgressReport, ScheduleInfo
 
 
 class Store(abc.ABC):
@@ -165,17 +166,55 @@ class Store(abc.ABC):
         exclusive: bool,
         now: float,
         hold: bool = False,
+        owner: str = "",
+        notes: Mapping[float, str] | None = None,
     ) -> list[int] | None:
         """Insert occurrences of ``schedule`` and move its cursor, in one transaction.
 
         Compare-and-set: if the stored cursor is not ``expected`` (another host fired first),
-        nothing changes and ``None`` is returned. Otherwise each job is inserted unless a job with
+        the cursor is left alone and ``None`` is returned. Otherwise each job is inserted unless a job with
         the same ``(schedule, fire_time)`` exists, or ``exclusive`` is true and an unfinished job
         of the schedule exists; the cursor becomes ``cursor``; the ids inserted are returned.
         With ``hold``, an occurrence blocked by ``exclusive`` is not skipped: nothing changes
         (the cursor stays) and ``[]`` is returned, so the occurrence is fired later. A paused
         schedule (`pause_schedule`) inserts nothing, moves its cursor and returns ``[]``.
+
+        The fire ledger (`ledger`) gets, in the same transaction and recorded by ``owner``, one
+        entry per occurrence, oldest first: ``FIRED`` (with ``notes[fire_time]`` appended to the
+        reason, if any), ``SKIPPED`` (blocked by ``exclusive``, or paused), ``DEDUPLICATED`` (its
+        job exists already: also for each job of a refused compare-and-set whose occurrence has
+        a job), and ``MISSED`` for each fire time of ``notes`` without a job (the note is the
+        reason). A held call records nothing.
         """
+
+    @abc.abstractmethod
+    async def ledger(self, schedule: str, *, limit: int = 100) -> list[LedgerEntry]:
+        """The newest ``limit`` entries of ``schedule``'s fire ledger, newest first. Raises
+        `ScheduleNotFoundError` for a schedule neither recorded nor in the ledger."""
+
+    @abc.abstractmethod
+    async def trim_ledger(self, *, keep: int) -> int:
+        """Delete all but the newest ``keep`` ledger entries of every schedule; return how many."""
+
+    @abc.abstractmethod
+    async def schedules(self, *, now: float) -> list[ScheduleInfo]:
+        """Every recorded schedule, by name, with its policies, next occurrence after ``now``
+        and latest ledger entries."""
+
+    @abc.abstractmethod
+    async def report(
+        self, reports: Sequence[ProgressReport], *, owner: str, now: float
+    ) -> frozenset[int]:
+        """Record the progress and log lines of running attempts, in one transaction, fenced as
+        `renew` is: a report whose token ``(job_id, attempt)`` is not ``RUNNING`` and leased to
+        ``owner`` changes nothing and its job id is returned. A report's progress replaces the
+        attempt's stored one only if its ``version`` is higher; its lines are added (a line
+        whose ``seq`` is stored already is not added twice)."""
+
+    @abc.abstractmethod
+    async def progress(self, job_id: int) -> list[AttemptProgress]:
+        """What each attempt of the job reported, by attempt (attempts that reported nothing
+        are absent). Raises `JobNotFoundError`."""
 
     @abc.abstractmethod
     async def get(self, job_id: int) -> Job | None:
@@ -230,8 +269,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, job_id: int, *, now: float) -> None:
-        """Delete the job and its errors; its awaiting continuations are resolved as if it was
-        cancelled (at ``now``). Raises `JobNotFoundError`, or `JobStateError` for a
+        """Delete the job, its errors, progress and log; its awaiting continuations are resolved
+        as if it was cancelled (at ``now``). Raises `JobNotFoundError`, or `JobStateError` for a
         running job (cancel it first)."""
 
     @abc.abstractmethod
@@ -249,10 +288,10 @@ class Store(abc.ABC):
         whether they are paused), so that `trigger` and `pause_schedule` find them."""
 
     @abc.abstractmethod
-    async def trigger(self, schedule: str, *, now: float) -> tuple[int, str]:
+    async def trigger(self, schedule: str, *, now: float, owner: str = "") -> tuple[int, str]:
         """Insert an occurrence of ``schedule`` due now (``fire_time`` = ``now``), whether or not
-        it is paused or a run is unfinished; return its id and queue. Raises
-        `ScheduleNotFoundError`."""
+        it is paused or a run is unfinished; return its id and queue; record it in the ledger
+        (``FIRED``, "triggered by hand", by ``owner``). Raises `ScheduleNotFoundError`."""
 
     @abc.abstractmethod
     async def pause_schedule(self, schedule: str, *, paused: bool) -> None:
@@ -276,7 +315,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
         """Delete up to ``limit`` jobs in ``state`` (``SUCCEEDED``, ``DEAD`` or ``CANCELLED``) that finished
-        before ``before``, oldest id first, with their errors, in one short transaction; return
+        before ``before``, oldest id first, with their errors, progress and log, in one short transaction; return
         how many. Callers loop while it returns ``limit``, letting other work in between.
         Raises ``ValueError`` for another state."""
 

@@ -19,6 +19,7 @@ from ._model import ContinueOn, Job, JobCounts, JobState, NewJob, RateLimit, Ret
 from ._query import JobPage, JobQuery
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
+from ._reports import AttemptProgress, LedgerEntry, ScheduleInfo
 from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
 from ._resources import RegistryResources
 from ._scheduler import Prepared, prune, reclaim
@@ -88,6 +89,14 @@ class JobSystem:
       seconds or a timedelta; default one hour; ``None`` means no limit. An attempt that runs
       longer is cancelled and fails with ``TimeoutError``, retried per its policy, so a hung
       job dies after its attempts instead of holding a worker slot for ever.
+    - ``progress_interval``: a running job's progress and log lines (`JobContext.progress`,
+      `JobContext.log`) are written at most this often, in seconds, per queue; default 1.0.
+      What is reported meanwhile waits (the latest progress wins); an attempt's last reports
+      are always written when it ends, before its outcome.
+    - ``max_log_lines``: log lines kept per attempt; default 1000. Lines past it are dropped
+      and counted (`AttemptProgress.dropped`).
+    - ``keep_ledger``: fire ledger entries kept per recurring schedule (`ledger`); default
+      1000. Older ones are deleted by the pruning pass (every minute).
     - ``max_result_size``: the largest result a job may return, in bytes of its JSON; default
       65536 (64 KiB). A larger one is not recorded: the attempt fails with `JobResultError`
       (naming the job and the limit) and is retried per the job's policy. Return where the
@@ -114,6 +123,9 @@ class JobSystem:
         keep_dead: float | timedelta | None = timedelta(days=7),
         keep_tracebacks: int = 5,
         timeout: float | timedelta | None = timedelta(hours=1),
+        progress_interval: float = 1.0,
+        max_log_lines: int = 1000,
+        keep_ledger: int = 1000,
         max_result_size: int = 64 * 1024,
         rng: random.Random | None = None,
         name: str = "jobs",
@@ -133,6 +145,12 @@ class JobSystem:
         limit = None if timeout is None else seconds(timeout)
         if keep_tracebacks < 0:
             msg = f"'keep_tracebacks' must be >= 0 (got {keep_tracebacks})"
+            raise ValueError(msg)
+        if not progress_interval >= 0 or max_log_lines < 0 or keep_ledger < 1:
+            msg = (
+                "'progress_interval' must be >= 0, 'max_log_lines' >= 0 and 'keep_ledger' >= 1 "
+                f"(got {progress_interval!r}, {max_log_lines!r}, {keep_ledger!r})"
+            )
             raise ValueError(msg)
         if max_result_size < 0:
             msg = f"'max_result_size' must be >= 0 bytes (got {max_result_size})"
@@ -158,6 +176,9 @@ class JobSystem:
                 keep_dead=keep_dead_s,
                 keep_tracebacks=keep_tracebacks,
                 prune_interval=60.0,
+                progress_interval=float(progress_interval),
+                max_log_lines=max_log_lines,
+                keep_ledger=keep_ledger,
                 max_result_size=max_result_size,
             ),
             timeout=limit,
@@ -267,9 +288,8 @@ class JobSystem:
             )
             raise JobError(msg)
 
-    async def _insert(self, jobs: list[NewJob]) -> list[int]:
+    async def _insert(self, jobs: list[NewJob], now: float) -> list[int]:
         core = self._core
-        now = core.clock.now()
         ids = await core.store.insert(jobs, now=now)
         for queue in {j.queue for j in jobs if j.run_at <= now and j.queue is not None}:
             core.wake_queue(queue)
@@ -278,9 +298,9 @@ class JobSystem:
             core.wake_scheduler()
         return ids
 
-    def _build(self, request: JobRequest) -> NewJob:
+    def _build(self, request: JobRequest, now: float) -> NewJob:
         core = self._core
-        job = build(request, registry=self.registry, retry=core.retry, now=core.clock.now())
+        job = build(request, registry=self.registry, retry=core.retry, now=now)
         self._check_queue(job.queue or "", f"job {request.job!r}")  # a registry sets the queue
         return job
 
@@ -314,7 +334,8 @@ class JobSystem:
             priority=priority, concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )  # fmt: skip
-        return (await self._insert([self._build(request)]))[0]
+        now = self._core.clock.now()
+        return (await self._insert([self._build(request, now)], now))[0]
 
     async def schedule(
         self,
@@ -340,7 +361,8 @@ class JobSystem:
             max_attempts=max_attempts, priority=priority, concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )  # fmt: skip
-        return (await self._insert([self._build(request)]))[0]
+        now = self._core.clock.now()
+        return (await self._insert([self._build(request, now)], now))[0]
 
     async def continue_with(
         self,
@@ -374,7 +396,8 @@ class JobSystem:
             priority=priority, concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit, parent=parent_id, on=on,
         )  # fmt: skip
-        return (await self._insert([self._build(request)]))[0]
+        now = self._core.clock.now()
+        return (await self._insert([self._build(request, now)], now))[0]
 
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[int]:
         """Enqueue several jobs in one store transaction; return their ids in order.
@@ -382,16 +405,23 @@ class JobSystem:
         Every request is validated before anything is written: one bad request raises and
         enqueues nothing.
         """
-        jobs = [self._build(r) for r in requests]
+        now = self._core.clock.now()
+        jobs = [self._build(r, now) for r in requests]
         if not jobs:
             return []
-        return await self._insert(jobs)
+        return await self._insert(jobs, now)
 
     # --- inspecting and managing ---------------------------------------------------------------
 
     async def get(self, job_id: int) -> Job:
         """The job ``job_id``; raises `JobNotFoundError` if there is none (or it was pruned)."""
         return found(job_id, await self._core.store.get(job_id))
+
+    async def progress(self, job_id: int) -> tuple[AttemptProgress, ...]:
+        """What each attempt of the job reported (`JobContext.progress` and `JobContext.log`),
+        by attempt, as last written (while it runs: at most ``progress_interval`` seconds old).
+        Attempts that reported nothing are absent. Raises `JobNotFoundError`."""
+        return tuple(await self._core.store.progress(job_id))
 
     async def list(
         self,
@@ -524,7 +554,7 @@ class JobSystem:
         """
         core = self._core
         await self._record_schedules()
-        job_id, queue = await core.store.trigger(schedule, now=core.clock.now())
+        job_id, queue = await core.store.trigger(schedule, now=core.clock.now(), owner=core.owner)
         core.wake_queue(queue)
         return job_id
 
@@ -544,6 +574,20 @@ class JobSystem:
     async def paused_schedules(self) -> frozenset[str]:
         """The recorded schedules paused now."""
         return await self._core.store.paused_schedules()
+
+    async def ledger(self, schedule: str, *, limit: int = 100) -> tuple[LedgerEntry, ...]:
+        """The fire ledger of ``schedule``: what became of its latest ``limit`` occurrences
+        (default 100), newest first, with the reason in words (see `FireOutcome`). Kept:
+        ``keep_ledger`` entries per schedule. Raises `ScheduleNotFoundError`."""
+        await self._record_schedules()
+        return tuple(await self._core.store.ledger(schedule, limit=limit))
+
+    async def schedules(self) -> tuple[ScheduleInfo, ...]:
+        """Every schedule recorded in the store (by any host), by name: cron, time zone,
+        policies in words, paused, next run, last ledger entry and last run with its state."""
+        await self._record_schedules()
+        core = self._core
+        return tuple(await core.store.schedules(now=core.clock.now()))
 
     async def prune(
         self, *, older_than: float | timedelta, state: JobState = JobState.SUCCEEDED

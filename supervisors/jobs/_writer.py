@@ -12,7 +12,9 @@ connection's current transaction when one is open) that are waiting together are
 ``BEGIN IMMEDIATE`` ... ``COMMIT``, and every caller is woken only after that ``COMMIT``, so
 "committed when the call returns" holds for each of them. If any call of a group raises, or the
 ``COMMIT`` fails, the group is rolled back and each call is run again alone, in its own
-transaction, so one call's error never becomes another's.
+transaction, so one call's error never becomes another's. Consecutive calls of a group that
+name the same ``merge`` function run as one call of it over their items (e.g. one multi-row
+``INSERT`` for several enqueuers); each still gets its own result.
 
 Cancellation: a call that the thread has not started yet is withdrawn and raises `trio.Cancelled`
 (nothing was written); once started it runs to the end and its outcome is delivered.
@@ -46,12 +48,21 @@ class _State(enum.Enum):
 
 
 class _Call(Generic[T]):
-    __slots__ = ("fn", "group", "opens", "result", "state", "task", "token")
+    __slots__ = ("fn", "group", "item", "merge", "opens", "result", "state", "task", "token")
 
-    def __init__(self, fn: Callable[[Any], T], group: bool, opens: bool) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Any], T],
+        group: bool,
+        opens: bool,
+        merge: Callable[[Any, list[Any]], list[Any]] | None,
+        item: object,
+    ) -> None:
         self.fn = fn
         self.group = group
         self.opens = opens
+        self.merge = merge
+        self.item = item
         self.state = _State.WAITING
         self.task = trio.lowlevel.current_task()
         self.token = trio.lowlevel.current_trio_token()
@@ -91,16 +102,27 @@ class Writer:
         self._flusher_token: trio.lowlevel.TrioToken | None = None
         """The run the flusher belongs to; ``None`` when none is alive."""
 
-    async def call(self, fn: Callable[[Any], T], *, group: bool = False, opens: bool = True) -> T:
+    async def call(
+        self,
+        fn: Callable[[Any], T],
+        *,
+        group: bool = False,
+        opens: bool = True,
+        merge: Callable[[Any, list[Any]], list[Any]] | None = None,
+        item: object = None,
+    ) -> T:
         """Run ``fn(resource)`` on the thread and return its result (or raise its error).
 
         ``group``: ``fn`` may share a transaction with other calls (see the module's doc).
         ``opens``: open the resource first if needed; when false, ``fn`` gets ``None``.
+        ``merge``, ``item`` (with ``group``): ``merge(resource, items)`` does for several such
+        calls next to each other in a group what their ``fn`` would do one by one, and returns
+        their results in order; ``fn(resource)`` must equal ``merge(resource, [item])[0]``.
 
         The calls made in one pass of the Trio scheduler reach the thread together (one wake-up
         of the thread, by the flusher task in the next pass), so they can share a transaction.
         """
-        call: _Call[T] = _Call(fn, group, opens)
+        call: _Call[T] = _Call(fn, group, opens, merge, item)
         if self._thread is None:
             self._queue = queue.SimpleQueue()
             self._thread = threading.Thread(
@@ -236,7 +258,7 @@ class Writer:
         conn = self._connection(resource)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            results = [call.fn(resource) for call in batch]
+            results = _run_merged(batch, resource)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -263,3 +285,27 @@ class Writer:
     def _send(token: trio.lowlevel.TrioToken, calls: list[_Call[Any]]) -> None:
         with contextlib.suppress(trio.RunFinishedError):  # the callers' run ended meanwhile
             token.run_sync_soon(_wake, calls)
+
+
+def _run_merged(batch: list[_Call[Any]], resource: Any) -> list[Any]:
+    """The results of ``batch``'s calls, each run of calls with the same ``merge`` as one."""
+    results: list[Any] = []
+    i, n = 0, len(batch)
+    while i < n:
+        call = batch[i]
+        merge = call.merge
+        j = i + 1
+        if merge is not None:
+            while j < n and batch[j].merge is merge:
+                j += 1
+        if j - i > 1:
+            assert merge is not None
+            merged = merge(resource, [c.item for c in batch[i:j]])
+            if len(merged) != j - i:  # pragma: no cover - a broken merge function
+                msg = f"{merge!r} returned {len(merged)} results for {j - i} calls"
+                raise RuntimeError(msg)
+            results.extend(merged)
+        else:
+            results.append(call.fn(resource))
+        i = j
+    return results

@@ -1,8 +1,12 @@
 """A job host on PostgreSQL for the process tests: ``python _pg_host.py URL SCHEMA LOG [options]``.
 
 Every job ``noop(n)`` appends ``done n`` to LOG; the recurring ``tick`` (with ``--cron``, every
-second) appends ``tick <job id>``; with ``--singleton`` a `ClusterSingleton` child (lease 3 s)
-writes beats to the table ``singleton_beats``. With ``--until-idle`` the host exits once no job is pending;
+second; ``--cron-skip``: the same with ``Misfire.SKIP``) appends ``tick <job id>``; with
+``--singleton`` a `ClusterSingleton` child (lease 3 s) writes beats to the table
+``singleton_beats`` and ``beat <time>`` lines to LOG. ``--clock-offset SECONDS`` is the test hook
+for clock skew: it shifts this process's wall clock (``time.time`` and ``time.time_ns``) by that
+many seconds before anything runs, as if the host's clock were wrong by that much (its monotonic
+clock is left alone). With ``--until-idle`` the host exits once no job is pending;
 otherwise it runs until killed. The lease is 10 s (``PG_HOST_LEASE``): long enough that a host
 starved of CPU on a loaded machine keeps its leases, short enough that a killed host's jobs come
 back within the test.
@@ -11,8 +15,10 @@ back within the test.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import time
 
 import psycopg
 import trio
@@ -53,8 +59,10 @@ async def tick() -> None:
 
 
 class Beater(BackgroundService):
-    """The singleton child: writes ``(pid, database time)`` rows to ``singleton_beats`` every
-    50 ms, so that a test sees when and where it ran."""
+    """The singleton child: every 50 ms, appends ``beat <wall time>`` to LOG and inserts
+    ``(pid, wall time)`` into ``singleton_beats``, so that a test sees when and where it ran.
+    The time is taken when the child beats, so an insert that lands late (held up by a
+    partition) still says when the child acted; the log needs no network at all."""
 
     def __init__(self, url: str, schema: str) -> None:
         super().__init__()
@@ -62,14 +70,25 @@ class Beater(BackgroundService):
 
     async def execute(self) -> None:
         conn = await trio.to_thread.run_sync(lambda: psycopg.connect(self.url, autocommit=True))
-        try:
-            while True:
+        send, receive = trio.open_memory_channel[float](math.inf)
+
+        async def write() -> None:  # apart from the beats: a hung write stops no local beat
+            async for at in receive:
                 await trio.to_thread.run_sync(
                     conn.execute,
-                    f"INSERT INTO {self.schema}.singleton_beats VALUES "
-                    f"({os.getpid()}, extract(epoch FROM clock_timestamp()))",
+                    f"INSERT INTO {self.schema}.singleton_beats VALUES (%s, %s)",
+                    (os.getpid(), at),
+                    abandon_on_cancel=True,  # stopped at once even if the write hangs
                 )
-                await trio.sleep(0.05)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(write)
+                while True:
+                    at = time.time()
+                    log(f"beat {at!r}")
+                    send.send_nowait(at)
+                    await trio.sleep(0.05)
         finally:
             conn.close()
 
@@ -90,9 +109,10 @@ PENDING = (JobState.SCHEDULED, JobState.ENQUEUED, JobState.RUNNING, JobState.RET
 
 async def main(url: str, schema: str, argv: list[str]) -> None:
     recurring = []
-    if "--cron" in argv:
+    if "--cron" in argv or "--cron-skip" in argv:
+        misfire = Misfire.SKIP if "--cron-skip" in argv else Misfire.RUN_ALL
         recurring.append(
-            Recurring(name="tick", job="tick", cron="* * * * * *", misfire=Misfire.RUN_ALL, overlap=True)
+            Recurring(name="tick", job="tick", cron="* * * * * *", misfire=misfire, overlap=True)
         )
     store = PostgresStore(url, schema=schema, heartbeat=0.5)
     jobs = JobSystem(
@@ -120,7 +140,16 @@ async def main(url: str, schema: str, argv: list[str]) -> None:
             await trio.sleep(0.1)
 
 
+def shift_wall_clock(offset: float) -> None:
+    """The ``--clock-offset`` hook: this process's wall clock reads ``offset`` seconds off."""
+    real, real_ns = time.time, time.time_ns
+    time.time = lambda: real() + offset  # type: ignore[assignment]
+    time.time_ns = lambda: real_ns() + int(offset * 1e9)  # type: ignore[assignment]
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     LOG = sys.argv[3]
+    if "--clock-offset" in sys.argv:
+        shift_wall_clock(float(sys.argv[sys.argv.index("--clock-offset") + 1]))
     trio.run(main, sys.argv[1], sys.argv[2], sys.argv[4:])

@@ -61,3 +61,7 @@ def test_cli_migrates_then_operates_jobs_in_a_postgres_store(
     assert main(["queues", "resume", "mail", "--store", pg_store_url]) == 0
     assert main(["jobs", "list", "--store", pg_store_url]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "0 shown; in the store: 0 (none)"
+    assert main(["schedules", "list", "--store", pg_store_url]) == 0
+    assert "no schedule is recorded in this store" in capsys.readouterr().out
+    assert main(["schedules", "show", "nightly", "--store", pg_store_url]) == 1
+    assert "no recurring schedule named 'nightly'" in capsys.readouterr().err

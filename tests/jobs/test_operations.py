@@ -24,6 +24,7 @@ from supervisors.jobs import (
     ScheduleNotFoundError,
     SQLiteStore,
     TrioWallClock,
+    current_job,
 )
 
 Running = Callable[[JobSystem], AbstractAsyncContextManager[Tree]]
@@ -70,6 +71,35 @@ async def test_cancel_of_a_job_running_here_cancels_its_run_at_once(
     assert job.state is JobState.CANCELLED
     assert job.attempt == 1
     assert [e.error.split(":")[0] for e in job.errors] == ["cancelled"]
+
+
+async def test_a_run_that_returns_as_it_is_cancelled_succeeds_and_the_next_job_runs(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """A run cancelled here that returns before its next checkpoint has succeeded; the worker
+    (the queue's only one) runs the next job normally, not cancelled with the previous one."""
+    seen: list[str] = []
+    reg = JobRegistry()
+    jobs = JobSystem(
+        store=InMemoryStore(), registry=reg, clock=wall, queues={"default": 1},
+        lease=1e6, heartbeat=1e5, timeout=None,
+    )  # fmt: skip
+
+    @reg.job()
+    async def cancels_itself() -> None:
+        assert await jobs.cancel(current_job().id) is JobState.RUNNING
+        seen.append("returned")
+
+    @reg.job()
+    async def after() -> None:
+        await trio.sleep(1)
+        seen.append("after")
+
+    async with running(jobs):
+        first = await jobs.wait_finished(await jobs.enqueue("cancels_itself"))
+        second = await jobs.wait_finished(await jobs.enqueue("after"))
+    assert seen == ["returned", "after"]
+    assert (first.state, second.state) == (JobState.SUCCEEDED, JobState.SUCCEEDED)
 
 
 async def test_cancel_requested_elsewhere_is_seen_at_the_next_heartbeat(

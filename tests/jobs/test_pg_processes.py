@@ -34,12 +34,17 @@ class Hosts:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, *extra: str) -> int:
+        return self.start_in([], PG_URL, *extra)
+
+    def start_in(self, prefix: list[str], url: str, *extra: str) -> int:
+        """Start a host whose command line is prefixed by ``prefix`` (e.g. ``ip netns exec``),
+        on the database at ``url``; return its index."""
         i = len(self.procs)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with (self.tmp / f"host{i}.err").open("ab") as err:
             self.procs.append(
                 subprocess.Popen(
-                    [sys.executable, str(HOST), PG_URL, self.schema, str(self.log(i)), *extra],
+                    [*prefix, sys.executable, str(HOST), url, self.schema, str(self.log(i)), *extra],
                     env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
                 )
             )  # fmt: skip
@@ -185,6 +190,9 @@ def test_connections_cut_by_the_server_lose_and_double_nothing(hosts: Hosts) -> 
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         f"WHERE application_name = '{app}'"
     )
+    # Both hosts started (a cut during a host's start fails its start: `open` does not retry).
+    wait_for(lambda: all(hosts.log(i).exists() and "host started" in hosts.log(i).read_text()
+                         for i in range(2)), 120, "both hosts started")  # fmt: skip
     wait_for(lambda: len(hosts.done()) >= 300, 120, "jobs running")
     assert query(kill)[0][0] > 0
     # A host may not have written its log yet (the other ran the first jobs): count 0 then.
@@ -247,3 +255,29 @@ def test_the_singleton_fails_over_within_a_lease_after_kill_9_and_never_runs_twi
         after = [a for p, a in rows if p != victim and a > last]
         assert after
         assert min(after) - last < 3.0 + 0.2 + 2.0  # lease + retry + start slack
+
+
+def test_hosts_with_clocks_minutes_apart_neither_skip_nor_double_an_occurrence(
+    hosts: Hosts,
+) -> None:
+    """Three hosts whose wall clocks are 2 minutes behind, right, and 2.5 minutes ahead fire a
+    every-second schedule that skips missed occurrences: since every due check reads the
+    database's clock, each fire time is enqueued once, consecutive, none skipped, none early
+    (created at or after its fire time by the database's clock), and each runs once."""
+    for offset in ("-120", "0", "150"):
+        hosts.start("--cron-skip", "--clock-offset", offset)
+    q = f"SELECT count(*) FROM {hosts.schema}.jobs WHERE schedule = 'tick' AND state = 'succeeded'"
+    wait_for(lambda: _safe_count(q) >= 8, 120, "eight occurrences ran")
+    (db_now,) = query("SELECT extract(epoch FROM clock_timestamp())::float8")[0]
+    hosts.kill_all()
+    rows = [(float(str(f)), float(str(c))) for f, c in query(
+        f"SELECT fire_time, created_at FROM {hosts.schema}.jobs WHERE schedule = 'tick' "
+        "ORDER BY fire_time"
+    )]  # fmt: skip
+    fires = [f for f, _ in rows]
+    assert len(fires) == len(set(fires)) >= 8
+    assert all(b - a == 1.0 for a, b in itertools.pairwise(fires))  # none skipped
+    assert fires[-1] <= float(str(db_now)) + 1.0  # none fired ahead by a fast clock
+    assert all(created >= fire - 0.5 for fire, created in rows)  # none early (half a round trip)
+    ticks = collections.Counter(x.split()[1] for x in hosts.lines() if x.startswith("tick"))
+    assert set(ticks.values()) == {1}

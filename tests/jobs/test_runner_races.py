@@ -64,3 +64,45 @@ async def test_a_renewal_racing_the_record_of_an_outcome_does_not_report_a_lost_
             job = await jobs.wait_finished(job_id)
     assert job.state is JobState.SUCCEEDED
     assert [r.getMessage() for r in caplog.records if "lost its lease" in r.getMessage()] == []
+
+
+async def test_a_wake_up_that_arrives_while_outcomes_are_recorded_is_not_lost(
+    autojump_clock: trio.testing.MockClock, wall: TrioWallClock
+) -> None:
+    """A job made ready (here: retried) while the runner records an outcome, and just before it
+    records another one, is still claimed: the wake-up is not absorbed by a round that only
+    records outcomes (a store nobody else writes to is never polled, so it would wait for ever)."""
+    reg = JobRegistry()
+    finish, fail = trio.Event(), trio.Event()
+
+    @reg.job(max_attempts=1)
+    async def boom() -> None:
+        raise ValueError("boom")
+
+    @reg.job()
+    async def ok() -> None:
+        await finish.wait()
+
+    @reg.job(max_attempts=1)
+    async def bad() -> None:
+        await fail.wait()
+        raise ValueError("bad")
+
+    store = GatedStore()
+    jobs = JobSystem(store=store, registry=reg, clock=wall)
+    async with open_tree(Supervisor(name="app", children=[jobs.child_spec()])):
+        dead = await jobs.enqueue("boom")
+        assert (await jobs.wait_finished(dead)).state is JobState.DEAD
+        from supervisors.jobs import JobRequest
+
+        await jobs.enqueue_many([JobRequest(job="ok"), JobRequest(job="bad")])
+        await trio.testing.wait_all_tasks_blocked()
+        finish.set()
+        await store.held.wait()  # the success is being recorded
+        fail.set()
+        await trio.testing.wait_all_tasks_blocked()  # the failure waits for the next round
+        await jobs.retry(dead)
+        store.gate.set()
+        with trio.fail_after(600):
+            job = await jobs.wait_finished(dead)
+    assert (job.state, job.attempt) == (JobState.DEAD, 2)

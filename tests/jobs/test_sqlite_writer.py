@@ -257,3 +257,69 @@ def test_one_writer_serves_several_trio_runs_one_after_the_other(db: Path) -> No
     conn = sqlite3.connect(db)
     assert [n for (n,) in conn.execute("SELECT n FROM t ORDER BY n")] == [1, 2, 3, 4, 5, 6]
     conn.close()
+
+
+async def test_calls_with_the_same_merge_function_run_as_one_call(db: Path) -> None:
+    """Grouped calls next to each other that name one ``merge`` run as one call of it over their
+    items, in order, and each caller gets its own result; a call without it runs alone."""
+    writer = make_writer(db)
+    merged: list[list[int]] = []
+
+    def merge(conn: sqlite3.Connection, items: list[int]) -> list[int]:
+        merged.append(list(items))
+        conn.executemany("INSERT INTO t (n) VALUES (?)", [(n,) for n in items])
+        return [n * 10 for n in items]
+
+    results: dict[int, int] = {}
+
+    async def call(n: int) -> None:
+        results[n] = await writer.call(lambda conn: merge(conn, [n])[0], group=True, merge=merge, item=n)
+
+    async with trio.open_nursery() as nursery:
+        release = await hold(writer, nursery)
+        for n in range(4):
+            nursery.start_soon(call, n)
+            await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert results == {0: 0, 1: 10, 2: 20, 3: 30}
+    assert merged == [[0, 1, 2, 3]]
+    assert rows(db) == [0, 1, 2, 3]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_enqueuers_waiting_together_each_get_the_id_of_their_own_job(tmp_path: Path) -> None:
+    """Concurrent enqueues on a SQLite file (merged into one insert where they can be) return
+    each caller the id of the job it enqueued, unique jobs included."""
+    reg = JobRegistry()
+
+    @reg.job()
+    async def echo(n: int) -> None:
+        await trio.lowlevel.checkpoint()
+
+    @reg.job(unique=True)
+    async def once(n: int) -> None:
+        await trio.lowlevel.checkpoint()
+
+    jobs = JobSystem(store=SQLiteStore(tmp_path / "j.db"), registry=reg)
+    got: dict[int, int] = {}
+
+    async def enqueue(n: int) -> None:
+        if n % 5 == 0:
+            got[n] = await jobs.enqueue("once", n % 2)
+        else:
+            got[n] = await jobs.enqueue("echo", n)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(60):
+            nursery.start_soon(enqueue, n)
+    try:
+        for n, job_id in got.items():
+            job = await jobs.get(job_id)
+            if n % 5 == 0:
+                assert (job.name, job.args) == ("once", n % 2)
+            else:
+                assert (job.name, job.args) == ("echo", n)
+        assert len(set(got.values())) == 48 + 2  # the unique jobs: one per argument
+        assert (await jobs.counts()).total == 50
+    finally:
+        await jobs.store.aclose()

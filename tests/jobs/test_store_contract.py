@@ -22,6 +22,7 @@ from supervisors.jobs import (
     Store,
 )
 from supervisors.jobs._lifecycle import TRANSITIONS, Op
+from supervisors.jobs._reports import FireOutcome, ProgressReport
 
 T0 = 1_700_000_000.0
 LEASE = 30.0
@@ -220,6 +221,26 @@ async def test_settle_refuses_jobs_leased_to_someone_else(any_store: Store) -> N
     settled = await any_store.settle(owner="b", now=T0, succeeded=[(job_id, 1)])
     assert settled.refused == {job_id}
     assert await state(any_store, job_id) is JobState.RUNNING
+
+
+async def test_a_batch_of_successes_refuses_exactly_the_tokens_not_held(any_store: Store) -> None:
+    """Several successes recorded at once: each is fenced on its own (owner and attempt); the
+    held ones succeed, the others are refused and left as they were."""
+    ids = await any_store.insert([new() for _ in range(5)], now=T0)
+    mine = await any_store.claim("default", 3, owner="a", now=T0, lease_until=T0 + LEASE)
+    theirs = await any_store.claim("default", 2, owner="b", now=T0, lease_until=T0 + LEASE)
+    stale = (mine[2].id, mine[2].attempt + 1)
+    tokens = [mine[0].token, mine[1].token, stale, theirs[0].token]
+    settled = await any_store.settle(owner="a", now=T0 + 1, succeeded=tokens)
+    assert settled.refused == {mine[2].id, theirs[0].id}
+    assert [await state(any_store, job_id) for job_id in ids] == [
+        JobState.SUCCEEDED, JobState.SUCCEEDED, JobState.RUNNING, JobState.RUNNING,
+        JobState.RUNNING,
+    ]  # fmt: skip
+    job = await any_store.get(ids[0])
+    assert job is not None
+    assert job.finished_at is not None
+    assert job.finished_at.timestamp() == T0 + 1
 
 
 async def test_a_stale_token_is_refused_after_the_job_was_claimed_again(any_store: Store) -> None:
@@ -784,3 +805,192 @@ async def test_concurrency_key_limits_running_jobs_with_the_key(any_store: Store
     await any_store.settle(owner="a", now=T0, succeeded=[(u1, 1)])
     assert await claim(any_store) == [u1b]
     assert await state(any_store, u1c) is JobState.ENQUEUED
+
+
+# --- progress and log of attempts; the fire ledger of schedules ------------------------------------
+
+
+def report(job_id: int, attempt: int = 1, *, version: int = 1, fraction: float | None = 0.5,
+           message: str = "", lines: tuple[tuple[int, float, str], ...] = (),
+           dropped: int = 0) -> ProgressReport:  # fmt: skip
+    return ProgressReport(job_id, attempt, version, fraction, message, lines, dropped)
+
+
+async def test_report_keeps_progress_and_lines_per_attempt(any_store: Store) -> None:
+    """A running attempt's progress and log lines are stored under its attempt; the latest
+    version of the progress wins, lines accumulate in order, a line sent twice is kept once."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    first = report(job_id, fraction=0.25, message="a", lines=((0, T0, "one"), (1, T0 + 1, "two")))
+    assert await any_store.report([first], owner="a", now=T0 + 1) == frozenset()
+    later = report(job_id, version=3, fraction=0.75, message="c", lines=((2, T0 + 2, "three"),))
+    older = report(job_id, version=2, fraction=0.5, message="b", lines=((1, T0 + 1, "two"),))
+    await any_store.report([later], owner="a", now=T0 + 3)
+    await any_store.report([older], owner="a", now=T0 + 4)  # arrives late: progress stays
+    (seen,) = await any_store.progress(job_id)
+    assert (seen.attempt, seen.fraction, seen.message, seen.dropped) == (1, 0.75, "c", 0)
+    assert [line.text for line in seen.lines] == ["one", "two", "three"]
+    assert seen.lines[0].at.timestamp() == T0
+
+
+async def test_report_is_fenced_by_the_attempt_and_owner(any_store: Store) -> None:
+    """A report with a stale token (another owner, an old attempt, a finished job) is refused
+    and stores nothing; the new attempt's reports are kept apart from the old one's."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.report([report(job_id, message="first run")], owner="a", now=T0)
+    assert await any_store.report([report(job_id)], owner="b", now=T0) == {job_id}
+    await any_store.requeue_expired(now=T0 + LEASE + 1)
+    await claim(any_store, owner="b")
+    stale = report(job_id, version=9, message="stale")
+    assert await any_store.report([stale], owner="a", now=T0) == {job_id}
+    assert await any_store.report([report(job_id, 2, message="second")], owner="b", now=T0) == set()
+    await any_store.settle(owner="b", now=T0, succeeded=[(job_id, 2)])
+    assert await any_store.report([report(job_id, 2, version=5)], owner="b", now=T0) == {job_id}
+    progress = await any_store.progress(job_id)
+    assert [(p.attempt, p.message) for p in progress] == [(1, "first run"), (2, "second")]
+
+
+async def test_report_keeps_the_count_of_dropped_lines(any_store: Store) -> None:
+    """The number of lines dropped over the cap is stored with the attempt's progress."""
+    (job_id,) = await any_store.insert([new()], now=T0)
+    await claim(any_store)
+    await any_store.report([report(job_id, fraction=None, dropped=7)], owner="a", now=T0)
+    (seen,) = await any_store.progress(job_id)
+    assert (seen.fraction, seen.dropped) == (None, 7)
+
+
+async def test_progress_goes_with_its_job(any_store: Store) -> None:
+    """Deleting or pruning a job deletes its progress and log; an unknown job raises."""
+    kept, pruned = await any_store.insert([new(), new()], now=T0)
+    await claim(any_store)
+    line = ((0, T0, "x"),)
+    await any_store.report([report(kept, lines=line), report(pruned, lines=line)], owner="a", now=T0)
+    await any_store.settle(owner="a", now=T0, succeeded=[(kept, 1), (pruned, 1)])
+    assert await any_store.prune(state=JobState.SUCCEEDED, before=T0 + 1, limit=1) == 1
+    await any_store.delete(pruned, now=T0)
+    for job_id in (kept, pruned):
+        with pytest.raises(JobNotFoundError):
+            await any_store.progress(job_id)
+    (other,) = await any_store.insert([new()], now=T0)
+    assert await any_store.progress(other) == []
+
+
+def _occurrences(*times: float) -> list[NewJob]:
+    return [new(schedule="s", fire_time=t) for t in times]
+
+
+async def _outcomes(store: Store) -> list[tuple[float, FireOutcome, int | None]]:
+    entries = await store.ledger("s", limit=50)
+    return [(e.fire_time.timestamp(), e.outcome, e.job_id) for e in reversed(entries)]
+
+
+async def test_the_ledger_records_fired_and_missed_occurrences(any_store: Store) -> None:
+    """Each occurrence fired gets a FIRED entry with its job; each noted fire time without a job
+    a MISSED entry with the note as its reason; oldest first, by the recording host."""
+    ids = await any_store.fire(
+        "s", expected=None, cursor=T0 + 3, jobs=_occurrences(T0 + 3), exclusive=False, now=T0 + 3,
+        owner="host-a", notes={T0 + 1: "it came due while no scheduler was running", T0 + 2: "x"},
+    )  # fmt: skip
+    assert ids is not None
+    assert await _outcomes(any_store) == [
+        (T0 + 1, FireOutcome.MISSED, None), (T0 + 2, FireOutcome.MISSED, None),
+        (T0 + 3, FireOutcome.FIRED, ids[0]),
+    ]  # fmt: skip
+    newest = (await any_store.ledger("s", limit=3))[-1]
+    assert (newest.reason, newest.host) == ("it came due while no scheduler was running", "host-a")
+
+
+async def test_the_ledger_records_skips_for_overlap_and_pause(any_store: Store) -> None:
+    """An occurrence blocked by an unfinished run is SKIPPED naming that run; one of a paused
+    schedule is SKIPPED as paused; a held occurrence records nothing."""
+    spec = ScheduleSettings(name="s", job="noop", queue="default", args="null", max_attempts=1)
+    await any_store.define_schedules([spec])
+    (first,) = await any_store.fire(
+        "s", expected=None, cursor=T0 + 1, jobs=_occurrences(T0 + 1), exclusive=True, now=T0
+    ) or [0]
+    await any_store.fire("s", expected=T0 + 1, cursor=T0 + 2, jobs=_occurrences(T0 + 2), exclusive=True, now=T0)
+    await any_store.fire(
+        "s", expected=T0 + 2, cursor=T0 + 3, jobs=_occurrences(T0 + 3), exclusive=True, now=T0, hold=True
+    )  # fmt: skip
+    await any_store.pause_schedule("s", paused=True)
+    await any_store.fire("s", expected=T0 + 2, cursor=T0 + 4, jobs=_occurrences(T0 + 4), exclusive=False, now=T0)
+    assert await _outcomes(any_store) == [
+        (T0 + 1, FireOutcome.FIRED, first), (T0 + 2, FireOutcome.SKIPPED, first),
+        (T0 + 4, FireOutcome.SKIPPED, None),
+    ]  # fmt: skip
+    entries = await any_store.ledger("s")
+    assert "paused" in entries[0].reason
+    assert f"job {first} of this schedule is still unfinished" in entries[1].reason
+
+
+async def test_the_ledger_records_deduplicated_occurrences(any_store: Store) -> None:
+    """A host whose compare-and-set lost records DEDUPLICATED for the occurrences the winner
+    enqueued, naming the winner's job; so does an occurrence whose job exists already."""
+    (won,) = await any_store.fire(
+        "s", expected=None, cursor=T0 + 1, jobs=_occurrences(T0 + 1), exclusive=False, now=T0,
+        owner="host-a",
+    ) or [0]  # fmt: skip
+    lost = await any_store.fire(
+        "s", expected=None, cursor=T0 + 1, jobs=_occurrences(T0 + 1), exclusive=False, now=T0,
+        owner="host-b",
+    )  # fmt: skip
+    assert lost is None
+    await any_store.fire("s", expected=T0 + 1, cursor=T0 + 1, jobs=_occurrences(T0 + 1), exclusive=False, now=T0)
+    assert await _outcomes(any_store) == [
+        (T0 + 1, FireOutcome.FIRED, won), (T0 + 1, FireOutcome.DEDUPLICATED, won),
+        (T0 + 1, FireOutcome.DEDUPLICATED, won),
+    ]  # fmt: skip
+    assert (await any_store.ledger("s"))[1].host == "host-b"
+
+
+async def test_a_trigger_is_in_the_ledger_and_the_ledger_of_an_unknown_schedule_raises(
+    any_store: Store,
+) -> None:
+    """A run triggered by hand is a FIRED entry saying so; an unrecorded schedule raises."""
+    spec = ScheduleSettings(name="s", job="noop", queue="default", args="null", max_attempts=1)
+    await any_store.define_schedules([spec])
+    assert await any_store.ledger("s") == []
+    job_id, _queue = await any_store.trigger("s", now=T0, owner="client")
+    (entry,) = await any_store.ledger("s")
+    assert (entry.outcome, entry.job_id, entry.host) == (FireOutcome.FIRED, job_id, "client")
+    assert "triggered by hand" in entry.reason
+    with pytest.raises(ScheduleNotFoundError, match="'nope'"):
+        await any_store.ledger("nope")
+
+
+async def test_trim_ledger_keeps_the_newest_entries_of_each_schedule(any_store: Store) -> None:
+    """Retention keeps the newest ``keep`` entries per schedule."""
+    for i in range(5):
+        await any_store.fire(
+            "s", expected=None if i == 0 else T0 + i - 1, cursor=T0 + i,
+            jobs=_occurrences(T0 + i), exclusive=False, now=T0,
+        )  # fmt: skip
+    await any_store.fire("t", expected=None, cursor=T0, jobs=[new(schedule="t", fire_time=T0)],
+                         exclusive=False, now=T0)  # fmt: skip
+    assert await any_store.trim_ledger(keep=2) == 3
+    assert [t for t, _, _ in await _outcomes(any_store)] == [T0 + 3, T0 + 4]
+    assert len(await any_store.ledger("t")) == 1
+
+
+async def test_schedules_lists_policies_next_and_last_runs(any_store: Store) -> None:
+    """Recorded schedules come with their cron, time zone, policies in words, the next
+    occurrence, the latest ledger entry and the state of the last run's job."""
+    spec = ScheduleSettings(
+        name="s", job="noop", queue="default", args="null", max_attempts=1,
+        cron="0 * * * *", tz="Europe/Paris", misfire="skip", misfire_grace=30.0, overlap=False,
+    )  # fmt: skip
+    await any_store.define_schedules([spec])
+    (job_id,) = await any_store.fire(
+        "s", expected=None, cursor=T0, jobs=_occurrences(T0), exclusive=True, now=T0
+    ) or [0]
+    (info,) = await any_store.schedules(now=T0 + 1)
+    assert (info.name, info.cron, info.tz, info.paused) == ("s", "0 * * * *", "Europe/Paris", False)
+    assert info.next_run is not None
+    assert info.next_run.timestamp() == (T0 // 3600 + 1) * 3600
+    assert info.last_run is not None
+    assert (info.last_run.job_id, info.last_run_state) == (job_id, JobState.ENQUEUED)
+    assert "skip" in info.catch_up_policy
+    assert "30 s" in info.catch_up_policy
+    assert "skipped while a previous run is unfinished" in info.overlap_policy
+    assert "clocks go back" in info.dst_policy

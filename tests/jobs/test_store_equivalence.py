@@ -19,6 +19,7 @@ from supervisors.jobs import (
     JobError,
     JobState,
     NewJob,
+    ProgressReport,
     SQLiteStore,
     Store,
     Success,
@@ -54,6 +55,8 @@ settle = st.tuples(
     st.integers(0, 5),
 )
 renew = st.tuples(st.just("renew"), st.integers(0, 5))
+# A progress report by whoever claimed the job (fenced as a renewal is).
+report = st.tuples(st.just("report"), st.sampled_from([0.0, 0.5, 1.0]), st.integers(0, 5))
 other = st.one_of(
     st.tuples(st.just("stall"), st.sampled_from([1.0, 10.0, 40.0])),  # time passes, no renewal
     st.tuples(st.just("promote")),
@@ -69,7 +72,7 @@ other = st.one_of(
     st.tuples(st.just("rate"), st.sampled_from(["a", "b"]), st.sampled_from([None, 1, 2])),
 )
 operations = st.lists(
-    st.one_of(insert, claim, settle, settle, renew, other), min_size=5, max_size=40
+    st.one_of(insert, claim, settle, settle, renew, report, other), min_size=5, max_size=40
 )
 
 # The lifecycle operations each step may perform (what the transition table is checked against).
@@ -81,6 +84,7 @@ MAY_DO: dict[str, set[Op]] = {
     "settle": {Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST, Op.CANCEL_END}
     | _RESOLVE,
     "renew": {Op.RENEW},
+    "report": set(),
     "stall": set(),
     "promote": {Op.PROMOTE},
     "expire": {Op.EXPIRE, Op.EXPIRE_LAST, Op.CANCEL_END} | _RESOLVE,
@@ -109,6 +113,7 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
     now = T0
     out: list[object] = []
     claims: list[tuple[int, int, str]] = []  # (job id, attempt, owner), every claim so far
+    reports = 0
     known: dict[int, Job] = {}
     for op in ops:
         kind = str(op[0])
@@ -148,11 +153,21 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                     and j.concurrency_key is None
                 ]  # fmt: skip
                 assert all(p <= lowest for p in waiting)
-        elif kind in ("settle", "renew") and claims:
+        elif kind in ("settle", "renew", "report") and claims:
             index = int(op[-1])  # type: ignore[call-overload]
             token = claims[-1 - index % len(claims)]
             job_id, attempt, owner = token
-            if kind == "renew":
+            if kind == "report":
+                reports += 1
+                fraction = float(op[1])  # type: ignore[arg-type]
+                sent = ProgressReport(job_id, attempt, reports, fraction, "m", ((reports, now, "l"),), 0)
+                refused = await store.report([sent], owner=owner, now=now)
+                if not refused:  # stored under its attempt, readable at once
+                    kept = {p.attempt: p for p in await store.progress(job_id)}
+                    assert kept[attempt].fraction == fraction
+                    assert kept[attempt].lines[-1].at.timestamp() == now
+                    out.append([(p.attempt, p.fraction, len(p.lines)) for p in kept.values()])
+            elif kind == "renew":
                 refused = await store.renew([(job_id, attempt)], owner=owner, lease_until=now + LEASE)
             elif op[1] == "ok":
                 ok = Success(job_id, attempt, f'{{"attempt":{attempt}}}')
@@ -298,7 +313,7 @@ def test_every_sequence_gives_the_same_results_on_postgres(
             def empty(db: Any) -> None:
                 db.conn.execute(
                     "TRUNCATE jobs, job_errors, schedules, paused_queues, schedule_definitions, "
-                    "queue_limits, queue_claims "
+                    "queue_limits, queue_claims, job_progress, job_log, schedule_ledger "
                     "RESTART IDENTITY"
                 )
 

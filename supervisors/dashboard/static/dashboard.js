@@ -28,8 +28,13 @@
   var source = new EventSource("/events");
   source.addEventListener("hello", function () { if (status) status.textContent = "live"; });
   source.addEventListener("tree", function () { if (live === "tree") refresh("tree"); });
-  source.addEventListener("jobs", function () { if (live === "jobs") refresh("jobs"); });
-  source.addEventListener("tick", function () { if (live === "tree") refresh("tree"); if (live === "jobs") refresh("jobs"); });
+  source.addEventListener("jobs", function () { if (live === "jobs") refresh("jobs"); if (live === "job") refresh("progress"); });
+  // A job page follows the progress of a running job: its reports are written every progress_interval.
+  source.addEventListener("tick", function () {
+    if (live === "tree") refresh("tree");
+    if (live === "jobs") refresh("jobs");
+    if (live === "job") refresh("progress");
+  });
   source.addEventListener("shutdown", function () { if (status) status.textContent = "host stopping"; source.close(); });
   source.onerror = function () { if (status) status.textContent = "reconnecting…"; };
 })();
