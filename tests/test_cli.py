@@ -369,6 +369,37 @@ def test_jobs_enqueue_prints_the_new_id_and_stores_the_json_args(
     assert (job.name, job.args, job.queue, job.state) == ("send", {"n": 7}, "mail", JobState.ENQUEUED)
 
 
+def test_jobs_enqueue_after_an_id_enqueues_a_continuation_that_awaits_that_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`jobs enqueue NAME --after ID --on any`: prints the id; the job awaits ID, as `continue_with` does."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    code, out, _ = cli(capsys, "jobs", "enqueue", "report", "--after", "1", "--on", "any", "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert out.strip() == "2"
+    with JobClient(db) as client:
+        job, parent = client.get(2), client.get(1)
+    assert (job.name, job.state, job.parent_id, job.continue_on) == ("report", JobState.AWAITING, 1, ContinueOn.ANY)
+    assert parent.continuations == (2,)
+
+
+def test_jobs_enqueue_refuses_an_unknown_parent_and_on_without_after(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--after 99` (no such job) and `--on` alone: one line each; nothing enqueued."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    code, _, err = cli(capsys, "jobs", "enqueue", "report", "--after", "99", "--store", f"sqlite:///{db}")
+    assert code == 1
+    assert "99" in err and "Traceback" not in err
+    code, _, err = cli(capsys, "jobs", "enqueue", "report", "--on", "failure", "--store", f"sqlite:///{db}")
+    assert code == 1
+    assert "--on needs --after ID" in err
+    with JobClient(db) as client:
+        assert client.counts().total == 1
+
+
 def test_jobs_enqueue_refuses_args_that_are_not_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--args {bad`: one line saying the JSON is invalid; nothing enqueued."""
     db = tmp_path / "j.db"

@@ -17,6 +17,7 @@ from ._common import CommandError, parse_store_url, redact
 if TYPE_CHECKING:
     from ..jobs import (
         AttemptProgress,
+        ContinueOn,
         Job,
         JobCounts,
         JobPage,
@@ -44,6 +45,9 @@ class JobsBackend(Protocol):
     def retry(self, job_id: int, *, attempts: int = 1) -> None: ...
     def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
                 unique_key: str | None = None, max_attempts: int | None = None) -> int: ...
+    def continue_with(self, parent_id: int, job: str, args: object = None, *, on: ContinueOn = ...,
+                      queue: str | None = None, unique_key: str | None = None,
+                      max_attempts: int | None = None) -> int: ...
     def requeue(self, job_id: int, *, attempts: int = 1) -> None: ...
     def cancel(self, job_id: int) -> JobState: ...
     def delete(self, job_id: int) -> None: ...
@@ -105,6 +109,16 @@ class _Postgres:
         from ..jobs import JobRequest
 
         request = JobRequest(job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts)
+        with self.store.connect() as conn:
+            return self.store.enqueue_in(conn, [request])[0]
+
+    def continue_with(self, parent_id: int, job: str, args: object = None, *, on: ContinueOn | None = None,
+                      queue: str | None = None, unique_key: str | None = None,
+                      max_attempts: int | None = None) -> int:
+        from ..jobs import ContinueOn, JobRequest
+
+        request = JobRequest(job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
+                             parent=parent_id, on=on if on is not None else ContinueOn.SUCCESS)
         with self.store.connect() as conn:
             return self.store.enqueue_in(conn, [request])[0]
 
@@ -403,8 +417,18 @@ def enqueue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
     except json.JSONDecodeError as exc:
         msg = f"--args is not valid JSON ({exc}): e.g. --args '{{\"email\": \"a@example.com\"}}'"
         raise CommandError(msg) from None
-    job_id = backend.enqueue(options.name, args, queue=options.queue, unique_key=options.unique_key,
-                             max_attempts=options.max_attempts)
+    if options.after is None:
+        if options.on is not None:
+            raise CommandError("--on needs --after ID (the job this one continues)")
+        job_id = backend.enqueue(options.name, args, queue=options.queue, unique_key=options.unique_key,
+                                 max_attempts=options.max_attempts)
+    else:
+        from ..jobs import ContinueOn
+
+        job_id = backend.continue_with(
+            options.after, options.name, args, on=ContinueOn(options.on or "success"), queue=options.queue,
+            unique_key=options.unique_key, max_attempts=options.max_attempts,
+        )
     print(job_id)
     return 0
 
@@ -484,6 +508,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     enqueue.add_argument("--queue", help="default: the job's recorded queue")
     enqueue.add_argument("--unique-key")
     enqueue.add_argument("--max-attempts", type=int)
+    enqueue.add_argument("--after", metavar="ID", type=int,
+                         help="enqueue it as a continuation of job ID: it waits until that job ends")
+    enqueue.add_argument("--on", choices=["success", "failure", "any"],
+                         help="with --after: which end of job ID runs it (default: success); "
+                         "on any other end it is cancelled")
     enqueue.set_defaults(handler=_with_backend(enqueue_command))
 
 

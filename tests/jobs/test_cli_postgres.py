@@ -43,6 +43,10 @@ def test_cli_migrates_then_operates_jobs_in_a_postgres_store(
     assert capsys.readouterr().out.splitlines()[-1] == "1 shown; in the store: 1 (1 enqueued)"
     assert main(["jobs", "show", "1", "--store", pg_store_url]) == 0
     assert '  args:        {"n": 1}' in capsys.readouterr().out
+    assert main(["jobs", "enqueue", "report", "--after", "1", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.strip() == "2"
+    assert main(["jobs", "delete", "2", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.strip() == "job 2 deleted"
     assert main(["jobs", "retry", "1", "--store", pg_store_url]) == 1
     assert capsys.readouterr().err.strip() == (
         "supervisors: error: JobStateError: job 1 is enqueued; only scheduled, retrying, dead jobs can be retried"
