@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from ._model import RetryPolicy
 
 T = TypeVar("T")
+
+_OUTAGE_TAIL = 5.0
+"""Seconds after a recovery during which a lost connection counts as the tail of that outage
+(connections it broke are found one by one as they are used), not as a new outage."""
 
 logger = logging.getLogger("supervisors.jobs.postgres")
 
@@ -394,6 +399,7 @@ class PostgresStore(SQLStore):
         self._pool_lock = threading.Lock()
         self._limiter = trio.CapacityLimiter(pool_size)
         self._outage: float | None = None
+        self._recovered_at = -math.inf
         self._rng = random.Random()
 
     def __repr__(self) -> str:
@@ -458,6 +464,7 @@ class PostgresStore(SQLStore):
         psycopg = _psycopg()
         delay = 0.05
         while True:
+            started = time.monotonic()
             try:
                 result = await trio.to_thread.run_sync(self._call, fn, limiter=self._limiter)
             except psycopg.errors.DeadlockDetected:
@@ -465,16 +472,16 @@ class PostgresStore(SQLStore):
                 continue
             except _Ambiguous as exc:
                 if not ambiguous_ok:
-                    self._lost(exc)
+                    self._lost(exc, started)
                     msg = (
                         f"the connection to PostgreSQL (schema {self.schema!r}) broke while a "
                         f"write was committing, so it may or may not have committed: {exc}; "
                         "check before writing it again"
                     )
                     raise StoreError(msg) from exc
-                self._lost(exc)
+                self._lost(exc, started)
             except (psycopg.OperationalError, _pool_class_errors()) as exc:
-                self._lost(exc)
+                self._lost(exc, started)
             else:
                 if self._outage is not None:
                     logger.warning(
@@ -483,11 +490,19 @@ class PostgresStore(SQLStore):
                         time.monotonic() - self._outage,
                     )
                     self._outage = None
+                    self._recovered_at = time.monotonic()
                 return result
             await trio.sleep(delay * self._rng.uniform(0.5, 1.0))
             delay = min(delay * 2, 5.0)
 
-    def _lost(self, exc: BaseException) -> None:
+    def _lost(self, exc: BaseException, started: float) -> None:
+        if self._outage is None and (
+            started < self._recovered_at or time.monotonic() - self._recovered_at < _OUTAGE_TAIL
+        ):
+            # A call under way before the last outage ended, or a pooled connection that outage
+            # broke found soon after it: the same outage (logged once, recovered), not a new one.
+            logger.debug("PostgreSQL (schema %r): a call from before the recovery failed: %s", self.schema, exc)
+            return
         if self._outage is None:
             self._outage = time.monotonic()
             logger.error(
@@ -618,10 +633,11 @@ class PostgresStore(SQLStore):
         next_beat = -float("inf")
         await self._run(lambda db: None)  # the schema exists before anyone is told to look
         while True:
+            connected_at = time.monotonic()
             try:
                 conn = await trio.to_thread.run_sync(self.connect)
             except Exception as exc:
-                self._lost(exc)
+                self._lost(exc, connected_at)
                 if not started:
                     started = True
                     task_status.started()
@@ -646,7 +662,7 @@ class PostgresStore(SQLStore):
                     for queue in queues or ():
                         wake(queue)
             except (OSError, _psycopg().OperationalError) as exc:
-                self._lost(exc)
+                self._lost(exc, connected_at)
                 await trio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
