@@ -217,6 +217,15 @@ class Actor:
     def _accepts(cls, message_type: type) -> bool:
         return message_type in cls._handlers or cls._lookup(message_type) is not None
 
+    @classmethod
+    def _accepts_of_class(cls) -> Callable[[type], bool]:
+        """``cls._accepts``, bound once per class (a mailbox holds it: not one per actor)."""
+        bound: Callable[[type], bool] | None = cls.__dict__.get("_accepts_bound")
+        if bound is None:
+            bound = cls._accepts
+            type.__setattr__(cls, "_accepts_bound", bound)
+        return bound
+
     # -- hooks -----------------------------------------------------------------------------
 
     async def on_start(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._actor import Actor, BackgroundService, has_hook
-from ._mailbox import WAKE, Call, Mailbox, TimerMessage, fail_call, sender_mailbox
+from ._mailbox import Call, Mailbox, TimerMessage, fail_call, sender_mailbox
 from ._ref import ActorRef
 from ._timers import TimerHandle, run_timer
 
@@ -147,41 +147,39 @@ class ActorCell:
             cls._resolve_handlers()
         actor._cell = self
         self.actor = actor
-        self.mailbox.handles = cls._accepts
-        self.mailbox.accepted = cls._handlers
+        mailbox = self.mailbox
+        if mailbox.accepted is not cls._handlers:  # a new mailbox, or a factory of another class
+            mailbox.handles = cls._accepts_of_class()
+            mailbox.accepted = cls._handlers
         try:
             on_start = has_hook(actor, "on_start")
             if on_start is not None:
                 await on_start()
             task_status.started()
-            await self._serve(actor)
+            # Serving (inlined here rather than in a method of its own: one coroutine less per actor).
+            try:
+                if isinstance(actor, BackgroundService):
+                    await self._run_background(actor)
+                else:
+                    await self._loop(actor)
+            except Exception:
+                self._cancel_timers()
+                on_stop = None if self.immediate else has_hook(actor, "on_stop")
+                if on_stop is not None:
+                    await self._on_stop_after_crash(on_stop)
+                raise
+            self._cancel_timers()
+            on_stop = has_hook(actor, "on_stop")
+            if on_stop is not None and not self.immediate:
+                if self._stop_requested and self._requested_by_supervisor:
+                    await on_stop()  # the supervisor's cancel scope bounds it
+                else:
+                    await self._bounded(on_stop)
         finally:
             # Timers belong to this incarnation (also one started by on_start before it failed,
             # or by on_stop). Their queued messages go with it: the supervisor discards them
             # (Mailbox.discard_timer_messages) when it handles the end of the incarnation.
             self._cancel_timers()
-
-    async def _serve(self, actor: Actor) -> None:
-        try:
-            if isinstance(actor, BackgroundService):
-                await self._run_background(actor)
-            else:
-                await self._loop(actor)
-        except Exception:
-            self._cancel_timers()
-            if not self.immediate:
-                await self._on_stop_after_crash(actor)
-            raise
-        except BaseException:
-            self._cancel_timers()
-            raise
-        self._cancel_timers()
-        on_stop = has_hook(actor, "on_stop")
-        if on_stop is not None and not self.immediate:
-            if self._stop_requested and self._requested_by_supervisor:
-                await on_stop()  # the supervisor's cancel scope bounds it
-            else:
-                await self._bounded(on_stop)
 
     async def _bounded(self, on_stop: Callable[[], Awaitable[None]]) -> None:
         """Run on_stop after an exit of the actor's own, within the child's grace.
@@ -201,10 +199,7 @@ class ActorCell:
                 "its supervisor handles the exit now", self.path, self.grace
             )
 
-    async def _on_stop_after_crash(self, actor: Actor) -> None:
-        on_stop = has_hook(actor, "on_stop")
-        if on_stop is None:
-            return
+    async def _on_stop_after_crash(self, on_stop: Callable[[], Awaitable[None]]) -> None:
         try:
             await self._bounded(on_stop)
         except Exception:
@@ -212,30 +207,30 @@ class ActorCell:
 
     async def _loop(self, actor: Actor) -> None:
         mailbox = self.mailbox
-        receive = mailbox.receive
-        # Mailbox.receive's no-wait path, inlined: while items are queued, take one without
-        # creating a coroutine per message (same order, same wake-up of a blocked sender).
+        # Mailbox.receive, inlined: while items are queued, take one without creating a
+        # coroutine per message, and wait for one without a coroutine of its own (same order,
+        # same wake-up of a blocked sender).
         queue = mailbox._queue
-        send_waiters = mailbox._send_waiters
-        lookup = type(actor)._lookup
+        cls = type(actor)
         # The handler table, read first: _lookup only for types not seen yet (it caches them).
-        table_get = type(actor)._handlers.get
+        table_get = cls._handlers.get
         while not self._stop_requested:
-            if queue:
-                item = queue.popleft()
-                if send_waiters:
-                    send_waiters.unpark()
-            else:
-                item = await receive()
-                if item is WAKE:
-                    continue
+            if not queue:
+                mailbox._receiver = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(mailbox._abort_receive)
+                if not queue:
+                    continue  # woken with nothing to read (a stop request)
+            item = queue.popleft()
+            mailbox.received += 1
+            if mailbox._senders_waiting:
+                mailbox._wake_sender()
             if type(item) is TimerMessage:
                 item = item.msg
             self.current = item
             if type(item) is Call:
                 msg = item.msg
                 try:  # _dispatch inlined: one coroutine less per call
-                    entry = table_get(type(msg)) or lookup(type(msg))
+                    entry = table_get(type(msg)) or cls._lookup(type(msg))
                     if entry is None:
                         result = await actor.on_unhandled(msg)
                     elif entry[1]:
@@ -255,7 +250,7 @@ class ActorCell:
                     raise
                 item.reply(result)
             else:  # a cast: _dispatch inlined, saving a coroutine per message on the hot path
-                entry = table_get(type(item)) or lookup(type(item))
+                entry = table_get(type(item)) or cls._lookup(type(item))
                 if entry is None:
                     await actor.on_unhandled(item)
                 elif entry[1]:

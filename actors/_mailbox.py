@@ -126,6 +126,7 @@ class Mailbox:
         "_queue",
         "_receiver",
         "_send_waiters",
+        "_senders_waiting",
         "_timer_messages",
         "accepted",
         "blocked_after",
@@ -156,7 +157,11 @@ class Mailbox:
         self.blocked_on: Mailbox | None = None
         self._queue: deque[object] = deque()
         self._receiver: trio.lowlevel.Task | None = None
-        self._send_waiters = trio.lowlevel.ParkingLot()
+        # Senders waiting for room: made on the first wait. _senders_waiting counts those parked
+        # and not woken yet (a plain int the receiver checks per message, instead of a call to
+        # ParkingLot.__bool__): the waker subtracts the ones it wakes, a cancelled one itself.
+        self._send_waiters: trio.lowlevel.ParkingLot | None = None
+        self._senders_waiting = 0
         self._closed_reason: str | None = None
         # Whether a timer message may be queued (so discard_timer_messages must look).
         self._timer_messages = False
@@ -248,7 +253,28 @@ class Mailbox:
             if len(queue) < self.capacity:
                 self._append(item)
                 return
-            await self._send_waiters.park()
+            await self._park_sender()
+
+    async def _park_sender(self) -> None:
+        """Wait until a receiver (or close) wakes this sender; counted in ``_senders_waiting``."""
+        lot = self._send_waiters
+        if lot is None:
+            lot = self._send_waiters = trio.lowlevel.ParkingLot()
+        self._senders_waiting += 1
+        try:
+            await lot.park()
+        except BaseException:
+            self._senders_waiting -= 1  # not woken (cancelled): no waker counted it
+            raise
+
+    def _wake_sender(self) -> None:
+        """Wake one sender waiting for room (the receiver, after taking an item)."""
+        if self._send_waiters is not None:
+            self._senders_waiting -= len(self._send_waiters.unpark())
+
+    def _wake_all_senders(self) -> None:
+        if self._send_waiters is not None:
+            self._senders_waiting -= len(self._send_waiters.unpark_all())
 
     async def _wait_and_put_watched(self, item: object) -> None:
         """:meth:`_wait_and_put`, reporting once to ``on_blocked`` if it waits too long."""
@@ -267,10 +293,10 @@ class Mailbox:
                     self._append(item)
                     return
                 if reported:
-                    await self._send_waiters.park()
+                    await self._park_sender()
                     continue
                 with trio.move_on_at(since + self.blocked_after) as waiting:
-                    await self._send_waiters.park()
+                    await self._park_sender()
                 if waiting.cancelled_caught:
                     reported = True
                     hook = self.on_blocked
@@ -331,8 +357,8 @@ class Mailbox:
                 return WAKE
         item = queue.popleft()
         self.received += 1
-        if self._send_waiters:
-            self._send_waiters.unpark()
+        if self._senders_waiting:
+            self._wake_sender()
         return item
 
     def _abort_receive(self, _: Any) -> trio.lowlevel.Abort:
@@ -362,7 +388,7 @@ class Mailbox:
             else:
                 dropped += 1
         self._timer_messages = False
-        self._send_waiters.unpark_all()
+        self._wake_all_senders()
         self.wake()
         return dropped
 
@@ -381,8 +407,8 @@ class Mailbox:
         if dropped:
             queue.clear()
             queue.extend(kept)
-            if self._send_waiters and len(queue) < self.capacity:
-                self._send_waiters.unpark_all()
+            if self._senders_waiting and len(queue) < self.capacity:
+                self._wake_all_senders()
         self._timer_messages = any(type(item) is TimerMessage for item in kept)
         return dropped
 

@@ -253,8 +253,9 @@ class EventBus:
         return self._detailed or logger.isEnabledFor(logging.DEBUG)
 
     def wants(self, level: int) -> bool:
-        """Whether an event that is logged at ``level`` must be built: someone would see it."""
-        return bool(self._entries) or logger.isEnabledFor(level)
+        """Whether an event that is logged at ``level`` must be built: someone would see it
+        (a subscriber, or a log record at ``level`` would reach a handler, see :func:`logged`)."""
+        return bool(self._entries) or logged(level)
 
     def subscribe(self, callback: Subscriber, *, detailed: bool = True) -> Callable[[], None]:
         """Call ``callback(event)`` for every later event; return a function that unsubscribes.
@@ -290,9 +291,36 @@ class EventBus:
                 self._remove(entry)
 
 
+def logged(level: int) -> bool:
+    """Whether a record at ``level`` on the ``supervisors`` logger would reach a handler.
+
+    False when the logger does not log ``level`` (``isEnabledFor``), or when every handler
+    the record would reach is a plain :class:`logging.NullHandler`, which discards it unread
+    (the usual way to silence a library's logger): building that record (the caller lookup,
+    the traceback) would be wasted. A filter on the logger, a custom record factory (either
+    may act on every record) or no handler at all (then :data:`logging.lastResort` writes
+    to stderr) count as reaching one.
+    """
+    if not logger.isEnabledFor(level):
+        return False
+    if logger.filters or logging.getLogRecordFactory() is not logging.LogRecord:
+        return True
+    found = False
+    node: logging.Logger | None = logger
+    while node is not None:
+        for handler in node.handlers:
+            if type(handler) is not logging.NullHandler and level >= handler.level:
+                return True
+            found = True
+        node = node.parent if node.propagate else None
+    return not found
+
+
 def log_event(event: Event) -> None:
     """The logging subscriber: every crash with its traceback and path; nothing silent."""
     if isinstance(event, ChildCrashed):
+        if not logged(logging.ERROR):
+            return  # no handler would see the record: do not build it (the traceback is costly)
         if isinstance(event.error, SupervisorGaveUp) and event.error.path == event.path:
             return  # a supervisor that gave up: its GaveUp line said so, and its parent acts next
         what = f" while handling {type(event.message).__qualname__}" if event.message is not None else ""

@@ -55,14 +55,14 @@ class Restarter:
             to_remove = [slots[i] for i in plan.remove]
             to_start = [slots[i] for i in plan.start]
         while True:
-            if not self.window.record(trio.current_time()):
+            now = trio.current_time()
+            if not self.window.record(now):
                 await self.give_up(cause, failed.path)
             delay = 0.0
             backoff = cell.spec.backoff
             if backoff is not None:
                 delay = backoff.delay(len(self.window), cell.runtime.rng)
             bus = cell.runtime.bus
-            now = trio.current_time()
             report = bus.wants(logging.INFO)  # the events are built only if they would be seen
             for slot in to_start:
                 slot.state = ChildState.RESTARTING

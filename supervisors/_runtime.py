@@ -50,8 +50,8 @@ class Runtime:
     """Everything the supervisors of one tree share."""
 
     __slots__ = (
-        "blocked_send_warning", "bus", "interrupted", "mailboxes", "refs", "rng", "spawn", "stopped", "supervisors",
-        "tree",
+        "_on_blocked", "blocked_send_warning", "bus", "interrupted", "mailboxes", "refs", "rng", "spawn", "stopped",
+        "supervisors", "tree",
     )
 
     def __init__(
@@ -72,6 +72,7 @@ class Runtime:
         self.rng = random.Random(seed)
         self.stopped = False
         self.tree: Tree | None = None
+        self._on_blocked = self._report_blocked  # bound once: every mailbox holds it
 
     def mailbox(self, path: str, capacity: int) -> tuple[Mailbox, ActorRef]:
         mailbox = self.mailboxes.get(path)
@@ -80,7 +81,7 @@ class Runtime:
                 mailbox.capacity = capacity
             else:
                 mailbox = self.mailboxes[path] = Mailbox(
-                    path, capacity, on_blocked=self._report_blocked, blocked_after=self.blocked_send_warning
+                    path, capacity, on_blocked=self._on_blocked, blocked_after=self.blocked_send_warning
                 )
                 self.refs[path] = ActorRef(mailbox)
         return mailbox, self.refs[path]

@@ -27,20 +27,42 @@ __all__ = ["Incarnation", "Slot", "StartReporter"]
 
 
 class Incarnation:
-    """One run of a child: its cell, the cancel scope around it and how it ended."""
+    """One run of a child: its cell, the cancel scope around it and how it ended.
 
-    __slots__ = ("cell", "done", "error", "injected", "number", "scope", "started", "stopping", "supervisor")
+    ``ended`` becomes True once its task has finished running the cell; :meth:`wait_ended`
+    waits for that (the event behind it is made only when someone waits).
+    """
+
+    __slots__ = (
+        "_ended_event", "cell", "ended", "error", "injected", "number", "scope", "started", "stopping", "supervisor",
+    )
 
     def __init__(self, number: int, cell: ChildCell, supervisor: SupervisorCell | None) -> None:
         self.number = number
         self.cell = cell
         self.supervisor = supervisor
         self.scope = trio.CancelScope()
-        self.done = trio.Event()
+        self.ended = False
+        self._ended_event: trio.Event | None = None
         self.error: Exception | None = None
         self.started = False
         self.stopping = False
         self.injected: Exception | None = None
+
+    def set_ended(self) -> None:
+        """Record that the incarnation's task has finished running its cell; wake the waiters."""
+        self.ended = True
+        if self._ended_event is not None:
+            self._ended_event.set()
+
+    async def wait_ended(self) -> None:
+        """Return once :attr:`ended` is True (a checkpoint, like ``trio.Event.wait``)."""
+        event = self._ended_event
+        if event is None:
+            event = self._ended_event = trio.Event()
+            if self.ended:
+                event.set()
+        await event.wait()
 
 
 class StartReporter:
@@ -59,11 +81,11 @@ class StartReporter:
     def started(self) -> None:
         incarnation = self.incarnation
         incarnation.started = True
-        self.slot.state = ChildState.RUNNING
-        self.slot.started_at = trio.current_time()
+        slot = self.slot
+        slot.state = ChildState.RUNNING
+        slot.started_at = now = trio.current_time()
         if self.bus.detailed:
-            self.bus.emit(ChildStarted(path=self.slot.path, time=trio.current_time(),
-                                       incarnation=incarnation.number))
+            self.bus.emit(ChildStarted(path=slot.path, time=now, incarnation=incarnation.number))
         self.real.started(None)
 
 

@@ -68,7 +68,7 @@ class SupervisorCell:
         self.slots: list[Slot] = [Slot(child, f"{path}/{child.name}", runtime) for child in spec.children]
         self._nursery: trio.Nursery | None = None
         self._inbox: deque[tuple[Slot, Incarnation]] = deque()
-        self._wakeup = trio.lowlevel.ParkingLot()
+        self._waiter: trio.lowlevel.Task | None = None  # the control loop, while it waits
         self._lock = trio.Lock()
         self._restarter = Restarter(self)
         self._names: dict[str, Slot] = {slot.spec.name: slot for slot in self.slots}
@@ -97,7 +97,7 @@ class SupervisorCell:
             raise ValueError(f"{self.path!r} is a supervisor; a supervisor never exits normally")
         self._stop_requested = True
         self._stop_event.set()
-        self._wakeup.unpark_all()
+        self._wake()
 
     async def run(self, task_status: StartStatus) -> None:
         failure: BaseException | None = None
@@ -202,8 +202,8 @@ class SupervisorCell:
         self, slot: Slot, incarnation: Incarnation, task_status: trio.TaskStatus[Exception | None]
     ) -> None:
         tree = self.runtime.tree
-        if tree is not None:
-            current_tree_var.set(tree)
+        if tree is not None and current_tree_var.get(None) is not tree:
+            current_tree_var.set(tree)  # started from a task outside this tree (start_child)
         interrupt: BaseException | None = None
         try:
             with incarnation.scope:
@@ -219,7 +219,7 @@ class SupervisorCell:
         finally:
             if incarnation.error is None and incarnation.injected is not None:
                 incarnation.error = incarnation.injected
-            incarnation.done.set()
+            incarnation.set_ended()
         if interrupt is not None:
             self._interrupted(slot, incarnation, interrupt)
         if not incarnation.started:
@@ -228,7 +228,7 @@ class SupervisorCell:
             return
         if interrupt is None and not incarnation.stopping:
             self._inbox.append((slot, incarnation))
-            self._wakeup.unpark()
+            self._wake()
 
     def _interrupted(self, slot: Slot, incarnation: Incarnation, interrupt: BaseException) -> None:
         """A child raised an interrupt (not an Exception): report it, and stop the tree as a signal would.
@@ -261,7 +261,7 @@ class SupervisorCell:
         incarnation = slot.current
         if incarnation is None:
             return
-        if incarnation.done.is_set():
+        if incarnation.ended:
             # It had already ended on its own (its exit notice is still queued, and now stale):
             # report that exit as what it was, a crash or a normal exit, not as a stop.
             slot.current = None
@@ -280,7 +280,7 @@ class SupervisorCell:
             incarnation.scope.cancel()
         elif grace != math.inf:
             incarnation.scope.deadline = trio.current_time() + grace
-        await incarnation.done.wait()
+        await incarnation.wait_ended()
         # Killed whenever the graceful stop did not complete: an idle actor stopped with a grace
         # of 0 returns without seeing Cancelled, yet on_stop did not run.
         if grace == 0:
@@ -315,7 +315,7 @@ class SupervisorCell:
                 incarnation = slot.current
                 if incarnation is None:
                     continue
-                await incarnation.done.wait()
+                await incarnation.wait_ended()
                 if incarnation.started:
                     self._record_stopped(slot, incarnation, "forced")
                 else:
@@ -336,11 +336,23 @@ class SupervisorCell:
 
     # -- supervising -----------------------------------------------------------------------
 
+    def _wake(self) -> None:
+        """Make the control loop look at its inbox and flags again (if it is waiting)."""
+        task = self._waiter
+        if task is not None:
+            self._waiter = None
+            trio.lowlevel.reschedule(task)
+
+    def _abort_wait(self, _: object) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
     async def _control_loop(self) -> None:
         inbox = self._inbox
         while True:
             while not inbox and not self._stop_requested and self._injected is None:
-                await self._wakeup.park()
+                self._waiter = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._abort_wait)
             if self._injected is not None:
                 await self.stop_all("give_up")
                 raise self._injected
@@ -381,19 +393,19 @@ class SupervisorCell:
         Its queued timer messages go with it (reported after the exit's event).
         """
         error = incarnation.error
-        now = trio.current_time()
         bus = self.runtime.bus
         if error is None:
             if bus.wants(logging.INFO):  # built only if it would be seen
-                bus.emit(ChildExited(path=slot.path, time=now, incarnation=incarnation.number))
+                bus.emit(ChildExited(path=slot.path, time=trio.current_time(), incarnation=incarnation.number))
             kind = ExitKind.NORMAL
         else:
             slot.last_error = error
-            message = incarnation.cell.current
-            if isinstance(message, Call):
-                message = message.msg
-            bus.emit(ChildCrashed(path=slot.path, time=now, incarnation=incarnation.number,
-                                  error=error, message=message))
+            if bus.wants(logging.ERROR):  # built only if a subscriber or a log handler sees it
+                message = incarnation.cell.current
+                if isinstance(message, Call):
+                    message = message.msg
+                bus.emit(ChildCrashed(path=slot.path, time=trio.current_time(), incarnation=incarnation.number,
+                                      error=error, message=message))
             kind = ExitKind.CRASH
         self._drop_timer_messages(slot, incarnation)
         return kind
@@ -413,14 +425,26 @@ class SupervisorCell:
     async def start_child(self, spec: TreeSpec) -> Slot:
         if not isinstance(spec, ChildSpec | Supervisor | DynamicSupervisor):
             raise TypeError(f"start_child takes a ChildSpec, Supervisor or DynamicSupervisor (got {spec!r})")
-        async with self._lock:
-            self._check_running()
-            if spec.name in self._names:
-                raise ValueError(
-                    f"a child named {spec.name!r} already exists under {self.path!r}; choose "
-                    "another name or terminate it first"
-                )
-            self.check_room()
+        # The lock without `async with`: its schedule point after acquiring would cost a pass
+        # of the scheduler per child; the start handshake below is this call's schedule point.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        lock = self._lock
+        try:
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            try:
+                self._check_running()
+                if spec.name in self._names:
+                    raise ValueError(
+                        f"a child named {spec.name!r} already exists under {self.path!r}; choose "
+                        "another name or terminate it first"
+                    )
+                self.check_room()
+            except Exception:
+                await trio.lowlevel.cancel_shielded_checkpoint()  # a refusal is a checkpoint too
+                raise
             slot = Slot(spec, f"{self.path}/{spec.name}", self.runtime)
             self.slots.append(slot)
             self._names[spec.name] = slot
@@ -429,6 +453,8 @@ class SupervisorCell:
                 self.remove(slot, "it failed to start")
                 raise StartFailed(f"child {slot.path!r} failed to start: {error!r}", child=slot.path) from error
             return slot
+        finally:
+            lock.release()
 
     async def terminate_child(self, name: str) -> None:
         async with self._lock:
@@ -454,7 +480,7 @@ class SupervisorCell:
         """Make this supervisor fail as if it had given up: stop children in reverse, raise."""
         if self._injected is None:
             self._injected = error
-            self._wakeup.unpark_all()
+            self._wake()
 
     def inject(self, slot: Slot, error: Exception | None) -> None:
         """Crash (``error``) or end normally (``None``) the running child in ``slot``."""

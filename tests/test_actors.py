@@ -140,6 +140,40 @@ async def test_cast_waits_for_room_when_the_mailbox_is_full(autojump_clock: trio
         assert trio.current_time() - t0 == pytest.approx(10)
 
 
+async def test_a_sender_cancelled_while_waiting_for_room_does_not_hold_back_the_next_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Of two senders waiting for room, the cancelled one enqueues nothing and the other is woken once there is room."""
+    seen: list[int] = []
+
+    class Slow(Actor):
+        @handler
+        async def add(self, msg: Add) -> None:
+            await trio.sleep(10)
+            seen.append(msg.n)
+
+    async with open_tree(tree_of(ChildSpec(name="s", factory=Slow, mailbox_size=1))) as tree:
+        ref = tree.ref("s")
+        await ref.cast(Add(1))  # taken at once: the handler sleeps 10 s
+        await trio.testing.wait_all_tasks_blocked()
+        await ref.cast(Add(2))  # fills the mailbox
+        async with trio.open_nursery() as nursery:
+            cancelled = trio.CancelScope()
+
+            async def first() -> None:
+                with cancelled:
+                    await ref.cast(Add(3))
+
+            nursery.start_soon(first)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(ref.cast, Add(4))
+            await trio.testing.wait_all_tasks_blocked()
+            cancelled.cancel()
+        assert trio.current_time() == pytest.approx(10)  # Add(4) got in when Add(2) was taken
+        await trio.sleep(20)
+    assert seen == [1, 2, 4]
+
+
 async def test_call_timeout_names_the_actor_and_the_message_type(autojump_clock: trio.testing.MockClock) -> None:
     """A call that gets no reply in time raises CallTimeout naming actor and message."""
     log = Log()
@@ -628,6 +662,29 @@ async def test_a_cast_loop_lets_the_receiver_and_other_tasks_run_between_casts(
             nursery.cancel_scope.cancel()
     assert max(lag) <= 2  # never more than two messages behind (the mailbox holds 1024)
     assert seen == list(range(200))
+
+
+async def test_snapshot_counts_every_message_taken_whether_queued_in_a_batch_or_one_by_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """messages_handled counts each message taken from the mailbox, also those taken from a queued batch."""
+    seen: list[int] = []
+
+    class Recorder(Actor):
+        @handler
+        def add(self, msg: Add) -> None:
+            seen.append(msg.n)
+
+    async with open_tree(tree_of(ChildSpec(name="r", factory=Recorder))) as tree:
+        ref = tree.ref("r")
+        for i in range(50):
+            ref.cast_nowait(Add(i))  # a batch: taken without waiting
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(50, 60):
+            await ref.cast(Add(i))  # one by one: each taken after a wait
+            await trio.testing.wait_all_tasks_blocked()
+        assert seen == list(range(60))
+        assert tree.snapshot().find("r").messages_handled == 60  # type: ignore[union-attr]
 
 
 async def test_cast_nowait_enqueues_a_batch_without_yielding(autojump_clock: trio.testing.MockClock) -> None:

@@ -392,7 +392,8 @@ def test_jobs_enqueue_refuses_an_unknown_parent_and_on_without_after(
     make_store(db, enqueued=1)
     code, _, err = cli(capsys, "jobs", "enqueue", "report", "--after", "99", "--store", f"sqlite:///{db}")
     assert code == 1
-    assert "99" in err and "Traceback" not in err
+    assert "99" in err
+    assert "Traceback" not in err
     code, _, err = cli(capsys, "jobs", "enqueue", "report", "--on", "failure", "--store", f"sqlite:///{db}")
     assert code == 1
     assert "--on needs --after ID" in err

@@ -21,7 +21,7 @@ import pytest
 import trio
 
 from actors import Actor, handler
-from supervisors import ChildSpec, Supervisor, Tree, open_tree
+from supervisors import ChildSpec, Secret, Supervisor, Tree, open_tree
 from supervisors.dashboard import dashboard
 from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem, Recurring
 from supervisors.web import ServerUrls
@@ -91,7 +91,7 @@ class Host:
 
 
 @contextmanager
-def hosted() -> Iterator[Host]:
+def hosted(**options: Any) -> Iterator[Host]:
     registry = JobRegistry()
 
     @registry.job(max_attempts=1)
@@ -106,7 +106,7 @@ def hosted() -> Iterator[Host]:
                      recurring=[Recurring(name="hourly", cron="0 * * * *", job="fine", args=Args(1))])
     spec = Supervisor(name="app", children=[
         ChildSpec(name="worker", factory=Idle), jobs.child_spec(),
-        dashboard(jobs, address="127.0.0.1:0", live_interval=0.5),
+        dashboard(jobs, address="127.0.0.1:0", live_interval=0.5, **options),
     ])
     ready: queue.Queue[Host | BaseException] = queue.Queue()
 
@@ -188,3 +188,32 @@ def test_a_recurring_job_is_triggered_with_a_click(browser_page: Any) -> None:
             return (await host.jobs.counts()).by_state[JobState.SUCCEEDED]
 
         assert host.run(succeeded) == 1
+
+
+@attrs.frozen
+class Settings:
+    region: str
+    api_key: Secret[str]
+
+
+def test_the_hosts_and_config_pages_are_reached_from_the_menu_and_hide_secrets(browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    with hosted(settings=Settings(region="eu-west", api_key=Secret("key-31337-hidden"))) as host:
+        page.goto(host.url + "/tree")
+        page.locator("nav a", has_text="Hosts").click()
+        expect(page).to_have_url(host.url + "/hosts")
+        row = page.locator("tr[data-host]")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("(this host)")
+        expect(row.locator(".host-state")).to_have_text("alive")
+        expect(page.locator(".hosts-summary")).to_contain_text("One host: this one.")
+        page.screenshot(path=str(ARTIFACTS / "hosts.png"), full_page=True)
+        page.locator("nav a", has_text="Config").click()
+        expect(page).to_have_url(host.url + "/config")
+        expect(page.locator('tr[data-key="lease"] code')).to_have_text("30.0")
+        expect(page.locator('#config-settings tr[data-key="region"] code')).to_have_text('"eu-west"')
+        expect(page.locator('#config-settings tr[data-key="api_key"] code')).to_have_text('"***"')
+        assert "key-31337-hidden" not in page.content()
+        page.screenshot(path=str(ARTIFACTS / "config.png"), full_page=True)

@@ -150,3 +150,86 @@ async def test_reading_after_the_subscription_ended_raises_closed(autojump_clock
             pass
         with pytest.raises(trio.ClosedResourceError):
             await events.receive()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _only_handlers(monkeypatch: pytest.MonkeyPatch, *handlers: logging.Handler) -> None:
+    """The 'supervisors' logger gets exactly these handlers and does not propagate (undone after)."""
+    lg = logging.getLogger("supervisors")
+    monkeypatch.setattr(lg, "handlers", list(handlers))
+    monkeypatch.setattr(lg, "propagate", False)
+
+
+async def _crash_once(tree: Tree) -> None:
+    tree.inject_crash("a", ValueError("boom"))
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def test_crash_under_null_handlers_builds_no_record_yet_reaches_subscribers(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With only a NullHandler on the silenced logger no log record is built, and subscribers still get ChildCrashed."""
+    _only_handlers(monkeypatch, logging.NullHandler())
+    made: list[logging.LogRecord] = []
+    original = logging.Logger.makeRecord
+
+    def spy(self: logging.Logger, *args: object, **kwargs: object) -> logging.LogRecord:
+        record = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        if record.levelno >= logging.ERROR:  # INFO lines may be on, if another test enabled them
+            made.append(record)
+        return record
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", spy)
+    async with open_tree(_spec(Log())) as tree, tree.subscribe(kinds=ChildCrashed) as crashes:
+        await _crash_once(tree)
+        got = _drain(crashes)
+    assert [type(e) for e in got] == [ChildCrashed]
+    assert made == []
+
+
+async def test_crash_is_logged_when_a_real_handler_sits_beside_a_null_handler(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One handler that writes records is enough: the crash is logged at ERROR with its traceback."""
+    records = _Records()
+    _only_handlers(monkeypatch, logging.NullHandler(), records)
+    async with open_tree(_spec(Log())) as tree:
+        await _crash_once(tree)
+    crashed = [r for r in records.records if "crashed" in r.getMessage()]
+    assert len(crashed) == 1
+    assert crashed[0].levelno == logging.ERROR
+    assert crashed[0].exc_info is not None
+
+
+def test_a_logger_without_any_handler_still_counts_as_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No handler anywhere means logging's last resort writes to stderr, so the record is built."""
+    from supervisors._events import logged
+
+    _only_handlers(monkeypatch)
+    assert logged(logging.ERROR)
+
+
+def test_a_filter_or_a_disabled_level_decides_whether_records_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter on the logger forces the record to be built; a level the logger drops needs none."""
+    from supervisors._events import logged
+
+    _only_handlers(monkeypatch, logging.NullHandler())
+    assert not logged(logging.ERROR)
+    monkeypatch.setattr(logging.getLogger("supervisors"), "filters", [logging.Filter("supervisors")])
+    assert logged(logging.ERROR)
+    _only_handlers(monkeypatch, _Records())
+    lg = logging.getLogger("supervisors")
+    level = lg.level
+    lg.setLevel(logging.CRITICAL)
+    try:
+        assert not logged(logging.ERROR)
+    finally:
+        lg.setLevel(level)

@@ -550,6 +550,29 @@ async def test_changing_children_of_a_stopped_supervisor_raises(autojump_clock: 
         await pool.start_child(ChildSpec(name="x", factory=probe("x", Log())))
 
 
+async def test_start_child_is_a_checkpoint_whether_it_starts_or_refuses(autojump_clock: trio.testing.MockClock) -> None:
+    """start_child checks for cancellation and yields both when it starts the child and when it refuses it."""
+    async with open_tree(Supervisor(name="app", children=[DynamicSupervisor(name="pool")])) as tree:
+        pool = tree.supervisor("pool")
+        with trio.testing.assert_checkpoints():
+            await pool.start_child(ChildSpec(name="w", factory=probe("w", Log())))
+        with trio.testing.assert_checkpoints(), pytest.raises(ValueError, match="already exists"):
+            await pool.start_child(ChildSpec(name="w", factory=probe("w", Log())))
+
+
+async def test_cancelled_start_child_adds_nothing(autojump_clock: trio.testing.MockClock) -> None:
+    """A start_child whose caller is cancelled raises Cancelled before the child is added or built."""
+    log = Log()
+    async with open_tree(Supervisor(name="app", children=[DynamicSupervisor(name="pool")])) as tree:
+        pool = tree.supervisor("pool")
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await pool.start_child(ChildSpec(name="w", factory=probe("w", log)))
+        assert scope.cancelled_caught
+        assert pool.children() == ()
+    assert log == []
+
+
 async def test_no_task_of_the_tree_is_left_after_stop(autojump_clock: trio.testing.MockClock) -> None:
     """After open_tree exits, every task the tree spawned has exited (structured concurrency)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
 import sys
 import time
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ..jobs import (
         AttemptProgress,
         ContinueOn,
+        HostInfo,
         Job,
         JobCounts,
         JobPage,
@@ -61,6 +63,7 @@ class JobsBackend(Protocol):
     def progress(self, job_id: int) -> tuple[AttemptProgress, ...]: ...
     def ledger(self, schedule: str, *, limit: int = 100) -> tuple[LedgerEntry, ...]: ...
     def schedules(self) -> tuple[ScheduleInfo, ...]: ...
+    def hosts(self) -> builtins.list[HostInfo] | None: ...
     def close(self) -> None: ...
 
 
@@ -160,6 +163,8 @@ class _Postgres:
 
     def schedules(self) -> tuple[ScheduleInfo, ...]:
         return tuple(self._call(lambda: self.store.schedules(now=time.time())))
+    def hosts(self) -> builtins.list[HostInfo] | None:
+        return self._call(self.store.hosts)
 
     def close(self) -> None:
         pass
@@ -178,10 +183,11 @@ def open_backend(url: str) -> JobsBackend:
         return JobClient(parsed.path)
     from ..jobs import PostgresStore
 
+    # register_host=False: a command is not a host of the cluster (the hosts page lists hosts)
     if parsed.schema is not None:
-        store = PostgresStore(parsed.url, schema=parsed.schema, migrate=False)
+        store = PostgresStore(parsed.url, schema=parsed.schema, migrate=False, register_host=False)
     else:
-        store = PostgresStore(parsed.url, migrate=False)
+        store = PostgresStore(parsed.url, migrate=False, register_host=False)
     # The store retries a lost connection with backoff, as a host should; a command should not
     # wait: try one connection first (libpq's connect_timeout bounds it).
     try:

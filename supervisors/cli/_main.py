@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _admin, _jobs, _run, _tree
+from . import _admin, _hosts, _jobs, _run, _tree
 from ._common import CommandError
 from ._logging import LOG_FORMATS, configure_logging
 
@@ -42,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     _jobs.add_parser(commands, common)
     _jobs.add_schedules_parsers(commands, common)
     _tree.add_parser(commands, common)
+    _hosts.add_parser(commands, common)
     _admin.add_parsers(commands, common)
     return top
 

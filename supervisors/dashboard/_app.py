@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import attrs
 import jinja2
 import trio
 from markupsafe import escape
@@ -25,6 +26,7 @@ from supervisors import ChildRestarting, ChildState, Event, Secret, Tree, TreeSt
 from supervisors.jobs import JobQuery, JobState, JobSystem
 
 from . import _views as views
+from ._cluster import MASK, config_view, hosts_view
 from ._hub import Hub
 from ._metrics import Metrics
 from ._openapi import openapi_document
@@ -92,6 +94,7 @@ class Dashboard:
         time_zone: str = "UTC",
         ready_restarts: int = 3,
         live_interval: float = 2.0,
+        settings: object | None = None,
     ) -> None:
         self.systems: tuple[JobSystem, ...] = (jobs,) if isinstance(jobs, JobSystem) else tuple(jobs)
         names = [s.name for s in self.systems]
@@ -109,6 +112,10 @@ class Dashboard:
         if not live_interval > 0 or live_interval == math.inf:
             raise ValueError(f"'live_interval' must be a finite number of seconds > 0 (got {live_interval})")
         self.live_interval = live_interval
+        if settings is not None and not attrs.has(type(settings)):
+            raise ValueError(f"'settings' must be an attrs instance, such as load_settings returns (got {settings!r})")
+        self.settings = settings
+        self._tokens = {"token": token is not None, "readonly_token": readonly_token is not None}
         self.tree: Tree | None = None
         self.hub = Hub()
         self.metrics = Metrics(lambda: self.tree, self.systems)
@@ -182,6 +189,8 @@ class Dashboard:
             Route("/queues/{name}/{action}", r(self._queue_act, page=True, need=admin), methods=["POST"]),
             Route("/schedules", r(self._schedules_page, page=True)),
             Route("/schedules/{name}/{action}", r(self._schedule_act, page=True, need=admin), methods=["POST"]),
+            Route("/hosts", r(self._hosts_page, page=True)),
+            Route("/config", r(self._config_page, page=True)),
             Route("/api/openapi.json", r(self._api_openapi)),
             Route("/api/tree", r(self._api_tree)),
             Route("/api/jobs", r(self._api_jobs)),
@@ -195,6 +204,8 @@ class Dashboard:
             Route("/api/schedules/{name}/ledger", r(self._api_ledger)),
             Route("/api/schedules/{name}/{action}", r(self._schedule_act, need=admin), methods=["POST"]),
             Route("/api/stats", r(self._api_stats)),
+            Route("/api/hosts", r(self._api_hosts)),
+            Route("/api/config", r(self._api_config)),
         ]
 
     def _endpoint(self, handler: Handler, *, page: bool = False, need: Role = Role.READER) -> Handler:
@@ -322,6 +333,10 @@ class Dashboard:
             checks.append({"check": "restarts", "ok": not flapping,
                            "reason": "; ".join(flapping) or "no child is restarting past the threshold"})
         for system in self.systems:
+            if not system.store.available:  # known to be down: say so now, not after the timeout
+                checks.append({"check": f"jobs:{system.name}", "ok": False,
+                               "reason": f"job store of {system.name!r} is unreachable (retrying)"})
+                continue
             reason = f"job store of {system.name!r} answered"
             ok = False
             with trio.move_on_after(5.0) as scope:
@@ -465,6 +480,19 @@ class Dashboard:
         return self._render(request, "schedules.html", schedules=schedules,
                             message=request.query_params.get("message"))
 
+    async def _hosts_page(self, request: Request) -> Response:
+        return self._render(request, "hosts.html", hosts=await hosts_view(self.systems, self.tree))
+
+    def config(self) -> dict[str, Any]:
+        """This host's effective configuration, every secret masked (see `_cluster.config_view`)."""
+        board = {"time_zone": self.time_zone, "ready_restarts": self.ready_restarts,
+                 "live_interval": self.live_interval,
+                 **{name: MASK if given else None for name, given in self._tokens.items()}}
+        return config_view(systems=self.systems, settings=self.settings, dashboard=board)
+
+    async def _config_page(self, request: Request) -> Response:
+        return self._render(request, "config.html", config=self.config())
+
     # -- actions (pages redirect back; the API answers JSON) ---------------------------------------
 
     async def _job_act(self, request: Request) -> Response:
@@ -558,6 +586,13 @@ class Dashboard:
 
     async def _api_schedules(self, request: Request) -> Response:
         return JSONResponse({"items": [x for s in self.systems for x in await views.schedules_view(s)]})
+
+    async def _api_hosts(self, request: Request) -> Response:
+        return JSONResponse(await hosts_view(self.systems, self.tree))
+
+    async def _api_config(self, request: Request) -> Response:
+        await trio.lowlevel.checkpoint()
+        return JSONResponse(self.config())
 
     async def _api_stats(self, request: Request) -> Response:
         system = self._system(request)

@@ -67,6 +67,7 @@ def dashboard(
     live_interval: float = 2.0,
     restart: Restart = Restart.PERMANENT,
     config: Config | None = None,
+    settings: object | None = None,
 ) -> ChildSpec:
     """A child spec that serves the web dashboard of the tree it is added to.
 
@@ -91,13 +92,16 @@ def dashboard(
     - ``live_interval``: seconds between keep-alive ticks of the live streams (pages refresh
       their job tables on each); default 2.0.
     - ``restart``, ``config``: as for :func:`supervisors.web.asgi_server`.
+    - ``settings``: the application's settings (an attrs instance, such as
+      :func:`supervisors.load_settings` returns) to show on the config page, secrets masked;
+      default ``None`` (the page shows the host, the dashboard and the job systems only).
 
     Each start builds a fresh :class:`Dashboard` (its own Prometheus registry) and binds it to
     the running tree (``current_tree()``).
     """
     host, port = parse_address(address)
     board_check = Dashboard(jobs, token=token, readonly_token=readonly_token, time_zone=time_zone,
-                            ready_restarts=ready_restarts, live_interval=live_interval)
+                            ready_restarts=ready_restarts, live_interval=live_interval, settings=settings)
     if not is_loopback(host) and board_check.access.open:
         raise ValueError(
             f"the dashboard would listen on {address!r}, which is not a loopback address, without a "
@@ -106,15 +110,14 @@ def dashboard(
         )
     if not grace >= 0 or grace == math.inf:
         raise ValueError(f"'grace' must be a finite number of seconds >= 0 (got {grace!r})")
-    settings = Config() if config is None else config
-    settings = _copy(settings)
-    settings.graceful_timeout = float(grace)
-    settings.bind = [address]
+    served = _copy(Config() if config is None else config)
+    served.graceful_timeout = float(grace)
+    served.bind = [address]
 
     def factory() -> DashboardServer:
         board = Dashboard(jobs, token=token, readonly_token=readonly_token, time_zone=time_zone,
-                          ready_restarts=ready_restarts, live_interval=live_interval)
-        return DashboardServer(board, settings, host, port)
+                          ready_restarts=ready_restarts, live_interval=live_interval, settings=settings)
+        return DashboardServer(board, served, host, port)
 
     return ChildSpec(name=name, factory=factory, restart=restart, shutdown=grace + STOP_MARGIN)
 

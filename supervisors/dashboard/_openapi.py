@@ -91,6 +91,26 @@ _JOB_PAGE = {
 _ACTION = {"type": "object", "required": ["action", "ok"], "properties": {"ok": {"type": "boolean"}}}
 _BULK = {"type": "object", "required": ["action", "filter", "done", "failed", "reasons"]}
 _STATS = {"type": "object", "required": ["system", "start", "bucket_seconds", "buckets"]}
+_HOST = {
+    "type": "object",
+    "required": ["id", "hostname", "pid", "this", "alive", "started_at", "heartbeat_at", "heartbeat_age_seconds",
+                 "stopped_at", "singletons", "running"],
+    "properties": {
+        "id": {"type": "string"}, "hostname": {"type": "string"}, "pid": {"type": "integer"},
+        "this": {"type": "boolean"}, "alive": {"type": "boolean"}, "started_at": _NULLABLE_STR,
+        "heartbeat_at": {"type": "string", "format": "date-time"}, "heartbeat_age_seconds": {"type": "number"},
+        "stopped_at": _NULLABLE_STR, "singletons": {"type": "array", "items": {"type": "string"}},
+        "running": {"type": "array", "items": {"type": "integer"}},
+    },
+}
+_HOSTS = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+    "type": "object", "required": ["system", "store", "hosts_table", "hosts"],
+    "properties": {"system": _NULLABLE_STR, "store": _NULLABLE_STR, "hosts_table": {"type": "boolean"},
+                   "error": {"type": "string", "description": "the store is unreachable: no hosts listed"},
+                   "hosts": {"type": "array", "items": {"$ref": "#/components/schemas/Host"}}}}}}}
+_CONFIG = {"type": "object", "required": ["host", "dashboard", "jobs", "settings"],
+           "properties": {"jobs": {"type": "array", "items": {"type": "object"}},
+                          "settings": {"type": ["object", "null"]}}}
 
 
 def _param(name: str, where: str = "query", kind: str = "string", required: bool = False,
@@ -148,7 +168,7 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "trio-supervisors dashboard API", "version": "1"},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Node": _NODE, "Job": _JOB, "Error": _ERROR, "AttemptProgress": _PROGRESS,
+            "schemas": {"Node": _NODE, "Job": _JOB, "Error": _ERROR, "Host": _HOST, "AttemptProgress": _PROGRESS,
                         "LedgerEntry": _LEDGER_ENTRY},
         },
         "security": auth,
@@ -209,6 +229,12 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Succeeded jobs and failed attempts per minute over the last hour, from the store",
                 "parameters": [_SYSTEM, _param("minutes", kind="integer")],
                 "responses": {"200": _ok(_STATS, "the buckets"), **denied}}},
+            "/api/hosts": {"get": {
+                "summary": "The hosts of each job system's store: heartbeat, alive, singletons held, running jobs",
+                "responses": {"200": _ok(_HOSTS, "the hosts, per job system (this one only without a hosts table)"),
+                              **denied}}},
+            "/api/config": {"get": {"summary": "This host's effective settings, every secret shown as '***'",
+                                    "responses": {"200": _ok(_CONFIG, "the settings"), **denied}}},
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": _ok({"type": "object"}, "OpenAPI 3.1")}}},
         },

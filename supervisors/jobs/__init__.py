@@ -30,6 +30,7 @@ from ._model import AttemptError as AttemptError
 from ._model import ClaimedJob as ClaimedJob
 from ._model import ContinueOn as ContinueOn
 from ._model import Failure as Failure
+from ._model import HostInfo as HostInfo
 from ._model import Job as Job
 from ._model import JobCounts as JobCounts
 from ._model import JobSettings as JobSettings
@@ -42,7 +43,6 @@ from ._model import ScheduleSettings as ScheduleSettings
 from ._model import Settled as Settled
 from ._model import Success as Success
 from ._postgres import DatabaseClock as DatabaseClock
-from ._postgres import HostInfo as HostInfo
 from ._postgres import PostgresStore as PostgresStore
 from ._progress import JobContext as JobContext
 from ._query import Cursor as Cursor

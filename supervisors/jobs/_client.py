@@ -199,6 +199,10 @@ class JobClient:
         with self._lock:
             return self._db.counts()
 
+    def hosts(self) -> None:
+        """As `JobSystem.hosts`: always ``None``, since a SQLite file keeps no table of hosts."""
+        return
+
     def requeue(self, job_id: int, *, attempts: int = 1) -> None:
         """As `JobSystem.requeue`."""
         check_retry(attempts)

@@ -87,7 +87,9 @@ class Core:
         self.retry = retry
         self.queues = dict(queues)
         self.settings = settings
-        self.owner = f"host-{uuid.uuid4().hex[:12]}"
+        host = store.host_id
+        self.owner = f"{host}/{uuid.uuid4().hex[:8]}" if host else f"host-{uuid.uuid4().hex[:12]}"
+        """The lease owner of the jobs this system claims (under the store's host id, if any)."""
         self.wake_gen = dict.fromkeys(self.queues, 0)
         self.queue_signals = {q: Signal() for q in self.queues}
         self.scheduler_signal = Signal()

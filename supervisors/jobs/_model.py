@@ -406,3 +406,26 @@ class Promoted:
 
     queues: frozenset[str]
     next_due: float | None
+
+
+@attrs.frozen(kw_only=True)
+class HostInfo:
+    """One host sharing a job store (a row of PostgreSQL's ``hosts`` table; times in epoch
+    seconds of the database's clock). See `Store.hosts`."""
+
+    id: str
+    """Host name, process id and a random part: ``"web-1/4242/1a2b3c4d"``."""
+    hostname: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    alive: bool
+    """Not stopped, and its last heartbeat is no older than three heartbeat periods."""
+    read_at: float
+    """The database's time when the row was read: ``read_at - heartbeat_at`` is the
+    heartbeat's age, whatever this host's clock says."""
+    singletons: tuple[str, ...] = ()
+    """The names of the `ClusterSingleton` leases it holds now (unexpired), sorted."""
+    running: tuple[int, ...] = ()
+    """The ids of the jobs running under its leases, by id."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -28,7 +29,7 @@ import attrs
 import trio
 
 from ._errors import StoreError
-from ._model import Failure, JobState, NewJob, Settled, Success, Token
+from ._model import Failure, HostInfo, JobState, NewJob, Settled, Success, Token
 from ._pg_migrations import check_schema_name, migrate
 from ._registry import JobRegistry
 from ._requests import JobRequest, build
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from ._model import RetryPolicy
 
 T = TypeVar("T")
+
+_OUTAGE_TAIL = 5.0
+"""Seconds after a recovery during which a lost connection counts as the tail of that outage
+(connections it broke are found one by one as they are used), not as a new outage."""
 
 logger = logging.getLogger("supervisors.jobs.postgres")
 
@@ -290,20 +295,6 @@ class PostgresDB(SQLiteDB):
         return 0  # autovacuum gives space back
 
 
-@attrs.frozen(kw_only=True)
-class HostInfo:
-    """One row of the ``hosts`` table (times in epoch seconds of the database's clock)."""
-
-    id: str
-    hostname: str
-    pid: int
-    started_at: float
-    heartbeat_at: float
-    stopped_at: float | None
-    alive: bool
-    """Not stopped, and its last heartbeat is no older than three heartbeat periods."""
-
-
 @final
 class DatabaseClock:
     """The database's clock (``clock_timestamp()``), as seen from this host.
@@ -358,6 +349,12 @@ class PostgresStore(SQLStore):
       seconds; default 5.0. A host whose heartbeat is older than three periods is shown dead.
     - ``poll_interval``: `watch`'s wait for a notification before it wakes the workers anyway
       (the fallback when a notification was missed); default 5.0 s.
+    - ``register_host``: record this process in the ``hosts`` table when the store opens;
+      default true. False for a tool that only reads or operates the jobs (the command line
+      passes false), so that it is not listed as a host of the cluster.
+    - ``keep_hosts``: how long a stopped or dead host stays in the ``hosts`` table after its
+      last heartbeat, in seconds; default one day (86400). Every live host forgets older ones
+      on its heartbeat, so the table (and the dashboard's hosts page) holds the recent ones only.
 
     Times: use `clock` (the database's clock) as the `JobSystem`'s clock; `JobSystem` does so
     by default with this store. A lost connection is retried with backoff (logged once per
@@ -376,10 +373,18 @@ class PostgresStore(SQLStore):
         migrate: bool = True,
         heartbeat: float = 5.0,
         poll_interval: float = 5.0,
+        register_host: bool = True,
+        keep_hosts: float = 86400.0,
     ) -> None:
         if pool_size < 1:
             msg = f"'pool_size' must be >= 1 (got {pool_size!r})"
             raise ValueError(msg)
+        if not keep_hosts > 3 * heartbeat:
+            msg = f"'keep_hosts' must be more than three heartbeats ({3 * heartbeat} s; got {keep_hosts!r})"
+            raise ValueError(msg)
+        self._register_host = register_host
+        self._keep_hosts = keep_hosts
+        self._started_at = 0.0
         self.url = url
         self.schema = check_schema_name(schema)
         self.host_id = host_id()
@@ -394,6 +399,7 @@ class PostgresStore(SQLStore):
         self._pool_lock = threading.Lock()
         self._limiter = trio.CapacityLimiter(pool_size)
         self._outage: float | None = None
+        self._recovered_at = -math.inf
         self._rng = random.Random()
 
     def __repr__(self) -> str:
@@ -458,6 +464,7 @@ class PostgresStore(SQLStore):
         psycopg = _psycopg()
         delay = 0.05
         while True:
+            started = time.monotonic()
             try:
                 result = await trio.to_thread.run_sync(self._call, fn, limiter=self._limiter)
             except psycopg.errors.DeadlockDetected:
@@ -465,16 +472,16 @@ class PostgresStore(SQLStore):
                 continue
             except _Ambiguous as exc:
                 if not ambiguous_ok:
-                    self._lost(exc)
+                    self._lost(exc, started)
                     msg = (
                         f"the connection to PostgreSQL (schema {self.schema!r}) broke while a "
                         f"write was committing, so it may or may not have committed: {exc}; "
                         "check before writing it again"
                     )
                     raise StoreError(msg) from exc
-                self._lost(exc)
+                self._lost(exc, started)
             except (psycopg.OperationalError, _pool_class_errors()) as exc:
-                self._lost(exc)
+                self._lost(exc, started)
             else:
                 if self._outage is not None:
                     logger.warning(
@@ -483,11 +490,19 @@ class PostgresStore(SQLStore):
                         time.monotonic() - self._outage,
                     )
                     self._outage = None
+                    self._recovered_at = time.monotonic()
                 return result
             await trio.sleep(delay * self._rng.uniform(0.5, 1.0))
             delay = min(delay * 2, 5.0)
 
-    def _lost(self, exc: BaseException) -> None:
+    def _lost(self, exc: BaseException, started: float) -> None:
+        if self._outage is None and (
+            started < self._recovered_at or time.monotonic() - self._recovered_at < _OUTAGE_TAIL
+        ):
+            # A call under way before the last outage ended, or a pooled connection that outage
+            # broke found soon after it: the same outage (logged once, recovered), not a new one.
+            logger.debug("PostgreSQL (schema %r): a call from before the recovery failed: %s", self.schema, exc)
+            return
         if self._outage is None:
             self._outage = time.monotonic()
             logger.error(
@@ -520,13 +535,9 @@ class PostgresStore(SQLStore):
                 else:
                     check_current(conn, self.schema)
                 self.clock.sample(conn)
-                conn.execute(
-                    "INSERT INTO hosts (id, hostname, pid, started_at, heartbeat_at) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-                    "heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
-                    (self.host_id, socket.gethostname(), os.getpid(), self.clock.now(),
-                     self.clock.now()),
-                )  # fmt: skip
+                if self._register_host:
+                    self._started_at = self.clock.now()
+                    self._register(conn)
         except psycopg.OperationalError:
             raise  # unreachable: retried by the callers that retry
         except psycopg.Error as exc:
@@ -551,30 +562,57 @@ class PostgresStore(SQLStore):
 
     # --- hosts and wake-ups --------------------------------------------------------------------
 
+    def _register(self, conn: Any) -> None:
+        """Insert or refresh this host's row (alive now); a row forgotten while this host was
+        cut off for longer than ``keep_hosts`` comes back."""
+        now = self.clock.now()
+        conn.execute(
+            "INSERT INTO hosts (id, hostname, pid, started_at, heartbeat_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+            "heartbeat_at = excluded.heartbeat_at, stopped_at = NULL",
+            (self.host_id, socket.gethostname(), os.getpid(), self._started_at, now),
+        )  # fmt: skip
+
     async def beat(self) -> None:
-        """Record this host as alive now (the ``hosts`` table)."""
+        """Record this host as alive now (the ``hosts`` table; nothing with ``register_host``
+        false), and forget the hosts whose last heartbeat is older than ``keep_hosts``."""
 
         def beat(db: PostgresDB) -> None:
+            if self._register_host:
+                self._register(db.conn)
             db.conn.execute(
-                "UPDATE hosts SET heartbeat_at = %s, stopped_at = NULL WHERE id = %s",
-                (self.clock.now(), self.host_id),
+                "DELETE FROM hosts WHERE heartbeat_at < %s", (self.clock.now() - self._keep_hosts,)
             )
 
         await self._run(beat)  # type: ignore[arg-type]
 
     async def hosts(self) -> list[HostInfo]:
-        """Every host registered in the schema, alive or not, oldest first."""
+        """Every host registered in the schema, alive or not, oldest first, with the cluster
+        singletons whose unexpired lease it holds and the jobs running under its leases."""
 
         def read(db: PostgresDB) -> list[HostInfo]:
             rows = db.conn.execute(
                 "SELECT id, hostname, pid, started_at, heartbeat_at, stopped_at, "
-                "extract(epoch FROM clock_timestamp())::float8 FROM hosts ORDER BY started_at"
+                "extract(epoch FROM clock_timestamp())::float8 FROM hosts ORDER BY started_at, id"
+            ).fetchall()
+            # holders and lease owners are '<host id>/<random part>' (see Core.owner, _Elector)
+            leases = db.conn.execute(
+                "SELECT h.id, l.name FROM leases l JOIN hosts h "
+                "ON left(l.holder, length(h.id) + 1) = h.id || '/' "
+                "WHERE l.until >= extract(epoch FROM clock_timestamp()) ORDER BY l.name"
+            ).fetchall()
+            running = db.conn.execute(
+                "SELECT h.id, j.id FROM jobs j JOIN hosts h "
+                "ON left(j.lease_owner, length(h.id) + 1) = h.id || '/' "
+                "WHERE j.state = 'running' ORDER BY j.id"
             ).fetchall()
             return [
                 HostInfo(
                     id=r[0], hostname=r[1], pid=r[2], started_at=r[3], heartbeat_at=r[4],
                     stopped_at=r[5],
-                    alive=r[5] is None and r[6] - r[4] <= 3 * self._heartbeat,
+                    alive=r[5] is None and r[6] - r[4] <= 3 * self._heartbeat, read_at=r[6],
+                    singletons=tuple(name for host, name in leases if host == r[0]),
+                    running=tuple(job for host, job in running if host == r[0]),
                 )
                 for r in rows
             ]  # fmt: skip
@@ -595,10 +633,11 @@ class PostgresStore(SQLStore):
         next_beat = -float("inf")
         await self._run(lambda db: None)  # the schema exists before anyone is told to look
         while True:
+            connected_at = time.monotonic()
             try:
                 conn = await trio.to_thread.run_sync(self.connect)
             except Exception as exc:
-                self._lost(exc)
+                self._lost(exc, connected_at)
                 if not started:
                     started = True
                     task_status.started()
@@ -623,7 +662,7 @@ class PostgresStore(SQLStore):
                     for queue in queues or ():
                         wake(queue)
             except (OSError, _psycopg().OperationalError) as exc:
-                self._lost(exc)
+                self._lost(exc, connected_at)
                 await trio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):

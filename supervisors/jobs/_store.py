@@ -14,6 +14,7 @@ again, holds a stale token: the store refuses it and says so (`Settled.refused`,
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Callable, Mapping, Sequence
 
 import trio
@@ -21,6 +22,7 @@ import trio
 from ._model import (
     ClaimedJob,
     Failure,
+    HostInfo,
     Job,
     JobCounts,
     JobSettings,
@@ -44,6 +46,10 @@ class Store(abc.ABC):
     """
 
     shared: bool = False
+    host_id: str | None = None
+    """This process's id in the store's table of hosts; ``None`` for a store without one. A
+    `JobSystem` on such a store leases its jobs as ``<host_id>/<random part>``, so `hosts`
+    can tell which host runs which job."""
 
     @abc.abstractmethod
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
@@ -334,6 +340,20 @@ class Store(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the store's resources. Defaults to doing nothing."""
+
+    @property
+    def available(self) -> bool:
+        """False while the store is known to be unreachable (a store that retries a lost
+        database: from its first failed call to the next successful one); readiness checks
+        answer at once from it. Defaults to true."""
+        return True
+
+    async def hosts(self) -> builtins.list[HostInfo] | None:
+        """The hosts that share this store, alive or not, oldest first (`HostInfo`: heartbeat,
+        cluster singletons held, jobs running); ``None`` for a store that keeps no table of
+        hosts (then only the process that uses it is known). Defaults to ``None``."""
+        await trio.lowlevel.checkpoint()
+        return None
 
     async def watch(
         self,

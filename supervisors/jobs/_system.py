@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,7 +16,7 @@ from supervisors import ChildSpec, Restart, Strategy, Supervisor
 from ._clock import Clock, SystemClock
 from ._core import Core, RunningJob, Settings
 from ._errors import JobError
-from ._model import ContinueOn, Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
+from ._model import ContinueOn, HostInfo, Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
 from ._query import JobPage, JobQuery
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
@@ -223,6 +224,31 @@ class JobSystem:
     def recurring(self) -> tuple[Recurring, ...]:
         """The `Recurring` schedules of this system, as given."""
         return tuple(prepared.spec for prepared in self._recurring)
+
+    def describe(self) -> dict[str, object]:
+        """The effective configuration of this system as plain JSON-able data, for display (the
+        dashboard's config page): ``name``, ``store`` (its ``repr``, which never holds a
+        password), ``queues`` (name → concurrency), ``lease``, ``heartbeat``,
+        ``poll_interval``, ``grace``, ``keep_succeeded`` and ``keep_dead`` (seconds or
+        ``None``), ``keep_tracebacks``, ``timeout`` (seconds or ``None``), ``retry`` (the
+        default `RetryPolicy`'s fields) and ``recurring`` (the schedules' names)."""
+        core = self._core
+        settings = core.settings
+        return {
+            "name": self.name,
+            "store": repr(core.store),
+            "queues": dict(core.queues),
+            "lease": settings.lease,
+            "heartbeat": settings.heartbeat,
+            "poll_interval": settings.poll_interval,
+            "grace": settings.grace,
+            "keep_succeeded": settings.keep_succeeded,
+            "keep_dead": settings.keep_dead,
+            "keep_tracebacks": settings.keep_tracebacks,
+            "timeout": core.timeout,
+            "retry": attrs.asdict(core.retry),
+            "recurring": [prepared.spec.name for prepared in self._recurring],
+        }
 
     def running(self) -> tuple[RunningJob, ...]:
         """The jobs running in this process now (claimed by this system's workers), by start.
@@ -443,6 +469,13 @@ class JobSystem:
     async def counts(self) -> JobCounts:
         """How many jobs are in each state, in total and per queue."""
         return await self._core.store.counts()
+
+    async def hosts(self) -> builtins.list[HostInfo] | None:
+        """The hosts sharing this system's store, oldest first, each with its last heartbeat,
+        whether it is alive, the cluster singletons it holds and the jobs it runs; ``None``
+        with a store that keeps no table of hosts (SQLite, in memory: this process is the one
+        host the system knows). See `Store.hosts`."""
+        return await self._core.store.hosts()
 
     async def retry(self, job_id: int, *, attempts: int = 1) -> None:
         """Run a dead job again (with ``attempts`` more attempts, default 1), or a retrying or

@@ -3,13 +3,16 @@ cancel / requeue / delete, and queues pause / resume."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from _pg import drop_schema, require_postgres
+import trio
+from _pg import PG_URL, drop_schema, require_postgres
 
 from supervisors.cli import main
 
@@ -69,3 +72,51 @@ def test_cli_migrates_then_operates_jobs_in_a_postgres_store(
     assert "no schedule is recorded in this store" in capsys.readouterr().out
     assert main(["schedules", "show", "nightly", "--store", pg_store_url]) == 1
     assert "no recurring schedule named 'nightly'" in capsys.readouterr().err
+    import psycopg
+
+    with psycopg.connect(pg_store_url.split("?")[0]) as conn:  # a command is no host of the cluster
+        schema = pg_store_url.rsplit("=", 1)[1]
+        assert conn.execute(f"SELECT count(*) FROM {schema}.hosts").fetchone() == (0,)
+
+
+async def test_cli_hosts_lists_the_hosts_of_a_postgres_store_and_says_sqlite_keeps_none(
+    pg_schema: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``supervisors hosts`` prints each host with its state, heartbeat and jobs (and JSON with
+    --json); with a SQLite store it says there is no table of hosts."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # main() sets up the root logger
+    try:
+        await _hosts_command_checks(pg_schema, tmp_path, capsys)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+async def _hosts_command_checks(pg_schema: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from supervisors.jobs import PostgresStore, SQLiteStore
+
+    url = f"{PG_URL}?schema={pg_schema}"
+    alive, stopped = PostgresStore(PG_URL, schema=pg_schema), PostgresStore(PG_URL, schema=pg_schema)
+    await stopped.open()
+    await stopped.aclose()
+    await alive.open()
+    try:
+        status = await trio.to_thread.run_sync(main, ["hosts", "--store", url])
+        table = capsys.readouterr().out.splitlines()
+        await trio.to_thread.run_sync(main, ["hosts", "--store", url, "--json"])
+        listed = json.loads(capsys.readouterr().out)
+    finally:
+        await alive.aclose()
+    assert status == 0
+    assert table[0].split() == ["HOST", "STATE", "LAST", "HEARTBEAT", "AGE", "STARTED", "RUNNING", "SINGLETONS"]
+    assert [(line.split()[0], line.split()[1]) for line in table[1:-1]] == [
+        (stopped.host_id, "stopped"), (alive.host_id, "alive")]
+    assert table[-1] == "1 of 2 hosts alive"
+    assert [(h["id"], h["alive"], h["running"], h["singletons"]) for h in listed] == [
+        (stopped.host_id, False, [], []), (alive.host_id, True, [], [])]
+    sqlite = SQLiteStore(tmp_path / "jobs.db")
+    await sqlite.open()
+    await sqlite.aclose()
+    assert await trio.to_thread.run_sync(main, ["hosts", "--store", f"sqlite:///{tmp_path / 'jobs.db'}"]) == 0
+    assert "this store keeps no table of hosts (SQLite)" in capsys.readouterr().out

@@ -242,6 +242,40 @@ async def test_hosts_register_under_a_process_unique_id_and_are_shown_dead_or_st
         await b.aclose()
 
 
+async def test_old_hosts_are_forgotten_on_a_heartbeat_and_a_tool_is_never_listed_as_a_host(
+    pg_schema: str,
+) -> None:
+    """A host whose last heartbeat is older than ``keep_hosts`` is deleted at any host's next
+    heartbeat (a recent dead one is kept; a live one whose row was deleted comes back); a store
+    opened with ``register_host=False`` (the command line's) never appears."""
+    a = PostgresStore(PG_URL, schema=pg_schema, keep_hosts=3600.0)
+    old, recent = PostgresStore(PG_URL, schema=pg_schema), PostgresStore(PG_URL, schema=pg_schema)
+    tool = PostgresStore(PG_URL, schema=pg_schema, register_host=False)
+    try:
+        for store in (a, old, recent, tool):
+            await store.open()
+        await tool.counts()
+        await old.aclose()
+        await recent.aclose()
+        await tool.aclose()
+
+        def age(db: Any) -> None:
+            db.conn.execute("UPDATE hosts SET heartbeat_at = heartbeat_at - 7200 WHERE id = %s", (old.host_id,))
+            db.conn.execute("UPDATE hosts SET heartbeat_at = heartbeat_at - 600 WHERE id = %s", (recent.host_id,))
+
+        await a._run(age)
+        assert {h.id for h in await a.hosts()} == {a.host_id, old.host_id, recent.host_id}
+        await a.beat()
+        assert {h.id for h in await a.hosts()} == {a.host_id, recent.host_id}
+        await a._run(lambda db: db.conn.execute("DELETE FROM hosts WHERE id = %s", (a.host_id,)))
+        await a.beat()
+        assert {h.id: h.alive for h in await a.hosts()} == {a.host_id: True, recent.host_id: False}
+    finally:
+        await a.aclose()
+    with pytest.raises(ValueError, match="'keep_hosts' must be more than three heartbeats"):
+        PostgresStore(PG_URL, heartbeat=5.0, keep_hosts=15.0)
+
+
 def test_the_transactional_enqueue_example_of_the_docs_commits_or_rolls_back_both(
     pg_schema: str,
 ) -> None:

@@ -825,6 +825,23 @@ async def test_concurrency_key_limits_running_jobs_with_the_key(any_store: Store
     assert await state(any_store, u1c) is JobState.ENQUEUED
 
 
+async def test_a_store_with_a_table_of_hosts_lists_this_host_with_the_jobs_claimed_under_its_id(
+    any_store: Store,
+) -> None:
+    """A store that keeps a table of hosts lists this process's host, alive, with the jobs
+    claimed by an owner ``<host id>/...`` as running there; a store without one answers None."""
+    (job_id, _other) = await any_store.insert([new(), new()], now=T0)
+    if any_store.host_id is None:
+        assert await any_store.hosts() is None
+        return
+    assert await claim(any_store, limit=1, owner=f"{any_store.host_id}/worker") == [job_id]
+    await claim(any_store, limit=1, owner="someone-else")
+    hosts = {h.id: h for h in await any_store.hosts() or []}
+    assert hosts[any_store.host_id].alive
+    assert hosts[any_store.host_id].running == (job_id,)
+    assert hosts[any_store.host_id].singletons == ()
+
+
 # --- progress and log of attempts; the fire ledger of schedules ------------------------------------
 
 
