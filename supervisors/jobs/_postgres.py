@@ -483,7 +483,8 @@ class PostgresStore(SQLStore):
             except (psycopg.OperationalError, _pool_class_errors()) as exc:
                 self._lost(exc, started)
             else:
-                if self._outage is not None:
+                # Only a call begun after the outage began shows the database is reachable again.
+                if self._outage is not None and started >= self._outage:
                     logger.warning(
                         "PostgreSQL (schema %r) reachable again after %.1f s",
                         self.schema,
