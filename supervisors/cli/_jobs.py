@@ -239,21 +239,11 @@ def _search(options: argparse.Namespace) -> JobQuery:
     """The `JobQuery` of ``jobs list``'s options; times without an offset are UTC."""
     from ..jobs import JobQuery, JobQueryError
 
-    def moment(text: str | None) -> str | None:
-        if not text:
-            return None
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return text  # refused by JobQuery, naming the option
-        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).isoformat()
-
     try:
         return JobQuery.from_text(
-            states=[s for v in options.state or () for s in v.split(",") if s.strip()],
-            queue=options.queue, name=options.name, since=moment(options.since), until=moment(options.until),
-            args_contains=options.args_contains, args_match=options.args_match or (), limit=options.limit,
-            cursor=options.cursor,
+            states=options.state or (), queue=options.queue, name=options.name, since=options.since,
+            until=options.until, args_contains=options.args_contains, args_match=options.args_match or (),
+            limit=options.limit, cursor=options.cursor, zone=UTC,
         )  # fmt: skip
     except JobQueryError as exc:
         option = _OPTIONS.get(exc.field, "--" + exc.field.replace("_", "-"))

@@ -208,22 +208,11 @@ def parse_search(params: Mapping[str, str | Sequence[str]], *, zone: tzinfo = UT
         found = values(name)
         return found[-1].strip() if found else None
 
-    def moment(name: str) -> str | None:
-        text = one(name)
-        if not text:
-            return None
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return text  # refused by JobQuery, naming the parameter
-        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)).isoformat()
-
     try:
         return JobQuery.from_text(
-            states=[s for v in values("state") for s in v.split(",") if s.strip()],
-            queue=one("queue"), name=one("name"), since=moment("since"), until=moment("until"),
-            args_contains=next(reversed(values("args_contains")), None), args_match=values("args_match"),
-            limit=one("limit"), cursor=one("cursor"),
+            states=values("state"), queue=one("queue"), name=one("name"), since=one("since"),
+            until=one("until"), args_contains=next(reversed(values("args_contains")), None),
+            args_match=values("args_match"), limit=one("limit"), cursor=one("cursor"), zone=zone,
         )  # fmt: skip
     except JobQueryError as exc:
         param = _FIELD_PARAMS.get(exc.field, exc.field)

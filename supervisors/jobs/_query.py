@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeAlias
 
 import attrs
@@ -230,13 +230,15 @@ class JobQuery:
         args_match: Iterable[str] = (),
         limit: str | int | None = None,
         cursor: str | None = None,
+        zone: tzinfo | None = None,
     ) -> JobQuery:
         """A query from text, as typed in a form or on a command line: ``states`` as names
-        separated by commas (or several strings), times as ISO 8601 with an offset (``Z`` for
-        UTC), each ``args_match`` as ``PATH=VALUE`` where ``VALUE`` is read as JSON if it
-        parses (``42``, ``true``, ``"42"``, ``null``) and as a string otherwise."""
-        if isinstance(states, str):
-            states = [s for s in states.split(",") if s.strip()]
+        separated by commas (or several such strings), times as ISO 8601 with an offset (``Z``
+        for UTC; a time without one is read in ``zone``, and refused when ``zone`` is ``None``,
+        the default), each ``args_match`` as ``PATH=VALUE`` where ``VALUE`` is read as JSON if
+        it parses (``42``, ``true``, ``"42"``, ``null``) and as a string otherwise."""
+        if states is not None:
+            states = [s for v in ([states] if isinstance(states, str) else states) for s in v.split(",") if s.strip()]
         pairs: list[tuple[str, ArgScalar]] = []
         for item in args_match:
             path, sep, raw = item.partition("=")
@@ -254,7 +256,7 @@ class JobQuery:
             except ValueError:
                 raise JobQueryError("limit", f"must be an integer from 1 to {MAX_LIMIT} (got {limit!r})") from None
         return cls(
-            states=states, queue=queue, name=name, since=_iso("since", since), until=_iso("until", until),
+            states=states, queue=queue, name=name, since=_iso("since", since, zone), until=_iso("until", until, zone),
             args_contains=args_contains, args_equal=pairs, limit=number, cursor=cursor,
         )  # fmt: skip
 
@@ -275,7 +277,7 @@ class JobQuery:
         return out
 
 
-def _iso(field: str, text: str | None) -> datetime | None:
+def _iso(field: str, text: str | None, zone: tzinfo | None) -> datetime | None:
     if text is None or not text.strip():
         return None
     try:
@@ -283,7 +285,9 @@ def _iso(field: str, text: str | None) -> datetime | None:
     except ValueError:
         raise JobQueryError(field, f"expected an ISO 8601 time such as 2026-12-02T10:00:00Z (got {text!r})") from None
     if moment.tzinfo is None:
-        raise JobQueryError(field, f"{text!r} has no UTC offset; add one, e.g. Z or +01:00")
+        if zone is None:
+            raise JobQueryError(field, f"{text!r} has no UTC offset; add one, e.g. Z or +01:00")
+        moment = moment.replace(tzinfo=zone)
     return moment
 
 
