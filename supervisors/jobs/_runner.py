@@ -40,7 +40,7 @@ import trio
 
 from ._core import Core, _current
 from ._errors import JobArgumentsError, JobResultError, UnknownJobError
-from ._lifecycle import keeps_traceback, retry_at
+from ._lifecycle import ended_by, keeps_traceback, retry_at
 from ._model import ClaimedJob, Failure, Success, Token
 from ._progress import Reporter
 from ._registry import JobDefinition, describe_error
@@ -50,7 +50,17 @@ from ._signal import Signal
 logger = logging.getLogger("supervisors.jobs")
 
 _FLUSH_TIMEOUT = 10.0
+_EXPLAIN_TIMEOUT = 5.0
+"""How long the runner waits to read a job whose outcome the store refused, to log why."""
 _NO_RESOURCES: Mapping[str, object] = MappingProxyType({})
+
+
+def _log_lost(job: ClaimedJob, what: str) -> None:
+    logger.warning(
+        "job %d (%s) lost its lease (token: attempt %d) %s; the job was recovered by lease "
+        "expiry and may run again elsewhere",
+        job.id, job.name, job.attempt, what,
+    )  # fmt: skip
 
 
 _NOTHING: tuple[list[Token], list[Success], list[Failure]] = ([], [], [])
@@ -224,9 +234,9 @@ class QueueRunner:
                 )
             active = self._active
             self._recording = _NOTHING
+            refused: list[ClaimedJob] = []
             if succeeded or failed:
-                for job_id in settled.refused:
-                    self._lost(job_id, "before its outcome was recorded; the outcome is discarded")
+                refused = [active.pop(i) for i in sorted(settled.refused) if i in active]
                 for job_id, _ in ok:
                     active.pop(job_id, None)
                 for s in results:
@@ -255,6 +265,8 @@ class QueueRunner:
                     trio.lowlevel.reschedule(idle.pop(), outcome.Value(job))
                 else:
                     waiting.append(job)
+            if refused:
+                await self._explain_refused(refused, "before its outcome was recorded; the outcome is discarded")
 
     def cancel(self, job_id: int) -> None:
         """Cancel the run of ``job_id`` here, whose cancellation was requested in the store: its
@@ -275,7 +287,8 @@ class QueueRunner:
                 owner=core.owner, now=core.clock.now(), released=[job.token]
             )
         if job.id in settled.refused:
-            self._lost(job.id, "before its cancellation was recorded")
+            if self._active.pop(job.id, None) is not None:
+                await self._explain_refused([job], "before its cancellation was recorded")
             return
         self._active.pop(job.id, None)
         core.notify_settled()
@@ -283,18 +296,39 @@ class QueueRunner:
             core.wake_queue(ready)
 
     def _lost(self, job_id: int, what: str) -> None:
-        """The store refused this job's token: another run owns the job now."""
+        """The store refused this running job's renewal: another run owns the job now."""
         job = self._active.pop(job_id, None)
         if job is None:
             return
-        logger.warning(
-            "job %d (%s) lost its lease (token: attempt %d) %s; the job was recovered by lease "
-            "expiry and may run again elsewhere",
-            job.id, job.name, job.attempt, what,
-        )  # fmt: skip
+        _log_lost(job, what)
         slot = self._running.get(job_id)
         if slot is not None:
             slot.cancel()
+
+    async def _explain_refused(self, jobs: list[ClaimedJob], what: str) -> None:
+        """The store refused to record how these attempts ended (already out of ``_active``):
+        read each job to log why. Either the lease was lost (the job was recovered by lease
+        expiry), or the store already holds the attempt as ended by this very write: a try of
+        it committed but its answer was lost (a connection cut during ``COMMIT``), and the retry
+        was refused by the fence. Nothing is decided here; a failed read only loses the detail."""
+        for job in jobs:
+            recorded = False
+            with trio.move_on_after(_EXPLAIN_TIMEOUT):
+                try:
+                    stored = await self.core.store.get(job.id)
+                except Exception:  # only the log line depends on it
+                    stored = None
+                recorded = stored is not None and ended_by(stored, job.attempt)
+            if recorded:
+                logger.info(
+                    "job %d (%s): attempt %d had already ended by this outcome when its write was "
+                    "retried (a first try committed but its answer was lost, e.g. the connection "
+                    "to the store broke during COMMIT); the store kept that outcome and refused "
+                    "the retry: nothing is lost and the attempt does not run again",
+                    job.id, job.name, job.attempt,
+                )  # fmt: skip
+            else:
+                _log_lost(job, what)
 
     async def _work(self, slot: _Slot) -> None:
         """Run jobs one after the other in the slot's scope; after a run that was cancelled
