@@ -116,6 +116,26 @@ async def common_path_in(path: str, n: int, tasks: int) -> tuple[float, float]:
     return n / (t1 - t0), n / (t2 - t0)
 
 
+async def enqueue_only_in(path: str, n: int, tasks: int) -> float:
+    """The enqueue side of `common_path` alone: ``tasks`` tasks each ``await jobs.enqueue``
+    n / tasks times on an opened store, no host running; jobs/s."""
+    jobs = _system(path, _Probe())
+    await jobs.store.open()
+    per_task = [n // tasks + (1 if i < n % tasks else 0) for i in range(tasks)]
+
+    async def enqueuer(count: int) -> None:
+        for _ in range(count):
+            await jobs.enqueue("noop")
+
+    t0 = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for count in per_task:
+            nursery.start_soon(enqueuer, count)
+    elapsed = time.perf_counter() - t0
+    await jobs.store.aclose()
+    return n / elapsed
+
+
 def enqueue_bulk(n: int) -> float:
     """Jobs per second for one ``enqueue_many`` of ``n`` jobs (one transaction)."""
 

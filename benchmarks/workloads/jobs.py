@@ -281,6 +281,15 @@ async def _ours_common_path(n: int, tasks: int) -> tuple[float, float]:
         return await jobs_ours.common_path_in(tmp, n, tasks)
 
 
+async def _ours_enqueue_only(n: int, tasks: int) -> float:
+    """The enqueue side of ours' common path alone (no host), inside ``run_trio``: for
+    ``benchmarks/instructions.py jobs _ours_enqueue_only 8`` (not a row of the table)."""
+    from benchmarks import jobs_ours
+
+    with _tempdir() as tmp:
+        return await jobs_ours.enqueue_only_in(tmp, n, tasks)
+
+
 # --------------------------------------------------------------------------- huey (peer)
 
 
