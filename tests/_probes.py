@@ -9,6 +9,7 @@ import attrs
 import trio
 
 from actors import Actor, BackgroundService, Request, handler
+from supervisors import ChildSpec, Supervisor
 
 
 @attrs.frozen
@@ -99,3 +100,13 @@ class Ticker(BackgroundService):
             await trio.sleep_forever()
         finally:
             self.log.append(f"stop {self.name}")
+
+
+@attrs.frozen
+class Tick:
+    pass
+
+
+def tree_of(*specs: ChildSpec) -> Supervisor:
+    """A tree ``app`` of the given children (one-for-one)."""
+    return Supervisor(name="app", children=specs)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from collections.abc import Iterator
 
 import pytest
 import trio.testing
@@ -17,3 +20,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 def autojump_clock() -> trio.testing.MockClock:
     """A mock clock that jumps ahead whenever every task is blocked: time costs nothing."""
     return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.fixture
+def restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo what the command line's ``main()`` does, as a program would: configure the root logger and
+    make the cwd importable (``pytestmark = pytest.mark.usefixtures("restore_logging")``)."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -7,14 +7,10 @@ import math
 import pytest
 import trio
 import trio.testing
-from _probes import Echo, Log, Sleep, probe
+from _probes import Echo, Log, Sleep, probe, tree_of
 
 from actors import CallTimeout
-from supervisors import ChildSpec, Supervisor, open_tree
-
-
-def tree_of(*specs: ChildSpec) -> Supervisor:
-    return Supervisor(name="app", children=list(specs))
+from supervisors import ChildSpec, open_tree
 
 
 async def test_a_shorter_timeout_sent_after_a_longer_one_expires_first(

@@ -7,9 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_cli import cli, make_store
+from _cli import cli, make_store
 
 from supervisors.jobs import JobClient
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def listed(capsys: pytest.CaptureFixture[str], db: Path, *options: str) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_store_contract import LEASE, T0, claim, new, state
+from _contract import LEASE, T0, claim, new, state
 
 from supervisors.jobs import (
     ContinueOn,
