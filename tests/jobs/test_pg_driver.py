@@ -175,21 +175,30 @@ async def test_a_failing_enqueue_in_a_group_fails_only_its_own_caller(
     assert sorted(ids) == [0, 1, 2, 4, 5, 6, 7]
 
 
-async def test_an_enqueue_cancelled_before_its_group_starts_writes_nothing(
+async def test_an_enqueue_cancelled_before_its_group_starts_is_withdrawn_and_the_others_go_on(
     store: PostgresStore, pg_schema: str
 ) -> None:
-    """A caller cancelled while its enqueue waits for a connection withdraws it."""
-    release = trio.Event()
+    """While the only connection is busy, the first of two enqueuers (the one that would lead
+    their group) is cancelled: its job is not written, the other's is."""
 
     async def busy() -> None:  # holds the only connection
         await store._run(lambda db: db.conn.execute("SELECT pg_sleep(0.3)"))  # type: ignore[attr-defined]
-        release.set()
 
+    async def enqueue(name: str) -> None:
+        await store.insert([_job(name)], now=1.0)
+
+    with trio.fail_after(10):  # the second caller, left without a leader, would wait forever
+        await _first_cancelled(busy, enqueue)
+    assert _sql(f"SELECT name FROM {pg_schema}.jobs") == [("kept",)]
+
+
+async def _first_cancelled(busy: Any, enqueue: Any) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(busy)
         await trio.sleep(0.05)
-        with trio.move_on_after(0.05) as scope:
-            await store.insert([_job("withdrawn")], now=1.0)
-        assert scope.cancelled_caught
-    await release.wait()
-    assert _sql(f"SELECT count(*) FROM {pg_schema}.jobs") == [(0,)]
+        async with trio.open_nursery() as first:
+            first.start_soon(enqueue, "withdrawn")  # leads the group, waiting for the connection
+            await trio.sleep(0.02)
+            nursery.start_soon(enqueue, "kept")
+            await trio.sleep(0.02)
+            first.cancel_scope.cancel()
