@@ -5,19 +5,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-import attrs
-import httpx
 import prometheus_client
 import pytest
 import trio
+from _dashboard import ADMIN, READER, Args, BlockingJob, Ping, Worker, client, dead_job, hosted, make_jobs
 
-from actors import Actor, handler
-from supervisors import Backoff, ChildSpec, ChildStopped, Supervisor, Tree, open_tree
+from supervisors import Backoff, ChildSpec, ChildStopped, Supervisor, open_tree
 from supervisors.dashboard import METRICS, Dashboard, dashboard
 from supervisors.jobs import (
     InMemoryStore,
@@ -25,73 +22,9 @@ from supervisors.jobs import (
     JobRegistry,
     JobState,
     JobSystem,
-    Recurring,
     SQLiteStore,
-    Store,
 )
 from supervisors.web import ServerUrls
-
-ADMIN, READER = "admin-token-123", "reader-token-456"
-
-
-@attrs.frozen
-class Ping:
-    pass
-
-
-class Worker(Actor):
-    @handler
-    async def ping(self, msg: Ping) -> None:
-        await trio.lowlevel.checkpoint()
-
-
-@attrs.frozen
-class Args:
-    n: int
-
-
-def make_jobs(store: Store | None = None) -> JobSystem:
-    registry = JobRegistry()
-
-    @registry.job(max_attempts=1)
-    async def boom(args: Args) -> None:
-        raise ValueError(f"boom {args.n}")
-
-    @registry.job()
-    async def fine(args: Args) -> int:
-        return args.n
-
-    return JobSystem(
-        store=store if store is not None else InMemoryStore(), registry=registry,
-        recurring=[Recurring(name="nightly", cron="0 3 * * *", job="fine", args=Args(1), tz="Europe/Paris")],
-    )
-
-
-@asynccontextmanager
-async def hosted(
-    *, extra: tuple[Any, ...] = (), jobs: JobSystem | None = None, **options: Any
-) -> AsyncIterator[tuple[Tree, JobSystem, str]]:
-    jobs = jobs if jobs is not None else make_jobs()
-    spec = Supervisor(name="app", children=[
-        ChildSpec(name="worker", factory=Worker), *extra, jobs.child_spec(),
-        dashboard(jobs, address="127.0.0.1:0", **options),
-    ])
-    async with open_tree(spec) as tree:
-        url = (await tree.ref("dashboard").call(ServerUrls()))[0]
-        yield tree, jobs, url
-
-
-def client(url: str, token: str | None = None, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    sent = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=url, headers={**sent, **(headers or {})})
-
-
-async def dead_job(jobs: JobSystem, n: int = 1) -> int:
-    job_id = await jobs.enqueue("boom", Args(n))
-    job = await jobs.wait_finished(job_id)
-    assert job.state is JobState.DEAD
-    return job_id
-
 
 # -- the tree, health, readiness, metrics --------------------------------------------------------
 
@@ -124,20 +57,10 @@ async def test_api_tree_shows_every_child_with_state_strategy_restarts_and_runni
 
 
 async def test_a_running_job_appears_as_a_node_under_its_queue_worker() -> None:
-    registry = JobRegistry()
-    started, release = trio.Event(), trio.Event()
-
-    @registry.job()
-    async def slow(args: Args) -> None:
-        started.set()
-        await release.wait()
-
-    jobs = JobSystem(store=InMemoryStore(), registry=registry)
-    async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http:
-        job_id = await jobs.enqueue("slow", Args(7))
-        await started.wait()
+    slow = BlockingJob()
+    jobs = JobSystem(store=InMemoryStore(), registry=slow.registry)
+    async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http, slow.running(jobs) as job_id:
         body = (await http.get("/api/tree")).json()
-        release.set()
     worker = next(c for c in next(c for c in body["children"] if c["name"] == "jobs")["children"]
                   if c["name"] == "workers")["children"][0]
     assert [c["job"] for c in worker["children"]] == [{"id": job_id, "name": "slow", "queue": "default", "attempt": 1}]

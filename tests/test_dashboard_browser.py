@@ -19,11 +19,11 @@ from typing import Any
 import attrs
 import pytest
 import trio
+from _dashboard import Worker, dead_job, make_jobs
 
-from actors import Actor, handler
 from supervisors import ChildSpec, Secret, Supervisor, Tree, open_tree
 from supervisors.dashboard import dashboard
-from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem, Recurring
+from supervisors.jobs import JobState, JobSystem
 from supervisors.web import ServerUrls
 
 CHROMIUM = os.environ.get("SUPERVISORS_CHROMIUM", "/usr/bin/chromium")
@@ -65,17 +65,6 @@ def browser_page() -> Iterator[Any]:
 
 
 @attrs.frozen
-class Args:
-    n: int
-
-
-class Idle(Actor):
-    @handler
-    async def nothing(self, msg: Args) -> None:
-        await trio.lowlevel.checkpoint()
-
-
-@attrs.frozen
 class Host:
     url: str
     jobs: JobSystem
@@ -92,20 +81,9 @@ class Host:
 
 @contextmanager
 def hosted(**options: Any) -> Iterator[Host]:
-    registry = JobRegistry()
-
-    @registry.job(max_attempts=1)
-    async def boom(args: Args) -> None:
-        raise ValueError(f"boom {args.n}")
-
-    @registry.job()
-    async def fine(args: Args) -> int:
-        return args.n
-
-    jobs = JobSystem(store=InMemoryStore(), registry=registry,
-                     recurring=[Recurring(name="hourly", cron="0 * * * *", job="fine", args=Args(1))])
+    jobs = make_jobs()
     spec = Supervisor(name="app", children=[
-        ChildSpec(name="worker", factory=Idle), jobs.child_spec(),
+        ChildSpec(name="worker", factory=Worker), jobs.child_spec(),
         dashboard(jobs, address="127.0.0.1:0", live_interval=0.5, **options),
     ])
     ready: queue.Queue[Host | BaseException] = queue.Queue()
@@ -132,12 +110,6 @@ def hosted(**options: Any) -> Iterator[Host]:
         thread.join()
 
 
-async def _dead_job(jobs: JobSystem) -> int:
-    job_id = await jobs.enqueue("boom", Args(1))
-    assert (await jobs.wait_finished(job_id)).state is JobState.DEAD
-    return job_id
-
-
 def test_the_tree_page_shows_a_child_crash_and_restart_live(browser_page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -159,7 +131,7 @@ def test_a_dead_job_is_retried_with_a_click(browser_page: Any) -> None:
 
     page = browser_page
     with hosted() as host:
-        job_id = host.run(_dead_job, host.jobs)
+        job_id = host.run(dead_job, host.jobs)
         page.goto(f"{host.url}/jobs?state=dead")
         row = page.locator(f'tr[data-job="{job_id}"]')
         expect(row).to_contain_text("dead")
@@ -179,8 +151,8 @@ def test_a_recurring_job_is_triggered_with_a_click(browser_page: Any) -> None:
     page = browser_page
     with hosted() as host:
         page.goto(host.url + "/schedules")
-        page.locator('tr[data-schedule="hourly"] button.act-trigger').click()
-        expect(page.locator("#message")).to_contain_text("trigger: schedule hourly done")
+        page.locator('tr[data-schedule="nightly"] button.act-trigger').click()
+        expect(page.locator("#message")).to_contain_text("trigger: schedule nightly done")
         page.screenshot(path=str(ARTIFACTS / "schedule-triggered.png"), full_page=True)
 
         async def succeeded() -> int:

@@ -8,8 +8,7 @@ import socket
 
 import attrs
 import pytest
-import trio
-from test_dashboard import ADMIN, Args, client, hosted
+from _dashboard import ADMIN, BlockingJob, client, hosted
 
 from supervisors import Secret, load_settings
 from supervisors.dashboard import Dashboard
@@ -43,21 +42,11 @@ def app_settings() -> AppSettings:
 async def test_without_a_table_of_hosts_the_hosts_page_shows_this_host_alone_with_its_running_jobs() -> None:
     """With a store that keeps no table of hosts (SQLite, memory), the one host is this process,
     alive, with the jobs it runs now; the page says so."""
-    registry = JobRegistry()
-    started, release = trio.Event(), trio.Event()
-
-    @registry.job()
-    async def slow(args: Args) -> None:
-        started.set()
-        await release.wait()
-
-    jobs = JobSystem(store=InMemoryStore(), registry=registry)
-    async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http:
-        job_id = await jobs.enqueue("slow", Args(1))
-        await started.wait()
+    slow = BlockingJob()
+    jobs = JobSystem(store=InMemoryStore(), registry=slow.registry)
+    async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http, slow.running(jobs) as job_id:
         body = (await http.get("/api/hosts")).json()
         page = (await http.get("/hosts")).text
-        release.set()
     (entry,) = body["items"]
     assert (entry["system"], entry["store"], entry["hosts_table"]) == ("jobs", "InMemoryStore()", False)
     (host,) = entry["hosts"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from test_dashboard import Args, client, dead_job, hosted
+from _dashboard import Args, client, dead_job, hosted
 
 from supervisors.dashboard import _views
 from supervisors.jobs import JobQuery, JobState

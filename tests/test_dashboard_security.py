@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from test_dashboard import ADMIN, READER, client, hosted
+from _dashboard import ADMIN, READER, client, hosted
 
 from supervisors import Secret
 from supervisors.dashboard import Dashboard, dashboard

@@ -27,7 +27,7 @@ import enum
 import random
 from collections.abc import Mapping
 
-from ._model import ContinueOn, JobState, RetryPolicy
+from ._model import ContinueOn, Job, JobState, RetryPolicy
 
 LEASE_EXPIRED = (
     "lease expired: the process running attempt {attempt} died or stopped renewing its lease"
@@ -182,6 +182,21 @@ def wanting(parent_end: JobState) -> tuple[ContinueOn, ...]:
 
 FENCED = frozenset({Op.RENEW, Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST})
 """The operations that need the current fencing token ``(job id, attempt)`` and lease owner."""
+
+
+def ended_by(job: Job, attempt: int) -> bool:
+    """Whether the store holds ``job`` as ended by its own attempt ``attempt``: succeeded under
+    that attempt, or with an error recorded for it other than `LEASE_EXPIRED` (a failure, a
+    cancellation, an interruption, all written under the attempt's fencing token). False when
+    the attempt was recovered by lease expiry instead, or has not ended.
+
+    A runner whose outcome was refused asks this to tell a lost lease from a write that had
+    already committed: a write retried after the connection broke during its ``COMMIT`` is
+    refused by the fence, since the first try ended the attempt."""
+    if job.state is JobState.SUCCEEDED and job.attempt == attempt:
+        return True
+    expired = LEASE_EXPIRED.format(attempt=attempt)
+    return any(e.attempt == attempt and e.error != expired for e in job.errors)
 
 
 def retry_at(

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import trio
+from _dashboard import BlockingJob
 from _pg import PG_URL
 
 from actors import BackgroundService
@@ -32,14 +33,7 @@ async def test_the_hosts_page_lists_every_host_of_the_cluster_with_heartbeat_sin
 ) -> None:
     """Three hosts share a schema: this one (alive, holding the singleton and running a job),
     one stopped gracefully and one whose heartbeat is stale (dead); page and API show each."""
-    registry = JobRegistry()
-    started, release = trio.Event(), trio.Event()
-
-    @registry.job()
-    async def slow() -> None:
-        started.set()
-        await release.wait()
-
+    slow = BlockingJob()
     store = PostgresStore(PG_URL, schema=pg_schema)
     stopped, stale = PostgresStore(PG_URL, schema=pg_schema), PostgresStore(PG_URL, schema=pg_schema)
     await stopped.open()
@@ -50,7 +44,7 @@ async def test_the_hosts_page_lists_every_host_of_the_cluster_with_heartbeat_sin
         db.conn.execute("UPDATE hosts SET heartbeat_at = heartbeat_at - 60 WHERE id = %s", (stale.host_id,))
 
     await stale._run(stall)
-    jobs = JobSystem(store=store, registry=registry)
+    jobs = JobSystem(store=store, registry=slow.registry)
     singleton = ClusterSingleton(store=store, lease=3.0, retry=0.05)
     tree = Supervisor(name="app", children=[
         jobs.child_spec(), singleton.child_spec(ChildSpec(name="reporter", factory=Idle)),
@@ -60,16 +54,13 @@ async def test_the_hosts_page_lists_every_host_of_the_cluster_with_heartbeat_sin
         with trio.fail_after(60):
             async with open_tree(tree) as running:
                 url = (await running.ref("dashboard").call(ServerUrls()))[0]
-                job_id = await jobs.enqueue("slow")
-                await started.wait()
-                async with httpx.AsyncClient(base_url=url) as http:
+                async with slow.running(jobs) as job_id, httpx.AsyncClient(base_url=url) as http:
                     hosts: dict[str, Any] = {}
                     while not hosts.get(store.host_id, {}).get("singletons"):  # the elector takes the lease
                         await trio.sleep(0.05)
                         (entry,) = (await http.get("/api/hosts")).json()["items"]
                         hosts = {h["id"]: h for h in entry["hosts"]}
                     page = (await http.get("/hosts")).text
-                release.set()
     finally:
         await stale.aclose()
     assert entry["hosts_table"] is True

@@ -3,6 +3,7 @@ wake-ups (the lifecycle itself is the contract suite's, run on every store)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -399,3 +400,57 @@ def test_a_continuation_enqueued_while_its_parent_settles_is_not_left_awaiting(p
         assert (got.state, got.parent_id) == (JobState.ENQUEUED, token[0])
     finally:
         close_sync(store)
+
+
+async def test_a_settle_cut_off_after_its_commit_is_logged_as_recorded_not_as_a_lost_lease(
+    pg_schema: str, running: Running, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection is cut (``pg_terminate_backend``) just after a pipelined settle committed:
+    the store retries the write, the fence refuses the retry, and the runner logs that the
+    attempt had already ended by this outcome, not that its lease was lost; the job ran once."""
+    from supervisors.jobs._postgres import PostgresDB
+
+    caplog.set_level(logging.INFO, logger="supervisors.jobs")
+    reg = JobRegistry()
+    ran: list[int] = []
+
+    @reg.job()
+    async def pay() -> None:
+        ran.append(1)
+
+    real = PostgresDB.settle_and_claim
+    cuts: list[int] = []
+
+    def cut_after_commit(self: PostgresDB, *args: Any) -> Any:
+        settled = real(self, *args)
+        if args[5] and not cuts:  # succeeded: the outcome is committed now
+            cuts.append(self.conn.info.backend_pid)
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (cuts[0],))
+            self.conn.execute("SELECT 1")  # raises: the answer is lost with the connection
+        return settled
+
+    explained = trio.Event()
+
+    class Explained(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "had already ended" in record.getMessage():
+                explained.set()  # logged by the runner, in Trio's thread
+
+    monkeypatch.setattr(PostgresDB, "settle_and_claim", cut_after_commit)
+    handler = Explained()
+    logging.getLogger("supervisors.jobs").addHandler(handler)
+    jobs = JobSystem(store=PostgresStore(PG_URL, schema=pg_schema), registry=reg, poll_interval=30.0)
+    try:
+        async with running(jobs):
+            with trio.fail_after(30):
+                job = await jobs.wait_finished(await jobs.enqueue("pay"))
+                await explained.wait()
+    finally:
+        logging.getLogger("supervisors.jobs").removeHandler(handler)
+    assert len(cuts) == 1
+    assert (job.state, job.attempt, ran) == (JobState.SUCCEEDED, 1, [1])
+    messages = [r.getMessage() for r in caplog.records if r.name == "supervisors.jobs"]
+    assert not [m for m in messages if "lost its lease" in m]
+    (explanation,) = [m for m in messages if "had already ended" in m]
+    assert explanation.startswith(f"job {job.id} (pay): attempt 1 had already ended by this outcome")

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ from supervisors.jobs import (
     JobState,
     JobSystem,
     RetryPolicy,
+    Settled,
     TrioWallClock,
 )
 
@@ -271,3 +273,46 @@ async def test_identical_failures_are_logged_in_full_once_then_summarised(
     assert [r.levelno for r in deaths] == [logging.ERROR, logging.ERROR]
     assert not deaths[0].exc_info
     assert len(records) <= 2 + len(summaries) + 2 + 10  # never one record per failure per line
+
+
+async def test_an_outcome_whose_write_committed_before_the_connection_broke_is_not_called_lost(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write of outcomes that the store retries after its first try committed (its answer lost)
+    is refused by the fence; the runner reads the job, finds the attempt ended by that outcome,
+    and says so at INFO instead of claiming a lost lease."""
+    caplog.set_level(logging.INFO, logger="supervisors.jobs")
+    reg = JobRegistry()
+
+    @reg.job()
+    async def pay() -> None:
+        pass
+
+    @reg.job()
+    async def flaky() -> None:
+        raise ValueError("no")
+
+    store = InMemoryStore()
+    real = store.settle_and_claim
+
+    async def committed_then_retried(*args: Any, **kwargs: Any) -> Settled:
+        # The first try records the outcomes and commits; its answer is lost; the retry's
+        # answer is what the runner gets.
+        await store.settle(owner=kwargs["owner"], now=kwargs["now"], succeeded=kwargs["succeeded"],
+                           failed=kwargs["failed"])  # fmt: skip
+        return await real(*args, **kwargs)
+
+    store.settle_and_claim = committed_then_retried  # type: ignore[method-assign]
+    jobs = system(wall, reg, store=store, retry=NO_JITTER)
+    async with running(jobs):
+        paid = await jobs.enqueue("pay")
+        failed = await jobs.enqueue("flaky")
+        await trio.sleep(0.5)
+        paid_job, failed_job = await jobs.get(paid), await jobs.get(failed)
+    assert (paid_job.state, paid_job.attempt) == (JobState.SUCCEEDED, 1)
+    assert (failed_job.state, [e.attempt for e in failed_job.errors]) == (JobState.RETRYING, [1])
+    assert [r.getMessage() for r in caplog.records if "lost its lease" in r.getMessage()] == []
+    explained = sorted(r.getMessage() for r in caplog.records if "had already ended" in r.getMessage())
+    assert [m.split(":")[0] for m in explained] == [f"job {paid} (pay)", f"job {failed} (flaky)"]
+    assert all("attempt 1 had already ended by this outcome when its write was retried" in m for m in explained)
+    assert all(r.levelno == logging.INFO for r in caplog.records if "had already ended" in r.getMessage())
