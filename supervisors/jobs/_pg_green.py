@@ -180,8 +180,9 @@ class GreenPool:
         self._closed = False
 
     async def call(self, fn: Callable[[Any], T], *, shield: bool = True) -> T:
-        """``fn(conn)`` on a pooled connection (see `run_green`); a connection that broke or
-        was left in a transaction is closed instead of going back to the pool."""
+        """``fn(conn)`` on a pooled connection (see `run_green`; without ``shield``, waiting
+        for a connection is abandoned on cancellation too); a connection that broke or was left
+        in a transaction is closed instead of going back to the pool."""
         async with self._slots:
             conn: Any = None
             while self._idle:
@@ -191,7 +192,9 @@ class GreenPool:
                     break
                 candidate.close()
             if conn is None:
-                conn = await trio.to_thread.run_sync(self._connect)
+                # An unshielded call gives up waiting for a connection too (a partition can
+                # hold a connect for its whole timeout); the thread's connection is dropped.
+                conn = await trio.to_thread.run_sync(self._connect, abandon_on_cancel=not shield)
             try:
                 return await run_green(conn, fn, shield=shield)
             finally:

@@ -78,6 +78,15 @@ def _psycopg() -> Any:
     return psycopg
 
 
+def _plain(job: NewJob) -> bool:
+    """Whether ``job`` needs no look-up to insert: settings resolved, no unique key, no
+    schedule, no parent (nothing can conflict)."""
+    return (
+        not job.defined and job.unique_key is None and job.schedule is None
+        and job.parent_id is None
+    )  # fmt: skip
+
+
 class _Ambiguous(Exception):
     """The connection broke while ``COMMIT`` was in flight: the outcome is unknown."""
 
@@ -147,8 +156,31 @@ class PostgresDB(SQLiteDB):
     def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
         """As `SQLiteDB.insert`; each run of consecutive jobs without a unique key or an
         occurrence is one ``insert_many`` (ids are still given in the order of ``jobs``)."""
+        return self._inserted([(jobs, now)])[0]
+
+    def _inserted(self, items: list[tuple[Sequence[NewJob], float]]) -> list[list[int]]:
+        """The ids of each item's jobs, inserted together. When every job is plain (settings
+        resolved; no unique key, schedule or parent) and no transaction is open, that is one
+        ``insert_many`` committed on its own (one round trip instead of ``BEGIN``, ``INSERT``,
+        ``COMMIT``); a connection lost during it raises `_Ambiguous`, as during a ``COMMIT``.
+        Otherwise a transaction (or the caller's), as `_insert_all` does."""
+        c: Any = self.conn
+        psycopg = _psycopg()
+        if (
+            c.autocommit
+            and c.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            and all(_plain(job) for jobs, _ in items for job in jobs)
+        ):
+            out: list[list[int]] = [[] for _ in items]
+            run = [(job, now) for jobs, now in items for job in jobs]
+            owners = [k for k, (jobs, _) in enumerate(items) for _ in jobs]
+            try:
+                self._insert_run(c, run, owners, out)
+            except psycopg.OperationalError as exc:
+                raise _Ambiguous(str(exc)) from exc
+            return out
         with self._write() as c:
-            return self._insert_all(c, [(jobs, now)])[0]
+            return self._insert_all(c, items)
 
     def insert_grouped(self, items: list[tuple[Sequence[NewJob], float]]) -> list[outcome.Outcome[list[int]]]:
         """`insert` of each ``(jobs, now)`` of ``items``, in one transaction when there are
@@ -160,8 +192,7 @@ class PostgresDB(SQLiteDB):
             return [outcome.Value(self.insert(jobs, now)) for jobs, now in items]
         psycopg = _psycopg()
         try:
-            with self._write() as c:
-                return [outcome.Value(ids) for ids in self._insert_all(c, items)]
+            return [outcome.Value(ids) for ids in self._inserted(items)]
         except (psycopg.OperationalError, _Ambiguous):
             raise
         except Exception:
