@@ -6,12 +6,17 @@
 Candidates (each runs the same statements on the same PostgreSQL, in Trio):
 
 - ``threads``: synchronous psycopg 3 with a ``psycopg_pool.ConnectionPool``, each call on a
-  worker thread through ``trio.to_thread.run_sync`` (not abandoned on cancel). What the store uses.
+  worker thread through ``trio.to_thread.run_sync`` (not abandoned on cancel). What the store
+  used before ``greenlet``.
 - ``trio_nonblocking``: psycopg 3's libpq connection in non-blocking mode, its protocol
   generators (``psycopg.generators.execute``) driven by Trio's ``wait_readable`` /
   ``wait_writable`` on its socket: no threads.
 - ``trio_nonblocking_safe``: the same, made correct under cancellation: a cancelled call
   sends the server a cancel request and reads the connection back to idle before it raises.
+- ``greenlet``: what the store uses: synchronous psycopg 3 code run in a greenlet whose socket
+  waits switch to the Trio task, which awaits ``wait_readable`` / ``wait_writable``
+  (``supervisors.jobs._pg_green``), on its pool of 4 connections; each call shielded from
+  cancellation (it ends committed or rolled back).
 - ``pgtrio`` (if installed): a pure-Python, Trio-native implementation of the wire protocol.
 
 Figures: ``latency`` is one round trip (``SELECT $1``) at a time, median in microseconds;
@@ -157,6 +162,38 @@ class TrioNonblockingSafe(TrioNonblocking):
             raise
 
 
+class Greenlet:
+    name = "greenlet"
+
+    def __init__(self, schema: str) -> None:
+        from supervisors.jobs._pg_green import GreenPool, green_connection_class
+
+        def connect() -> Any:
+            return green_connection_class().connect(URL, autocommit=True, options=f"-c search_path={schema}")
+
+        self.pool = GreenPool(connect, 4)
+        for conn in [connect() for _ in range(4)]:  # opened ahead, as the other candidates'
+            self.pool._idle.append(conn)
+
+    async def query(self, sql: str, *params: Any) -> list[Any]:
+        def run(c: Any) -> list[Any]:
+            cur = c.execute(sql, params or None)
+            return cur.fetchall() if cur.description else []
+
+        return await self.pool.call(run)
+
+    async def txn(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        def run(c: Any) -> None:
+            with c.transaction():
+                for sql, params in statements:
+                    c.execute(sql, params or None)
+
+        await self.pool.call(run)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 class PgTrio:
     name = "pgtrio"
 
@@ -241,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute(f"CREATE SCHEMA {schema}")
         conn.execute(f"CREATE TABLE {schema}.q (id int8 PRIMARY KEY, n int8 NOT NULL)")
         conn.execute(f"INSERT INTO {schema}.q SELECT i, 0 FROM generate_series(1, 1000) i")
-    kinds: list[type] = [Threads, TrioNonblocking, TrioNonblockingSafe]
+    kinds: list[type] = [Threads, TrioNonblocking, TrioNonblockingSafe, Greenlet]
     try:
         import pgtrio  # noqa: F401
 

@@ -1,7 +1,8 @@
 """The PgQueuer peer of the ``pg`` workload, run in a process of its own (asyncio, asyncpg):
 ``python _pgqueuer_peer.py URL SCHEMA MODE N`` prints one JSON object.
 
-MODE ``enqueue``: N jobs enqueued one ``enqueue`` at a time, then N in one batch (jobs/s);
+MODE ``enqueue``: N jobs enqueued one ``enqueue`` at a time, then N by 8 tasks each enqueuing
+one at a time (on a pool of 8 connections), then N in one batch (jobs/s);
 ``work``: work the queue (batch 100, as PgQueuer's own benchmark), print ``ready`` once
 running, until killed; ``pickup``: N times, enqueue one job on an idle worker and time until
 it starts (median, p99 in ms); ``install``: make PgQueuer's tables in SCHEMA; ``fill``: enqueue
@@ -17,7 +18,10 @@ import sys
 import time
 
 import asyncpg
-from pgqueuer import AsyncpgDriver, PgQueuer, Queries
+from pgqueuer import AsyncpgDriver, AsyncpgPoolDriver, PgQueuer, Queries
+
+TASKS = 8
+"""The concurrent enqueuers of ``enqueue_8tasks`` (a pool of as many connections)."""
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:
@@ -38,9 +42,22 @@ async def main(url: str, schema: str, mode: str, n: int) -> dict[str, float]:
         for _ in range(n):
             await q.enqueue("noop", None)
         one = n / (time.perf_counter() - t0)
+        pool = await asyncpg.create_pool(
+            url, min_size=TASKS, max_size=TASKS, server_settings={"search_path": schema}
+        )
+        pq = Queries(AsyncpgPoolDriver(pool))
+
+        async def enqueuer() -> None:
+            for _ in range(n // TASKS):
+                await pq.enqueue("noop", None)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(enqueuer() for _ in range(TASKS)))
+        tasks = n // TASKS * TASKS / (time.perf_counter() - t0)
+        await pool.close()
         t0 = time.perf_counter()
         await q.enqueue(["noop"] * n, [None] * n, [0] * n)
-        return {"enqueue_1by1": one, "bulk_enqueue": n / (time.perf_counter() - t0)}
+        return {"enqueue_1by1": one, "enqueue_8tasks": tasks, "bulk_enqueue": n / (time.perf_counter() - t0)}
     pgq = PgQueuer(AsyncpgDriver(conn))
     started: list[float] = []
     event = asyncio.Event()

@@ -26,11 +26,14 @@ TITLE = "jobs on PostgreSQL"
 N = 10_000
 QUICK_N = 500
 BATCH = 100
+TASKS = 8
+"""The concurrent enqueuers of ``enqueue_8tasks``."""
 PICKUP_N = 200
 QUICK_PICKUP_N = 20
 URL = os.environ.get("SUPERVISORS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 METRICS = [
     Metric("enqueue_1by1", "jobs/s", kind="rate", digits=0),
+    Metric("enqueue_8tasks", "jobs/s", kind="rate", digits=0),
     Metric("bulk_enqueue", "jobs/s", kind="rate", digits=0),
     Metric("e2e_1host", "jobs/s", kind="rate", digits=0),
     Metric("e2e_2hosts", "jobs/s", kind="rate", digits=0),
@@ -39,6 +42,8 @@ METRICS = [
 ]
 DESCRIPTION = (
     "enqueue_1by1: N no-op jobs, one `await jobs.enqueue` at a time (one transaction each); "
+    f"enqueue_8tasks: N no-op jobs, {TASKS} tasks each awaiting one `jobs.enqueue` at a time "
+    "(each returns once its job is committed); "
     "bulk_enqueue: one `enqueue_many` of N jobs. e2e_1host / e2e_2hosts: "
     "1 or 2 host processes (queue concurrency 100) started and idle, then N jobs enqueued in one "
     "transaction; N / database time from its commit to the last success recorded (host start-up "
@@ -47,7 +52,8 @@ DESCRIPTION = (
     f"one job at a time ({PICKUP_N}), median and p99. A fresh schema per repetition."
 )
 BASELINE = (
-    "raw psycopg, no framework: enqueue_1by1 one autocommit INSERT per job; bulk_enqueue "
+    "raw psycopg, no framework: enqueue_1by1 one autocommit INSERT per job; enqueue_8tasks "
+    f"the same from {TASKS} threads, a connection each; bulk_enqueue "
     "executemany in one transaction; e2e_1host one thread looping `UPDATE ... WHERE id IN "
     f"(SELECT ... LIMIT {BATCH} FOR UPDATE SKIP LOCKED) RETURNING id` then one UPDATE ... "
     "WHERE id = ANY(ids) marking them done, per transaction; e2e_2hosts two such threads; "
@@ -107,6 +113,9 @@ def raw_trio(n: int) -> dict[str, float]:
                 conn.execute(f"INSERT INTO {s}.q (state, payload) VALUES ('ready', 'null')")
             one = n / (perf_counter() - t0)
             conn.execute(f"TRUNCATE {s}.q")
+        tasks = _raw_concurrent_inserts(psycopg, s, n)
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f"TRUNCATE {s}.q")
             t0 = perf_counter()
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(
@@ -123,8 +132,27 @@ def raw_trio(n: int) -> dict[str, float]:
                     )
             e2e[workers] = _raw_drain(psycopg, s, n, workers)
         median, p99 = _raw_pickup(psycopg, s, PICKUP_N if n >= N else QUICK_PICKUP_N)
-    return {"enqueue_1by1": one, "bulk_enqueue": bulk, "e2e_1host": e2e[1], "e2e_2hosts": e2e[2],
-            "pickup_median": median, "pickup_p99": p99}  # fmt: skip
+    return {"enqueue_1by1": one, "enqueue_8tasks": tasks, "bulk_enqueue": bulk, "e2e_1host": e2e[1],
+            "e2e_2hosts": e2e[2], "pickup_median": median, "pickup_p99": p99}  # fmt: skip
+
+
+def _raw_concurrent_inserts(psycopg: Any, s: str, n: int) -> float:
+    conns = [psycopg.connect(URL, autocommit=True) for _ in range(TASKS)]
+
+    def work(conn: Any) -> None:
+        for _ in range(n // TASKS):
+            conn.execute(f"INSERT INTO {s}.q (state, payload) VALUES ('ready', 'null')")
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in conns]
+    t0 = perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rate = n // TASKS * TASKS / (perf_counter() - t0)
+    for c in conns:
+        c.close()
+    return rate
 
 
 def _raw_drain(psycopg: Any, s: str, n: int, workers: int) -> float:
@@ -211,6 +239,16 @@ def ours(n: int) -> dict[str, float]:
                 for _ in range(n):
                     await jobs.enqueue("noop")
                 out["enqueue_1by1"] = n / (perf_counter() - t0)
+
+                async def enqueuer() -> None:
+                    for _ in range(n // TASKS):
+                        await jobs.enqueue("noop")
+
+                t0 = perf_counter()
+                async with trio.open_nursery() as nursery:
+                    for _ in range(TASKS):
+                        nursery.start_soon(enqueuer)
+                out["enqueue_8tasks"] = n // TASKS * TASKS / (perf_counter() - t0)
                 t0 = perf_counter()
                 await jobs.enqueue_many([JobRequest(job="noop")] * n)
                 out["bulk_enqueue"] = n / (perf_counter() - t0)

@@ -3,12 +3,19 @@
 It runs the statements of `_sql` rendered for `POSTGRES` through the same Python as the SQLite
 store (`SQLiteDB`'s methods, on a psycopg connection), so the lifecycle is written once.
 
-Driver: synchronous psycopg 3 with a `psycopg_pool.ConnectionPool`, each call on a worker thread
-(``trio.to_thread.run_sync``, not abandoned on cancel). A call always ends on its thread with its
-transaction committed or rolled back, so a cancelled caller never leaves a transaction whose
-outcome is unknown to the store. Driving libpq's non-blocking mode from Trio (no threads) would
-need, on cancellation mid-query, to cancel the query, drain or drop the connection, and would
-leave a ``COMMIT`` sent but unacknowledged undecidable; the thread keeps that out of reach.
+Driver: synchronous psycopg 3 whose socket waits are the Trio task's (`_pg_green`: each call
+runs in a greenlet; where psycopg would block it switches to the task, which awaits
+``wait_readable`` / ``wait_writable``), on a small pool of connections: no worker thread on the
+path of a call. A call runs shielded from cancellation, so it always ends with its transaction
+committed or rolled back and its outcome known (a cancelled caller sees the cancellation at its
+next checkpoint), as a worker thread that is not abandoned did. Sending the server a cancel
+request instead would race with the call's next statement, its ``COMMIT`` included, and leave
+that outcome unknown; a call takes about a millisecond, so the shield costs little.
+
+Concurrent `PostgresStore.insert` calls (one-by-one enqueues from many tasks) share one
+transaction (`_pg_group`): one multi-row ``INSERT`` and one ``COMMIT`` per round, each caller
+returning once its own jobs are committed; if anything in the shared transaction fails, it is
+rolled back and each caller's jobs are inserted alone, so one caller's error is never another's.
 """
 
 from __future__ import annotations
@@ -19,17 +26,19 @@ import math
 import os
 import random
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
+import outcome
 import trio
 
 from ._errors import StoreError
 from ._model import Failure, HostInfo, JobState, NewJob, Settled, Success, Token
+from ._pg_green import GreenPool, green_connection_class
+from ._pg_group import Gather
 from ._pg_migrations import check_schema_name, migrate
 from ._registry import JobRegistry
 from ._requests import JobRequest, build
@@ -62,21 +71,20 @@ def _psycopg() -> Any:
         import psycopg
     except ImportError as exc:  # pragma: no cover - depends on the install
         msg = (
-            "PostgresStore needs psycopg 3 and psycopg_pool: install the extra with "
+            "PostgresStore needs psycopg 3 and greenlet: install the extra with "
             "pip install 'trio-supervisors[postgres]'"
         )
         raise StoreError(msg) from exc
     return psycopg
 
 
-def _pool_class() -> Any:
-    _psycopg()
-    try:
-        from psycopg_pool import ConnectionPool
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        msg = "PostgresStore needs psycopg_pool: pip install 'trio-supervisors[postgres]'"
-        raise StoreError(msg) from exc
-    return ConnectionPool
+def _plain(job: NewJob) -> bool:
+    """Whether ``job`` needs no look-up to insert: settings resolved, no unique key, no
+    schedule, no parent (nothing can conflict)."""
+    return (
+        not job.defined and job.unique_key is None and job.schedule is None
+        and job.parent_id is None
+    )  # fmt: skip
 
 
 class _Ambiguous(Exception):
@@ -148,39 +156,89 @@ class PostgresDB(SQLiteDB):
     def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
         """As `SQLiteDB.insert`; each run of consecutive jobs without a unique key or an
         occurrence is one ``insert_many`` (ids are still given in the order of ``jobs``)."""
-        ids: list[int] = []
-        cache: dict[str, Any] = {}
+        return self._inserted([(jobs, now)])[0]
+
+    def _inserted(self, items: list[tuple[Sequence[NewJob], float]]) -> list[list[int]]:
+        """The ids of each item's jobs, inserted together. When every job is plain (settings
+        resolved; no unique key, schedule or parent) and no transaction is open, that is one
+        ``insert_many`` committed on its own (one round trip instead of ``BEGIN``, ``INSERT``,
+        ``COMMIT``); a connection lost during it raises `_Ambiguous`, as during a ``COMMIT``.
+        Otherwise a transaction (or the caller's), as `_insert_all` does."""
+        c: Any = self.conn
+        psycopg = _psycopg()
+        if (
+            c.autocommit
+            and c.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            and all(_plain(job) for jobs, _ in items for job in jobs)
+        ):
+            out: list[list[int]] = [[] for _ in items]
+            run = [(job, now) for jobs, now in items for job in jobs]
+            owners = [k for k, (jobs, _) in enumerate(items) for _ in jobs]
+            try:
+                self._insert_run(c, run, owners, out)
+            except psycopg.OperationalError as exc:
+                raise _Ambiguous(str(exc)) from exc
+            return out
         with self._write() as c:
-            run: list[NewJob] = []
+            return self._insert_all(c, items)
+
+    def insert_grouped(self, items: list[tuple[Sequence[NewJob], float]]) -> list[outcome.Outcome[list[int]]]:
+        """`insert` of each ``(jobs, now)`` of ``items``, in one transaction when there are
+        several (the plain jobs of all of them in one ``insert_many``), each item's ids in
+        order. If that transaction fails other than by a lost connection, it is rolled back and
+        each item is inserted alone, so each gets its own outcome; a lost connection (or an
+        uncertain ``COMMIT``) is raised, for every item."""
+        if len(items) <= 1:
+            return [outcome.Value(self.insert(jobs, now)) for jobs, now in items]
+        psycopg = _psycopg()
+        try:
+            return [outcome.Value(ids) for ids in self._inserted(items)]
+        except (psycopg.OperationalError, _Ambiguous):
+            raise
+        except Exception:
+            return [outcome.capture(self.insert, jobs, now) for jobs, now in items]
+
+    def _insert_all(self, c: Any, items: list[tuple[Sequence[NewJob], float]]) -> list[list[int]]:
+        out: list[list[int]] = [[] for _ in items]
+        cache: dict[str, Any] = {}
+        run: list[tuple[NewJob, float]] = []
+        owners: list[int] = []  # the item of each job of ``run``
+        for k, (jobs, now) in enumerate(items):
             for job in jobs:
                 if job.defined:
                     job = self._resolve(c, job, cache)
                 if job.unique_key is None and job.schedule is None and job.parent_id is None:
-                    run.append(job)
+                    run.append((job, now))
+                    owners.append(k)
                     continue
-                ids.extend(self._insert_many(c, run, now))
-                run = []
-                ids.append(self._insert_one(c, job, now)[0])
-            ids.extend(self._insert_many(c, run, now))
-        return ids
+                self._insert_run(c, run, owners, out)
+                out[k].append(self._insert_one(c, job, now)[0])
+        self._insert_run(c, run, owners, out)
+        return out
 
-    def _insert_many(self, c: Any, jobs: list[NewJob], now: float) -> list[int]:
-        if not jobs:
-            return []
+    def _insert_run(self, c: Any, run: list[tuple[NewJob, float]], owners: list[int], out: list[list[int]]) -> None:
+        """One ``insert_many`` of ``run``; each new id appended to its item's list in ``out``;
+        ``run`` and ``owners`` emptied."""
+        if not run:
+            return
         params = {
-            "now": now,
-            "names": [j.name for j in jobs],
-            "queues": [j.queue for j in jobs],
-            "argses": [j.args for j in jobs],
-            "states": ["enqueued" if j.run_at <= now else "scheduled" for j in jobs],
-            "max_attemptses": [j.max_attempts for j in jobs],
-            "run_ats": [j.run_at for j in jobs],
-            "priorities": [j.priority for j in jobs],
-            "concurrency_keys": [j.concurrency_key for j in jobs],
-            "concurrency_limits": [j.concurrency_limit for j in jobs],
+            "created_ats": [now for _, now in run],
+            "names": [j.name for j, _ in run],
+            "queues": [j.queue for j, _ in run],
+            "argses": [j.args for j, _ in run],
+            "states": ["enqueued" if j.run_at <= now else "scheduled" for j, now in run],
+            "max_attemptses": [j.max_attempts for j, _ in run],
+            "run_ats": [j.run_at for j, _ in run],
+            "priorities": [j.priority for j, _ in run],
+            "concurrency_keys": [j.concurrency_key for j, _ in run],
+            "concurrency_limits": [j.concurrency_limit for j, _ in run],
         }
         # The sequence numbers the rows in insertion order, which is the arrays' order.
-        return sorted(int(r[0]) for r in c.execute(self.Q["insert_many"], params))
+        ids = sorted(int(r[0]) for r in c.execute(self.Q["insert_many"], params))
+        for k, job_id in zip(owners, ids, strict=True):
+            out[k].append(job_id)
+        run.clear()
+        owners.clear()
 
     def _settle(
         self,
@@ -342,7 +400,7 @@ class PostgresStore(SQLStore):
     - ``url``: a libpq connection string or URL (``postgresql://user@host:5432/db``).
     - ``schema``: the PostgreSQL schema of the tables; default ``"supervisors_jobs"``. Created
       and migrated by `open` (see `migrate_schema`).
-    - ``pool_size``: connections (and worker threads) used at once; default 4.
+    - ``pool_size``: connections used at once; default 4.
     - ``migrate``: run the migrations on `open`; default true. With false, `open` only checks
       the schema is current (migrate with ``python -m supervisors.jobs migrate URL``).
     - ``heartbeat``: how often `watch` records this host as alive in the ``hosts`` table, in
@@ -395,9 +453,11 @@ class PostgresStore(SQLStore):
         self._migrate = migrate
         self._heartbeat = heartbeat
         self._poll = poll_interval
-        self._pool: Any = None
-        self._pool_lock = threading.Lock()
-        self._limiter = trio.CapacityLimiter(pool_size)
+        self._pool: GreenPool | None = None
+        self._opening = trio.Lock()
+        self._enqueues: Gather[tuple[Sequence[NewJob], float], list[int]] = Gather(
+            self._insert_attempt, name=f"enqueues into {self.schema}"
+        )
         self._outage: float | None = None
         self._recovered_at = -math.inf
         self._rng = random.Random()
@@ -410,63 +470,56 @@ class PostgresStore(SQLStore):
     def connect(self, *, autocommit: bool = True) -> Any:
         """A new psycopg connection to the store's database with ``search_path`` set to the
         schema (blocking). The caller closes it."""
-        psycopg = _psycopg()
-        return psycopg.connect(
-            self.url,
-            autocommit=autocommit,
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=3,
-            connect_timeout=10,
-            options=f"-c search_path={self.schema}",
-            application_name=self.application_name,
-        )
+        return _psycopg().connect(self.url, autocommit=autocommit, **self._options())
 
-    def _get_pool(self) -> Any:
-        with self._pool_lock:
+    def _connect_green(self) -> Any:
+        return green_connection_class().connect(self.url, autocommit=True, **self._options())
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "connect_timeout": 10,
+            "options": f"-c search_path={self.schema}",
+            "application_name": self.application_name,
+        }
+
+    async def _green_pool(self) -> GreenPool:
+        """The pool, after the first use has prepared the schema (`_prepare`, on a thread)."""
+        pool = self._pool
+        if pool is not None:
+            return pool
+        async with self._opening:
             if self._pool is None:
-                self._prepare()
-                pool = _pool_class()(
-                    self.url,
-                    min_size=1,
-                    max_size=self._pool_size,
-                    kwargs={
-                        "autocommit": True,
-                        "keepalives": 1,
-                        "keepalives_idle": 5,
-                        "keepalives_interval": 2,
-                        "keepalives_count": 3,
-                        "connect_timeout": 10,
-                        "options": f"-c search_path={self.schema}",
-                        "application_name": self.application_name,
-                    },
-                    check=_pool_class().check_connection,
-                    open=False,
-                    name=f"supervisors-jobs-{self.schema}",
-                )
-                pool.open(wait=True, timeout=30.0)
-                self._pool = pool
+                await trio.to_thread.run_sync(self._prepare)
+                self._pool = GreenPool(self._connect_green, self._pool_size)
             return self._pool
 
-    def _call(self, fn: Callable[[PostgresDB], T]) -> T:
-        pool = self._get_pool()
-        with pool.connection(timeout=30.0) as conn:
+    async def _call(self, fn: Callable[[PostgresDB], T], *, abandon: bool = False) -> T:
+        """One try of ``fn`` on a pooled connection, shielded from cancellation unless
+        ``abandon`` (then a cancelled call closes its connection: see `_pg_green`)."""
+        pool = await self._green_pool()
+
+        def call(conn: Any) -> T:
             result = fn(PostgresDB(conn, self.schema))
             if self.clock.due():
                 self.clock.sample(conn)
             return result
 
-    async def _run(self, fn: Callable[[SQLiteDB], T]) -> T:
-        return await self._retrying(fn, ambiguous_ok=True)
+        return await pool.call(call, shield=not abandon)
 
-    async def _retrying(self, fn: Callable[[PostgresDB], T], *, ambiguous_ok: bool) -> T:
+    async def _run(self, fn: Callable[[SQLiteDB], T]) -> T:
+        return await self._retrying(lambda: self._call(fn), ambiguous_ok=True)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]], *, ambiguous_ok: bool) -> T:
         psycopg = _psycopg()
         delay = 0.05
         while True:
             started = time.monotonic()
             try:
-                result = await trio.to_thread.run_sync(self._call, fn, limiter=self._limiter)
+                result = await attempt()
             except psycopg.errors.DeadlockDetected:
                 await trio.sleep(self._rng.uniform(0, 0.01))  # rolled back: run it again
                 continue
@@ -480,7 +533,7 @@ class PostgresStore(SQLStore):
                     )
                     raise StoreError(msg) from exc
                 self._lost(exc, started)
-            except (psycopg.OperationalError, _pool_class_errors()) as exc:
+            except psycopg.OperationalError as exc:
                 self._lost(exc, started)
             else:
                 # Only a call begun after the outage began shows the database is reachable again.
@@ -517,7 +570,15 @@ class PostgresStore(SQLStore):
         return self._outage is None
 
     async def insert(self, jobs: Sequence[NewJob], *, now: float) -> list[int]:
-        return await self._retrying(lambda db: db.insert(jobs, now), ambiguous_ok=False)
+        """As `Store.insert`; concurrent calls share a transaction (see the module's doc). A
+        lost connection is retried, except during the ``COMMIT`` (`StoreError`: it may have
+        committed)."""
+        return await self._retrying(lambda: self._enqueues.submit((jobs, now)), ambiguous_ok=False)
+
+    async def _insert_attempt(
+        self, take: Callable[[], list[tuple[Sequence[NewJob], float]]]
+    ) -> list[outcome.Outcome[list[int]]]:
+        return await self._call(lambda db: db.insert_grouped(take()))
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -525,7 +586,7 @@ class PostgresStore(SQLStore):
         """Connect, migrate the schema (or check it is current, with ``migrate=False``), register
         this host and read the database's clock; raises `StoreError` if that fails. Other
         methods do this on first use."""
-        await trio.to_thread.run_sync(self._get_pool)
+        await self._green_pool()
 
     def _prepare(self) -> None:
         psycopg = _psycopg()
@@ -548,18 +609,21 @@ class PostgresStore(SQLStore):
     async def aclose(self) -> None:
         """Mark this host stopped and close the connections; the store reopens them if used."""
 
-        def close() -> None:
-            pool, self._pool = self._pool, None
-            if pool is None:
-                return
-            with contextlib.suppress(Exception), pool.connection(timeout=2.0) as conn:
-                conn.execute(
-                    "UPDATE hosts SET stopped_at = %s WHERE id = %s",
-                    (self.clock.now(), self.host_id),
+        pool, self._pool = self._pool, None
+        if pool is None:
+            await trio.lowlevel.checkpoint()
+            return
+        stopped = self.clock.now()
+        try:
+            with trio.move_on_after(2.0), contextlib.suppress(Exception):
+                await pool.call(
+                    lambda conn: conn.execute(
+                        "UPDATE hosts SET stopped_at = %s WHERE id = %s", (stopped, self.host_id)
+                    ),
+                    shield=False,
                 )
+        finally:
             pool.close()
-
-        await trio.to_thread.run_sync(close)
 
     # --- hosts and wake-ups --------------------------------------------------------------------
 
@@ -694,14 +758,6 @@ class PostgresStore(SQLStore):
                 return PostgresDB(conn, self.schema).insert(jobs, now)
             finally:
                 conn.execute("SELECT set_config('search_path', %s, true)", (saved,))
-
-
-def _pool_class_errors() -> type[Exception]:
-    try:
-        from psycopg_pool import PoolTimeout
-    except ImportError:  # pragma: no cover
-        return OSError
-    return PoolTimeout
 
 
 async def _notifications(conn: Any, timeout: float) -> list[str] | None:

@@ -127,7 +127,7 @@ class _Elector(BackgroundService):
         store = self._c.store
         try:
             with trio.move_on_after(timeout):
-                return await trio.to_thread.run_sync(store._call, fn, abandon_on_cancel=True)
+                return await store._call(fn, abandon=True)
         except Exception as exc:
             logger.warning("singleton %r: the database call failed: %s", self._name, exc)
         return None

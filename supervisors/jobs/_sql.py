@@ -95,7 +95,7 @@ _PG_TYPES = {
     ),
     # The columns of `BATCHED`'s statements, one element per job.
     **dict.fromkeys(("ids", "attempts", "max_attemptses", "priorities", "concurrency_limits"), "int8[]"),
-    **dict.fromkeys(("run_ats", "retry_ats"), "float8[]"),
+    **dict.fromkeys(("run_ats", "retry_ats", "created_ats"), "float8[]"),
     **dict.fromkeys(("names", "queues", "argses", "states", "concurrency_keys", "errors",
                      "tracebacks", "results"), "text[]"),
 }
@@ -457,12 +457,12 @@ BATCHED: Mapping[str, str] = {
     "insert_many": """
         INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, priority,
                           concurrency_key, concurrency_limit)
-        SELECT name, queue, args, state, max_attempts, run_at, :now, priority, concurrency_key,
-               concurrency_limit
-        FROM unnest(:names, :queues, :argses, :states, :max_attemptses, :run_ats, :priorities,
-                    :concurrency_keys, :concurrency_limits) WITH ORDINALITY
-             AS t(name, queue, args, state, max_attempts, run_at, priority, concurrency_key,
-                  concurrency_limit, ord)
+        SELECT name, queue, args, state, max_attempts, run_at, created_at, priority,
+               concurrency_key, concurrency_limit
+        FROM unnest(:names, :queues, :argses, :states, :max_attemptses, :run_ats, :created_ats,
+                    :priorities, :concurrency_keys, :concurrency_limits) WITH ORDINALITY
+             AS t(name, queue, args, state, max_attempts, run_at, created_at, priority,
+                  concurrency_key, concurrency_limit, ord)
         ORDER BY ord
         RETURNING id
     """,

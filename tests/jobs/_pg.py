@@ -16,10 +16,10 @@ PG_URL = os.environ.get("SUPERVISORS_TEST_POSTGRES_URL", "postgresql://postgres@
 @functools.cache
 def _pg_unreachable() -> str | None:
     try:
+        import greenlet  # noqa: F401
         import psycopg
-        import psycopg_pool  # noqa: F401
     except ImportError:
-        return "psycopg 3 and psycopg_pool are not installed (pip install -e '.[postgres]')"
+        return "psycopg 3 and greenlet are not installed (pip install -e '.[postgres]')"
     try:
         with psycopg.connect(PG_URL, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
@@ -51,5 +51,5 @@ def close_sync(store: Store) -> None:
     """Close a `PostgresStore`'s connections from synchronous code (fixture teardown)."""
     pool = getattr(store, "_pool", None)
     if pool is not None:
-        pool.close()
+        pool.close()  # the idle connections (none is lent out once the calls have returned)
         store._pool = None  # type: ignore[attr-defined]

@@ -94,7 +94,7 @@ async def test_a_postgres_outage_fails_readyz_at_once_and_the_hosts_page_says_th
             url = (await running.ref("dashboard").call(ServerUrls()))[0]
             assert (await http.get(url + "/readyz")).status_code == 200
 
-            def unreachable(fn: object) -> None:
+            async def unreachable(fn: object, *, abandon: bool = False) -> None:
                 raise psycopg.OperationalError("connection refused (simulated outage)")
 
             store._call = unreachable  # type: ignore[method-assign]

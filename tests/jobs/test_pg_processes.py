@@ -91,9 +91,8 @@ def hosts(pg_schema: str, tmp_path: Path) -> Iterator[Hosts]:
 def enqueue(schema: str, n: int, start: int = 0) -> None:
     store = PostgresStore(PG_URL, schema=schema)
     with psycopg.connect(PG_URL) as conn:
-        store._get_pool()  # migrates the schema
+        store._prepare()  # migrates the schema
         store.enqueue_in(conn, [JobRequest(job="noop", args=i) for i in range(start, start + n)])
-    store._pool.close()
 
 
 def query(sql: str) -> list[tuple[object, ...]]:

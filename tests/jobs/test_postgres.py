@@ -292,7 +292,7 @@ def test_the_transactional_enqueue_example_of_the_docs_commits_or_rolls_back_bot
     url = f"{PG_URL}?options=-csearch_path%3D{pg_schema}"
     store = PostgresStore(PG_URL, schema=pg_schema)
     try:
-        store._get_pool()
+        store._prepare()  # migrates the schema
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"CREATE TABLE {pg_schema}.users (email TEXT PRIMARY KEY)")
         job_id = namespace["sign_up"](url, store, "ann@example.com")
@@ -316,13 +316,13 @@ async def test_a_lost_connection_is_retried_logged_once_and_reported_unavailable
     failures = 5
     seen: list[bool] = []
 
-    def flaky(fn: Any) -> Any:
+    async def flaky(fn: Any, *, abandon: bool = False) -> Any:
         nonlocal failures
         if failures:
             failures -= 1
             seen.append(store.available)
             raise psycopg.OperationalError("server closed the connection unexpectedly")
-        return real(fn)
+        return await real(fn, abandon=abandon)
 
     store._call = flaky  # type: ignore[method-assign]
     try:
@@ -347,7 +347,7 @@ async def test_an_enqueue_whose_commit_was_cut_off_raises_instead_of_repeating(p
     store = PostgresStore(PG_URL, schema=pg_schema)
     calls = 0
 
-    def cut(fn: Any) -> Any:
+    async def cut(fn: Any, *, abandon: bool = False) -> Any:
         nonlocal calls
         calls += 1
         raise _Ambiguous("server closed the connection unexpectedly")

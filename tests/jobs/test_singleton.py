@@ -96,7 +96,7 @@ async def test_a_holder_cut_from_the_database_stops_its_child_before_the_lease_e
         await store.aclose()
 
 
-def _partitioned(fn: object) -> None:
+async def _partitioned(fn: object, *, abandon: bool = False) -> None:
     raise OSError("network unreachable (simulated partition)")
 
 
