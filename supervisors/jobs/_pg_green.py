@@ -26,6 +26,7 @@ import contextlib
 import functools
 import importlib
 import select
+import threading
 from collections.abc import Callable
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import Any, TypeVar
@@ -169,6 +170,33 @@ def idle_and_sound(conn: Any) -> bool:
     return not readable
 
 
+async def connect_abandonable(connect: Callable[[], Any]) -> Any:
+    """``connect()`` on a worker thread that a cancelled caller does not wait for; a connection
+    made after its caller gave up is closed by the thread, never left to the garbage collector
+    open."""
+    lock = threading.Lock()
+    state: dict[str, Any] = {"abandoned": False, "conn": None}
+
+    def run() -> Any:
+        conn = connect()
+        with lock:
+            if not state["abandoned"]:
+                state["conn"] = conn
+                return conn
+        conn.close()
+        return None
+
+    try:
+        return await trio.to_thread.run_sync(run, abandon_on_cancel=True)
+    except BaseException:
+        with lock:
+            state["abandoned"] = True
+            made, state["conn"] = state["conn"], None
+        if made is not None:
+            made.close()
+        raise
+
+
 class GreenPool:
     """At most ``size`` connections made by ``connect`` (blocking; run on a worker thread, off
     the hot path), each lent to one call at a time."""
@@ -193,8 +221,11 @@ class GreenPool:
                 candidate.close()
             if conn is None:
                 # An unshielded call gives up waiting for a connection too (a partition can
-                # hold a connect for its whole timeout); the thread's connection is dropped.
-                conn = await trio.to_thread.run_sync(self._connect, abandon_on_cancel=not shield)
+                # hold a connect for its whole timeout); the thread then closes what it made.
+                if shield:
+                    conn = await trio.to_thread.run_sync(self._connect)
+                else:
+                    conn = await connect_abandonable(self._connect)
             try:
                 return await run_green(conn, fn, shield=shield)
             finally:

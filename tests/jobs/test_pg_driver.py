@@ -202,3 +202,29 @@ async def _first_cancelled(busy: Any, enqueue: Any) -> None:
             nursery.start_soon(enqueue, "kept")
             await trio.sleep(0.02)
             first.cancel_scope.cancel()
+
+
+async def test_a_connect_abandoned_by_a_cancelled_call_is_closed_when_it_completes() -> None:
+    """An unshielded call cancelled while its connection is being made does not leave that
+    connection open for the garbage collector: the thread closes it when the connect ends."""
+    import threading
+
+    from supervisors.jobs._pg_green import connect_abandonable
+
+    release = threading.Event()
+    closed = threading.Event()
+
+    class Conn:
+        def close(self) -> None:
+            closed.set()
+
+    def connect() -> Conn:
+        release.wait(10)
+        return Conn()
+
+    with trio.move_on_after(0.05) as scope:
+        await connect_abandonable(connect)
+    assert scope.cancelled_caught
+    assert not closed.is_set()
+    release.set()
+    assert await trio.to_thread.run_sync(closed.wait, 10)
