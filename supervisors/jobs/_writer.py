@@ -34,6 +34,8 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
+from supervisors import outside_trio
+
 T = TypeVar("T")
 
 MAX_GROUP = 512
@@ -140,7 +142,8 @@ class Writer:
                     return trio.lowlevel.Abort.SUCCEEDED
             return trio.lowlevel.Abort.FAILED
 
-        result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+        with outside_trio():
+            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return result
 
     def _wake_flusher(self, token: trio.lowlevel.TrioToken) -> None:
@@ -192,7 +195,8 @@ class Writer:
         finally:
             self._thread = None
             self._queue.put(None)
-            await trio.to_thread.run_sync(thread.join)
+            with outside_trio():
+                await trio.to_thread.run_sync(thread.join)
 
     # --- on the thread ---------------------------------------------------------------------------
 
