@@ -86,33 +86,34 @@ def _p99(samples: list[float]) -> float:
 
 def common_path(n: int, tasks: int) -> tuple[float, float]:
     """(enqueue rate, end-to-end rate) in jobs/s for ``tasks`` tasks enqueuing one at a time."""
-
-    async def main(path: str) -> tuple[float, float]:
-        probe = _Probe()
-        probe.target = n
-        jobs = _system(path, probe)
-        per_task = [n // tasks + (1 if i < n % tasks else 0) for i in range(tasks)]
-
-        async def enqueuer(count: int) -> None:
-            for _ in range(count):
-                await jobs.enqueue("noop")
-
-        async with open_tree(Supervisor(name="bench", children=[jobs.child_spec()])):
-            t0 = time.perf_counter()
-            async with trio.open_nursery() as nursery:
-                for count in per_task:
-                    nursery.start_soon(enqueuer, count)
-            t1 = time.perf_counter()
-            await probe.done.wait()
-            await jobs.wait_idle()
-            t2 = time.perf_counter()
-            counts = await jobs.counts()
-        if counts.by_state[JobState.SUCCEEDED] != n:
-            raise AssertionError(f"expected {n} succeeded jobs, got {counts}")
-        return n / (t1 - t0), n / (t2 - t0)
-
     with _tempdir() as path:
-        return trio.run(main, path)
+        return trio.run(common_path_in, path, n, tasks)
+
+
+async def common_path_in(path: str, n: int, tasks: int) -> tuple[float, float]:
+    """`common_path` inside a running Trio program, its database in the directory ``path``."""
+    probe = _Probe()
+    probe.target = n
+    jobs = _system(path, probe)
+    per_task = [n // tasks + (1 if i < n % tasks else 0) for i in range(tasks)]
+
+    async def enqueuer(count: int) -> None:
+        for _ in range(count):
+            await jobs.enqueue("noop")
+
+    async with open_tree(Supervisor(name="bench", children=[jobs.child_spec()])):
+        t0 = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for count in per_task:
+                nursery.start_soon(enqueuer, count)
+        t1 = time.perf_counter()
+        await probe.done.wait()
+        await jobs.wait_idle()
+        t2 = time.perf_counter()
+        counts = await jobs.counts()
+    if counts.by_state[JobState.SUCCEEDED] != n:
+        raise AssertionError(f"expected {n} succeeded jobs, got {counts}")
+    return n / (t1 - t0), n / (t2 - t0)
 
 
 def enqueue_bulk(n: int) -> float:

@@ -37,6 +37,7 @@ from ._host import serve as serve
 from ._outside import OutsideWorkListener as OutsideWorkListener
 from ._outside import listen_outside_work as listen_outside_work
 from ._outside import outside_trio as outside_trio
+from ._outside import outside_work_listener as outside_work_listener
 from ._resources import DeclaresResources as DeclaresResources
 from ._resources import MissingResource as MissingResource
 from ._resources import Resource as Resource
@@ -125,6 +126,7 @@ __all__ = [
     "open_resources",
     "open_tree",
     "outside_trio",
+    "outside_work_listener",
     "run",
     "serve",
     "uses",

@@ -15,7 +15,7 @@ from typing import Protocol, final
 
 import trio
 
-__all__ = ["OutsideWorkListener", "listen_outside_work", "outside_trio"]
+__all__ = ["OutsideWorkListener", "listen_outside_work", "outside_trio", "outside_work_listener"]
 
 
 class OutsideWorkListener(Protocol):
@@ -62,12 +62,19 @@ class _Wait:
         self._listener.outside_work_ended()
 
 
+def outside_work_listener() -> OutsideWorkListener | None:
+    """The listener registered for the current run's clock (`listen_outside_work`), or None:
+    for a wait on a hot path that calls ``outside_work_began()`` / ``outside_work_ended()``
+    itself rather than enter `outside_trio` (a global check when no clock has a listener)."""
+    if not _listening:
+        return None
+    return _LISTENERS.get(trio.lowlevel.current_clock())
+
+
 def outside_trio() -> contextlib.AbstractContextManager[None]:
     """Wrap a wait, in a Trio task, for work done outside Trio: ``with outside_trio(): await
     trio.to_thread.run_sync(fn)``. The listener of the run's clock (`listen_outside_work`), if
     any, is told when the wait begins and ends; otherwise nothing happens (with no listener
     registered at all, not even a look-up of the clock)."""
-    if not _listening:
-        return _NOTHING
-    listener = _LISTENERS.get(trio.lowlevel.current_clock())
+    listener = outside_work_listener()
     return _NOTHING if listener is None else _Wait(listener)

@@ -272,6 +272,15 @@ def ours(n: int) -> dict[str, float]:
             "xproc_pickup_median": x_median * 1000, "xproc_pickup_p99": x_p99 * 1000}
 
 
+async def _ours_common_path(n: int, tasks: int) -> tuple[float, float]:
+    """One repetition of ours' common path (``tasks`` enqueuers), inside ``run_trio``: for
+    ``benchmarks/instructions.py jobs _ours_common_path 8`` (not a row of the table)."""
+    from benchmarks import jobs_ours
+
+    with _tempdir() as tmp:
+        return await jobs_ours.common_path_in(tmp, n, tasks)
+
+
 # --------------------------------------------------------------------------- huey (peer)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -96,7 +97,7 @@ class Core:
         self._settled: trio.Event | None = None
         self.settled_count = 0
         """How many times `notify_settled` was called."""
-        self.local_cancels: dict[int, Callable[[], None]] = {}
+        self.local_cancels = LocalCancels()
         """Running jobs of this process by id → what cancels their run here (`JobSystem.cancel`
         of a job running in this process takes effect at once, not at the next heartbeat)."""
         self.wake_scheduler_on_settle = False
@@ -152,6 +153,24 @@ class Core:
             await event.wait()
 
 
+class LocalCancels:
+    """The jobs claimed by this process's runners, by id → the runner's ``cancel(job_id)``.
+
+    Runners write ``by_id`` directly (a dict operation per job); `get` gives the zero-argument
+    canceller `JobSystem.cancel` calls.
+    """
+
+    __slots__ = ("by_id",)
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Callable[[int], None]] = {}
+
+    def get(self, job_id: int) -> Callable[[], None] | None:
+        """What cancels the run of ``job_id`` here; ``None`` if no runner here has it."""
+        cancel = self.by_id.get(job_id)
+        return None if cancel is None else functools.partial(cancel, job_id)
+
+
 @attrs.frozen(kw_only=True)
 class RunningJob:
     """A job running in this process: which queue's worker runs it, since when (``trio.current_time()``)."""
@@ -170,30 +189,39 @@ RunObserver = Callable[[RunningJob, float], None]
 class Runs:
     """The runs in progress in this process, by job id, and the observers told when one ends.
 
-    Costs a dict insert and delete per run; observers are called synchronously and must be quick
-    (one that raises is logged and removed).
+    Costs a dict insert and delete per run (the `RunningJob` records are made only when read
+    or when an observer is told); observers are called synchronously and must be quick (one
+    that raises is logged and removed).
     """
 
-    __slots__ = ("observers", "running")
+    __slots__ = ("_started", "observers")
 
     def __init__(self) -> None:
-        self.running: dict[int, RunningJob] = {}
+        self._started: dict[int, tuple[ClaimedJob, float]] = {}
         self.observers: list[RunObserver] = []
+
+    @property
+    def running(self) -> dict[int, RunningJob]:
+        """The runs in progress now, by job id, in the order they began."""
+        return {job_id: _running(job, started) for job_id, (job, started) in self._started.items()}
 
     def begin(self, job: ClaimedJob, started: float) -> None:
         """``job`` started at ``started`` (``trio.current_time()``)."""
-        self.running[job.id] = RunningJob(
-            id=job.id, name=job.name, queue=job.queue, attempt=job.attempt, started=started
-        )
+        self._started[job.id] = (job, started)
 
     def end(self, job: ClaimedJob) -> None:
-        run = self.running.pop(job.id, None)
+        run = self._started.pop(job.id, None)
         if run is None or not self.observers:
             return
-        took = trio.current_time() - run.started
+        took = trio.current_time() - run[1]
+        record = _running(*run)
         for observer in tuple(self.observers):
             try:
-                observer(run, took)
+                observer(record, took)
             except Exception:
                 logger.exception("job run observer %r raised; it is removed", observer)
                 self.observers.remove(observer)
+
+
+def _running(job: ClaimedJob, started: float) -> RunningJob:
+    return RunningJob(id=job.id, name=job.name, queue=job.queue, attempt=job.attempt, started=started)

@@ -14,7 +14,7 @@ import cattrs
 
 from ._errors import JobNotFoundError
 from ._model import ContinueOn, Job, JobState, NewJob, RetryPolicy, to_timestamp
-from ._registry import JobRegistry, encode_plain
+from ._registry import JobDefinition, JobRegistry, encode_plain
 
 
 def seconds(value: float | timedelta) -> float:
@@ -111,48 +111,134 @@ def build(
     enqueuer without the registry. Raises `UnknownJobError` or `JobArgumentsError` (from the
     registry), ``ValueError`` for a bad ``max_attempts``.
     """
-    queue: str | None
-    attempts: int | None
     if registry is not None:
-        definition = registry.get(request.job)
-        args = registry.encode(definition, request.args)
-        queue = request.queue or definition.queue
-        policy = definition.retry or retry
-        attempts = policy.max_attempts if policy is not None else None
-        unique = f"{request.job}:{args}" if definition.unique else None
-    else:  # the settings come from the definition the hosts recorded (NewJob.defined)
-        args = encode_plain(request.args, converter)
-        queue = request.queue
-        attempts = None
-        unique = None
-    if request.max_attempts is not None:
-        if request.max_attempts < 1:
-            msg = f"'max_attempts' must be >= 1 (got {request.max_attempts})"
-            raise ValueError(msg)
-        attempts = request.max_attempts
-    if request.concurrency_limit < 1:
-        msg = f"'concurrency_limit' must be >= 1 (got {request.concurrency_limit})"
-        raise ValueError(msg)
+        return Builder(registry, retry).build(request, now)
+    # The settings come from the definition the hosts recorded (NewJob.defined).
+    return _new_job(
+        request.job, encode_plain(request.args, converter), request.queue, None, None,
+        request.unique_key, request.max_attempts, request.priority, request.concurrency_key,
+        request.concurrency_limit, _run_at(request, now), request.parent, request.on,
+        registered=False,
+    )  # fmt: skip
+
+
+def _run_at(request: JobRequest, now: float) -> float:
     if request.at is not None:
-        run_at = to_timestamp(request.at)
-    elif request.after is not None:
-        run_at = now + seconds(request.after)
-    else:
-        run_at = now
+        return to_timestamp(request.at)
+    if request.after is not None:
+        return now + seconds(request.after)
+    return now
+
+
+def _new_job(
+    name: str,
+    args: str,
+    queue: str | None,
+    attempts: int | None,
+    unique: str | None,
+    unique_key: str | None,
+    max_attempts: int | None,
+    priority: int,
+    concurrency_key: str | None,
+    concurrency_limit: int,
+    run_at: float,
+    parent: int | None,
+    on: ContinueOn,
+    *,
+    registered: bool,
+) -> NewJob:
+    """The record of `build`: the given options over the registered ones (``queue``,
+    ``attempts``, the derived key ``unique``; ``registered``: they come from a registry)."""
+    if max_attempts is not None:
+        if max_attempts < 1:
+            msg = f"'max_attempts' must be >= 1 (got {max_attempts})"
+            raise ValueError(msg)
+        attempts = max_attempts
+    if concurrency_limit < 1:
+        msg = f"'concurrency_limit' must be >= 1 (got {concurrency_limit})"
+        raise ValueError(msg)
     return NewJob(
-        name=request.job,
+        name=name,
         queue=queue,
         args=args,
         run_at=run_at,
         max_attempts=attempts,
-        unique_key=request.unique_key if request.unique_key is not None else unique,
-        defined=registry is None or attempts is None,
-        priority=request.priority,
-        concurrency_key=request.concurrency_key,
-        concurrency_limit=request.concurrency_limit if request.concurrency_key is not None else None,
-        parent_id=request.parent,
-        continue_on=request.on,
+        unique_key=unique_key if unique_key is not None else unique,
+        defined=not registered or attempts is None,
+        priority=priority,
+        concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit if concurrency_key is not None else None,
+        parent_id=parent,
+        continue_on=on,
     )
+
+
+class _Registered:
+    """What `Builder` takes from a job's registration: its definition, queue and attempts."""
+
+    __slots__ = ("attempts", "definition", "queue")
+
+    def __init__(self, definition: JobDefinition, retry: RetryPolicy | None) -> None:
+        self.definition = definition
+        self.queue = definition.queue
+        policy = definition.retry or retry
+        self.attempts = policy.max_attempts if policy is not None else None
+
+
+class Builder:
+    """`build` for one registry and default retry policy, without a `JobRequest`: each job
+    name's registered settings are looked up once (again if the name is registered anew).
+
+    ``retry`` as for `build`.
+    """
+
+    __slots__ = ("_known", "registry", "retry")
+
+    def __init__(self, registry: JobRegistry, retry: RetryPolicy | None) -> None:
+        self.registry = registry
+        self.retry = retry
+        self._known: dict[str, _Registered] = {}
+
+    def build(self, request: JobRequest, now: float) -> NewJob:
+        """`build` of ``request`` with this builder's registry and policy."""
+        return self.job(
+            request.job, request.args, queue=request.queue, unique_key=request.unique_key,
+            max_attempts=request.max_attempts, priority=request.priority,
+            concurrency_key=request.concurrency_key,
+            concurrency_limit=request.concurrency_limit, run_at=_run_at(request, now),
+            parent=request.parent, on=request.on,
+        )  # fmt: skip
+
+    def job(
+        self,
+        name: str,
+        args: object,
+        *,
+        queue: str | None,
+        unique_key: str | None,
+        max_attempts: int | None,
+        priority: int,
+        concurrency_key: str | None,
+        concurrency_limit: int,
+        run_at: float,
+        parent: int | None = None,
+        on: ContinueOn = ContinueOn.SUCCESS,
+    ) -> NewJob:
+        """The store record of the job ``name`` with these options (as `JobRequest`'s), due at
+        ``run_at``; raises as `build`."""
+        definition = self.registry.get(name)
+        known = self._known.get(name)
+        if known is None or known.definition is not definition:
+            known = self._known[name] = _Registered(definition, self.retry)
+        if args is None and not definition.takes_arg:
+            text = "null"  # what encode returns for it
+        else:
+            text = self.registry.encode(definition, args)
+        return _new_job(
+            name, text, queue or known.queue, known.attempts,
+            f"{name}:{text}" if definition.unique else None, unique_key, max_attempts, priority,
+            concurrency_key, concurrency_limit, run_at, parent, on, registered=True,
+        )  # fmt: skip
 
 
 FINISHED_STATES = frozenset({JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED})

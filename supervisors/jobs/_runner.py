@@ -32,7 +32,7 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 import outcome
@@ -63,6 +63,22 @@ def _log_lost(job: ClaimedJob, what: str) -> None:
         "expiry and may run again elsewhere",
         job.id, job.name, job.attempt, what,
     )  # fmt: skip
+
+
+_NOTHING: tuple[list[Token], list[Success], list[Failure]] = ([], [], [])
+
+
+class _Plan:
+    """How a runner runs the jobs of one definition (worked out on its first job)."""
+
+    __slots__ = ("definition", "plain_async", "resources", "timeout")
+
+    def __init__(self, definition: JobDefinition, timeout: float | None) -> None:
+        self.definition = definition
+        self.timeout = timeout
+        """The time limit of a run: the definition's, else the system's (``None``: none)."""
+        self.resources = bool(declared_resources(definition.fn))
+        self.plain_async = definition.is_async and not self.resources
 
 
 class _Slot:
@@ -108,10 +124,15 @@ class QueueRunner:
         self._watch_kick = Signal()
         self._threads: set[int] = set()
         self._cancel_requested: set[int] = set()
-        self._ok: list[Success] = []
+        self._ok: list[Token] = []
+        """Succeeded attempts without a result (most of them: a bare token is cheaper)."""
+        self._results: list[Success] = []
+        """Succeeded attempts with a result."""
         self._failed: list[Failure] = []
-        self._recording: set[int] = set()
-        """Jobs whose outcome the pump is writing now (a renewal may see them as not running)."""
+        self._recording: tuple[list[Token], list[Success], list[Failure]] = ([], [], [])
+        """The outcomes the pump is writing now (a renewal may see their jobs as not running)."""
+        self._plans: dict[str, _Plan] = {}
+        """Job name → how to run it (`_plan`)."""
         self._in_flight = 0
         self._draining = False
         self._stop_jobs_at = math.inf
@@ -176,7 +197,7 @@ class QueueRunner:
         rate_until: float | None = None  # the rate window frees a claim then (wall clock)
         seen = core.wake_gen[queue]
         while True:
-            has_results = bool(self._ok or self._failed)
+            has_results = bool(self._ok or self._results or self._failed)
             if has_results and held_by_key:
                 maybe_work = True
             if self._draining:
@@ -196,9 +217,10 @@ class QueueRunner:
                 continue
             if want:  # a round that only records outcomes must not absorb a wake-up unseen
                 seen = core.wake_gen[queue]
-            ok, failed = self._ok, self._failed
-            self._ok, self._failed = [], []
-            self._recording = {s.job_id for s in ok} | {f.job_id for f in failed}
+            ok, results, failed = self._ok, self._results, self._failed
+            self._ok, self._results, self._failed = [], [], []
+            self._recording = (ok, results, failed)
+            succeeded: Sequence[Token | Success] = [*ok, *results] if results else ok
             limit = free if want else 0
             now = core.clock.now()
             self._anchor = (now, time.monotonic())
@@ -209,15 +231,17 @@ class QueueRunner:
                     owner=core.owner,
                     now=now,
                     lease_until=now + lease,
-                    succeeded=ok,
+                    succeeded=succeeded,
                     failed=failed,
                 )
             active = self._active
-            self._recording = set()
+            self._recording = _NOTHING
             refused: list[ClaimedJob] = []
-            if ok or failed:
+            if succeeded or failed:
                 refused = [active.pop(i) for i in sorted(settled.refused) if i in active]
-                for s in ok:
+                for job_id, _ in ok:
+                    active.pop(job_id, None)
+                for s in results:
                     active.pop(s.job_id, None)
                 for f in failed:
                     active.pop(f.job_id, None)
@@ -227,9 +251,10 @@ class QueueRunner:
                 if any(f.retry_at is not None for f in failed):
                     core.wake_scheduler()
             claimed = settled.claimed
+            cancels, cancel = core.local_cancels.by_id, self.cancel
             for job in claimed:
                 active[job.id] = job
-                core.local_cancels[job.id] = functools.partial(self.cancel, job.id)
+                cancels[job.id] = cancel
             if want and len(claimed) < limit:
                 maybe_work = core.wake_gen[queue] != seen
             if want:
@@ -307,34 +332,33 @@ class QueueRunner:
             else:
                 _log_lost(job, what)
 
-    async def _next(self) -> ClaimedJob:
-        """The next claimed job: one waiting in `_ready`, else the one the pump hands over."""
-        ready = self._ready
-        if ready:
-            await trio.lowlevel.checkpoint()
-            if ready:
-                return ready.popleft()
+    async def _work(self, slot: _Slot) -> None:
+        """Run jobs one after the other in the slot's scope; after a run that was cancelled
+        (the scope caught it), record why, and go on in a new scope.
+
+        The next job is one waiting in `_ready` (after a checkpoint), else the one the pump
+        hands over (`_idle`)."""
         task = trio.lowlevel.current_task()
-        idle = self._idle
-        idle.append(task)
+        idle, ready = self._idle, self._ready
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             idle.remove(task)
             return trio.lowlevel.Abort.SUCCEEDED
 
-        job: ClaimedJob = await trio.lowlevel.wait_task_rescheduled(abort)
-        return job
-
-    async def _work(self, slot: _Slot) -> None:
-        """Run jobs one after the other in the slot's scope; after a run that was cancelled
-        (the scope caught it), record why, and go on in a new scope."""
         while True:
             job: ClaimedJob | None = None
             try:
                 with trio.CancelScope() as scope:
                     slot.scope, slot.cancelled = scope, False
                     while True:
-                        job = await self._next()
+                        if ready:
+                            await trio.lowlevel.checkpoint()
+                            if ready:
+                                job = ready.popleft()
+                        if job is None:
+                            idle.append(task)
+                            job = await trio.lowlevel.wait_task_rescheduled(abort)
+                            assert job is not None
                         await self._execute(slot, job)
                         self._done(job)
                         job = None
@@ -348,32 +372,41 @@ class QueueRunner:
 
     def _done(self, job: ClaimedJob) -> None:
         core = self.core
-        core.local_cancels.pop(job.id, None)
+        core.local_cancels.by_id.pop(job.id, None)
         self._in_flight -= 1
         self._kick.set()
         core.runs.end(job)
 
+    def _plan(self, name: str) -> _Plan:
+        """How to run the jobs called ``name``; raises `UnknownJobError`."""
+        plan = self._plans.get(name)
+        if plan is None:
+            definition = self.core.registry.get(name)
+            timeout = definition.timeout if definition.timeout is not None else self.core.timeout
+            plan = self._plans[name] = _Plan(definition, timeout)
+        return plan
+
     async def _execute(self, slot: _Slot, job: ClaimedJob) -> None:
         """Run ``job``; a cancellation of its run (of ``slot.scope``) propagates."""
-        core = self.core
         started = trio.current_time()
-        core.runs.begin(job, started)
-        registry = core.registry
+        self.core.runs.begin(job, started)
         try:
-            definition = registry.get(job.name)
-            args = registry.decode(definition, job.args)
+            plan = self._plan(job.name)
+            definition = plan.definition
+            args = self.core.registry.decode(definition, job.args) if definition.takes_arg else None
         except (UnknownJobError, JobArgumentsError) as exc:
             logger.error("job %d (%s) cannot run and is dead: %s", job.id, job.name, exc)
             self._failed.append(Failure(job.id, job.attempt, str(exc), "", None))
             return
-        if job.id in self._cancel_requested:  # cancelled before it started: do not start it
-            self._cancel_requested.discard(job.id)
+        cancel_requested = self._cancel_requested
+        if job.id in cancel_requested:  # cancelled before it started: do not start it
+            cancel_requested.discard(job.id)
             await self._end_cancelled(job)
             return
-        timeout = definition.timeout if definition.timeout is not None else core.timeout
+        timeout = plan.timeout
         deadline = self._stop_jobs_at
-        if timeout is not None:
-            deadline = min(deadline, started + timeout)
+        if timeout is not None and started + timeout < deadline:
+            deadline = started + timeout
         slot.job, slot.definition, slot.timeout = job, definition, timeout
         slot.deadline = deadline
         if deadline < self._watch_at:
@@ -383,11 +416,14 @@ class QueueRunner:
         value: object = None
         try:
             try:
-                if declared_resources(definition.fn):
+                if plan.resources:
                     # scoped resources close with the run's outcome: an error, the timeout, the
                     # stop
                     async with job_resources(definition.fn) as resources:
                         value = await self._call(job, definition, args, resources)
+                elif plan.plain_async:
+                    fn = definition.fn
+                    value = await (fn(args) if definition.takes_arg else fn())  # type: ignore[misc]
                 else:
                     value = await self._call(job, definition, args, _NO_RESOURCES)
             except Exception as exc:
@@ -400,17 +436,24 @@ class QueueRunner:
             del self._running[job.id]
             slot.job = None
             slot.deadline = math.inf
-            slot.requested = job.id in self._cancel_requested
-            self._cancel_requested.discard(job.id)
-        await self._report_end(job)
+            if cancel_requested:
+                slot.requested = job.id in cancel_requested
+                cancel_requested.discard(job.id)
+            else:
+                slot.requested = False
+        if self._reporters:
+            await self._report_end(job)
         if job.id not in self._active:
             return  # the lease was lost: another run owns the outcome
+        if value is None:
+            self._ok.append((job.id, job.attempt))
+            return
         try:
             result = self._result(job, value)
         except JobResultError as exc:
             self._record_failure(job, definition, exc)
         else:
-            self._ok.append(Success(job.id, job.attempt, result))
+            self._results.append(Success(job.id, job.attempt, result))
 
     async def _end_interrupted(self, slot: _Slot, job: ClaimedJob) -> None:
         """Record the end of a run whose cancellation its slot's scope caught: cancelled on
@@ -594,8 +637,7 @@ class QueueRunner:
         while True:
             await trio.sleep(core.settings.heartbeat)
             core.failures.flush()
-            finished = {s.job_id for s in self._ok} | {f.job_id for f in self._failed}
-            finished |= self._recording
+            finished = self._finished_ids()
             running = [job for job in self._active.values() if job.id not in finished]
             if running:
                 now = core.clock.now()
@@ -605,18 +647,23 @@ class QueueRunner:
                 )
                 for job_id in sorted(lost):
                     # Its outcome may have been written meanwhile: not lost, finished.
-                    if job_id not in self._recording:
+                    if job_id not in _ids(*self._recording):
                         self._lost(job_id, "while running; cancelling this run")
                 kept = [job.id for job in running if job.id not in lost]
                 if kept:
                     for job_id in sorted(await core.store.cancelling(kept)):
                         self.cancel(job_id)
 
+    def _finished_ids(self) -> set[int]:
+        """The jobs whose outcome is waiting to be written or being written."""
+        return _ids(self._ok, self._results, self._failed) | _ids(*self._recording)
+
     async def _flush(self) -> None:
         self.core.failures.flush(force=True)
-        ok, failed = self._ok, self._failed
-        self._ok, self._failed = [], []
-        done = {s.job_id for s in ok} | {f.job_id for f in failed}
+        done = _ids(self._ok, self._results, self._failed)
+        ok: list[Token | Success] = [*self._ok, *self._results]
+        failed = self._failed
+        self._ok, self._results, self._failed = [], [], []
         released = sorted(
             job.token
             for job_id, job in self._active.items()
@@ -660,3 +707,10 @@ class QueueRunner:
             core.wake_queue(ready)
         if released:
             core.wake_queue(self.queue)
+
+
+def _ids(ok: Sequence[Token], results: Sequence[Success], failed: Sequence[Failure]) -> set[int]:
+    ids = {job_id for job_id, _ in ok}
+    ids.update(s.job_id for s in results)
+    ids.update(f.job_id for f in failed)
+    return ids

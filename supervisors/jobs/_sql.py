@@ -190,18 +190,12 @@ _TEMPLATES: Mapping[str, str] = {
         ON CONFLICT DO NOTHING RETURNING id
     """,
     # SQLite's merged inserts of plain jobs (no unique key, no schedule): ``{rows}`` is filled
-    # with one ``(...)`` of positional marks per job, in the column order below; the ids are
-    # given (from "next_id", as SQLite's AUTOINCREMENT would choose them: the writer holds the
-    # lock), and an explicit id raises sqlite_sequence's high-water mark as a chosen one does.
+    # with one ``(...)`` of positional marks per job, in the column order below; AUTOINCREMENT
+    # gives the rows consecutive ids, in order, the last one the cursor's ``lastrowid``.
     "insert_rows": """
-        INSERT INTO jobs (id, name, queue, args, state, max_attempts, run_at, created_at,
+        INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at,
                           priority, concurrency_key, concurrency_limit)
         VALUES {rows}
-    """,
-    # SQLite only: the id AUTOINCREMENT gives next, above every id ever given (never reused).
-    "next_id": """
-        SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0),
-                   coalesce((SELECT max(id) FROM jobs), 0)) + 1
     """,
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
     "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",

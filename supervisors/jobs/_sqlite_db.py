@@ -453,7 +453,13 @@ class SQLiteDB(ReportsDB):
             if limit <= 0:
                 return settled
             got = self._claim(c, queue, limit, owner, now, lease_until)
-        return attrs.evolve(got, refused=settled.refused, ready=settled.ready)
+        return Settled(
+            refused=settled.refused,
+            ready=settled.ready,
+            claimed=got.claimed,
+            held_by_key=got.held_by_key,
+            rate_limited_until=got.rate_limited_until,
+        )
 
     def renew(self, tokens: Sequence[Token], owner: str, lease_until: float) -> frozenset[int]:
         lost: list[int] = []

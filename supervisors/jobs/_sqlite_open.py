@@ -33,6 +33,12 @@ _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 """``PRAGMA journal_size_limit``: the size the WAL file is truncated to after a checkpoint."""
 
+CACHE_KIB = 16 * 1024
+"""The page cache of each connection, in KiB (``PRAGMA cache_size=-CACHE_KIB``; SQLite's
+default is 2 MiB). Claiming in priority order reads table pages spread over the whole file;
+with the default, a store of a few tens of thousands of jobs already reads them again from the
+file system on every pass."""
+
 
 def check_sqlite_version(version: str = sqlite3.sqlite_version) -> None:
     """Raise `StoreError` unless SQLite is recent enough for ``UPDATE ... RETURNING``."""
@@ -265,6 +271,12 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
         conn.execute(f"PRAGMA synchronous={sync}")
         # After a checkpoint, the WAL is truncated to this size instead of staying at its peak.
         conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        # A statement that changes many rows inside a transaction (a claim, a batch of
+        # outcomes) copies each page it touches to a statement journal; past 64 KiB SQLite
+        # moves that journal to a new temporary file (created, written and deleted per
+        # statement). In memory, no file is created.
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         migrate(conn, where)
     except sqlite3.Error as exc:
         conn.close()

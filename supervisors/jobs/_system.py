@@ -7,7 +7,7 @@ import functools
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import final
+from typing import NoReturn, final
 
 import attrs
 
@@ -21,7 +21,7 @@ from ._query import JobPage, JobQuery
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
 from ._reports import AttemptProgress, LedgerEntry, ScheduleInfo
-from ._requests import FINISHED_STATES, JobRequest, build, check_retry, found, seconds
+from ._requests import FINISHED_STATES, Builder, JobRequest, check_retry, found, seconds
 from ._resources import RegistryResources
 from ._scheduler import Prepared, prune, reclaim
 from ._services import SchedulerService, StoreService, queue_worker
@@ -185,6 +185,7 @@ class JobSystem:
             timeout=limit,
             rng=rng,
         )
+        self._builder = Builder(registry, retry)
         self._recurring = self._prepare(recurring)
         self._schedules_recorded = False
         self._core.wake_scheduler_on_settle = any(
@@ -307,12 +308,15 @@ class JobSystem:
 
     def _check_queue(self, queue: str, what: str) -> None:
         if queue not in self._core.queues:
-            msg = (
-                f"{what} targets queue {queue!r}, which this job system does not run "
-                f"(queues: {sorted(self._core.queues)}); add it to JobSystem(queues=...), or "
-                "enqueue it with JobClient for the host that runs it"
-            )
-            raise JobError(msg)
+            self._unknown_queue(queue, what)
+
+    def _unknown_queue(self, queue: str, what: str) -> NoReturn:
+        msg = (
+            f"{what} targets queue {queue!r}, which this job system does not run "
+            f"(queues: {sorted(self._core.queues)}); add it to JobSystem(queues=...), or "
+            "enqueue it with JobClient for the host that runs it"
+        )
+        raise JobError(msg)
 
     async def _insert(self, jobs: list[NewJob], now: float) -> list[int]:
         core = self._core
@@ -325,9 +329,9 @@ class JobSystem:
         return ids
 
     def _build(self, request: JobRequest, now: float) -> NewJob:
-        core = self._core
-        job = build(request, registry=self.registry, retry=core.retry, now=now)
-        self._check_queue(job.queue or "", f"job {request.job!r}")  # a registry sets the queue
+        job = self._builder.build(request, now)
+        if job.queue is None or job.queue not in self._core.queues:  # a registry sets it
+            self._unknown_queue(job.queue or "", f"job {request.job!r}")
         return job
 
     async def enqueue(
@@ -355,13 +359,20 @@ class JobSystem:
         run at once, on every host of the store; the others wait, enqueued, and the queue's
         other jobs are claimed past them.
         """
-        request = JobRequest(
-            job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
+        core = self._core
+        now = core.clock.now()
+        # `_build` and `_insert` without a JobRequest: the common path of the façade.
+        new = self._builder.job(
+            job, args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
             priority=priority, concurrency_key=concurrency_key,
-            concurrency_limit=concurrency_limit,
+            concurrency_limit=concurrency_limit, run_at=now,
         )  # fmt: skip
-        now = self._core.clock.now()
-        return (await self._insert([self._build(request, now)], now))[0]
+        target = new.queue
+        if target is None or target not in core.queues:  # a registry sets the queue
+            self._unknown_queue(target or "", f"job {job!r}")
+        (job_id,) = await core.store.insert((new,), now=now)
+        core.wake_queue(target)
+        return job_id
 
     async def schedule(
         self,

@@ -14,7 +14,8 @@ connection's current transaction when one is open) that are waiting together are
 ``COMMIT`` fails, the group is rolled back and each call is run again alone, in its own
 transaction, so one call's error never becomes another's. Consecutive calls of a group that
 name the same ``merge`` function run as one call of it over their items (e.g. one multi-row
-``INSERT`` for several enqueuers); each still gets its own result.
+``INSERT`` for several enqueuers), and so does a call with a ``merge`` that runs alone; each
+still gets its own result.
 
 Cancellation: a call that the thread has not started yet is withdrawn and raises `trio.Cancelled`
 (nothing was written); once started it runs to the end and its outcome is delivered.
@@ -34,7 +35,7 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
-from supervisors import outside_trio
+from supervisors import outside_trio, outside_work_listener
 
 T = TypeVar("T")
 
@@ -59,6 +60,7 @@ class _Call(Generic[T]):
         opens: bool,
         merge: Callable[[Any, list[Any]], list[Any]] | None,
         item: object,
+        token: trio.lowlevel.TrioToken,
     ) -> None:
         self.fn = fn
         self.group = group
@@ -67,8 +69,19 @@ class _Call(Generic[T]):
         self.item = item
         self.state = _State.WAITING
         self.task = trio.lowlevel.current_task()
-        self.token = trio.lowlevel.current_trio_token()
+        self.token = token
         self.result: outcome.Outcome[T] | None = None
+
+    def abort(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        with _STATE_LOCK:
+            if self.state is _State.WAITING:
+                self.state = _State.WITHDRAWN
+                return trio.lowlevel.Abort.SUCCEEDED
+        return trio.lowlevel.Abort.FAILED
+
+
+_STATE_LOCK = threading.Lock()
+"""Guards `_Call.state` (withdrawn by the caller, taken by the thread)."""
 
 
 def _wake(calls: list[_Call[Any]]) -> None:
@@ -95,7 +108,6 @@ class Writer:
         self._connection = connection
         self._name = name
         self._resource: Any = None
-        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._queue: queue.SimpleQueue[list[_Call[Any]] | None] = queue.SimpleQueue()
         self._outbox: list[_Call[Any]] = []
@@ -124,26 +136,28 @@ class Writer:
         The calls made in one pass of the Trio scheduler reach the thread together (one wake-up
         of the thread, by the flusher task in the next pass), so they can share a transaction.
         """
-        call: _Call[T] = _Call(fn, group, opens, merge, item)
         if self._thread is None:
             self._queue = queue.SimpleQueue()
             self._thread = threading.Thread(
                 target=self._main, args=(self._queue,), name=self._name, daemon=True
             )
             self._thread.start()
-        self._outbox.append(call)
-        if len(self._outbox) == 1:
-            self._wake_flusher(call.token)
-
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            with self._lock:
-                if call.state is _State.WAITING:
-                    call.state = _State.WITHDRAWN
-                    return trio.lowlevel.Abort.SUCCEEDED
-            return trio.lowlevel.Abort.FAILED
-
-        with outside_trio():
-            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+        outbox = self._outbox
+        token = self._flusher_token
+        if not outbox or token is None:  # the first call of this pass: wake the flusher
+            token = trio.lowlevel.current_trio_token()
+            self._wake_flusher(token)
+        call: _Call[T] = _Call(fn, group, opens, merge, item, token)
+        outbox.append(call)
+        listener = outside_work_listener()
+        if listener is None:
+            result: T = await trio.lowlevel.wait_task_rescheduled(call.abort)
+            return result
+        listener.outside_work_began()
+        try:
+            result = await trio.lowlevel.wait_task_rescheduled(call.abort)
+        finally:
+            listener.outside_work_ended()
         return result
 
     def _wake_flusher(self, token: trio.lowlevel.TrioToken) -> None:
@@ -200,13 +214,6 @@ class Writer:
 
     # --- on the thread ---------------------------------------------------------------------------
 
-    def _take(self, call: _Call[Any]) -> bool:
-        with self._lock:
-            if call.state is _State.WITHDRAWN:
-                return False
-            call.state = _State.RUNNING
-            return True
-
     def _main(self, q: queue.SimpleQueue[list[_Call[Any]] | None]) -> None:
         backlog: collections.deque[_Call[Any]] = collections.deque()
         stopping = False
@@ -218,25 +225,17 @@ class Writer:
                 if item is None:
                     return
                 backlog.extend(item)
-            while not stopping:
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    break
+            while not stopping and not q.empty():
+                item = q.get()
                 if item is None:
                     stopping = True
                 else:
                     backlog.extend(item)
-            call = backlog.popleft()
-            if not self._take(call):
+            batch = _take(backlog)
+            if not batch:
                 continue
-            batch: list[_Call[Any]] = [call]
-            while call.group and backlog and backlog[0].group and len(batch) < MAX_GROUP:
-                nxt = backlog.popleft()
-                if self._take(nxt):
-                    batch.append(nxt)
-            if len(batch) == 1:
-                self._run_alone(call)
+            if len(batch) == 1 and batch[0].merge is None:
+                self._run_alone(batch[0])
             else:
                 self._run_group(batch)
             self._deliver(batch)
@@ -291,6 +290,26 @@ class Writer:
             token.run_sync_soon(_wake, calls)
 
 
+def _take(backlog: collections.deque[_Call[Any]]) -> list[_Call[Any]]:
+    """The calls to run next, taken from the front of ``backlog`` (marked running): the first
+    call not withdrawn, with the group calls that follow it if it is one (`MAX_GROUP` at most).
+    Empty if every call of ``backlog`` was withdrawn."""
+    batch: list[_Call[Any]] = []
+    with _STATE_LOCK:
+        while backlog:
+            call = backlog[0]
+            if batch and not (call.group and len(batch) < MAX_GROUP):
+                break
+            backlog.popleft()
+            if call.state is _State.WITHDRAWN:
+                continue
+            call.state = _State.RUNNING
+            batch.append(call)
+            if not call.group:
+                break
+    return batch
+
+
 def _run_merged(batch: list[_Call[Any]], resource: Any) -> list[Any]:
     """The results of ``batch``'s calls, each run of calls with the same ``merge`` as one."""
     results: list[Any] = []
@@ -299,11 +318,9 @@ def _run_merged(batch: list[_Call[Any]], resource: Any) -> list[Any]:
         call = batch[i]
         merge = call.merge
         j = i + 1
-        if merge is not None:
+        if merge is not None:  # one call too: the merged form has less to do
             while j < n and batch[j].merge is merge:
                 j += 1
-        if j - i > 1:
-            assert merge is not None
             merged = merge(resource, [c.item for c in batch[i:j]])
             if len(merged) != j - i:  # pragma: no cover - a broken merge function
                 msg = f"{merge!r} returned {len(merged)} results for {j - i} calls"

@@ -23,7 +23,8 @@ from supervisors.jobs import (
     StoreError,
     UnknownJobError,
 )
-from supervisors.jobs._sqlite_open import APPLICATION_ID, check_sqlite_version
+from supervisors.jobs._sqlite_db import SQLiteDB
+from supervisors.jobs._sqlite_open import APPLICATION_ID, CACHE_KIB, check_sqlite_version
 
 
 @attrs.frozen
@@ -78,6 +79,19 @@ def test_sqlite_file_uses_wal_mode(tmp_path: Path) -> None:
     JobClient(db).close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_store_connection_keeps_statement_journals_in_memory_and_a_larger_page_cache(
+    tmp_path: Path,
+) -> None:
+    """Each connection of a store has ``temp_store=MEMORY`` (a claim's statement journal never
+    becomes a temporary file) and a page cache of `CACHE_KIB` KiB."""
+    db = SQLiteDB(tmp_path / "jobs.db")
+    try:
+        assert db.conn.execute("PRAGMA temp_store").fetchone()[0] == 2
+        assert db.conn.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    finally:
+        db.close()
 
 
 def test_a_file_with_another_schema_version_is_refused(tmp_path: Path) -> None:

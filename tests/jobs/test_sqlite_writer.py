@@ -13,7 +13,7 @@ import trio.testing
 
 from supervisors.jobs import JobRegistry, JobSystem, NewJob, SQLiteStore
 from supervisors.jobs._sqlite_db import SQLiteDB
-from supervisors.jobs._sqlite_merge import insert_merged
+from supervisors.jobs._sqlite_merge import ROWS_PER_INSERT, insert_merged
 from supervisors.jobs._writer import Writer
 
 
@@ -342,5 +342,46 @@ def test_merged_inserts_never_reuse_a_deleted_newest_jobs_id(tmp_path: Path) -> 
         assert merged == [[first[-1] + 1, first[-1] + 2], [first[-1] + 3]]
         db.delete(merged[-1][0], now=1.0)
         assert db.insert([job], now=2.0) == [first[-1] + 4]  # the high-water mark moved too
+    finally:
+        db.close()
+
+
+async def test_a_call_with_a_merge_function_that_runs_alone_runs_through_it(db: Path) -> None:
+    """A grouped call with a ``merge`` that waits alone is run as ``merge`` of its one item, in
+    a transaction of its own, and gets that result."""
+    writer = make_writer(db)
+    merged: list[list[int]] = []
+
+    def merge(conn: sqlite3.Connection, items: list[int]) -> list[int]:
+        merged.append(list(items))
+        assert conn.in_transaction
+        conn.executemany("INSERT INTO t (n) VALUES (?)", [(n,) for n in items])
+        return [n * 10 for n in items]
+
+    result = await writer.call(lambda conn: merge(conn, [7])[0], group=True, merge=merge, item=7)
+    assert (result, merged, rows(db)) == (70, [[7]], [7])
+    await writer.stop(sqlite3.Connection.close)
+
+
+def test_a_merged_insert_longer_than_one_statement_gives_each_job_its_own_id(
+    tmp_path: Path,
+) -> None:
+    """Merged inserts of more jobs than one multi-row INSERT takes give every job the id of its
+    own row, in order, across the statements."""
+    db = SQLiteDB(tmp_path / "j.db")
+    try:
+        items = [
+            ([NewJob(name="echo", queue="default", args=f"{i}", run_at=0.0, max_attempts=1)] * k, 1.0)
+            for i, k in enumerate([ROWS_PER_INSERT - 1, 3, ROWS_PER_INSERT])
+        ]
+        db.conn.execute("BEGIN IMMEDIATE")
+        merged = insert_merged(db, items)
+        db.conn.execute("COMMIT")
+        assert [len(ids) for ids in merged] == [ROWS_PER_INSERT - 1, 3, ROWS_PER_INSERT]
+        for (jobs, _), ids in zip(items, merged, strict=True):
+            for job, job_id in zip(jobs, ids, strict=True):
+                assert db.conn.execute("SELECT args FROM jobs WHERE id = ?", (job_id,)).fetchone() == (job.args,)
+        flat = [i for ids in merged for i in ids]
+        assert flat == list(range(flat[0], flat[0] + len(flat)))
     finally:
         db.close()
