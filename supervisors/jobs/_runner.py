@@ -118,7 +118,7 @@ class QueueRunner:
         self._ready: collections.deque[ClaimedJob] = collections.deque()
         """Claimed jobs that no worker has taken yet (every worker was busy)."""
         self._idle: list[trio.lowlevel.Task] = []
-        """Workers waiting for a job (`_next`); the pump hands a job straight to one."""
+        """Workers waiting for a job (in `_work`); the pump hands a job straight to one."""
         self._watch_at = math.inf
         """When the watcher looks at the slots' deadlines next (Trio time)."""
         self._watch_kick = Signal()

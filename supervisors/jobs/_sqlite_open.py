@@ -271,13 +271,15 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
         conn.execute(f"PRAGMA synchronous={sync}")
         # After a checkpoint, the WAL is truncated to this size instead of staying at its peak.
         conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        migrate(conn, where)
         # A statement that changes many rows inside a transaction (a claim, a batch of
         # outcomes) copies each page it touches to a statement journal; past 64 KiB SQLite
         # moves that journal to a new temporary file (created, written and deleted per
-        # statement). In memory, no file is created.
+        # statement). In memory, no file is created. Set after the migrations, whose index
+        # builds may sort more rows than memory should hold (a sort spills to files only
+        # while temporary files are allowed).
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        migrate(conn, where)
     except sqlite3.Error as exc:
         conn.close()
         raise _refuse(where, f"cannot be set up ({exc})", "check the file and its directory") from None

@@ -316,3 +316,37 @@ async def test_an_outcome_whose_write_committed_before_the_connection_broke_is_n
     assert [m.split(":")[0] for m in explained] == [f"job {paid} (pay)", f"job {failed} (flaky)"]
     assert all("attempt 1 had already ended by this outcome when its write was retried" in m for m in explained)
     assert all(r.levelno == logging.INFO for r in caplog.records if "had already ended" in r.getMessage())
+
+
+async def test_running_lists_a_run_and_observers_are_told_its_end(
+    autojump_clock: MockClock, wall: TrioWallClock, running: Running
+) -> None:
+    """`JobSystem.running` lists a job while its function runs (its id, queue, attempt, start)
+    and not after; an observer is told of the run with how long it took."""
+    reg = JobRegistry()
+    started, release = trio.Event(), trio.Event()
+
+    @reg.job()
+    async def slow() -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    jobs = system(wall, reg)
+    seen: list[tuple[int, str, int, float]] = []
+    stop = jobs.observe_runs(lambda run, took: seen.append((run.id, run.name, run.attempt, took)))
+    async with running(jobs):
+        job_id = await jobs.enqueue("slow")
+        await started.wait()
+        (run,) = jobs.running()
+        assert (run.id, run.name, run.queue, run.attempt) == (job_id, "slow", "default", 1)
+        await trio.sleep(5)
+        release.set()
+        job = await jobs.wait_finished(job_id)
+        assert jobs.running() == ()
+    stop()
+    assert job.state is JobState.SUCCEEDED
+    assert job.result == "done"
+    assert len(seen) == 1
+    assert seen[0][:3] == (job_id, "slow", 1)
+    assert seen[0][3] >= 5
