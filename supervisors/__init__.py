@@ -34,6 +34,10 @@ from ._host import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._host import EXIT_OK as EXIT_OK
 from ._host import run as run
 from ._host import serve as serve
+from ._outside import OutsideWorkListener as OutsideWorkListener
+from ._outside import listen_outside_work as listen_outside_work
+from ._outside import outside_trio as outside_trio
+from ._outside import outside_work_listener as outside_work_listener
 from ._resources import DeclaresResources as DeclaresResources
 from ._resources import MissingResource as MissingResource
 from ._resources import Resource as Resource
@@ -96,6 +100,7 @@ __all__ = [
     "MessagesDropped",
     "MissingResource",
     "NotRunning",
+    "OutsideWorkListener",
     "Resource",
     "ResourceError",
     "Resources",
@@ -115,10 +120,13 @@ __all__ = [
     "Uses",
     "current_resources",
     "current_tree",
+    "listen_outside_work",
     "load_settings",
     "masked_settings",
     "open_resources",
     "open_tree",
+    "outside_trio",
+    "outside_work_listener",
     "run",
     "serve",
     "uses",

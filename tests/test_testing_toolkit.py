@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import attrs
@@ -27,6 +28,8 @@ from supervisors import (
     Strategy,
     Supervisor,
     TreeStopping,
+    listen_outside_work,
+    outside_trio,
 )
 from supervisors.testing import (
     Fault,
@@ -46,6 +49,7 @@ from supervisors.testing import (
     fault_plans,
     run_tree,
     supervision_trees,
+    thread_aware_clock,
 )
 
 
@@ -428,3 +432,41 @@ def test_pytest_plugin_loads_and_serves_fixtures_without_hypothesis(tmp_path: Pa
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
+
+
+async def test_the_thread_aware_clock_holds_still_while_a_task_waits_for_a_thread(
+    thread_aware_clock: trio.testing.MockClock,
+) -> None:
+    """Under `thread_aware_clock`, virtual time does not pass while a task waits in
+    `outside_trio` (a timer due meanwhile waits too), and jumps again once the wait ended."""
+    fired: list[float] = []
+
+    async def timer() -> None:
+        await trio.sleep(1.0)
+        fired.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(timer)
+        await trio.testing.wait_all_tasks_blocked()
+        with outside_trio():
+            await trio.to_thread.run_sync(time.sleep, 0.05)  # real time, with every task blocked
+        assert (trio.current_time(), fired) == (0.0, [])
+        assert thread_aware_clock.autojump_threshold == 0.0
+    assert fired == [1.0]
+
+
+def test_a_plain_autojump_clock_jumps_while_a_thread_works_and_a_removed_listener_hears_nothing() -> None:
+    """The contrast: with the listener removed (`listen_outside_work(clock, None)`), the same
+    wait lets the clock jump past the timer while the thread works."""
+    clock = thread_aware_clock()
+    listen_outside_work(clock, None)
+
+    async def main() -> float:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep, 1.0)
+            await trio.testing.wait_all_tasks_blocked()
+            with outside_trio():
+                await trio.to_thread.run_sync(time.sleep, 0.05)
+            return trio.current_time()
+
+    assert trio.run(main, clock=clock) == 1.0

@@ -38,6 +38,8 @@ from types import MappingProxyType
 import outcome
 import trio
 
+from supervisors import outside_trio
+
 from ._core import Core, _current
 from ._errors import JobArgumentsError, JobResultError, UnknownJobError
 from ._lifecycle import ended_by, keeps_traceback, retry_at
@@ -545,7 +547,8 @@ class QueueRunner:
 
         threads.add(job.id)
         try:
-            return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+            with outside_trio():
+                return await trio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
         except trio.Cancelled:
             with trio.CancelScope(shield=True, deadline=self._give_up_at) as hold:
                 self._holds.add(hold)

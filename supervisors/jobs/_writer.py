@@ -35,6 +35,8 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
+from supervisors import outside_trio, outside_work_listener
+
 T = TypeVar("T")
 
 MAX_GROUP = 512
@@ -147,7 +149,15 @@ class Writer:
             self._wake_flusher(token)
         call: _Call[T] = _Call(fn, group, opens, merge, item, token)
         outbox.append(call)
-        result: T = await trio.lowlevel.wait_task_rescheduled(call.abort)
+        listener = outside_work_listener()
+        if listener is None:
+            result: T = await trio.lowlevel.wait_task_rescheduled(call.abort)
+            return result
+        listener.outside_work_began()
+        try:
+            result = await trio.lowlevel.wait_task_rescheduled(call.abort)
+        finally:
+            listener.outside_work_ended()
         return result
 
     def _wake_flusher(self, token: trio.lowlevel.TrioToken) -> None:
@@ -199,7 +209,8 @@ class Writer:
         finally:
             self._thread = None
             self._queue.put(None)
-            await trio.to_thread.run_sync(thread.join)
+            with outside_trio():
+                await trio.to_thread.run_sync(thread.join)
 
     # --- on the thread ---------------------------------------------------------------------------
 

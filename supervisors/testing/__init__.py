@@ -8,7 +8,9 @@
 - :class:`SupervisionStateMachine`: a Hypothesis ``RuleBasedStateMachine`` that drives a running
   tree (crash, exit, send, add/remove dynamic children, advance time, stop) and checks the
   invariants after every step.
-- pytest fixtures (``autojump_clock``, ``traced_tree``) come with the plugin
+- :func:`thread_aware_clock`: an autojump ``MockClock`` that holds still while a task waits
+  for a thread (a SQLite store's writer, a sync job), so no lease expires meanwhile.
+- pytest fixtures (``autojump_clock``, ``thread_aware_clock``, ``traced_tree``) come with the plugin
   ``supervisors.testing.pytest_plugin``, enabled automatically when this package is installed.
 
 Needs the ``testing`` extra (``hypothesis``, ``pytest``, ``pytest-trio``). Without Hypothesis,
@@ -28,6 +30,7 @@ from ._checkers import check_no_tasks_left as check_no_tasks_left
 from ._checkers import check_restarts as check_restarts
 from ._checkers import check_start_order as check_start_order
 from ._checkers import check_stop_order as check_stop_order
+from ._clock import thread_aware_clock as thread_aware_clock
 from ._faults import Fault as Fault
 from ._faults import FaultKind as FaultKind
 from ._faults import FaultPlan as FaultPlan
@@ -83,4 +86,5 @@ __all__ = [
     "record",
     "run_tree",
     "supervision_trees",
+    "thread_aware_clock",
 ]

@@ -2,6 +2,8 @@
 
 - ``autojump_clock``: a ``MockClock(autojump_threshold=0)``; request it in a Trio test and
   time costs nothing.
+- ``thread_aware_clock``: the same, except that it holds still while a task waits for a thread
+  (`thread_aware_clock`): for tests with a file-backed SQLite store or sync jobs.
 - ``tree_spec``: override it in your tests (``@pytest.fixture def tree_spec(): return my_tree``).
 - ``traced_tree``: the running ``tree_spec`` as a :class:`TracedTree` (the tree, its events
   so far, ``trace()``); stopped after the test, then every invariant is checked.
@@ -21,6 +23,7 @@ import trio.testing
 from .._events import Event
 from .._spec import DynamicSupervisor, Supervisor
 from ._checkers import check_all
+from ._clock import thread_aware_clock as _thread_aware_clock
 from ._traced import TracedTree, open_traced_tree
 
 
@@ -28,6 +31,13 @@ from ._traced import TracedTree, open_traced_tree
 def autojump_clock() -> trio.testing.MockClock:
     """A MockClock that jumps whenever every task is blocked."""
     return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.fixture
+def thread_aware_clock() -> trio.testing.MockClock:
+    """A MockClock that jumps whenever every task is blocked, but not while a task waits for a
+    thread (`supervisors.testing.thread_aware_clock`)."""
+    return _thread_aware_clock()
 
 
 @pytest.fixture

@@ -173,19 +173,22 @@ def test_a_continuation_takes_no_delay_and_must_name_a_parent_that_exists(tmp_pa
         client.continue_with(99, "publish")
 
 
-async def test_job_client_continuations_behave_as_the_job_systems(running: Running, tmp_path: Path) -> None:
+async def test_job_client_continuations_behave_as_the_job_systems(
+    thread_aware_clock: MockClock, wall: TrioWallClock, running: Running, tmp_path: Path
+) -> None:
     """`JobClient.continue_with` links jobs in the file as `JobSystem.continue_with` does: a host
     runs the chain, the client reads results, parent and continuations; a continuation of an
-    ended parent is resolved at once. (Real time: a file store's thread and a sync job.)"""
+    ended parent is resolved at once. (The file store's thread and the sync job work in real
+    time: the clock holds still meanwhile.)"""
     path = tmp_path / "jobs.db"
     seen: list[tuple[str, object]] = []
     reg = chain_registry(seen)
-    with JobClient(path, registry=reg) as client:
+    with JobClient(path, registry=reg, clock=wall) as client:
         a = client.enqueue("count", 5)
         b = client.continue_with(a, "double")
         c = client.continue_with(b, "publish", on=ContinueOn.ANY)
         assert client.get(b).state is JobState.AWAITING
-        jobs = JobSystem(store=SQLiteStore(path), registry=reg, poll_interval=0.2)
+        jobs = JobSystem(store=SQLiteStore(path), registry=reg, clock=wall, poll_interval=0.2)
         with trio.fail_after(60):
             async with running(jobs):
                 await jobs.wait_finished(c)

@@ -103,12 +103,10 @@ async def test_a_run_that_returns_as_it_is_cancelled_succeeds_and_the_next_job_r
 
 
 async def test_cancel_requested_elsewhere_is_seen_at_the_next_heartbeat(
-    autojump_clock: MockClock, wall: TrioWallClock, running: Running, tmp_path: Path
+    thread_aware_clock: MockClock, wall: TrioWallClock, running: Running, tmp_path: Path
 ) -> None:
     """A JobClient's cancel of a running job is carried out by its host within one heartbeat."""
-    # The SQLite store's writer thread runs in real time: virtual time must not jump (past a
-    # lease) while a store call is in the thread, so the clock waits a little real time first.
-    autojump_clock.autojump_threshold = 0.05
+    # The SQLite store's writer thread works in real time: the clock holds still meanwhile.
     started, seen = trio.Event(), []
     reg = blocking_registry(started, seen)
     db = tmp_path / "jobs.db"
@@ -161,12 +159,10 @@ async def test_requeue_and_delete_from_the_system(
 
 
 async def test_a_queue_paused_by_a_client_runs_nothing_until_resumed(
-    autojump_clock: MockClock, wall: TrioWallClock, running: Running, tmp_path: Path
+    thread_aware_clock: MockClock, wall: TrioWallClock, running: Running, tmp_path: Path
 ) -> None:
     """Pausing is kept in the store: a client's pause holds the host's queue."""
-    # The SQLite store's writer thread runs in real time: virtual time must not jump (past a
-    # lease) while a store call is in the thread, so the clock waits a little real time first.
-    autojump_clock.autojump_threshold = 0.05
+    # The SQLite store's writer thread works in real time: the clock holds still meanwhile.
     seen: list[str] = []
     reg = blocking_registry(trio.Event(), seen)
     db = tmp_path / "jobs.db"
