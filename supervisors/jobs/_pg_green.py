@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 
 import trio
 
+from supervisors import outside_trio, outside_work_listener
+
 from ._errors import StoreError
 
 T = TypeVar("T")
@@ -132,6 +134,20 @@ async def run_green(conn: Any, fn: Callable[[Any], T], *, shield: bool = True) -
     ``conn`` is a `green_connection_class` connection used by nothing else meanwhile. See the
     module's doc for ``shield``."""
     g = _bridge_class()(fn)
+    listener = outside_work_listener()  # the call waits for the server: real time
+    if listener is None:
+        result: T = await _drive(g, conn, shield)
+        return result
+    listener.outside_work_began()
+    try:
+        result = await _drive(g, conn, shield)
+    finally:
+        listener.outside_work_ended()
+    return result
+
+
+async def _drive(g: Any, conn: Any, shield: bool) -> Any:
+    """Run the greenlet ``g`` (`run_green`) to its end, awaiting each of its socket waits."""
     with trio.CancelScope(shield=shield):
         request = g.switch(conn)
         while not g.dead:
@@ -146,7 +162,7 @@ async def run_green(conn: Any, fn: Callable[[Any], T], *, shield: bool = True) -
                     request = g.throw(exc)
                 raise
             request = g.switch(ready)
-    return request  # type: ignore[no-any-return]
+    return request
 
 
 def _idle(conn: Any) -> bool:
@@ -187,7 +203,8 @@ async def connect_abandonable(connect: Callable[[], Any]) -> Any:
         return None
 
     try:
-        return await trio.to_thread.run_sync(run, abandon_on_cancel=True)
+        with outside_trio():
+            return await trio.to_thread.run_sync(run, abandon_on_cancel=True)
     except BaseException:
         with lock:
             state["abandoned"] = True
@@ -223,7 +240,8 @@ class GreenPool:
                 # An unshielded call gives up waiting for a connection too (a partition can
                 # hold a connect for its whole timeout); the thread then closes what it made.
                 if shield:
-                    conn = await trio.to_thread.run_sync(self._connect)
+                    with outside_trio():
+                        conn = await trio.to_thread.run_sync(self._connect)
                 else:
                     conn = await connect_abandonable(self._connect)
             try:

@@ -35,6 +35,8 @@ import attrs
 import outcome
 import trio
 
+from supervisors import outside_trio
+
 from ._errors import StoreError
 from ._model import Failure, HostInfo, JobState, NewJob, Settled, Success, Token
 from ._pg_green import GreenPool, green_connection_class
@@ -493,7 +495,8 @@ class PostgresStore(SQLStore):
             return pool
         async with self._opening:
             if self._pool is None:
-                await trio.to_thread.run_sync(self._prepare)
+                with outside_trio():
+                    await trio.to_thread.run_sync(self._prepare)
                 self._pool = GreenPool(self._connect_green, self._pool_size)
             return self._pool
 
@@ -700,7 +703,8 @@ class PostgresStore(SQLStore):
         while True:
             connected_at = time.monotonic()
             try:
-                conn = await trio.to_thread.run_sync(self.connect)
+                with outside_trio():
+                    conn = await trio.to_thread.run_sync(self.connect)
             except Exception as exc:
                 self._lost(exc, connected_at)
                 if not started:
@@ -709,9 +713,8 @@ class PostgresStore(SQLStore):
                 await trio.sleep(1.0)
                 continue
             try:
-                await trio.to_thread.run_sync(
-                    conn.execute, f'LISTEN "{self.schema}.jobs"'
-                )
+                with outside_trio():
+                    await trio.to_thread.run_sync(conn.execute, f'LISTEN "{self.schema}.jobs"')
                 wake(None)
                 if not started:
                     started = True

@@ -38,9 +38,11 @@ def thread_aware_clock(autojump_threshold: float = 0.0) -> trio.testing.MockCloc
     waits in `supervisors.outside_trio`: then virtual time stands still and the run waits, in
     real time, for that wait to end.
 
-    The job system's threads wait that way: a SQLite store's writer thread and the threads of
-    plain ``def`` jobs (PostgreSQL's calls do not yet). So with a file-backed SQLite store or a
-    sync job, no lease, heartbeat or timeout expires in virtual time while the thread works.
+    The job system's waits for real-time work are marked that way: a SQLite store's writer
+    thread, the threads of plain ``def`` jobs, and a PostgreSQL store's calls (from the query
+    sent to the answer, and its connects), but not its wait for notifications, which may last
+    for ever. So no lease, heartbeat or timeout expires in virtual time while a thread or the
+    database server works.
     Wrap your own thread waits in ``with supervisors.outside_trio():`` to get the same.
 
     Virtual time does not pass during such a wait, so a thread must not wait for something

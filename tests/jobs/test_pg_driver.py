@@ -5,12 +5,14 @@ grouping of concurrent enqueues into one transaction."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
 import trio
+import trio.testing
 from _pg import PG_URL
 
 from supervisors.jobs import NewJob, PostgresStore
@@ -228,3 +230,45 @@ async def test_a_connect_abandoned_by_a_cancelled_call_is_closed_when_it_complet
     assert not closed.is_set()
     release.set()
     assert await trio.to_thread.run_sync(closed.wait, 10)
+
+
+async def test_virtual_time_holds_still_under_the_thread_aware_clock_while_the_server_works(
+    store: PostgresStore, thread_aware_clock: trio.testing.MockClock
+) -> None:
+    """Under `thread_aware_clock`, a call waiting for PostgreSQL (real time) lets no virtual
+    time pass: a timer due meanwhile fires only after the call returned, at its own deadline."""
+    fired: list[float] = []
+
+    async def timer() -> None:
+        await trio.sleep(1.0)
+        fired.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(timer)
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        await store._run(lambda db: db.conn.execute("SELECT pg_sleep(0.05)").fetchall())  # type: ignore[attr-defined]
+        assert (trio.current_time(), fired) == (start, [])
+    assert fired == [start + 1.0]
+
+
+async def test_a_cancelled_unshielded_call_ends_its_hold_on_the_thread_aware_clock(
+    store: PostgresStore, thread_aware_clock: trio.testing.MockClock
+) -> None:
+    """An unshielded call cancelled while the server works (its connection closed) ends its
+    hold on virtual time: the clock jumps again afterwards."""
+    pool = await store._green_pool()
+
+    async def cancel_soon(scope: trio.CancelScope) -> None:
+        await trio.to_thread.run_sync(time.sleep, 0.05)  # real time: the call is under way
+        scope.cancel()
+
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cancel_soon, scope)
+            await pool.call(lambda db: db.execute("SELECT pg_sleep(5)"), shield=False)
+    assert scope.cancelled_caught
+    assert thread_aware_clock.autojump_threshold == 0.0  # no wait is holding the clock
+    before = trio.current_time()
+    await trio.sleep(3600.0)  # costs nothing: the clock jumps
+    assert trio.current_time() == before + 3600.0

@@ -454,3 +454,33 @@ async def test_a_settle_cut_off_after_its_commit_is_logged_as_recorded_not_as_a_
     assert not [m for m in messages if "lost its lease" in m]
     (explanation,) = [m for m in messages if "had already ended" in m]
     assert explanation.startswith(f"job {job.id} (pay): attempt 1 had already ended by this outcome")
+
+
+async def test_a_job_system_on_postgres_runs_an_hour_long_job_in_virtual_time(
+    pg_schema: str, running: Running, thread_aware_clock: trio.testing.MockClock
+) -> None:
+    """Under `thread_aware_clock` the store's calls hold virtual time still while the server
+    works, and the wait for notifications does not (it would hold the clock for ever): a job
+    that sleeps an hour runs once and succeeds at once in real time, its lease renewed."""
+    reg = JobRegistry()
+    renewals: list[float] = []
+
+    @reg.job()
+    async def hour() -> str:
+        await trio.sleep(3600.0)
+        return "done"
+
+    store = PostgresStore(PG_URL, schema=pg_schema)
+    real_renew = store.renew
+
+    async def renew(*args: Any, **kwargs: Any) -> Any:
+        renewals.append(trio.current_time())
+        return await real_renew(*args, **kwargs)
+
+    store.renew = renew  # type: ignore[method-assign]
+    jobs = JobSystem(store=store, registry=reg, poll_interval=30.0, timeout=None)
+    async with running(jobs):
+        job = await jobs.wait_finished(await jobs.enqueue("hour"))
+    assert (job.state, job.attempt, job.result) == (JobState.SUCCEEDED, 1, "done")
+    assert trio.current_time() >= 3600.0
+    assert len(renewals) >= 100  # every lease / 3 virtual seconds, each a call to the server
