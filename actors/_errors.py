@@ -54,6 +54,6 @@ class CallFailed(ActorError):
 class NoHandler(ActorError, TypeError):
     """The actor has no handler for the type of a message that was sent to it.
 
-    Raised at the call site by :meth:`ActorRef.cast` and :meth:`ActorRef.call`, before
-    anything is enqueued.
+    Raised at the call site by :meth:`ActorRef.cast`, :meth:`ActorRef.cast_nowait` and
+    :meth:`ActorRef.call`, before anything is enqueued.
     """

@@ -66,8 +66,8 @@ class SupervisorGaveUp(SupervisionError):
     def chain(self) -> str:
         """The whole chain of failures, one line, down to the leaf and its error.
 
-        For example ``"app gave up after 0 restarts in 5 s because app/sub gave up after 3
-        restarts in 5 s because app/sub/crasher raised ValueError('boom')"``.
+        For example ``"app gave up after 0 restart(s) in 5 s because app/sub gave up after 3
+        restart(s) in 5 s because app/sub/crasher raised ValueError('boom')"``.
         """
         parts: list[str] = []
         failure: SupervisorGaveUp = self

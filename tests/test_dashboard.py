@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -526,3 +527,11 @@ async def test_the_schedules_page_shows_the_last_result_policies_and_fire_ledger
     assert "no overlap: an occurrence is skipped while a previous run is unfinished" in page
     assert f"job {job_id}</a> succeeded" in page
     assert unknown.status_code == 404
+
+
+async def test_the_dashboard_logs_the_address_it_really_listens_on(caplog: pytest.LogCaptureFixture) -> None:
+    """With port 0, the logged address carries the port the system chose, as `ServerUrls` does."""
+    caplog.set_level(logging.INFO, logger="supervisors.dashboard")
+    async with hosted() as (_, _, url):
+        assert not url.endswith(":0")
+    assert f"dashboard of tree 'app' on {url}/" in caplog.messages

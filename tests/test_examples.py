@@ -98,7 +98,7 @@ def test_readme_demo_command_runs_the_demo_with_its_dashboard_answering(tmp_path
     markers = ("cleanup: expired sessions removed", "welcome e-mail sent to", "[repeat 1; traceback as logged")
     code, out = run_command(command, markers, cwd=tmp_path, env=env, on_line=look)
     assert code == 0, out
-    assert f"dashboard on http://{address}/" in out
+    assert f"supervisors.dashboard: dashboard of tree 'demo' on http://{address}/" in out
     assert answers["status"] == 200, answers
     assert "demo" in str(answers["html"])
     tree = answers["tree"]

@@ -452,7 +452,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                         description="Search the jobs of a store, newest created first. Every filter given must "
                         "hold. Page with --cursor: the command prints the cursors of the older and newer pages.")
     ls.add_argument("--state", action="append", metavar="STATE",
-                    help="scheduled, enqueued, running, succeeded, retrying, dead or cancelled; several "
+                    help="awaiting, scheduled, enqueued, running, succeeded, retrying, dead or cancelled; several "
                     "separated by commas or the option repeated")
     ls.add_argument("--queue", help="the queue, exactly")
     ls.add_argument("--name", help="the job name, exactly")

@@ -125,8 +125,8 @@ async def _on_started(tree: Tree) -> None:
 def command(options: argparse.Namespace) -> int:
     """Run the tree; the exit code is the host's (see `serve`)."""
     spec = resolve_tree(options.target, options)
-    logger.info("running %s (tree %r)%s", options.target, spec.name,
-                f"; dashboard on http://{options.dashboard}/" if options.dashboard else "")
+    # The dashboard logs the address it listens on once it does (`supervisors.dashboard`).
+    logger.info("running %s (tree %r)", options.target, spec.name)
     return trio.run(lambda: serve(spec, shutdown_timeout=options.shutdown_timeout, on_started=_on_started))
 
 
@@ -143,7 +143,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                      help=f"serve the dashboard (default address {DEFAULT_DASHBOARD}); off unless given")
     run.add_argument("--dashboard-token", metavar="TOKEN", default=os.environ.get("SUPERVISORS_DASHBOARD_TOKEN"),
                      help="the dashboard's admin token (default: $SUPERVISORS_DASHBOARD_TOKEN); "
-                     "required to listen on a non-loopback address")
+                     "this or --dashboard-readonly-token is required to listen on a non-loopback address")
     run.add_argument("--dashboard-readonly-token", metavar="TOKEN",
                      default=os.environ.get("SUPERVISORS_DASHBOARD_READONLY_TOKEN"),
                      help="a token that may only read (default: $SUPERVISORS_DASHBOARD_READONLY_TOKEN)")

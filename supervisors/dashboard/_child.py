@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ from ._app import Dashboard
 from ._security import is_loopback, parse_address
 
 __all__ = ["DashboardServer", "dashboard"]
+
+logger = logging.getLogger("supervisors.dashboard")
 
 
 class DashboardServer(AsgiServer):
@@ -37,6 +40,8 @@ class DashboardServer(AsgiServer):
         except BaseException:
             self.board.unbind()
             raise
+        # The address it really listens on (with port 0, the one the system chose).
+        logger.info("dashboard of tree %r on %s/", current_tree().name, self._urls[0])
 
     async def execute(self) -> None:
         try:

@@ -294,7 +294,7 @@ class JobClient:
             return tuple(self._db.schedules(self._clock.now()))
 
     def retry(self, job_id: int, *, attempts: int = 1) -> None:
-        """As `JobSystem.retry`; a host picks the job up within its poll interval."""
+        """As `JobSystem.retry`; the hosts on the store are woken at once (cross-process wake-up)."""
         check_retry(attempts)
         with self._lock:
             queue = self._db.retry(job_id, self._clock.now(), attempts)

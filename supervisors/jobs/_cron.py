@@ -45,7 +45,9 @@ class Cron:
 
     Occurrences are computed by ``cronsim``: on the day clocks go back, a job at a fixed local time
     runs once (at the first of the two instants); on the day clocks go forward, a local time that
-    does not exist runs at the first valid minute after it.
+    does not exist runs at the first valid minute after it. An expression whose minute or hour
+    field starts with ``*``, and every 6-field expression, follows real time instead (both passes
+    of a repeated hour, none of a skipped one): see `DST_POLICY`.
     """
 
     expr: str

@@ -118,11 +118,12 @@ class Recurring:
 
 
 DST_POLICY = (
-    "cron rules (as Debian cron): when clocks go back, an occurrence at a fixed local hour runs "
-    "once, at the first of the two instants, and one whose hour field is a wildcard, range or "
-    "step runs in both passes of the repeated hour; when clocks go forward, a fixed local time "
-    "that does not exist runs at the first valid time after it (02:30 -> 03:00), and the other "
-    "occurrences of the skipped hour do not exist"
+    "cron rules (as Debian cron): an expression with a fixed minute and hour (lists and ranges "
+    "included) names local times: when clocks go back each runs once, at the first of the two "
+    "instants, and when clocks go forward a time that does not exist runs at the first valid "
+    "time after it (02:30 -> 03:00); an expression whose minute or hour field starts with '*' "
+    "(e.g. '0 * * * *', '*/15 2 * * *'), and every expression with a seconds field, follows "
+    "real time: it runs in both passes of a repeated hour and not at all in a skipped one"
 )
 """The one daylight-saving rule of every schedule (computed by ``cronsim``; not configurable)."""
 

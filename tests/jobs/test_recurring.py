@@ -447,3 +447,29 @@ async def test_skip_after_an_outage_runs_nothing_missed_and_resumes_at_the_next_
     async with running(jobs):
         await trio.sleep(60)
     assert await fired(jobs) == [start + 60]
+
+
+def test_a_fixed_hour_range_fires_once_in_the_repeated_hour() -> None:
+    """A range of fixed hours names local times: 02:00 fires once when clocks go back."""
+    cron = Cron("0 1-3 * * *", "Europe/Paris")
+    fires = cron.between(ts(2024, 10, 27, tz=PARIS), ts(2024, 10, 27, 6, tz=PARIS), limit=9)
+    assert [local(t).strftime("%H:%M%z") for t in fires] == ["01:00+0200", "02:00+0200", "03:00+0100"]
+
+
+def test_a_minute_field_starting_with_a_star_follows_real_time_across_daylight_changes() -> None:
+    """``*/20 2 * * *`` runs in both passes of the repeated hour and not at all in a skipped one."""
+    cron = Cron("*/20 2 * * *", "Europe/Paris")
+    back = cron.between(ts(2024, 10, 27, tz=PARIS), ts(2024, 10, 27, 6, tz=PARIS), limit=9)
+    assert [local(t).strftime("%H:%M%z") for t in back] == [
+        "02:00+0200", "02:20+0200", "02:40+0200", "02:00+0100", "02:20+0100", "02:40+0100",
+    ]
+    assert cron.between(ts(2024, 3, 31, tz=PARIS), ts(2024, 3, 31, 6, tz=PARIS), limit=9) == []
+
+
+def test_a_six_field_expression_follows_real_time_across_daylight_changes() -> None:
+    """With a seconds field, even a fixed 02:30:00 runs twice when clocks go back and not at all
+    when they go forward."""
+    cron = Cron("0 30 2 * * *", "Europe/Paris")
+    back = cron.between(ts(2024, 10, 27, tz=PARIS), ts(2024, 10, 27, 6, tz=PARIS), limit=9)
+    assert [local(t).strftime("%H:%M%z") for t in back] == ["02:30+0200", "02:30+0100"]
+    assert cron.between(ts(2024, 3, 31, tz=PARIS), ts(2024, 3, 31, 6, tz=PARIS), limit=9) == []
