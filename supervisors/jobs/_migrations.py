@@ -282,6 +282,14 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        version=9,
+        summary="claim tags: which call claimed a running job (a retried claim finds its own)",
+        script="ALTER TABLE jobs ADD COLUMN claim_tag TEXT",
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The ``user_version`` of a database this library has fully migrated."""
 

@@ -230,6 +230,14 @@ PG_MIGRATIONS += (
     ),
 )
 
+PG_MIGRATIONS += (
+    PgMigration(
+        version=7,
+        summary="claim tags: which call claimed a running job (a retried claim finds its own)",
+        statements=("ALTER TABLE jobs ADD COLUMN claim_tag TEXT",),
+    ),
+)
+
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1].version
 """The version of a schema this library has fully migrated."""
 

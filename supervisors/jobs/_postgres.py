@@ -326,10 +326,16 @@ class PostgresDB(SQLiteDB):
         lease_until: float,
         succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
+        tag: str | None = None,
+        retry: bool = False,
     ) -> Settled:
         with self._write(pipeline=True) as c:
             read = self._send_settle(c, owner, now, succeeded, failed, ())
-            got = self._claim(c, queue, limit, owner, now, lease_until) if limit > 0 else Settled()
+            got = (
+                self._claim(c, queue, limit, owner, now, lease_until, tag, retry)
+                if limit > 0
+                else Settled()
+            )
             settled = read()
             return attrs.evolve(got, refused=settled.refused, ready=settled.ready)
 

@@ -201,7 +201,7 @@ _TEMPLATES: Mapping[str, str] = {
     "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",
     "claim": f"""
         UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = :owner,
-                        lease_until = :lease_until
+                        lease_until = :lease_until, claim_tag = :claim_tag
         WHERE id IN (
             SELECT id FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue
             AND NOT {_PAUSED}
@@ -212,6 +212,13 @@ _TEMPLATES: Mapping[str, str] = {
         )
         RETURNING id, name, queue, args, attempt, max_attempts, priority, run_at, concurrency_key,
                   parent_id, parent_result
+    """,
+    # The jobs a claim tagged ``claim_tag`` took and still holds: what a claim whose answer was
+    # lost with its connection had committed (its retry asks first; see `SQLiteDB._claim`).
+    "adopt": """
+        SELECT id, name, queue, args, attempt, max_attempts, priority, run_at, concurrency_key,
+               parent_id, parent_result
+        FROM jobs WHERE claim_tag = :claim_tag AND lease_owner = :owner AND state = 'running'
     """,
     # A batch may take more jobs of one key than its limit (the count above is read before the
     # batch): the excess is given back in the same transaction, unseen by anyone.

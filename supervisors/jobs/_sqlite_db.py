@@ -254,12 +254,30 @@ class SQLiteDB(ReportsDB):
         return ids
 
     def _claim(
-        self, c: Any, queue: str, limit: int, owner: str, now: float, lease_until: float
+        self,
+        c: Any,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: float,
+        lease_until: float,
+        tag: str | None = None,
+        retry: bool = False,
     ) -> Settled:
         """Claim up to ``limit`` jobs of ``queue``: highest priority first, then oldest
         ``run_at``, then lowest id; within the queue's rate limit and the jobs' key limits.
-        Says what held the claim back when it comes back short."""
+        Says what held the claim back when it comes back short.
+
+        ``tag`` marks the jobs claimed (``claim_tag``). With ``retry`` (the same call run again
+        after its connection broke), the jobs an earlier run with this tag claimed and this
+        owner still holds are its answer, if there are any: that run committed, and its jobs
+        are handed out instead of being left leased until their leases expire."""
         Q = self.Q
+        if retry and tag is not None:
+            held = c.execute(Q["adopt"], {"claim_tag": tag, "owner": owner}).fetchall()
+            if held:
+                held.sort(key=lambda r: (-r[6], r[7], r[0]))
+                return Settled(claimed=[_claimed(row) for row in held])
         asked = limit
         rate = c.execute(Q["rate_limit"], {"queue": queue, "now": now}).fetchone()
         rate_until: float | None = None
@@ -275,8 +293,9 @@ class SQLiteDB(ReportsDB):
                 return Settled(rate_limited_until=self._window_frees(c, queue, since, period))
         rows = c.execute(
             Q["claim"],
-            {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit},
-        ).fetchall()
+            {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit,
+             "claim_tag": tag},
+        ).fetchall()  # fmt: skip
         rows.sort(key=lambda r: (-r[6], r[7], r[0]))
         if any(r[8] is not None for r in rows):
             rows = self._within_key_limits(c, rows)
@@ -325,10 +344,17 @@ class SQLiteDB(ReportsDB):
         return kept
 
     def claim(
-        self, queue: str, limit: int, owner: str, now: float, lease_until: float
+        self,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: float,
+        lease_until: float,
+        tag: str | None = None,
+        retry: bool = False,
     ) -> list[ClaimedJob]:
         with self._write() as c:
-            return self._claim(c, queue, limit, owner, now, lease_until).claimed
+            return self._claim(c, queue, limit, owner, now, lease_until, tag, retry).claimed
 
     def set_rate_limit(self, queue: str, limit: int | None, period: float) -> None:
         with self._write() as c:
@@ -447,12 +473,16 @@ class SQLiteDB(ReportsDB):
         lease_until: float,
         succeeded: Sequence[Token | Success],
         failed: Sequence[Failure],
+        tag: str | None = None,
+        retry: bool = False,
     ) -> Settled:
+        """Record the outcomes, then claim (`_claim`, with ``tag`` and ``retry``), in one
+        transaction."""
         with self._write() as c:
             settled = self._settle(c, owner, now, succeeded, failed, ())
             if limit <= 0:
                 return settled
-            got = self._claim(c, queue, limit, owner, now, lease_until)
+            got = self._claim(c, queue, limit, owner, now, lease_until, tag, retry)
         return Settled(
             refused=settled.refused,
             ready=settled.ready,

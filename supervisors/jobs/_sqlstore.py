@@ -7,6 +7,7 @@ worker thread, `InMemoryStore` inline on a private ``:memory:`` database.
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -32,6 +33,24 @@ from ._store import Store
 
 T = TypeVar("T")
 
+_claim_tags = itertools.count(1)
+"""The tags of this process's claims (unique per owner, which is unique per process)."""
+
+
+def _claiming(fn: Callable[[SQLiteDB, str, bool], T]) -> Callable[[SQLiteDB], T]:
+    """``fn(db, tag, retry)`` for `SQLStore._run`: one new claim tag for the call, and ``retry``
+    true when the call is run again (its connection broke, or its group was rolled back): then
+    `SQLiteDB._claim` first looks for the jobs an earlier run of it claimed and committed."""
+    tag = str(next(_claim_tags))
+    runs = 0
+
+    def run(db: SQLiteDB) -> T:
+        nonlocal runs
+        runs += 1
+        return fn(db, tag, runs > 1)
+
+    return run
+
 
 class SQLStore(Store):
     """The store contract carried out by `SQLiteDB` (the SQL of `_sql`)."""
@@ -52,7 +71,9 @@ class SQLStore(Store):
     async def claim(
         self, queue: str, limit: int, *, owner: str, now: float, lease_until: float
     ) -> list[ClaimedJob]:
-        return await self._run_grouped(lambda db: db.claim(queue, limit, owner, now, lease_until))
+        return await self._run_grouped(
+            _claiming(lambda db, tag, retry: db.claim(queue, limit, owner, now, lease_until, tag, retry))
+        )
 
     async def settle(
         self,
@@ -77,7 +98,11 @@ class SQLStore(Store):
         failed: Sequence[Failure] = (),
     ) -> Settled:
         return await self._run_grouped(
-            lambda db: db.settle_and_claim(queue, limit, owner, now, lease_until, succeeded, failed)
+            _claiming(
+                lambda db, tag, retry: db.settle_and_claim(
+                    queue, limit, owner, now, lease_until, succeeded, failed, tag, retry
+                )
+            )
         )
 
     async def renew(

@@ -484,3 +484,44 @@ async def test_a_job_system_on_postgres_runs_an_hour_long_job_in_virtual_time(
     assert (job.state, job.attempt, job.result) == (JobState.SUCCEEDED, 1, "done")
     assert trio.current_time() >= 3600.0
     assert len(renewals) >= 100  # every lease / 3 virtual seconds, each a call to the server
+
+
+async def test_a_claim_cut_off_after_its_commit_hands_out_the_jobs_it_took_at_once(
+    pg_schema: str, running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection is cut just after a claim committed, its answer lost: the store runs the
+    call again, which finds the jobs the first run took (by the call's claim tag) and hands
+    them out, so they run now, at their first attempt, instead of staying leased until their
+    leases expire (an hour here) and losing an attempt; each runs once."""
+    from supervisors.jobs._postgres import PostgresDB
+
+    reg = JobRegistry()
+    ran: list[int] = []
+
+    @reg.job()
+    async def pay(n: int) -> None:
+        ran.append(n)
+
+    real = PostgresDB.settle_and_claim
+    cuts: list[int] = []
+
+    def cut_after_claim(self: PostgresDB, *args: Any) -> Any:
+        settled = real(self, *args)
+        if settled.claimed and not cuts:  # the claim is committed now
+            cuts.append(self.conn.info.backend_pid)
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (cuts[0],))
+            self.conn.execute("SELECT 1")  # raises: the answer is lost with the connection
+        return settled
+
+    monkeypatch.setattr(PostgresDB, "settle_and_claim", cut_after_claim)
+    jobs = JobSystem(
+        store=PostgresStore(PG_URL, schema=pg_schema), registry=reg, poll_interval=30.0, lease=3600.0
+    )
+    async with running(jobs):
+        with trio.fail_after(30):
+            ids = await jobs.enqueue_many([JobRequest(job="pay", args=n) for n in (1, 2, 3)])
+            done = [await jobs.wait_finished(job_id) for job_id in ids]
+    assert len(cuts) == 1
+    assert sorted(ran) == [1, 2, 3]
+    assert [(j.state, j.attempt, j.errors) for j in done] == [(JobState.SUCCEEDED, 1, ())] * 3

@@ -21,7 +21,7 @@ def plan(sql: str, params: dict[str, object]) -> str:
 def test_claim_walks_the_ready_index_in_priority_order_without_sorting() -> None:
     """The claim reads ``jobs_ready`` (queue, priority DESC, run_at, id) and needs no sort; the
     key limit's count uses ``jobs_running_key``."""
-    text = plan(Q["claim"], {"owner": "a", "lease_until": 1.0, "queue": "q", "limit": 5})
+    text = plan(Q["claim"], {"owner": "a", "lease_until": 1.0, "queue": "q", "limit": 5, "claim_tag": "1"})
     assert "USING INDEX jobs_ready (queue=?)" in text
     assert "jobs_running_key" in text
     assert "TEMP B-TREE" not in text
@@ -123,3 +123,12 @@ def test_postgres_can_answer_every_search_from_a_search_index_without_sorting(
     assert all("jobs_search_" in line for line in scans), text
     sorts = [line for line in lines if "Sort" in line and "Key" not in line]
     assert len(sorts) <= (1 if len(fields["states"]) > 1 else 0), text  # type: ignore[arg-type]
+
+
+def test_a_retried_claim_looks_for_its_jobs_among_the_running_ones_only() -> None:
+    """``adopt`` (run only when a claim is run again) reads the running jobs through an index
+    keyed by state, never the whole table."""
+    text = plan(Q["adopt"], {"claim_tag": "1", "owner": "a"})
+    assert "USING INDEX" in text
+    assert "(state=?)" in text
+    assert "SCAN jobs" not in text

@@ -8,6 +8,7 @@ import trio
 from _contract import LEASE, T0, claim, new, state
 
 from supervisors.jobs import Failure, JobSettings, JobState, NewJob, Store
+from supervisors.jobs._sqlstore import SQLStore
 
 
 async def test_insert_makes_due_jobs_enqueued_and_later_jobs_scheduled(any_store: Store) -> None:
@@ -58,6 +59,28 @@ async def test_claim_takes_oldest_first_up_to_the_limit(any_store: Store) -> Non
     assert await claim(any_store, limit=2) == ids[:2]
     assert await claim(any_store, limit=10) == ids[2:]
     assert await claim(any_store) == []
+
+
+async def test_a_claim_run_again_hands_out_the_jobs_its_first_run_took(any_store: Store) -> None:
+    """A claim run a second time (its first answer lost with the connection) hands out the jobs
+    its first run took and still holds, found by the call's claim tag, not new ones; a run
+    again of a call that took nothing, or of another owner, claims as usual."""
+    assert isinstance(any_store, SQLStore)
+    ids = await any_store.insert([new() for _ in range(3)], now=T0)
+
+    async def settle_and_claim(tag: str, retry: bool, owner: str = "a") -> list[tuple[int, int]]:
+        got = await any_store._run(
+            lambda db: db.settle_and_claim("default", 2, owner, T0, T0 + LEASE, (), (), tag, retry)
+        )
+        return [job.token for job in got.claimed]
+
+    first = await settle_and_claim("t1", retry=False)
+    assert first == [(ids[0], 1), (ids[1], 1)]
+    assert await settle_and_claim("t1", retry=True) == first
+    assert await settle_and_claim("t1", retry=True, owner="b") == [(ids[2], 1)]
+    assert await settle_and_claim("t2", retry=True) == []
+    await any_store.settle(owner="a", now=T0, succeeded=first)
+    assert await settle_and_claim("t1", retry=True) == []  # settled: no longer held
 
 
 async def test_claim_only_takes_jobs_of_its_queue(any_store: Store) -> None:
