@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supervisors.jobs import (
+    ClaimedJob,
     ContinueOn,
     Failure,
     InMemoryStore,
@@ -26,6 +27,7 @@ from supervisors.jobs import (
 )
 from supervisors.jobs._lifecycle import TRANSITIONS, Op
 from supervisors.jobs._model import UNFINISHED_STATES
+from supervisors.jobs._sqlstore import SQLStore
 
 T0 = 1_000_000.0
 LEASE = 30.0
@@ -43,8 +45,11 @@ insert = st.builds(
     st.one_of(st.none(), st.none(), st.integers(1, 8)),  # a continuation of job ``parent``
     st.sampled_from(list(ContinueOn)),
 )
+# ``lost``: the claim committed but its answer was lost with the connection, so the same call
+# (the same claim tag) is run again, which must hand out the jobs the first run took.
 claim = st.tuples(
-    st.just("claim"), st.sampled_from(["a", "b"]), st.integers(1, 3), st.sampled_from(["o1", "o2"])
+    st.just("claim"), st.sampled_from(["a", "b"]), st.integers(1, 3), st.sampled_from(["o1", "o2"]),
+    st.sampled_from([False, False, False, True]),
 )
 # An outcome recorded by whoever claimed the job: "ok", a failure to retry, a last failure, a
 # timeout (a failure too), a cancellation (released). ``index`` picks one of the claims made so
@@ -108,6 +113,17 @@ def snapshot(jobs: list[Job]) -> list[tuple[object, ...]]:
     ]  # fmt: skip
 
 
+async def claim_run_again(
+    store: Store, queue: str, limit: int, owner: str, now: float, tag: str
+) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
+    """A claim that committed but whose answer was lost (the first list), and the same call,
+    with the same claim tag, run again (the second)."""
+    assert isinstance(store, SQLStore)
+    first = await store._run(lambda db: db.claim(queue, limit, owner, now, now + LEASE, tag, False))
+    again = await store._run(lambda db: db.claim(queue, limit, owner, now, now + LEASE, tag, True))
+    return first, again
+
+
 async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
     """Run ``ops`` on ``store``, checking the invariants after each; return what was seen."""
     now = T0
@@ -142,10 +158,16 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
                 assert parent not in known
                 out.append(type(exc).__name__)
         elif kind == "claim":
-            _, queue, limit, owner = op
-            claimed = await store.claim(
-                str(queue), int(limit), owner=str(owner), now=now, lease_until=now + LEASE  # type: ignore[call-overload]
-            )
+            _, queue, limit, owner, lost = op
+            if lost:
+                first, claimed = await claim_run_again(
+                    store, str(queue), int(limit), str(owner), now, f"lost-{len(out)}"  # type: ignore[call-overload]
+                )
+                assert [c.token for c in claimed] == [c.token for c in first]
+            else:
+                claimed = await store.claim(
+                    str(queue), int(limit), owner=str(owner), now=now, lease_until=now + LEASE  # type: ignore[call-overload]
+                )
             out.append([c.token for c in claimed])
             claims.extend((c.id, c.attempt, str(owner)) for c in claimed)
             # Priorities: no job left waiting without a key outranks one just claimed.
