@@ -97,7 +97,7 @@ def test_run_refuses_a_module_that_does_not_exist_in_one_line(capsys: pytest.Cap
     [
         ("cliapp", "malformed target 'cliapp': expected module:attribute"),
         ("cliapp:nothing", "module 'cliapp' has no attribute 'nothing'"),
-        ("cliapp:not_a_tree", "cliapp:not_a_tree is a int, not a Supervisor spec or a function returning one"),
+        ("cliapp:not_a_tree", "cliapp:not_a_tree is an int, not a Supervisor spec or a function returning one"),
         ("cliapp:returns_nothing", "cliapp:returns_nothing() returned a NoneType, not a Supervisor"),
         ("cliapp:with_store", "cliapp:with_store takes a job store: pass --store URL"),
     ],
@@ -111,6 +111,34 @@ def test_run_refuses_a_target_that_is_not_a_tree_in_one_line(
     assert code == 1
     assert len(err.strip().splitlines()) == 1
     assert says in err
+
+
+def test_run_names_the_module_whose_import_raised(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A module that exists but fails to import (a missing dependency): the one line names the
+    module and the target as well as the error."""
+    (tmp_path / "errsweep_broken_app.py").write_text("import errsweep_missing_dependency\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = cli(capsys, "run", "errsweep_broken_app:tree")
+    assert code == 1
+    assert err.strip() == (
+        "supervisors: error: ModuleNotFoundError: No module named 'errsweep_missing_dependency' "
+        "(while importing module 'errsweep_broken_app' for 'errsweep_broken_app:tree') "
+        "(run with --debug for the traceback)"
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "soon"])
+def test_run_refuses_a_shutdown_timeout_that_is_not_seconds(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    """`--shutdown-timeout` must be a number of seconds >= 0: a usage error (exit 2) before anything starts."""
+    with pytest.raises(SystemExit) as info:
+        main(["run", "cliapp:spec", "--shutdown-timeout", value])
+    assert info.value.code == 2
+    assert f"--shutdown-timeout: expected a number of seconds >= 0, or inf for no deadline (got {value!r})" in (
+        capsys.readouterr().err
+    )
 
 
 def test_run_refuses_a_malformed_store_url(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +157,8 @@ def test_debug_shows_the_traceback_of_an_error_in_the_target(
     code, _, err = cli(capsys, "run", "cliapp:raises")
     assert code == 1
     assert err.strip() == (
-        "supervisors: error: ValueError: the target's own bug (run with --debug for the traceback)"
+        "supervisors: error: ValueError: the target's own bug (raised by cliapp:raises()) "
+        "(run with --debug for the traceback)"
     )
     with pytest.raises(ValueError, match="the target's own bug"):
         main(["--debug", "run", "cliapp:raises"])
@@ -358,6 +387,7 @@ def test_run_refuses_a_dashboard_on_a_public_address_without_a_token(
     code, _, err = cli(capsys, "run", "cliapp:spec", "--dashboard", "0.0.0.0:8000")
     assert code == 1
     assert err.startswith("supervisors: error: --dashboard 0.0.0.0:8000: the dashboard would listen on '0.0.0.0:8000'")
+    assert "Pass --dashboard-token (and --dashboard-readonly-token for read-only users)" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -413,3 +443,19 @@ def test_run_adds_the_dashboard_to_a_spec_and_tree_shows_it_with_the_token_of_th
     assert without[2].strip().endswith("(pass --token)")
 
 
+
+
+def test_run_names_the_option_of_a_dashboard_token_that_is_too_short(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short `--dashboard-readonly-token`: the line names that option (not the Python parameter),
+    its length (never its value) and how to make a good one."""
+    monkeypatch.chdir(TESTS)
+    code, _, err = cli(capsys, "run", "cliapp:spec", "--dashboard", "127.0.0.1:0", "--dashboard-token",
+                       "long-enough-admin", "--dashboard-readonly-token", "abc")
+    assert code == 1
+    assert err.startswith(
+        "supervisors: error: --dashboard 127.0.0.1:0: the dashboard's --dashboard-readonly-token must be a "
+        "string of at least 8 characters (got 3 character(s)); make one with: python -c"
+    )
+    assert "'abc'" not in err

@@ -23,7 +23,8 @@ def load_object(target: str) -> Any:
     """The object named by ``module:attr`` (``attr`` may be dotted); the current directory is importable.
 
     Raises `CommandError` for a malformed target, a module that cannot be imported or a missing
-    attribute. An error raised while the module itself runs propagates (shown with ``--debug``).
+    attribute. An error raised while the module itself runs propagates (shown with ``--debug``),
+    with a note naming the module it came from.
     """
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
@@ -40,6 +41,10 @@ def load_object(target: str) -> Any:
                 f"run from the directory that contains it, or install it"
             )
             raise CommandError(msg) from exc
+        exc.add_note(f"while importing module {module_name!r} for {target!r}")
+        raise
+    except Exception as exc:
+        exc.add_note(f"while importing module {module_name!r} for {target!r}")
         raise
     obj: Any = module
     for part in attr.split("."):

@@ -70,10 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if options.debug:
             raise
+        # A note says where the error came from (the module being imported, the target called).
+        where = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
         if type(exc).__module__.split(".")[0] in ("supervisors", "actors"):
             # Our own errors say what happened and what to do: the message is the line.
-            print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"{PROG}: error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
         else:
-            print(f"{PROG}: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            print(f"{PROG}: error: {type(exc).__name__}: {exc}{where} (run with --debug for the traceback)",
                   file=sys.stderr)
         return 1

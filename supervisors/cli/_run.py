@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import math
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,11 @@ from ._common import CommandError, load_object, open_store
 logger = logging.getLogger("supervisors.cli")
 
 DEFAULT_DASHBOARD = "127.0.0.1:8000"
+
+# The dashboard's messages name its parameters (``token=``, ``'readonly_token'``); on the command
+# line those are options.
+_TOKEN_PARAMETER = re.compile(r"'?\b(token|readonly_token)\b(?:=|')")
+_TOKEN_OPTIONS = {"token": "--dashboard-token", "readonly_token": "--dashboard-readonly-token"}
 
 
 def _dashboard_factory(options: argparse.Namespace) -> Callable[..., ChildSpec] | None:
@@ -36,7 +43,9 @@ def _dashboard_factory(options: argparse.Namespace) -> Callable[..., ChildSpec] 
             return dashboard(jobs, address=options.dashboard, token=options.dashboard_token,
                              readonly_token=options.dashboard_readonly_token, **kwargs)
         except ValueError as exc:
-            raise CommandError(f"--dashboard {options.dashboard}: {exc}") from exc
+            # The dashboard's message names its parameters; say which options set them.
+            text = _TOKEN_PARAMETER.sub(lambda m: _TOKEN_OPTIONS[m.group(1)], str(exc))
+            raise CommandError(f"--dashboard {options.dashboard}: {text}") from exc
 
     return make
 
@@ -59,7 +68,7 @@ def resolve_tree(target: str, options: argparse.Namespace) -> Supervisor | Dynam
             raise CommandError(msg)
         return obj if make_dashboard is None else _add_child(obj, make_dashboard())
     if not callable(obj):
-        msg = f"{target} is a {type(obj).__name__}, not a Supervisor spec or a function returning one"
+        msg = f"{target} is {_a(type(obj).__name__)}, not a Supervisor spec or a function returning one"
         raise CommandError(msg)
     try:
         parameters = dict(inspect.signature(obj).parameters)
@@ -77,13 +86,36 @@ def resolve_tree(target: str, options: argparse.Namespace) -> Supervisor | Dynam
         raise CommandError(msg)
     if "dashboard" in parameters:
         kwargs["dashboard"] = make_dashboard
-    spec = obj(**kwargs)
+    try:
+        spec = obj(**kwargs)
+    except CommandError:
+        raise
+    except Exception as exc:
+        exc.add_note(f"raised by {target}()")
+        raise
     if not isinstance(spec, Supervisor | DynamicSupervisor):
-        msg = f"{target}() returned a {type(spec).__name__}, not a Supervisor or DynamicSupervisor spec"
+        msg = f"{target}() returned {_a(type(spec).__name__)}, not a Supervisor or DynamicSupervisor spec"
         raise CommandError(msg)
     if make_dashboard is not None and "dashboard" not in parameters:
         spec = _add_child(spec, make_dashboard())
     return spec
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: ``"an int"``, ``"a str"``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _seconds(text: str) -> float:
+    """The value of ``--shutdown-timeout``: a number of seconds >= 0 (``inf`` for no deadline)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:
+        msg = f"expected a number of seconds >= 0, or inf for no deadline (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -147,6 +179,6 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("--dashboard-readonly-token", metavar="TOKEN",
                      default=os.environ.get("SUPERVISORS_DASHBOARD_READONLY_TOKEN"),
                      help="a token that may only read (default: $SUPERVISORS_DASHBOARD_READONLY_TOKEN)")
-    run.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS",
+    run.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS",
                      help="the whole graceful stop's deadline (default 30)")
     run.set_defaults(handler=command, logs=True)
