@@ -135,8 +135,11 @@ def test_a_non_loopback_address_without_a_token_is_refused_with_a_clear_message(
     assert dashboard(address="[::1]:0").name == "dashboard"
     with pytest.raises(ValueError, match="port 'x' is not a number"):
         dashboard(address="127.0.0.1:x")
-    with pytest.raises(ValueError, match="at least 8 characters"):
+    with pytest.raises(ValueError, match=r"'token' must be a string of at least 8 characters \(got 5 character\(s\)\)"):
         dashboard(token="short")
+    with pytest.raises(ValueError, match="'readonly_token' must be a string of at least 8 characters") as info:
+        dashboard(token=ADMIN, readonly_token="tiny")
+    assert "tiny" not in str(info.value)
 
 
 async def test_cross_site_posts_are_refused_and_the_dashboards_own_form_is_accepted() -> None:
@@ -217,6 +220,27 @@ async def test_unknown_ids_are_404_and_malformed_input_400_with_a_reason_never_a
     assert answers["/api/jobs?state=bogus"].json()["error"].startswith("'state': unknown job state 'bogus'")
     assert "unknown time zone 'Mars/Base'" in answers["/jobs?tz=Mars/Base"].text
     assert all("Traceback" not in r.text for r in answers.values())
+
+
+async def test_a_misspelt_search_parameter_is_refused_and_a_bulk_action_with_one_touches_nothing() -> None:
+    """An unknown query parameter or body key of the search API is a 400 naming it, never a filter
+    silently dropped: a bulk delete with ``queue_name`` would otherwise delete every dead job."""
+    async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:
+        job_id = await dead_job(jobs)
+        read = await http.get("/api/jobs", params={"state": "dead", "after": "2024-01-01"})
+        bulk = await http.post("/api/jobs/bulk/delete", json={"state": "dead", "queue_name": "mail"})
+        bulk_query = await http.post("/api/jobs/bulk/delete", params={"state": "dead", "queu": "mail"})
+        unknown_action = await http.post("/api/jobs/bulk/explode", params={"state": "dead"})
+        still_there = (await jobs.get(job_id)).state
+    assert (read.status_code, bulk.status_code, bulk_query.status_code) == (400, 400, 400)
+    assert read.json()["error"].startswith("unknown parameter 'after'; expected one of: state, queue, name")
+    assert bulk.json()["error"].startswith("unknown key of the request body 'queue_name'; expected one of:")
+    assert bulk_query.json()["error"].startswith("unknown parameter 'queu'")
+    assert unknown_action.status_code == 404
+    assert unknown_action.json()["error"] == (
+        "unknown job action 'explode'; expected one of: retry, cancel, delete, requeue"
+    )
+    assert still_there is JobState.DEAD
 
 
 # -- jobs, schedules, queues ----------------------------------------------------------------------

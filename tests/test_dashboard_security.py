@@ -36,6 +36,20 @@ async def test_with_tokens_metrics_and_every_api_route_need_one_and_the_probes_d
     assert probes == {"/healthz": 200, "/readyz": 200}
 
 
+async def test_a_wrong_token_is_told_apart_from_a_missing_one() -> None:
+    """401 either way, but a token that matches neither of the dashboard's says so, rather than
+    asking for a token the client did send."""
+    async with (
+        hosted(token=ADMIN, readonly_token=READER) as (_tree, _jobs, url),
+        client(url) as anonymous, client(url, "not-the-right-token") as wrong,
+    ):
+        missing = await anonymous.get("/api/tree")
+        mistaken = await wrong.get("/api/tree")
+    assert (missing.status_code, mistaken.status_code) == (401, 401)
+    assert missing.json()["error"].startswith("a token is required")
+    assert mistaken.json()["error"].startswith("the token sent is not one of this dashboard's tokens")
+
+
 async def test_the_login_cookie_is_http_only_and_same_site_and_login_never_redirects_off_site() -> None:
     """The session cookie cannot be read by scripts nor sent across sites; a ``next`` that
     leaves the dashboard (``//evil.example``, ``https://...``) goes to the tree instead."""

@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -213,10 +213,15 @@ class Dashboard:
 
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
-            role = self.access.role_of(_presented_token(request))
+            presented = _presented_token(request)
+            role = self.access.role_of(presented)
             if role is None:
                 if page and request.method == "GET":
                     return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
+                if presented:
+                    return _error(request, 401, "the token sent is not one of this dashboard's tokens: send "
+                                  "'Authorization: Bearer <token>' with the admin or read-only token the host "
+                                  "was given, or log in", page=False)
                 return _error(request, 401, "a token is required: send 'Authorization: Bearer <token>' or log in",
                               page=False)
             query_token = request.query_params.get("token")
@@ -303,6 +308,11 @@ class Dashboard:
     def _search_of(self, request: Request, extra: dict[str, list[str]] | None = None) -> tuple[JobSystem, JobQuery]:
         """The job system and the search of a request's query parameters (and ``extra`` ones, from
         a form or a JSON body, which win); times without an offset in the zone the page shows."""
+        if request.url.path.startswith("/api/"):
+            # A misspelt filter must not widen a search silently (nor a bulk action: it would act
+            # on every job the other filters match).
+            _refuse_unknown(request.query_params.keys(), (*views.SEARCH_PARAMS, *_API_EXTRA_PARAMS), "parameter")
+            _refuse_unknown((extra or {}).keys(), (*views.SEARCH_PARAMS, "all"), "key of the request body")
         system = self._system(request)
         params: dict[str, list[str]] = {k: request.query_params.getlist(k) for k in views.SEARCH_PARAMS}
         params.update({k: v for k, v in (extra or {}).items() if k in views.SEARCH_PARAMS})
@@ -524,6 +534,11 @@ class Dashboard:
         else:
             extra = await _form(request)
             everything = everything or extra.get("all") == ["1"]
+        if request.path_params["action"] not in views.ACTIONS:
+            raise views.ActionError(
+                404, f"unknown job action {request.path_params['action']!r}; expected one of: "
+                f"{', '.join(views.ACTIONS)}"
+            )
         system, search = self._search_of(request, extra)
         if not any(views.search_filter(search).values()) and not everything:
             raise views.ActionError(400, "a bulk action needs a filter (state, queue, name, time or arguments), "
@@ -622,6 +637,18 @@ async def _get_job(system: JobSystem, job_id: int) -> dict[str, Any]:
     view = views.job_view(job, system)
     view["progress"] = await views.progress_view(system, job_id)
     return view
+
+
+_API_EXTRA_PARAMS = ("system", "tz", "all", "token")
+"""The query parameters a job search of the API takes beyond the search itself."""
+
+
+def _refuse_unknown(names: Iterable[str], known: Sequence[str], what: str) -> None:
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise views.ActionError(
+            400, f"unknown {what} {unknown[0]!r}; expected one of: {', '.join(known)} (see /api/openapi.json)"
+        )
 
 
 def _presented_token(request: Request) -> str | None:

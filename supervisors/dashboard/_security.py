@@ -67,7 +67,11 @@ def _reveal(token: str | Secret[str] | None, what: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) < 8:
-        raise ValueError(f"the dashboard's {what} must be a string of at least 8 characters")
+        got = f"{len(value)} character(s)" if isinstance(value, str) else type(value).__name__
+        raise ValueError(
+            f"the dashboard's {what!r} must be a string of at least 8 characters (got {got}); make "
+            "one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
+        )
     return value
 
 
