@@ -135,6 +135,15 @@ def _message_types(cls: type, name: str, fn: Callable[..., Any]) -> tuple[type, 
     return resolved
 
 
+def _unresolvable(fn: Callable[..., Any]) -> str:
+    """Why the annotations of ``fn`` do not resolve, e.g. ``"name 'Ping' is not defined"``."""
+    try:
+        typing.get_type_hints(fn)
+    except (NameError, AttributeError) as exc:
+        return str(exc)
+    return "its annotation did not resolve"  # pragma: no cover - it resolved on a second look
+
+
 class Actor:
     """A hosted service that handles messages from its mailbox, one at a time, in order.
 
@@ -192,9 +201,9 @@ class Actor:
             message_types = _message_types(cls, name, fn)
             if message_types is None:
                 raise TypeError(
-                    f"cannot resolve the message type of handler {cls.__qualname__}.{name}; "
-                    "define the message class before the actor at module level, or write "
-                    "@handler(MessageClass)"
+                    f"cannot resolve the message type of handler {cls.__qualname__}.{name} "
+                    f"({_unresolvable(fn)}); define the message class at module level (or import "
+                    "it there), or write @handler(MessageClass)"
                 )
             entry = (fn, inspect.iscoroutinefunction(fn))
             for message_type in message_types:

@@ -57,6 +57,11 @@ class ActorRef:
             return
         handles = mailbox.handles
         if handles is not None and not handles(type(msg)):
+            if isinstance(msg, type):
+                raise NoHandler(
+                    f"actor {self.path!r} was sent the class {msg.__qualname__} itself; send an "
+                    f"instance of it, {msg.__qualname__}(...)"
+                )
             raise NoHandler(
                 f"actor {self.path!r} has no handler for {type(msg).__qualname__}; "
                 "send a message type it handles (see its @handler methods)"
@@ -114,18 +119,31 @@ class ActorRef:
             await mailbox.put_then_wait(envelope)
             result: R = await trio.lowlevel.wait_task_rescheduled(envelope._abort)
             return result
-        if timeout > 0 and len(mailbox) < mailbox.capacity:
+        try:
+            fast = timeout > 0 and len(mailbox) < mailbox.capacity
+        except TypeError:
+            raise self._bad_timeout(msg, timeout) from None
+        if fast:
             # There is room, so put_then_wait() does not wait: only the wait for the reply
             # needs the timeout, which add_deadline enforces without a cancel scope (a scope
             # costs more than the rest of the round trip; see _deadlines).
             await mailbox.put_then_wait(envelope)
             add_deadline(timeout, envelope, lambda: self._timeout_error(msg, timeout))
             return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
+        if not timeout >= 0:  # negative or NaN
+            raise self._bad_timeout(msg, timeout)
         with trio.move_on_after(timeout):
             await mailbox.put_then_wait(envelope)
             return await trio.lowlevel.wait_task_rescheduled(envelope._abort)  # type: ignore[no-any-return]
         envelope.task = None
         raise self._timeout_error(msg, timeout)
+
+    def _bad_timeout(self, msg: object, timeout: object) -> ValueError | TypeError:
+        error = ValueError if isinstance(timeout, int | float) else TypeError
+        return error(
+            f"call {type(msg).__qualname__} to actor {self.path!r}: 'timeout' must be a number of "
+            f"seconds >= 0, or None to wait forever (got {timeout!r}); nothing was sent"
+        )
 
     def _timeout_error(self, msg: object, timeout: float) -> CallTimeout:
         return CallTimeout(

@@ -22,7 +22,7 @@ from actors import (
     Request,
     handler,
 )
-from supervisors import ChildCrashed, ChildSpec, Event, Restart, Supervisor, open_tree
+from supervisors import ChildCrashed, ChildSpec, Event, Restart, StartFailed, Supervisor, open_tree
 
 
 @attrs.frozen
@@ -339,7 +339,6 @@ async def test_actor_context_is_not_available_in_init(autojump_clock: trio.testi
         def __init__(self) -> None:
             self.path_seen = self.path
 
-    from supervisors import StartFailed
 
     with pytest.raises(StartFailed) as info:
         async with open_tree(tree_of(ChildSpec(name="e", factory=Early))):
@@ -475,6 +474,37 @@ async def test_handler_annotation_that_is_not_a_class_is_refused() -> None:
             @handler
             async def h(self, msg) -> None:  # type: ignore[no-untyped-def]
                 pass
+
+
+async def test_a_handler_annotation_that_never_resolves_fails_the_start_naming_the_missing_name() -> None:
+    """An annotation naming a class that does not exist (a local class, a typo) fails the child's
+    start; the message names the handler and the name that did not resolve."""
+
+    class Lost(Actor):
+        @handler
+        async def h(self, msg: NoSuchMessage) -> None:  # type: ignore[name-defined]  # noqa: F821
+            pass
+
+    with pytest.raises(StartFailed) as info:
+        async with open_tree(tree_of(ChildSpec(name="lost", factory=Lost))):
+            pytest.fail("the tree must not start")
+    cause = info.value.__cause__
+    assert isinstance(cause, TypeError)
+    assert str(cause).startswith(
+        "cannot resolve the message type of handler "
+        "test_a_handler_annotation_that_never_resolves_fails_the_start_naming_the_missing_name.<locals>.Lost.h "
+        "(name 'NoSuchMessage' is not defined); define the message class at module level"
+    )
+
+
+async def test_sending_a_message_class_instead_of_an_instance_says_so(autojump_clock: trio.testing.MockClock) -> None:
+    """``cast(Add)`` (the class, not ``Add(1)``) is refused at the call site with a message that
+    says to send an instance; nothing is enqueued."""
+    async with open_tree(tree_of(ChildSpec(name="c", factory=Counter))) as tree:
+        sent_the_class = r"actor 'app/c' was sent the class Add itself; send an instance of it, Add\(...\)"
+        with pytest.raises(NoHandler, match=sent_the_class):
+            await tree.ref("c").cast(Add)
+        assert tree.ref("c").mailbox_depth == 0
 
 
 async def test_redefining_a_handler_in_a_subclass_overrides_it(autojump_clock: trio.testing.MockClock) -> None:

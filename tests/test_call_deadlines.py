@@ -61,3 +61,19 @@ async def test_a_caller_cancelled_while_waiting_gets_no_timeout_later(
         assert scope.cancelled_caught
         await trio.sleep(10)  # past the cancelled call's deadline
         assert await ref.call(Echo(2)) == 2
+
+
+@pytest.mark.parametrize(("timeout", "error"), [(-1.0, ValueError), (math.nan, ValueError), ("5", TypeError)])
+async def test_a_call_with_a_timeout_that_is_not_seconds_is_refused_before_it_is_sent(
+    autojump_clock: trio.testing.MockClock, timeout: object, error: type[Exception]
+) -> None:
+    """A negative, NaN or non-number ``timeout`` raises at the call site naming the actor and the
+    message (not Trio's own words), and the request is not enqueued."""
+    log = Log()
+    async with open_tree(tree_of(ChildSpec(name="p", factory=probe("p", log)))) as tree:
+        ref = tree.ref("p")
+        with pytest.raises(error, match=r"call Echo to actor 'app/p': 'timeout' must be a number of seconds >= 0"):
+            await ref.call(Echo(1), timeout=timeout)  # type: ignore[arg-type]
+        assert ref.mailbox_depth == 0
+        await trio.testing.wait_all_tasks_blocked()
+        assert await ref.call(Echo(2), timeout=1.0) == 2
