@@ -102,6 +102,21 @@ class _Host:
         self.outer.cancel()
 
 
+def _check_shutdown_timeout(value: object) -> None:
+    """Refuse a deadline that is not a number of seconds >= 0 (NaN included) before anything starts."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        msg = f"'shutdown_timeout' must be a number of seconds >= 0 (math.inf: no deadline) (got {value!r})"
+        raise TypeError(msg)
+    if not value >= 0:
+        msg = f"'shutdown_timeout' must be a number of seconds >= 0 (math.inf: no deadline) (got {value!r})"
+        raise ValueError(msg)
+
+
+def _within(seconds: float) -> str:
+    """``"within 30.0 s"``, or ``"with no deadline"`` for math.inf, as the log lines read."""
+    return "with no deadline" if seconds == math.inf else f"within {seconds} s"
+
+
 async def _enforce_deadline(host: _Host) -> None:
     await host.stop_began.wait()
     await trio.sleep_until(host.deadline)
@@ -153,8 +168,8 @@ async def _watch_signals(host: _Host) -> None:
                 name = signal.Signals(signum).name
                 if count == 1:
                     logger.info(
-                        "%s received: stopping gracefully within %s s (send it again to stop at once)",
-                        name, host.shutdown_timeout,
+                        "%s received: stopping gracefully %s (send it again to stop at once)",
+                        name, _within(host.shutdown_timeout),
                     )
                     host.begin_stop()
                     host.request()
@@ -197,6 +212,7 @@ async def serve(
     one that fails to open (or one a child uses but is not given) makes the start fail:
     logged, exit code 1.
     """
+    _check_shutdown_timeout(shutdown_timeout)
     code = EXIT_OK
     body_error: BaseException | None = None
     async with trio.open_nursery() as watchers:
@@ -271,6 +287,7 @@ def run(
     (default True) and no handler on the root logger, logging is set up at INFO level on
     stderr so that every crash is seen.
     """
+    _check_shutdown_timeout(shutdown_timeout)
     if configure_logging and not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from actors import DEFAULT_MAILBOX_SIZE
+from actors import DEFAULT_MAILBOX_SIZE, Actor
 
 __all__ = [
     "Backoff",
@@ -189,7 +189,13 @@ class ChildSpec:
     @factory.validator
     def _check_factory(self, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not callable(value):
-            raise TypeError(f"'factory' must be callable and return an Actor (got {value!r})")
+            hint = ""
+            if isinstance(value, Actor):
+                hint = f"; pass the class, factory={type(value).__qualname__}, not an instance"
+            raise TypeError(
+                f"'factory' of child {self.name!r} must be callable and return an Actor "
+                f"(got {value!r}){hint}"
+            )
 
 
 def _children(value: Sequence[TreeSpec]) -> tuple[TreeSpec, ...]:
@@ -204,12 +210,18 @@ def _check_children(instance: Any, attribute: attrs.Attribute[Any], value: tuple
     seen: set[str] = set()
     for child in value:
         if not isinstance(child, ChildSpec | Supervisor | DynamicSupervisor):
+            hint = ""
+            if isinstance(child, type) and issubclass(child, Actor):
+                hint = f"; wrap an actor class in ChildSpec(name=..., factory={child.__qualname__})"
             raise TypeError(
-                "'children' must be ChildSpec, Supervisor or DynamicSupervisor instances "
-                f"({_got(child)})"
+                f"'children' of supervisor {instance.name!r} must be ChildSpec, Supervisor or "
+                f"DynamicSupervisor instances ({_got(child)}){hint}"
             )
         if child.name in seen:
-            raise ValueError(f"two children are named {child.name!r}; names must be unique")
+            raise ValueError(
+                f"supervisor {instance.name!r} has two children named {child.name!r}; sibling "
+                "names must be unique"
+            )
         seen.add(child.name)
 
 

@@ -353,3 +353,20 @@ async def test_a_configuration_error_at_start_is_logged_as_one_line_without_a_tr
     (line,) = [r for r in caplog.records if r.name == "supervisors" and "failed to start" in r.getMessage()]
     assert str(error) in line.getMessage()
     assert (line.exc_info is not None) is traced
+
+
+@pytest.mark.parametrize(("timeout", "error"), [(-1.0, ValueError), (math.nan, ValueError), ("30", TypeError)])
+async def test_serve_refuses_a_shutdown_timeout_that_is_not_seconds_before_starting(
+    timeout: object, error: type[Exception]
+) -> None:
+    """A negative, NaN or non-number ``shutdown_timeout`` raises naming the parameter before the
+    tree starts (NaN used to end in an ExceptionGroup at the stop, -1 in a forced stop)."""
+    started: list[str] = []
+    spec = Supervisor(name="app", children=[ChildSpec(name="p", factory=probe("p", Log()))])
+
+    async def on_started(tree: Tree) -> None:
+        started.append(tree.name)
+
+    with pytest.raises(error, match=r"'shutdown_timeout' must be a number of seconds >= 0"):
+        await serve(spec, handle_signals=False, shutdown_timeout=timeout, on_started=on_started)  # type: ignore[arg-type]
+    assert started == []

@@ -101,6 +101,22 @@ def test_an_invalid_spec_field_is_refused_naming_the_field_the_rule_and_the_valu
     assert "Attribute(" not in message  # no raw attrs dump
 
 
+def test_duplicate_child_names_are_refused_naming_the_supervisor_and_the_name() -> None:
+    """Two siblings with one name: the message names their supervisor and the name."""
+    with pytest.raises(ValueError, match="supervisor 'app' has two children named 'a'; sibling names must be unique"):
+        Supervisor(name="app", children=[_child(), _child()])
+
+
+def test_an_actor_class_or_instance_in_the_wrong_place_is_refused_saying_what_to_write() -> None:
+    """An actor class given as a child, or an instance given as a factory: the message says the
+    right form, not only what was wrong."""
+    with pytest.raises(TypeError, match=r"wrap an actor class in ChildSpec\(name=..., factory=Actor\)"):
+        Supervisor(name="app", children=[Actor])
+    instance_hint = r"'factory' of child 'a' must be callable.*pass the class, factory=Actor, not an instance"
+    with pytest.raises(TypeError, match=instance_hint):
+        _child(factory=Actor())
+
+
 @pytest.mark.parametrize("restart", list(Restart))
 def test_a_restart_type_can_be_given_as_its_string(restart: Restart) -> None:
     """ChildSpec(restart="transient") is ChildSpec(restart=Restart.TRANSIENT), as read from a config file."""
