@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from actors import Actor, Request, handler
-from supervisors import ChildSpec, ChildState, Resource, StartFailed, Supervisor, Tree, open_tree
+from supervisors import ChildSpec, ChildState, ConfigurationError, Resource, StartFailed, Supervisor, Tree, open_tree
 from supervisors.jobs import InMemoryStore, JobRegistry, JobState, JobSystem
 from supervisors.web import ServerUrls, asgi_server, tree_lifespan
 
@@ -102,7 +102,13 @@ async def test_asgi_server_on_a_port_in_use_fails_the_start_naming_the_child() -
         with pytest.raises(StartFailed) as info:
             async with open_tree(spec):
                 pytest.fail("the tree must not start")
-    assert f"app/web: cannot listen on 127.0.0.1:{port}" in repr(info.value) + repr(info.value.__cause__)
+    cause = info.value.__cause__
+    assert isinstance(cause, ConfigurationError)  # logged as one line, without a traceback
+    assert isinstance(cause, OSError)
+    assert str(cause).startswith(f"app/web: cannot listen on 127.0.0.1:{port}: ")
+    assert str(cause).endswith(
+        "another process is listening there: stop it, or choose another port (0 picks a free one)"
+    )
 
 
 def test_asgi_server_refuses_an_unbounded_grace() -> None:

@@ -32,6 +32,9 @@ _FORMS = (
 
 
 def _zone(tz: str) -> ZoneInfo:
+    if not isinstance(tz, str):
+        msg = f"'tz' must be an IANA time zone name such as 'UTC' or 'Europe/Paris' (got {tz!r})"
+        raise TypeError(msg)
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):

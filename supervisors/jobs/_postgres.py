@@ -595,7 +595,15 @@ class PostgresStore(SQLStore):
         """Connect, migrate the schema (or check it is current, with ``migrate=False``), register
         this host and read the database's clock; raises `StoreError` if that fails. Other
         methods do this on first use."""
-        await self._green_pool()
+        try:
+            await self._green_pool()
+        except _psycopg().OperationalError as exc:
+            detail = " ".join(str(exc).split())
+            msg = (
+                f"cannot reach the PostgreSQL job store (schema {self.schema!r}): {detail}; check that "
+                "the server runs and that the store's URL (host, port, database, user) is right"
+            )
+            raise StoreError(msg) from exc
 
     def _prepare(self) -> None:
         psycopg = _psycopg()
@@ -612,7 +620,7 @@ class PostgresStore(SQLStore):
         except psycopg.OperationalError:
             raise  # unreachable: retried by the callers that retry
         except psycopg.Error as exc:
-            msg = f"cannot open the PostgreSQL job store (schema {self.schema!r}): {exc}"
+            msg = f"cannot open the PostgreSQL job store (schema {self.schema!r}): {' '.join(str(exc).split())}"
             raise StoreError(msg) from exc
 
     async def aclose(self) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
+import reprlib
 import typing
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar, final
 
 import attrs
@@ -134,9 +136,11 @@ class JobRegistry:
         if job_name in self._defs:
             msg = f"job name {job_name!r} is already registered; choose another name"
             raise ValueError(msg)
-        if timeout is not None and not timeout > 0:
-            msg = f"'timeout' of job {job_name!r} must be > 0 seconds or None (got {timeout!r})"
-            raise ValueError(msg)
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0
+        ):
+            msg = f"'timeout' of job {job_name!r} must be a number of seconds > 0 or None (got {timeout!r})"
+            raise (ValueError if isinstance(timeout, int | float) else TypeError)(msg)
         if max_attempts is not None:
             retry = attrs.evolve(retry or RetryPolicy(), max_attempts=max_attempts)
         takes_arg, arg_type = _signature(fn)
@@ -208,6 +212,13 @@ class JobRegistry:
             return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except Exception as exc:
             msg = f"arguments of job {definition.name!r} do not convert: {describe_error(exc)}"
+            record = isinstance(arg_type, type) and (attrs.has(arg_type) or dataclasses.is_dataclass(arg_type))
+            if record and not isinstance(args, Mapping):
+                # Neither the class nor its JSON form: cattrs's own words would only confuse.
+                msg += (
+                    f"; it takes {arg_type.__qualname__} (or a mapping of its fields), got "
+                    f"{type(args).__qualname__} {reprlib.repr(args)}"
+                )
             raise JobArgumentsError(msg) from exc
 
     def decode(self, definition: JobDefinition, text: str) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import logging
 import math
 import socket
@@ -15,7 +16,7 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
 from actors import BackgroundService, Request, handler
-from supervisors import ChildSpec, Restart
+from supervisors import ChildSpec, ConfigurationError, Restart
 
 __all__ = ["AsgiServer", "ServerUrls", "asgi_server"]
 
@@ -23,6 +24,11 @@ logger = logging.getLogger("supervisors.web")
 
 STOP_MARGIN = 1.0
 """Shutdown time given to the child beyond its grace, so that hypercorn ends the drain itself."""
+
+
+class ListenError(ConfigurationError, OSError):
+    """The server cannot listen on its address; the message names the child, the address and what
+    to do (a `ConfigurationError`: its start failure is logged as one line)."""
 
 
 @attrs.frozen
@@ -62,7 +68,15 @@ class AsgiServer(BackgroundService):
             )
         except OSError as exc:
             where = f"{self._host}:{self._port}"
-            raise OSError(exc.errno, f"{self.path}: cannot listen on {where}: {exc.strerror}") from exc
+            hint = (
+                "another process is listening there: stop it, or choose another port (0 picks a free one)"
+                if exc.errno == errno.EADDRINUSE
+                else "check the address (an address of this machine, a port this user may bind)"
+            )
+            msg = f"{self.path}: cannot listen on {where}: {exc.strerror}; {hint}"
+            error = ListenError(msg)
+            error.errno = exc.errno
+            raise error from exc
         sock.setblocking(False)
         self._socket = sock
         host, port = sock.getsockname()[:2]

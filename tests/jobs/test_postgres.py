@@ -116,6 +116,25 @@ def test_migrate_false_refuses_an_unmigrated_schema(pg_schema: str) -> None:
     trio.run(main)
 
 
+def test_a_server_that_does_not_answer_fails_open_with_a_store_error_saying_what_to_check() -> None:
+    """`open` (what a job system's start calls) on an address where no PostgreSQL listens raises
+    `StoreError` (logged as one line at the start) with libpq's reason on one line and what to
+    check, not psycopg's OperationalError with a traceback."""
+
+    async def main() -> None:
+        store = PostgresStore("postgresql://postgres@127.0.0.1:1/test", schema="nowhere")
+        with pytest.raises(StoreError) as info:
+            await store.open()
+        message = str(info.value)
+        assert message.startswith("cannot reach the PostgreSQL job store (schema 'nowhere'): connection failed")
+        assert message.endswith("; check that the server runs and that the store's URL (host, port, database, "
+                                "user) is right")
+        assert "\n" not in message
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+
+    trio.run(main)
+
+
 def test_a_bad_schema_name_is_refused() -> None:
     """The schema name is checked when the store is made."""
     with pytest.raises(ValueError, match="schema name"):

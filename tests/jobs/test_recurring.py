@@ -95,6 +95,14 @@ def test_unknown_time_zone_is_refused() -> None:
         Cron("@daily", "Mars/Olympus")
 
 
+def test_a_time_zone_that_is_not_a_string_is_refused_naming_the_field() -> None:
+    """``tz=None`` (say, a missing setting) raises a TypeError naming ``'tz'`` and what it takes,
+    not zoneinfo's words about paths."""
+    expected = r"'tz' must be an IANA time zone name such as 'UTC' or 'Europe/Paris' \(got None\)"
+    with pytest.raises(TypeError, match=expected):
+        Recurring(name="nightly", cron="0 3 * * *", job="count", tz=None)  # type: ignore[arg-type]
+
+
 def test_daily_job_fires_once_on_the_day_clocks_go_back() -> None:
     """02:30 exists twice on 27 Oct 2024 in Paris; the job fires once that day."""
     fires = Cron("30 2 * * *", "Europe/Paris").between(ts(2024, 10, 26), ts(2024, 10, 29), limit=9)

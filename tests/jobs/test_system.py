@@ -279,6 +279,40 @@ async def test_arguments_that_do_not_structure_are_refused_at_the_call_site(
     assert (await jobs.counts()).total == 0
 
 
+async def test_arguments_that_are_neither_the_class_nor_a_mapping_say_what_the_job_takes(
+    autojump_clock: MockClock,
+    wall: TrioWallClock,
+) -> None:
+    """``enqueue("send", 5)`` for a job taking an attrs class: the message names the class the job
+    takes and what was given, beside cattrs's own words; nothing is enqueued."""
+    reg = JobRegistry()
+
+    @reg.job()
+    async def send(args: Email) -> None:
+        pass
+
+    jobs = system(wall, reg)
+    expected = r"job 'send'.*; it takes Email \(or a mapping of its fields\), got int 5$"
+    with pytest.raises(JobArgumentsError, match=expected):
+        await jobs.enqueue("send", 5)
+    assert (await jobs.counts()).total == 0
+
+
+def test_a_job_timeout_that_is_not_a_number_is_refused_naming_the_job() -> None:
+    """``timeout="5"`` (a string from a config file) raises a TypeError naming the job, not a
+    comparison error."""
+    reg = JobRegistry()
+
+    async def send(args: Email) -> None:
+        pass
+
+    expected = r"'timeout' of job 'send' must be a number of seconds > 0 or None \(got '5'\)"
+    with pytest.raises(TypeError, match=expected):
+        reg.register(send, timeout="5")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"'timeout' of job 'send' must be a number of seconds > 0"):
+        reg.register(send, timeout=-1)
+
+
 async def test_unknown_job_found_in_the_store_dies_with_the_reason(
     autojump_clock: MockClock, wall: TrioWallClock, running: Running
 ) -> None:
