@@ -356,7 +356,10 @@ def log_event(event: Event) -> None:
             logger.error("child %s raised while stopping: %r", event.path, event.error,
                          exc_info=event.error)
         elif event.how == "grace_expired":
-            logger.warning("child %s did not stop within its shutdown grace and was cancelled", event.path)
+            logger.warning(
+                "child %s did not stop within its shutdown grace and was cancelled; make its on_stop "
+                "(or the handler in progress) finish sooner, or raise its shutdown= grace", event.path,
+            )
         elif event.how == "forced":
             logger.warning("child %s was cancelled before it had stopped: its tree was cancelled (forced stop)",
                            event.path)

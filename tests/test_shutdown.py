@@ -130,6 +130,17 @@ async def test_a_stop_that_overruns_its_grace_is_reported_as_grace_expired(
     assert "stop k" not in log
 
 
+async def test_a_stop_that_overruns_its_grace_is_logged_naming_the_child_and_what_to_change(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning of an expired grace names the child and says what to do about it."""
+    spec = Supervisor(name="app", children=[_child(KINDS[0], "k", Log(), stop_takes=60.0, shutdown=2.0)])
+    async with open_tree(spec):
+        pass
+    assert "child app/k did not stop within its shutdown grace and was cancelled; make its on_stop (or the " \
+        "handler in progress) finish sooner, or raise its shutdown= grace" in caplog.text
+
+
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_tree_cancelled_during_its_graceful_stop_reports_each_child_as_forced(
     autojump_clock: trio.testing.MockClock, kind: str
