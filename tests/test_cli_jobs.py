@@ -207,6 +207,22 @@ def test_jobs_enqueue_refuses_args_that_are_not_json(tmp_path: Path, capsys: pyt
         assert client.counts().total == 1
 
 
+@pytest.mark.parametrize("attempts", ["0", "-2", "many"])
+def test_jobs_enqueue_refuses_a_max_attempts_below_one_as_a_usage_error(
+    attempts: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--max-attempts 0`: a usage error (exit 2) naming the option; nothing enqueued."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    with pytest.raises(SystemExit) as exit_info:
+        cli(capsys, "jobs", "enqueue", "send", "--max-attempts", attempts, "--store", f"sqlite:///{db}")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --max-attempts: expected a whole number of attempts >= 1 (got '{attempts}')" in err
+    with JobClient(db) as client:
+        assert client.counts().total == 1
+
+
 def test_jobs_commands_report_an_unreachable_postgres_store_at_once_without_its_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -440,6 +440,18 @@ def _with_backend(fn: Callable[[argparse.Namespace, JobsBackend], int]) -> Calla
     return handler
 
 
+
+def _attempts(text: str) -> int:
+    """The value of ``--max-attempts``: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of attempts >= 1 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument("--store", metavar="URL", required=True,
@@ -503,7 +515,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     enqueue.add_argument("--args", metavar="JSON", help="the arguments as JSON (default: none)")
     enqueue.add_argument("--queue", help="default: the job's recorded queue")
     enqueue.add_argument("--unique-key")
-    enqueue.add_argument("--max-attempts", type=int)
+    enqueue.add_argument("--max-attempts", type=_attempts, metavar="N",
+                         help="attempts before the job is dead (default: the job's registered setting)")
     enqueue.add_argument("--after", metavar="ID", type=int,
                          help="enqueue it as a continuation of job ID: it waits until that job ends")
     enqueue.add_argument("--on", choices=["success", "failure", "any"],

@@ -793,15 +793,31 @@ def check_current(conn: Any, schema: str) -> None:
     """Raise `StoreError` unless ``schema`` is migrated to this release's version."""
     from ._pg_migrations import PG_SCHEMA_VERSION
 
+    migrate = f"python -m supervisors.jobs migrate URL --schema {schema}"
+    exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    if exists is None:
+        msg = (
+            f"there is no schema {schema!r} in this PostgreSQL database: check the schema name "
+            f"(the store's schema= or the URL's ?schema=); to create the job store there, run: "
+            f"{migrate}"
+        )
+        raise StoreError(msg)
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.schema_migrations",)
     ).fetchone()
     version = 0
     if row[0]:
         version = conn.execute(f"SELECT max(version) FROM {schema}.schema_migrations").fetchone()[0]
+    if not row[0]:
+        msg = (
+            f"schema {schema!r} of this PostgreSQL database holds no job store (no "
+            f"schema_migrations table): check the schema name; to create the job store there, "
+            f"run: {migrate}"
+        )
+        raise StoreError(msg)
     if version != PG_SCHEMA_VERSION:
         msg = (
             f"PostgreSQL job schema {schema!r} is at version {version or 0}, this release needs "
-            f"{PG_SCHEMA_VERSION}; run: python -m supervisors.jobs migrate URL --schema {schema}"
+            f"{PG_SCHEMA_VERSION}; run: {migrate}"
         )
         raise StoreError(msg)

@@ -106,14 +106,26 @@ def test_a_schema_of_a_newer_release_is_refused(pg_schema: str) -> None:
 
 
 def test_migrate_false_refuses_an_unmigrated_schema(pg_schema: str) -> None:
-    """With ``migrate=False`` the store only checks, and says which command to run."""
+    """With ``migrate=False`` the store only checks, and says which command to run: a schema
+    that does not exist (maybe a misspelt name) is named as such, one without our tables too,
+    and one of an older version says which version it is at."""
 
-    async def main() -> None:
+    async def open_checked() -> str:
         store = PostgresStore(PG_URL, schema=pg_schema, migrate=False)
-        with pytest.raises(StoreError, match=r"python -m supervisors\.jobs migrate"):
+        with pytest.raises(StoreError, match=r"python -m supervisors\.jobs migrate") as info:
             await store.open()
+        return str(info.value)
 
-    trio.run(main)
+    assert f"there is no schema {pg_schema!r} in this PostgreSQL database" in trio.run(open_checked)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {pg_schema}")
+    assert "holds no job store (no schema_migrations table)" in trio.run(open_checked)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        migrate(conn, pg_schema)
+        conn.execute(f"DELETE FROM {pg_schema}.schema_migrations WHERE version = %s", (PG_SCHEMA_VERSION,))
+    assert f"is at version {PG_SCHEMA_VERSION - 1}, this release needs {PG_SCHEMA_VERSION}" in trio.run(
+        open_checked
+    )
 
 
 def test_a_server_that_does_not_answer_fails_open_with_a_store_error_saying_what_to_check() -> None:
