@@ -104,11 +104,10 @@ class _Host:
 
 def _check_shutdown_timeout(value: object) -> None:
     """Refuse a deadline that is not a number of seconds >= 0 (NaN included) before anything starts."""
+    msg = f"'shutdown_timeout' must be a number of seconds >= 0 (math.inf: no deadline) (got {value!r})"
     if not isinstance(value, int | float) or isinstance(value, bool):
-        msg = f"'shutdown_timeout' must be a number of seconds >= 0 (math.inf: no deadline) (got {value!r})"
         raise TypeError(msg)
     if not value >= 0:
-        msg = f"'shutdown_timeout' must be a number of seconds >= 0 (math.inf: no deadline) (got {value!r})"
         raise ValueError(msg)
 
 

@@ -34,17 +34,15 @@ def load_object(target: str) -> Any:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+    except Exception as exc:
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None and (module_name == missing or module_name.startswith(missing + ".")):
             msg = (
-                f"cannot import module {module_name!r} (from {target!r}): no module named {exc.name!r}; "
+                f"cannot import module {module_name!r} (from {target!r}): no module named {missing!r}; "
                 f"run from the directory that contains it, or install it"
             )
             raise CommandError(msg) from exc
-        exc.add_note(f"while importing module {module_name!r} for {target!r}")
-        raise
-    except Exception as exc:
-        exc.add_note(f"while importing module {module_name!r} for {target!r}")
+        exc.add_note(f"while importing module {module_name!r} for {target!r}")  # an error of the module's own
         raise
     obj: Any = module
     for part in attr.split("."):

@@ -440,7 +440,6 @@ def _with_backend(fn: Callable[[argparse.Namespace, JobsBackend], int]) -> Calla
     return handler
 
 
-
 def _attempts(text: str) -> int:
     """The value of ``--max-attempts``: a whole number >= 1."""
     try:
@@ -451,6 +450,7 @@ def _attempts(text: str) -> int:
         msg = f"expected a whole number of attempts >= 1 (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return value
+
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     store = argparse.ArgumentParser(add_help=False)

@@ -276,7 +276,7 @@ class SQLiteDB(ReportsDB):
         if retry and tag is not None:
             held = c.execute(Q["adopt"], {"claim_tag": tag, "owner": owner}).fetchall()
             if held:
-                held.sort(key=lambda r: (-r[6], r[7], r[0]))
+                held.sort(key=_claim_order)
                 return Settled(claimed=[_claimed(row) for row in held])
         asked = limit
         rate = c.execute(Q["rate_limit"], {"queue": queue, "now": now}).fetchone()
@@ -296,7 +296,7 @@ class SQLiteDB(ReportsDB):
             {"owner": owner, "lease_until": lease_until, "queue": queue, "limit": limit,
              "claim_tag": tag},
         ).fetchall()  # fmt: skip
-        rows.sort(key=lambda r: (-r[6], r[7], r[0]))
+        rows.sort(key=_claim_order)
         if any(r[8] is not None for r in rows):
             rows = self._within_key_limits(c, rows)
         if rate is not None and rows:
@@ -815,6 +815,12 @@ _ENDED = {
 def _abandoned(parent: int, end: JobState, on: ContinueOn, *, deleted: bool = False) -> str:
     ended = "was deleted" if deleted else _ENDED[end]
     return ABANDONED.format(parent=parent, ended=ended, on=on.value)
+
+
+def _claim_order(row: Any) -> tuple[int, float, int]:
+    """The order claims hand jobs out in, of a row of ``claim`` or ``adopt``: highest priority
+    first, then oldest ``run_at``, then lowest id (the ready index's order)."""
+    return (-row[6], row[7], row[0])
 
 
 def _claimed(row: Any) -> ClaimedJob:
