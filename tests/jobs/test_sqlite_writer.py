@@ -14,7 +14,7 @@ import trio.testing
 from supervisors.jobs import JobRegistry, JobSystem, NewJob, SQLiteStore
 from supervisors.jobs._sqlite_db import SQLiteDB
 from supervisors.jobs._sqlite_merge import ROWS_PER_INSERT, insert_merged
-from supervisors.jobs._writer import Writer
+from supervisors.jobs._writer import CHECKPOINT_PAGES, Writer
 
 
 @pytest.fixture
@@ -27,11 +27,14 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def make_writer(path: Path) -> Writer:
+def make_writer(path: Path, *, inline: bool = False) -> Writer:
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        if inline:
+            conn.execute("PRAGMA journal_mode=WAL")
+        return conn
 
-    return Writer(connect, connection=lambda conn: conn, name="test-writer")
+    return Writer(connect, connection=lambda conn: conn, name="test-writer", inline=inline)
 
 
 def registry() -> JobRegistry:
@@ -385,3 +388,143 @@ def test_a_merged_insert_longer_than_one_statement_gives_each_job_its_own_id(
         assert flat == list(range(flat[0], flat[0] + len(flat)))
     finally:
         db.close()
+
+
+# --- inline commits (SQLiteStore with synchronous NORMAL or OFF) -------------------------------
+
+
+def on_this_thread(n: int, ident: int) -> Callable[[sqlite3.Connection], bool]:
+    """A grouped call that inserts ``n`` and says whether it ran on the thread ``ident``."""
+
+    def fn(conn: sqlite3.Connection) -> bool:
+        insert(n)(conn)
+        return threading.get_ident() == ident
+
+    return fn
+
+
+async def opened(writer: Writer) -> None:
+    """Open the writer's connection (on its thread, as every first call does)."""
+    await writer.call(lambda _: None)
+
+
+async def test_a_small_group_commits_on_the_trio_thread_when_the_writer_thread_is_idle(
+    db: Path,
+) -> None:
+    """With ``inline``, grouped calls of one pass run in one transaction on the Trio thread when
+    the writer thread has nothing to do, and each returns after that transaction committed."""
+    writer = make_writer(db, inline=True)
+    await opened(writer)
+    here = threading.get_ident()
+    ran_here: list[bool] = []
+    grouped: list[bool] = []
+
+    async def call(n: int) -> None:
+        grouped.append(await writer.call(insert(n), group=True))
+        assert n in rows(db)  # committed, visible to another connection
+        ran_here.append(await writer.call(lambda _: threading.get_ident() == here, group=True))
+
+    async with trio.open_nursery() as nursery:
+        for n in range(3):
+            nursery.start_soon(call, n)
+    assert grouped == [True, True, True]  # one transaction for the three
+    assert ran_here == [True, True, True]
+    assert rows(db) == [0, 1, 2]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_an_inline_group_that_finds_the_file_locked_waits_on_the_thread_not_on_trio(
+    db: Path,
+) -> None:
+    """When another connection holds the write lock, the group is handed to the writer thread
+    at once (nothing written meanwhile): the Trio thread goes on, and the calls commit once the
+    lock is released."""
+    writer = make_writer(db, inline=True)
+    await opened(writer)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    here = threading.get_ident()
+    results: list[bool] = []
+    ticks = 0
+
+    async def call(n: int) -> None:
+        results.append(await writer.call(on_this_thread(n, here), group=True))
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.sleep(0.005)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        async with trio.open_nursery() as calls:
+            for n in range(2):
+                calls.start_soon(call, n)
+            await trio.sleep(0.2)
+            assert results == []  # still waiting for the lock, on the writer thread
+            assert ticks >= 10  # the Trio thread was not blocked meanwhile
+            other.execute("COMMIT")
+        nursery.cancel_scope.cancel()
+    other.close()
+    assert results == [False, False]  # they ran on the writer thread
+    assert rows(db) == [0, 1]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_a_failing_call_in_an_inline_group_does_not_fail_the_others(db: Path) -> None:
+    """An inline group in which one call raises is rolled back and handed to the thread, which
+    runs each call alone: the others commit, the failing one gets its own error."""
+    writer = make_writer(db, inline=True)
+    await opened(writer)
+    outcomes: dict[int, object] = {}
+
+    async def call(n: int) -> None:
+        try:
+            outcomes[n] = await writer.call(insert(n, fail=n == 1), group=True)
+        except ValueError as exc:
+            outcomes[n] = str(exc)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(3):
+            nursery.start_soon(call, n)
+    assert outcomes == {0: False, 1: "call 1 fails", 2: False}
+    assert rows(db) == [0, 2]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_an_inline_call_cancelled_before_its_pass_ends_writes_nothing(db: Path) -> None:
+    writer = make_writer(db, inline=True)
+    await opened(writer)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await writer.call(insert(7), group=True)
+    assert scope.cancelled_caught
+    assert await writer.call(insert(8), group=True) is True
+    assert rows(db) == [8]
+    await writer.stop(sqlite3.Connection.close)
+
+
+async def test_inline_commits_keep_the_wal_checkpointed(db: Path) -> None:
+    """Inline commits never checkpoint themselves; the writer thread does it for them about every
+    `CHECKPOINT_PAGES` pages, so the WAL file does not grow with the number of commits."""
+    writer = make_writer(db, inline=True)
+    await opened(writer)
+    commits = 5 * CHECKPOINT_PAGES  # one page or more each: 20 MB of WAL if never checkpointed
+    for n in range(commits):
+        await writer.call(insert(n), group=True)
+    assert len(rows(db)) == commits
+    wal = db.with_name(db.name + "-wal").stat().st_size
+    assert wal < 2 * CHECKPOINT_PAGES * (4096 + 24)
+    await writer.stop(sqlite3.Connection.close)
+
+
+@pytest.mark.parametrize(("synchronous", "inline"), [("NORMAL", True), ("OFF", True), ("FULL", False)])
+async def test_a_store_commits_on_the_trio_thread_only_if_a_commit_does_not_wait_for_the_disk(
+    tmp_path: Path, synchronous: str, inline: bool
+) -> None:
+    store = SQLiteStore(tmp_path / "j.db", synchronous=synchronous)
+    await store.open()
+    here = threading.get_ident()
+    assert await store._run_grouped(lambda _: threading.get_ident() == here) is inline
+    await store.aclose()
