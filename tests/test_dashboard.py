@@ -222,6 +222,25 @@ async def test_unknown_ids_are_404_and_malformed_input_400_with_a_reason_never_a
     assert all("Traceback" not in r.text for r in answers.values())
 
 
+async def test_an_unknown_address_or_method_is_answered_like_every_other_error() -> None:
+    """A path no route serves is a 404 and a method a route does not take a 405 (with ``Allow``),
+    in JSON under ``/api/`` and as a page elsewhere, naming what was asked: never plain text."""
+    async with hosted() as (_tree, _jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:
+        api = await http.get("/api/jobz")
+        page = await http.get("/jobz")
+        method = await http.delete("/api/jobs")
+    assert (api.status_code, page.status_code, method.status_code) == (404, 404, 405)
+    assert api.json() == {
+        "error": "no such address: GET /api/jobz (the API's routes are listed at /api/openapi.json)",
+        "status": 404,
+    }
+    assert page.headers["content-type"].startswith("text/html")
+    assert "no such address: GET /jobz" in page.text
+    reason, allowed = method.json()["error"].split("; it takes ")
+    assert reason == "/api/jobs does not take DELETE"
+    assert set(allowed.split(", ")) == set(method.headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
 async def test_a_misspelt_search_parameter_is_refused_and_a_bulk_action_with_one_touches_nothing() -> None:
     """An unknown query parameter or body key of the search API is a 400 naming it, never a filter
     silently dropped: a bulk delete with ``queue_name`` would otherwise delete every dead job."""

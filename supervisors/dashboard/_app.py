@@ -18,6 +18,7 @@ import jinja2
 import trio
 from markupsafe import escape
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -131,7 +132,10 @@ class Dashboard:
             name: (resources.files("supervisors.dashboard") / "static" / name).read_text("utf-8")
             for name in ("dashboard.js", "dashboard.css")
         }
-        self.app = Starlette(routes=self._routes())
+        self.app = Starlette(
+            routes=self._routes(),
+            exception_handlers={404: _unrouted, 405: _unrouted},
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -688,6 +692,24 @@ async def _csrf_refusal(request: Request) -> str | None:
         return ("missing or wrong CSRF token: submit the dashboard's own form, or send the header "
                 f"'{API_CLIENT_HEADER}' (API clients)")
     return None
+
+
+async def _unrouted(request: Request, exc: Exception) -> Response:
+    """A path no route serves (404) or a method its route does not take (405): the API's JSON
+    error (a page's HTML one outside ``/api/``), never Starlette's plain text."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    allow = (exc.headers or {}).get("Allow") if isinstance(exc, HTTPException) else None
+    method, path = request.method, request.url.path
+    if status == 405:
+        reason = f"{path} does not take {method}; it takes {allow or 'another method'}"
+    else:
+        reason = f"no such address: {method} {path}"
+        if path.startswith("/api/"):
+            reason += " (the API's routes are listed at /api/openapi.json)"
+    response = _error(request, status, reason, page=not path.startswith("/api/"))
+    if allow:
+        response.headers["Allow"] = allow
+    return response
 
 
 def _error(request: Request, status: int, reason: str, *, page: bool) -> Response:
