@@ -40,6 +40,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
+import logging
 import queue
 import sqlite3
 import threading
@@ -52,6 +53,8 @@ import trio
 from supervisors import outside_trio, outside_work_listener
 
 T = TypeVar("T")
+
+logger = logging.getLogger("supervisors.jobs")
 
 MAX_GROUP = 512
 """The most calls committed in one transaction."""
@@ -292,9 +295,15 @@ class Writer:
         return True
 
     def _checkpoint(self, resource: Any, commits: int) -> None:
-        """On the thread: checkpoint the WAL, and learn how many inline commits fill it."""
+        """On the thread: checkpoint the WAL, and learn how many inline commits fill it. Nobody
+        waits for it, so a failure is logged (the next one is tried after as many commits)."""
         conn = self._connection(resource)
-        row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        try:
+            row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            logger.warning("%s: checkpoint of the WAL failed (%s); the WAL grows until one succeeds",
+                           self._name, exc)
+            return
         frames = row[1] if row is not None else -1
         if frames > 0:
             per_commit = max(1.0, frames / commits)

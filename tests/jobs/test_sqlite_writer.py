@@ -528,3 +528,21 @@ async def test_a_store_commits_on_the_trio_thread_only_if_a_commit_does_not_wait
     here = threading.get_ident()
     assert await store._run_grouped(lambda _: threading.get_ident() == here) is inline
     await store.aclose()
+
+
+async def test_a_failed_checkpoint_is_logged_not_lost(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Nobody waits for the writer thread's checkpoint, so its failure is logged with the writer's
+    name, and the calls go on."""
+    writer = make_writer(db, inline=True)
+    await opened(writer)
+
+    class Failing:
+        def execute(self, sql: str, *args: object) -> object:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    writer._connection = lambda resource: Failing() if resource == "failing" else resource  # type: ignore[assignment, return-value]
+    with caplog.at_level("WARNING", logger="supervisors.jobs"):
+        await writer.call(lambda resource: writer._checkpoint("failing", 10))
+    assert "test-writer: checkpoint of the WAL failed (disk I/O error)" in caplog.text
+    assert await writer.call(insert(1), group=True) is True
+    await writer.stop(sqlite3.Connection.close)
