@@ -10,7 +10,7 @@ import pytest
 import trio
 from _cli import cli, make_store
 
-from supervisors.jobs import ContinueOn, JobClient, JobState, SQLiteStore, Success
+from supervisors.jobs import ContinueOn, JobClient, JobSettings, JobState, SQLiteStore, Success
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
@@ -162,6 +162,52 @@ def test_jobs_enqueue_prints_the_new_id_and_stores_the_json_args(
     with JobClient(db) as client:
         job = client.get(2)
     assert (job.name, job.args, job.queue, job.state) == ("send", {"n": 7}, "mail", JobState.ENQUEUED)
+
+
+def _record(db: Path, *names: str) -> None:
+    """Record job definitions in the store, as a host does when it starts."""
+
+    async def define() -> None:
+        store = SQLiteStore(db)
+        await store.define([JobSettings(name=n, queue="default", max_attempts=3, unique=False) for n in names])
+        await store.aclose()
+
+    trio.run(define)
+
+
+def test_jobs_enqueue_refuses_a_name_no_host_has_registered_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the hosts' job definitions recorded in the store, an unknown name is one line naming
+    the registered ones and the closest (nothing enqueued); ``--force`` enqueues it anyway."""
+    db = tmp_path / "j.db"
+    make_store(db)
+    _record(db, "send_mail", "nightly_report")
+    code, _, err = cli(capsys, "jobs", "enqueue", "send_mial", "--store", f"sqlite:///{db}")
+    assert code == 1
+    assert err.strip() == (
+        "supervisors: error: no host on this store has registered a job named 'send_mial' "
+        "(registered: nightly_report, send_mail); did you mean 'send_mail'? pass --force to enqueue "
+        "it anyway (e.g. before the hosts that have it are deployed)"
+    )
+    with JobClient(db) as client:
+        assert client.counts().total == 0
+    code, out, _ = cli(capsys, "jobs", "enqueue", "send_mial", "--force", "--store", f"sqlite:///{db}")
+    assert (code, out.strip()) == (0, "1")
+    code, out, err = cli(capsys, "jobs", "enqueue", "send_mail", "--store", f"sqlite:///{db}")
+    assert (code, out.strip(), err) == (0, "2", "")
+
+
+def test_jobs_enqueue_says_when_it_could_not_check_the_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a store where no host has recorded its jobs yet, the job is enqueued and a note on
+    stderr says the name was not checked."""
+    db = tmp_path / "j.db"
+    make_store(db)
+    code, out, err = cli(capsys, "jobs", "enqueue", "anything", "--store", f"sqlite:///{db}")
+    assert (code, out.strip()) == (0, "1")
+    assert err.strip() == "note: no host has recorded its jobs in this store yet, so 'anything' was not checked"
 
 
 def test_jobs_enqueue_after_an_id_enqueues_a_continuation_that_awaits_that_job(

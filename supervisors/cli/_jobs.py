@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import difflib
 import json
 import sys
 import time
@@ -56,6 +57,7 @@ class JobsBackend(Protocol):
     def pause_queue(self, queue: str) -> None: ...
     def resume_queue(self, queue: str) -> None: ...
     def paused_queues(self) -> frozenset[str]: ...
+    def job_names(self) -> frozenset[str]: ...
     def trigger(self, schedule: str) -> int: ...
     def pause_schedule(self, schedule: str) -> None: ...
     def resume_schedule(self, schedule: str) -> None: ...
@@ -142,6 +144,9 @@ class _Postgres:
 
     def paused_queues(self) -> frozenset[str]:
         return self._call(self.store.paused_queues)
+
+    def job_names(self) -> frozenset[str]:
+        return self._call(self.store.job_names)
 
     def trigger(self, schedule: str) -> int:
         return self._call(lambda: self.store.trigger(schedule, now=time.time()))[0]
@@ -413,9 +418,11 @@ def enqueue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
     except json.JSONDecodeError as exc:
         msg = f"--args is not valid JSON ({exc}): e.g. --args '{{\"email\": \"a@example.com\"}}'"
         raise CommandError(msg) from None
+    if options.on is not None and options.after is None:
+        raise CommandError("--on needs --after ID (the job this one continues)")
+    if not options.force:
+        _check_job_name(backend, options.name)
     if options.after is None:
-        if options.on is not None:
-            raise CommandError("--on needs --after ID (the job this one continues)")
         job_id = backend.enqueue(options.name, args, queue=options.queue, unique_key=options.unique_key,
                                  max_attempts=options.max_attempts)
     else:
@@ -427,6 +434,24 @@ def enqueue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
         )
     print(job_id)
     return 0
+
+
+def _check_job_name(backend: JobsBackend, name: str) -> None:
+    """Refuse a name that no host on the store has registered (a typo would otherwise make a
+    job that dies when a host claims it); say so when no host has recorded its jobs yet."""
+    known = backend.job_names()
+    if not known:
+        print(f"note: no host has recorded its jobs in this store yet, so {name!r} was not checked",
+              file=sys.stderr)
+        return
+    if name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    names = ", ".join(sorted(known)) if len(known) <= 20 else f"{len(known)} names"
+    msg = (f"no host on this store has registered a job named {name!r} (registered: {names}); "
+           f"{hint}pass --force to enqueue it anyway (e.g. before the hosts that have it are deployed)")
+    raise CommandError(msg)
 
 
 def _with_backend(fn: Callable[[argparse.Namespace, JobsBackend], int]) -> Callable[[argparse.Namespace], int]:
@@ -522,6 +547,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     enqueue.add_argument("--on", choices=["success", "failure", "any"],
                          help="with --after: which end of job ID runs it (default: success); "
                          "on any other end it is cancelled")
+    enqueue.add_argument("--force", action="store_true",
+                         help="enqueue even if no host on the store has registered NAME")
     enqueue.set_defaults(handler=_with_backend(enqueue_command))
 
 

@@ -250,6 +250,13 @@ class JobClient:
             self._db.pause_queue(queue, False, self._clock.now())
             self._poker.poke([queue])
 
+    def job_names(self) -> frozenset[str]:
+        """The names of the jobs the hosts on this store have registered (each host records
+        its registry's definitions when it starts); empty if no host has started on it yet.
+        For checking a name before enqueuing it without a registry (the command line does)."""
+        with self._lock:
+            return self._db.job_names()
+
     def paused_queues(self) -> frozenset[str]:
         """As `JobSystem.paused_queues`."""
         with self._lock:

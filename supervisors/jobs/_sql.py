@@ -375,6 +375,7 @@ _TEMPLATES: Mapping[str, str] = {
     "prune_errors": "DELETE FROM job_errors WHERE job_id IN ({ids})",
     "prune": "DELETE FROM jobs WHERE id IN ({ids})",
     "definition": "SELECT queue, max_attempts, is_unique FROM job_definitions WHERE name = :name",
+    "job_names": "SELECT name FROM job_definitions",
     "define": """
         INSERT INTO job_definitions (name, queue, max_attempts, is_unique)
         VALUES (:name, :queue, :max_attempts, :is_unique)

@@ -500,6 +500,9 @@ class SQLiteDB(ReportsDB):
                     lost.append(job_id)
         return frozenset(lost)
 
+    def job_names(self) -> frozenset[str]:
+        return frozenset(str(r[0]) for r in self.conn.execute(self.Q["job_names"]))
+
     def define(self, settings: Sequence[JobSettings]) -> None:
         with self._write() as c:
             for d in settings:

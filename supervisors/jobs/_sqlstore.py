@@ -113,6 +113,9 @@ class SQLStore(Store):
     async def define(self, settings: Sequence[JobSettings]) -> None:
         await self._run(lambda db: db.define(settings))
 
+    async def job_names(self) -> frozenset[str]:
+        return await self._run(lambda db: db.job_names())
+
     async def promote_due(self, *, now: float) -> Promoted:
         return await self._run(lambda db: db.promote_due(now))
 

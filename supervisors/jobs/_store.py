@@ -143,6 +143,11 @@ class Store(abc.ABC):
         names), for the inserts of ``defined`` jobs (see `NewJob`)."""
 
     @abc.abstractmethod
+    async def job_names(self) -> frozenset[str]:
+        """The names of the job definitions recorded by `define` (by every host on the store,
+        ever); empty if none was."""
+
+    @abc.abstractmethod
     async def promote_due(self, *, now: float) -> Promoted:
         """Move ``SCHEDULED`` and ``RETRYING`` jobs with ``run_at <= now`` to ``ENQUEUED``.
 

@@ -122,3 +122,28 @@ async def _hosts_command_checks(pg_schema: str, tmp_path: Path, capsys: pytest.C
     await sqlite.aclose()
     assert await trio.to_thread.run_sync(main, ["hosts", "--store", f"sqlite:///{tmp_path / 'jobs.db'}"]) == 0
     assert "this store keeps no table of hosts (SQLite)" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_job_name_no_host_registered_in_a_postgres_store(
+    pg_store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As on SQLite: with definitions recorded, an unknown name is refused (nothing enqueued) and
+    ``--force`` enqueues it."""
+    from supervisors.jobs import JobSettings, PostgresStore
+
+    assert main(["migrate", pg_store_url]) == 0
+    url, schema = pg_store_url.split("?schema=")
+
+    async def define() -> None:
+        store = PostgresStore(url, schema=schema, migrate=False, register_host=False)
+        await store.open()
+        await store.define([JobSettings(name="send", queue="default", max_attempts=3, unique=False)])
+        await store.aclose()
+
+    trio.run(define)
+    capsys.readouterr()
+    assert main(["jobs", "enqueue", "sned", "--store", pg_store_url]) == 1
+    assert "no host on this store has registered a job named 'sned'" in capsys.readouterr().err
+    assert main(["jobs", "enqueue", "sned", "--force", "--store", pg_store_url]) == 0
+    assert main(["jobs", "enqueue", "send", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out.split() == ["1", "2"]

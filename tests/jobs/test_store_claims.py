@@ -302,6 +302,16 @@ async def test_requeue_expired_kills_a_job_out_of_attempts(any_store: Store) -> 
     assert await state(any_store, job_id) is JobState.DEAD
 
 
+async def test_job_names_are_the_recorded_definitions_of_every_host(any_store: Store) -> None:
+    """`job_names` is empty until a definition is recorded, then holds every name recorded (a
+    name recorded again appears once)."""
+    assert await any_store.job_names() == frozenset()
+    await any_store.define([JobSettings(name="mail", queue="m", max_attempts=2, unique=True)])
+    await any_store.define([JobSettings(name="mail", queue="n", max_attempts=3, unique=False),
+                            JobSettings(name="report", queue="r", max_attempts=1, unique=False)])
+    assert await any_store.job_names() == frozenset({"mail", "report"})
+
+
 async def test_defined_jobs_take_the_recorded_settings(any_store: Store) -> None:
     """An insert with ``defined=True`` takes queue, attempts and uniqueness not given from the
     recorded definition; explicit ones win; unknown names get the defaults."""
