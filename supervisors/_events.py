@@ -129,13 +129,15 @@ class ChildStopped(Event):
     ran out) or ``"forced"`` (an enclosing cancel scope cancelled the tree, e.g. the host's
     deadline or a second signal, before its graceful stop completed). ``cancelled`` is True
     whenever the child was killed, that is whenever ``how`` is not ``"graceful"``. ``error`` is
-    set if it raised while stopping (logged as an error).
+    set if it raised while stopping (logged as an error). ``grace`` is the grace in seconds its
+    supervisor gave it (its spec's ``shutdown``), ``None`` for a ``"forced"`` stop.
     """
 
     incarnation: int
     cancelled: bool
     error: BaseException | None = None
     how: str = "graceful"
+    grace: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -356,9 +358,10 @@ def log_event(event: Event) -> None:
             logger.error("child %s raised while stopping: %r", event.path, event.error,
                          exc_info=event.error)
         elif event.how == "grace_expired":
+            within = "its shutdown grace" if event.grace is None else f"its shutdown grace of {event.grace:g} s"
             logger.warning(
-                "child %s did not stop within its shutdown grace and was cancelled; make its on_stop "
-                "(or the handler in progress) finish sooner, or raise its shutdown= grace", event.path,
+                "child %s did not stop within %s and was cancelled; make its on_stop "
+                "(or the handler in progress) finish sooner, or raise its shutdown= grace", event.path, within,
             )
         elif event.how == "forced":
             logger.warning("child %s was cancelled before it had stopped: its tree was cancelled (forced stop)",

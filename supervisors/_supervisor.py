@@ -289,9 +289,9 @@ class SupervisorCell:
             how = "grace_expired"
         else:
             how = "graceful"
-        self._record_stopped(slot, incarnation, how)
+        self._record_stopped(slot, incarnation, how, grace)
 
-    def _record_stopped(self, slot: Slot, incarnation: Incarnation, how: str) -> None:
+    def _record_stopped(self, slot: Slot, incarnation: Incarnation, how: str, grace: float | None = None) -> None:
         """Record that the incarnation in ``slot`` ended after a stop; report how."""
         slot.current = None
         slot.state = ChildState.STOPPED
@@ -301,7 +301,7 @@ class SupervisorCell:
         bus = self.runtime.bus
         if bus.detailed or killed or incarnation.error is not None:
             bus.emit(ChildStopped(path=slot.path, time=trio.current_time(), incarnation=incarnation.number,
-                                  cancelled=killed, error=incarnation.error, how=how))
+                                  cancelled=killed, error=incarnation.error, how=how, grace=grace))
         self._drop_timer_messages(slot, incarnation)
 
     async def _report_forced_stop(self) -> None:

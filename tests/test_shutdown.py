@@ -126,18 +126,18 @@ async def test_a_stop_that_overruns_its_grace_is_reported_as_grace_expired(
     async with open_tree(spec, listeners=[events.append]):
         pass
     stopped = [e for e in events if isinstance(e, ChildStopped)]
-    assert [(e.cancelled, e.how) for e in stopped] == [(True, "grace_expired")]
+    assert [(e.cancelled, e.how, e.grace) for e in stopped] == [(True, "grace_expired", 2.0)]
     assert "stop k" not in log
 
 
 async def test_a_stop_that_overruns_its_grace_is_logged_naming_the_child_and_what_to_change(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The warning of an expired grace names the child and says what to do about it."""
+    """The warning of an expired grace names the child, the grace, and says what to do about it."""
     spec = Supervisor(name="app", children=[_child(KINDS[0], "k", Log(), stop_takes=60.0, shutdown=2.0)])
     async with open_tree(spec):
         pass
-    assert "child app/k did not stop within its shutdown grace and was cancelled; make its on_stop (or the " \
+    assert "child app/k did not stop within its shutdown grace of 2 s and was cancelled; make its on_stop (or the " \
         "handler in progress) finish sooner, or raise its shutdown= grace" in caplog.text
 
 
