@@ -16,7 +16,7 @@ import trio
 from _dashboard import ADMIN, READER, Args, BlockingJob, Ping, Worker, client, dead_job, hosted, make_jobs
 
 from supervisors import Backoff, ChildSpec, ChildStopped, Supervisor, open_tree
-from supervisors.dashboard import METRICS, Dashboard, dashboard
+from supervisors.dashboard import METRICS, Dashboard, TokenError, dashboard
 from supervisors.jobs import (
     InMemoryStore,
     JobQuery,
@@ -135,11 +135,16 @@ def test_a_non_loopback_address_without_a_token_is_refused_with_a_clear_message(
     assert dashboard(address="[::1]:0").name == "dashboard"
     with pytest.raises(ValueError, match="port 'x' is not a number"):
         dashboard(address="127.0.0.1:x")
-    with pytest.raises(ValueError, match=r"'token' must be a string of at least 8 characters \(got 5 character\(s\)\)"):
+    with pytest.raises(TokenError, match=r"token= must be a string of at least 8 characters \(got 5 character\(s\)\)"):
         dashboard(token="short")
-    with pytest.raises(ValueError, match="'readonly_token' must be a string of at least 8 characters") as info:
+    with pytest.raises(TokenError, match="readonly_token= must be a string of at least 8 characters") as info:
         dashboard(token=ADMIN, readonly_token="tiny")
     assert "tiny" not in str(info.value)
+    assert info.value.render({"token": "ADMIN_TOKEN", "readonly_token": "READ_TOKEN"}).startswith(
+        "the dashboard's READ_TOKEN must be a string of at least 8 characters"
+    )
+    with pytest.raises(TokenError, match="the dashboard's token= and readonly_token= must differ"):
+        dashboard(token=ADMIN, readonly_token=ADMIN)
 
 
 async def test_cross_site_posts_are_refused_and_the_dashboards_own_form_is_accepted() -> None:

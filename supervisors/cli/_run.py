@@ -7,7 +7,6 @@ import inspect
 import logging
 import math
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +20,8 @@ logger = logging.getLogger("supervisors.cli")
 
 DEFAULT_DASHBOARD = "127.0.0.1:8000"
 
-# The dashboard's messages name its parameters (``token=``, ``'readonly_token'``); on the command
-# line those are options.
-_TOKEN_PARAMETER = re.compile(r"'?\b(token|readonly_token)\b(?:=|')")
 _TOKEN_OPTIONS = {"token": "--dashboard-token", "readonly_token": "--dashboard-readonly-token"}
+"""The options that set the dashboard's tokens, by the names `TokenError` gives them."""
 
 
 def _dashboard_factory(options: argparse.Namespace) -> Callable[..., ChildSpec] | None:
@@ -33,7 +30,7 @@ def _dashboard_factory(options: argparse.Namespace) -> Callable[..., ChildSpec] 
         return None
     parse_address(options.dashboard)
     try:
-        from ..dashboard import dashboard
+        from ..dashboard import TokenError, dashboard
     except ImportError as exc:
         msg = f"--dashboard needs the dashboard extra ({exc}): pip install 'trio-supervisors[dashboard]'"
         raise CommandError(msg) from exc
@@ -42,10 +39,10 @@ def _dashboard_factory(options: argparse.Namespace) -> Callable[..., ChildSpec] 
         try:
             return dashboard(jobs, address=options.dashboard, token=options.dashboard_token,
                              readonly_token=options.dashboard_readonly_token, **kwargs)
+        except TokenError as exc:  # named by the options that set the tokens
+            raise CommandError(f"--dashboard {options.dashboard}: {exc.render(_TOKEN_OPTIONS)}") from exc
         except ValueError as exc:
-            # The dashboard's message names its parameters; say which options set them.
-            text = _TOKEN_PARAMETER.sub(lambda m: _TOKEN_OPTIONS[m.group(1)], str(exc))
-            raise CommandError(f"--dashboard {options.dashboard}: {text}") from exc
+            raise CommandError(f"--dashboard {options.dashboard}: {exc}") from exc
 
     return make
 

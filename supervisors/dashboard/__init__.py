@@ -27,5 +27,6 @@ from ._app import Dashboard as Dashboard
 from ._child import DashboardServer as DashboardServer
 from ._child import dashboard as dashboard
 from ._metrics import METRICS as METRICS
+from ._security import TokenError as TokenError
 
-__all__ = ["METRICS", "Dashboard", "DashboardServer", "dashboard"]
+__all__ = ["METRICS", "Dashboard", "DashboardServer", "TokenError", "dashboard"]

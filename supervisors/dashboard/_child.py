@@ -15,7 +15,7 @@ from supervisors.web import AsgiServer
 from supervisors.web._server import STOP_MARGIN
 
 from ._app import Dashboard
-from ._security import is_loopback, parse_address
+from ._security import TokenError, is_loopback, parse_address
 
 __all__ = ["DashboardServer", "dashboard"]
 
@@ -108,10 +108,10 @@ def dashboard(
     board_check = Dashboard(jobs, token=token, readonly_token=readonly_token, time_zone=time_zone,
                             ready_restarts=ready_restarts, live_interval=live_interval, settings=settings)
     if not is_loopback(host) and board_check.access.open:
-        raise ValueError(
+        raise TokenError(
             f"the dashboard would listen on {address!r}, which is not a loopback address, without a "
-            "token: anyone who reaches it could operate the host. Pass token= (and readonly_token= for "
-            "read-only users), or listen on 127.0.0.1"
+            "token: anyone who reaches it could operate the host. Pass {token} (and {readonly_token} "
+            "for read-only users), or listen on 127.0.0.1"
         )
     if not grace >= 0 or grace == math.inf:
         raise ValueError(f"'grace' must be a finite number of seconds >= 0 (got {grace!r})")

@@ -6,6 +6,7 @@ import enum
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from supervisors import Secret
@@ -62,14 +63,33 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+PARAMETERS: Mapping[str, str] = {"token": "token=", "readonly_token": "readonly_token="}
+"""How `TokenError` names the tokens by default: as the parameters of `dashboard`."""
+
+
+class TokenError(ValueError):
+    """The dashboard's tokens cannot be used as given (too short, equal, or missing on a public
+    address). The message names each token through ``{token}`` / ``{readonly_token}`` in
+    ``template``; ``str()`` names them as `dashboard`'s parameters, and `render` as a caller's
+    own names (the command line's options)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.render(PARAMETERS))
+
+    def render(self, names: Mapping[str, str]) -> str:
+        """The message with the tokens named by ``names`` (keys ``token``, ``readonly_token``)."""
+        return self.template.format_map(names)
+
+
 def _reveal(token: str | Secret[str] | None, what: str) -> str | None:
     value: Any = token.reveal() if isinstance(token, Secret) else token
     if value is None:
         return None
     if not isinstance(value, str) or len(value) < 8:
         got = f"{len(value)} character(s)" if isinstance(value, str) else type(value).__name__
-        raise ValueError(
-            f"the dashboard's {what!r} must be a string of at least 8 characters (got {got}); make "
+        raise TokenError(
+            f"the dashboard's {{{what}}} must be a string of at least 8 characters (got {got}); make "
             "one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
         )
     return value
@@ -87,7 +107,7 @@ class Access:
         self._admin = _reveal(token, "token")
         self._reader = _reveal(readonly_token, "readonly_token")
         if self._admin is not None and self._admin == self._reader:
-            raise ValueError("the dashboard's token and readonly_token must differ")
+            raise TokenError("the dashboard's {token} and {readonly_token} must differ")
 
     @property
     def open(self) -> bool:
