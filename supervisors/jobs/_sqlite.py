@@ -31,8 +31,8 @@ class SQLiteStore(SQLStore):
     such a small group (at most 64 jobs inserted) is committed on the Trio thread instead,
     saving two thread hand-offs, but only if it can be done at once: it never waits for a lock
     (if another connection holds the file's write lock, the group goes to the writer thread)
-    and never writes the database file or calls ``fsync`` (its commit appends to the WAL; the
-    writer thread checkpoints). With ``synchronous="FULL"`` or ``"EXTRA"``, where every commit
+    and never writes the database file or calls ``fsync`` (its commit appends to the WAL; a
+    checkpointer thread copies the WAL into the file beside it). With ``synchronous="FULL"`` or ``"EXTRA"``, where every commit
     waits for the disk, all calls run on the writer thread. Several processes may share the file: claims and recurring
     occurrences are transactional and leased, so a job is claimed by one host at a time (see
     the at-least-once guarantee in the docs), and a `JobClient` wakes the hosts on the file

@@ -26,9 +26,13 @@ transaction starts with the busy timeout at 0, so if another connection holds th
 (or anything else fails) it is rolled back at once and the calls go to the thread as usual, which
 waits for the lock and gives each call its own error. Automatic checkpoints are off during an
 inline transaction, so no ``COMMIT`` on the Trio thread writes the database file or calls
-``fsync``; the thread runs a ``PASSIVE`` checkpoint instead after about `CHECKPOINT_PAGES` pages
-were written to the WAL by inline commits (SQLite's own threshold; the pages per commit are
-learnt from each checkpoint's count). Use it only where a commit does not wait for the disk
+``fsync``. After about `CHECKPOINT_PAGES` pages were written to the WAL by inline commits
+(SQLite's own threshold; the pages per commit are learnt from each checkpoint's count), a
+*checkpointer* thread with a connection of its own copies the WAL into the database
+(``PASSIVE``) while inline commits go on; then the writer thread checkpoints what was committed
+meanwhile (a short ``PASSIVE`` on the writer's connection, inline commits waiting for it), so
+that the next write can start the WAL again from its beginning. (Without that second step a
+WAL written to without pause is never wholly copied and grows.) Use it only where a commit does not wait for the disk
 (``PRAGMA synchronous`` ``NORMAL`` or ``OFF`` in WAL mode, or an in-memory database).
 
 Cancellation: a call that the thread has not started yet is withdrawn and raises `trio.Cancelled`
@@ -146,6 +150,8 @@ class Writer:
         """The statements that restore the connection's settings after an inline transaction."""
         self._commits = 0
         """Inline commits since the last checkpoint."""
+        self._checkpointer: _Checkpointer | None = None
+        """Copies the WAL into the database beside inline commits (file databases only)."""
         self._commits_per_checkpoint = 64
         """Inline commits that write about `CHECKPOINT_PAGES` pages (learnt by `_checkpoint`)."""
         self._resource: Any = None
@@ -284,29 +290,36 @@ class Writer:
             call.result = outcome.Value(value)
         _wake(batch)
         self._commits += 1
-        if self._commits >= self._commits_per_checkpoint:
-            commits, self._commits = self._commits, 0
-            check = _Call(
-                lambda resource: self._checkpoint(resource, commits),
-                group=False, opens=True, merge=None, item=None, token=batch[0].token, weight=1,
-            )
-            check.task = None  # nobody waits for it
-            self._hand_over([check])
+        checkpointer = self._checkpointer
+        if checkpointer is not None and checkpointer.running:
+            if checkpointer.done:  # copy the rest, so that the WAL restarts
+                checkpointer.running = False
+                self._hand_over_checkpoint(batch[0].token, self._commits)
+        elif self._commits >= self._commits_per_checkpoint:
+            if checkpointer is not None:
+                checkpointer.start(self._commits)
+            else:
+                self._hand_over_checkpoint(batch[0].token, self._commits)
         return True
+
+    def _hand_over_checkpoint(self, token: trio.lowlevel.TrioToken, commits: int) -> None:
+        self._commits = 0
+        check = _Call(
+            lambda resource: self._checkpoint(resource, commits),
+            group=False, opens=True, merge=None, item=None, token=token, weight=1,
+        )
+        check.task = None  # nobody waits for it
+        self._hand_over([check])
 
     def _checkpoint(self, resource: Any, commits: int) -> None:
         """On the thread: checkpoint the WAL, and learn how many inline commits fill it. Nobody
         waits for it, so a failure is logged (the next one is tried after as many commits)."""
-        conn = self._connection(resource)
-        try:
-            row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error as exc:
-            logger.warning("%s: checkpoint of the WAL failed (%s); the WAL grows until one succeeds",
-                           self._name, exc)
-            return
-        frames = row[1] if row is not None else -1
+        frames = _checkpoint(self._connection(resource), self._name)
+        checkpointer = self._checkpointer
+        if checkpointer is not None and checkpointer.frames > 0:  # the WAL before it copied most
+            frames, commits = checkpointer.frames, checkpointer.commits
         if frames > 0:
-            per_commit = max(1.0, frames / commits)
+            per_commit = max(1.0, frames / max(1, commits))
             self._commits_per_checkpoint = max(1, min(4096, round(CHECKPOINT_PAGES / per_commit)))
 
     async def stop(self, close: Callable[[Any], None]) -> None:
@@ -318,6 +331,9 @@ class Writer:
 
         def finish() -> None:
             self._inline_conn = None
+            checkpointer, self._checkpointer = self._checkpointer, None
+            if checkpointer is not None:
+                checkpointer.close()
             resource, self._resource = self._resource, None
             if resource is not None:
                 close(resource)
@@ -356,9 +372,11 @@ class Writer:
                     self._run_alone(batch[0])
                 else:
                     self._run_group(batch)
-                self._deliver(batch)
+            # Done with the connection: the woken callers' next calls may run inline at once.
             with _STATE_LOCK:
                 self._in_flight -= before - len(backlog)
+            if batch:
+                self._deliver(batch)
 
     def _resource_or_open(self) -> Any:
         if self._resource is None:
@@ -371,6 +389,9 @@ class Writer:
                     f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}",
                 )
                 self._inline_conn = conn
+                main = conn.execute("PRAGMA database_list").fetchone()
+                if main is not None and main[2]:  # a file (an in-memory database has no WAL)
+                    self._checkpointer = _Checkpointer(str(main[2]), self._name)
         return self._resource
 
     def _run_alone(self, call: _Call[Any]) -> None:
@@ -458,3 +479,67 @@ def _run_merged(batch: list[_Call[Any]], resource: Any) -> list[Any]:
             results.append(call.fn(resource))
         i = j
     return results
+
+
+def _checkpoint(conn: sqlite3.Connection, name: str) -> int:
+    """``PRAGMA wal_checkpoint(PASSIVE)`` on ``conn``: the frames the WAL held, or -1 if it
+    failed (logged: nobody waits for a checkpoint)."""
+    try:
+        row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error as exc:
+        logger.warning("%s: checkpoint of the WAL failed (%s); the WAL grows until one succeeds", name, exc)
+        return -1
+    return int(row[1]) if row is not None else -1
+
+
+class _Checkpointer:
+    """A thread with its own connection to the file that copies the WAL into the database
+    (``PASSIVE``) when asked, while the writer's connection goes on committing.
+
+    Driven from the Trio thread: `start` when enough was written; ``done`` turns true on the
+    thread when the copy is over (``frames``: what the WAL held, for ``commits`` commits).
+    """
+
+    def __init__(self, path: str, name: str) -> None:
+        self._path = path
+        self._name = name
+        self._go = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self.running = False
+        self.done = False
+        self.frames = 0
+        self.commits = 0
+
+    def start(self, commits: int) -> None:
+        self.running, self.done, self.commits, self.frames = True, False, commits, 0
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._main, name=f"{self._name} checkpointer", daemon=True)
+            self._thread.start()
+        self._go.set()
+
+    def close(self) -> None:
+        """End the thread (after the checkpoint under way, if any)."""
+        self._closing = True
+        self._go.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _main(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._go.wait()
+                self._go.clear()
+                if self._closing:
+                    return
+                if conn is None:
+                    try:
+                        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+                    except sqlite3.Error as exc:
+                        logger.warning("%s: cannot open a connection to checkpoint the WAL (%s)", self._name, exc)
+                self.frames = -1 if conn is None else _checkpoint(conn, self._name)
+                self.done = True
+        finally:
+            if conn is not None:
+                conn.close()

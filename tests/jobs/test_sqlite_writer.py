@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 from supervisors.jobs import JobRegistry, JobSystem, NewJob, SQLiteStore
+from supervisors.jobs import _writer as writer_module
 from supervisors.jobs._sqlite_db import SQLiteDB
 from supervisors.jobs._sqlite_merge import ROWS_PER_INSERT, insert_merged
 from supervisors.jobs._writer import CHECKPOINT_PAGES, Writer
@@ -517,6 +518,47 @@ async def test_inline_commits_keep_the_wal_checkpointed(db: Path) -> None:
     wal = db.with_name(db.name + "-wal").stat().st_size
     assert wal < 2 * CHECKPOINT_PAGES * (4096 + 24)
     await writer.stop(sqlite3.Connection.close)
+
+
+async def test_inline_commits_go_on_while_the_checkpointer_copies_the_wal(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpointer thread copies the WAL with a connection of its own while inline commits
+    go on on the Trio thread; once it is done, the writer thread checkpoints the rest (so that
+    the WAL restarts); `stop` ends the checkpointer thread."""
+    copying, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+    checkpoint = writer_module._checkpoint
+
+    def watched(conn: sqlite3.Connection, name: str) -> int:
+        thread = threading.current_thread().name
+        ran.append(thread)
+        if thread.endswith("checkpointer"):
+            copying.set()
+            release.wait()
+        return checkpoint(conn, name)
+
+    monkeypatch.setattr(writer_module, "_checkpoint", watched)
+    writer = make_writer(db, inline=True)
+    await opened(writer)
+    here = threading.get_ident()
+    n = 0
+    while not copying.is_set():  # until enough was written for a checkpoint
+        assert await writer.call(on_this_thread(n, here), group=True) is True
+        n += 1
+    during = [await writer.call(on_this_thread(n + i, here), group=True) for i in range(50)]
+    assert during == [True] * 50  # committed on the Trio thread meanwhile
+    assert ran == ["test-writer checkpointer"]
+    release.set()
+    for i in range(200):  # the next inline commit after the copy hands the rest to the thread
+        await writer.call(on_this_thread(n + 50 + i, here), group=True)
+        if len(ran) == 2:
+            break
+        await trio.sleep(0.001)
+    assert ran == ["test-writer checkpointer", "test-writer"]
+    assert len(rows(db)) == n + 50 + i + 1
+    await writer.stop(sqlite3.Connection.close)
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-writer")]
 
 
 @pytest.mark.parametrize(("synchronous", "inline"), [("NORMAL", True), ("OFF", True), ("FULL", False)])
