@@ -52,7 +52,7 @@ from ._reports import FireOutcome
 from ._reports_db import Entry, ReportsDB, duplicate_reason
 from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket, search_statement
 from ._sql import STATEMENTS as Q
-from ._sqlite_open import connect
+from ._sqlite_open import close, connect
 
 _INSERT_ROW = Q["insert"].removesuffix(" RETURNING id")
 """``insert`` without its ``RETURNING``: on SQLite the cursor's ``lastrowid`` is the new id."""
@@ -105,7 +105,7 @@ class SQLiteDB(ReportsDB):
         """Queue → the rate bucket in which this connection last trimmed its claims log."""
 
     def close(self) -> None:
-        self.conn.close()
+        close(self.conn)
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction; inside one already open (a group commit), that one."""

@@ -6,15 +6,23 @@ creates no file, its ``application_id``, ``user_version`` and tables). Only a fi
 database or a missing or empty file is opened for writing; anything else raises `StoreError`
 with one line naming the path, what is wrong and what to do, and leaves the file, its directory
 and its ``-wal``/``-shm`` companions exactly as they were.
+
+A file this process already has a connection open to is not checked again. SQLite's locks are
+POSIX advisory locks, which belong to the process: closing *any* descriptor of the file (a plain
+read of its header, a connection that takes no locks, as the check's do) drops the locks of
+every connection of the process to it, and another process closing its own last connection
+would then take the file for unused, checkpoint it and delete its WAL under our feet.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import sqlite3
 import stat
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,6 +35,32 @@ APPLICATION_ID = 0x54524A42
 MIN_SQLITE = (3, 35, 0)
 
 _MAGIC = b"SQLite format 3\x00"
+
+_open_files: collections.Counter[tuple[int, int]] = collections.Counter()
+"""The files (device, inode) this process has connections open to, and how many."""
+_open_keys: dict[int, tuple[int, int]] = {}
+"""``id()`` of each open connection → its file."""
+_open_lock = threading.Lock()
+"""Guards the two, and is held from a file's check until its connection is counted."""
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def close(conn: sqlite3.Connection) -> None:
+    """Close a connection made by `connect` (then its file may be checked again)."""
+    with _open_lock:
+        conn.close()
+        key = _open_keys.pop(id(conn), None)
+        if key is not None:
+            _open_files[key] -= 1
+            if _open_files[key] <= 0:
+                del _open_files[key]
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -249,12 +283,17 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
         raise ValueError(msg)
     where = str(path)
     memory = where == ":memory:"
-    if not memory:
-        check_file(Path(where))
-    try:
-        conn = sqlite3.connect(where, isolation_level=None, check_same_thread=False, timeout=30.0)
-    except sqlite3.Error as exc:
-        raise _refuse(where, f"cannot be opened ({exc})", "check the path and permissions") from None
+    with _open_lock:
+        if not memory and _identity(where) not in _open_files:  # see the module's doc
+            check_file(Path(where))
+        try:
+            conn = sqlite3.connect(where, isolation_level=None, check_same_thread=False, timeout=30.0)
+        except sqlite3.Error as exc:
+            raise _refuse(where, f"cannot be opened ({exc})", "check the path and permissions") from None
+        key = None if memory else _identity(where)
+        if key is not None:
+            _open_files[key] += 1
+            _open_keys[id(conn)] = key
     try:
         # Space freed by pruning can be given back to the file system in small steps
         # (`SQLiteDB.reclaim`). Takes effect only on a new, empty file, so it must come before
@@ -281,9 +320,9 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
         # while temporary files are allowed).
         conn.execute("PRAGMA temp_store=MEMORY")
     except sqlite3.Error as exc:
-        conn.close()
+        close(conn)
         raise _refuse(where, f"cannot be set up ({exc})", "check the file and its directory") from None
     except BaseException:
-        conn.close()
+        close(conn)
         raise
     return conn

@@ -6,6 +6,8 @@ import hashlib
 import logging
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -323,3 +325,26 @@ async def test_a_failed_start_on_a_bad_file_leaves_no_writer_thread_behind(tmp_p
     spec = Supervisor(name="app", children=[jobs.child_spec()])
     assert await serve(spec, handle_signals=False) == EXIT_FAILED
     assert [t for t in threading.enumerate() if str(path) in t.name] == []
+
+
+def test_a_second_connection_in_one_process_keeps_the_file_locks_of_the_first(tmp_path: Path) -> None:
+    """Opening the file again in a process that has it open (a `JobClient` beside a store, the
+    store's second connection) does not look at it with a descriptor of its own: closing one
+    would drop the process's POSIX locks on it, and another process closing its last connection
+    would then take the file for unused and delete its WAL under the open connections."""
+    path = tmp_path / "jobs.db"
+    first = JobClient(path)
+    try:
+        first._db.conn.execute("PRAGMA wal_autocheckpoint=0")
+        first.enqueue("x")
+        with JobClient(path) as second:  # the same file, the same process
+            assert second.get(1).name == "x"
+        other = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM jobs'); c.close()"
+        subprocess.run([sys.executable, "-c", other, str(path)], check=True)
+        assert Path(f"{path}-wal").exists()  # the other process saw us: it left the WAL alone
+        first.enqueue("y")
+    finally:
+        first.close()
+    with JobClient(path) as again:
+        assert sorted(j.name for j in again.list()) == ["x", "y"]
+        assert again._db.conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
