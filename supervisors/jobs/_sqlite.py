@@ -25,14 +25,15 @@ class SQLiteStore(SQLStore):
 
     The file is checked before anything is written to it (`StoreError`, naming the file, if it
     is not a job store, is read-only or was written by a newer version) and migrated to the
-    current schema. Calls run on the store's writer thread through one connection; inserts,
+    current schema. Calls run on the store's writer thread through its connection; inserts,
     claims and outcomes waiting together are committed in one transaction (group commit), and
     each call returns only once its own transaction committed. When the writer thread is idle,
     such a small group (at most 64 jobs inserted) is committed on the Trio thread instead,
-    saving two thread hand-offs, but only if it can be done at once: it never waits for a lock
-    (if another connection holds the file's write lock, the group goes to the writer thread)
-    and never writes the database file or calls ``fsync`` (its commit appends to the WAL; a
-    checkpointer thread copies the WAL into the file beside it). With ``synchronous="FULL"`` or ``"EXTRA"``, where every commit
+    through a second connection, saving two thread hand-offs, but only if it can be done at
+    once: it never waits for a lock (if another connection holds the file's write lock, the
+    group goes to the writer thread) and never writes the database file or calls ``fsync``
+    (its commit appends to the WAL; a checkpointer thread copies the WAL into the file beside
+    it). With ``synchronous="FULL"`` or ``"EXTRA"``, where every commit
     waits for the disk, all calls run on the writer thread. Several processes may share the file: claims and recurring
     occurrences are transactional and leased, so a job is claimed by one host at a time (see
     the at-least-once guarantee in the docs), and a `JobClient` wakes the hosts on the file

@@ -21,19 +21,20 @@ Inline commits (``inline=True``): when the thread is idle (no call handed to it 
 and the calls of a pass are all group calls of small total weight (`INLINE_WEIGHT`), the flusher
 runs their transaction itself, on the Trio thread, and wakes the callers directly: two thread
 hand-offs fewer per transaction, which on the common path (tasks each awaiting one enqueue, a
-runner settling and claiming) is most of the cost. Only what cannot wait runs there: the
-transaction starts with the busy timeout at 0, so if another connection holds the write lock
-(or anything else fails) it is rolled back at once and the calls go to the thread as usual, which
-waits for the lock and gives each call its own error. Automatic checkpoints are off during an
-inline transaction, so no ``COMMIT`` on the Trio thread writes the database file or calls
-``fsync``. After about `CHECKPOINT_PAGES` pages were written to the WAL by inline commits
-(SQLite's own threshold; the pages per commit are learnt from each checkpoint's count), a
-*checkpointer* thread with a connection of its own copies the WAL into the database
-(``PASSIVE``) while inline commits go on; then the writer thread checkpoints what was committed
-meanwhile (a short ``PASSIVE`` on the writer's connection, inline commits waiting for it), so
-that the next write can start the WAL again from its beginning. (Without that second step a
-WAL written to without pause is never wholly copied and grows.) Use it only where a commit does not wait for the disk
-(``PRAGMA synchronous`` ``NORMAL`` or ``OFF`` in WAL mode, or an in-memory database).
+runner settling and claiming) is most of the cost. It runs on a second resource opened with the
+first (for a file; an in-memory database has one), whose connection never waits: its busy
+timeout is 0, so if another connection holds the write lock (or anything else fails) the
+transaction is rolled back at once and the calls go to the thread as usual, which waits for the
+lock and gives each call its own error. Its automatic checkpoints are off, so no ``COMMIT`` on
+the Trio thread writes the database file or calls ``fsync``. After about `CHECKPOINT_PAGES`
+pages were written to the WAL by inline commits (SQLite's own threshold; the pages per commit
+are learnt from each checkpoint's count), a *checkpointer* thread with a connection of its own
+copies the WAL into the database (``PASSIVE``) while inline commits go on; then the writer
+thread checkpoints what was committed meanwhile (a short ``PASSIVE`` on the writer's
+connection, inline commits waiting for it), so that the next write can start the WAL again
+from its beginning. (Without that second step a WAL written to without pause is never wholly
+copied and grows.) Use it only where a commit does not wait for the disk (``PRAGMA
+synchronous`` ``NORMAL`` or ``OFF`` in WAL mode, or an in-memory database).
 
 Cancellation: a call that the thread has not started yet is withdrawn and raises `trio.Cancelled`
 (nothing was written); once started it runs to the end and its outcome is delivered.
@@ -70,7 +71,8 @@ CHECKPOINT_PAGES = 1000
 """About how many pages written to the WAL by inline commits call for a checkpoint (SQLite's
 default ``wal_autocheckpoint``, which the thread's own commits keep)."""
 
-_INLINE_BEGIN = ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0", "BEGIN IMMEDIATE")
+_INLINE_SETTINGS = ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
+"""The inline connection's settings: never wait for a lock, never checkpoint on commit."""
 
 
 class _State(enum.Enum):
@@ -144,10 +146,12 @@ class Writer:
         self._inline = inline
         self._in_flight = 0
         """Calls handed to the thread and not yet finished (guarded by `_STATE_LOCK`)."""
+        self._inline_resource: Any = None
+        """What inline transactions run on, opened by the thread with the writer's resource: a
+        second one (its connection set up by `_INLINE_SETTINGS`) for a file, the same one for an
+        in-memory database."""
         self._inline_conn: sqlite3.Connection | None = None
-        """The connection inline transactions run on, set up by the thread once it is open."""
-        self._inline_end: tuple[str, ...] = ()
-        """The statements that restore the connection's settings after an inline transaction."""
+        """``_inline_resource``'s connection."""
         self._commits = 0
         """Inline commits since the last checkpoint."""
         self._checkpointer: _Checkpointer | None = None
@@ -268,19 +272,14 @@ class Writer:
         results: list[Any] = []
         committed = False
         try:
-            for statement in _INLINE_BEGIN:
-                conn.execute(statement)
-            results = _run_merged(batch, self._resource)
+            conn.execute("BEGIN IMMEDIATE")
+            results = _run_merged(batch, self._inline_resource)
             conn.execute("COMMIT")
             committed = True
         except Exception:  # the thread runs the calls again, and each gets its own error
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-        finally:
-            with contextlib.suppress(sqlite3.Error):
-                for statement in self._inline_end:
-                    conn.execute(statement)
         if not committed:  # nothing was written: the thread runs them, each error its own
             with _STATE_LOCK:
                 for call in batch:
@@ -331,10 +330,13 @@ class Writer:
 
         def finish() -> None:
             self._inline_conn = None
+            inline, self._inline_resource = self._inline_resource, None
             checkpointer, self._checkpointer = self._checkpointer, None
             if checkpointer is not None:
                 checkpointer.close()
             resource, self._resource = self._resource, None
+            if inline is not None and inline is not resource:
+                close(inline)
             if resource is not None:
                 close(resource)
 
@@ -382,17 +384,32 @@ class Writer:
         if self._resource is None:
             self._resource = resource = self._open_fn()
             if self._inline:
-                conn = self._connection(resource)
-                (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
-                self._inline_end = (
-                    f"PRAGMA busy_timeout={int(busy_ms)}",
-                    f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}",
-                )
-                self._inline_conn = conn
-                main = conn.execute("PRAGMA database_list").fetchone()
-                if main is not None and main[2]:  # a file (an in-memory database has no WAL)
-                    self._checkpointer = _Checkpointer(str(main[2]), self._name)
+                self._open_inline(resource)
         return self._resource
+
+    def _open_inline(self, resource: Any) -> None:
+        """Open what inline transactions run on (see ``_inline_resource``); on failure, log it
+        and leave every call to this thread."""
+        main = self._connection(resource).execute("PRAGMA database_list").fetchone()
+        if main is None or not main[2]:  # in memory: no other process, no WAL
+            self._inline_resource = resource
+            self._inline_conn = self._connection(resource)
+            return
+        conn: sqlite3.Connection | None = None
+        try:
+            inline = self._open_fn()
+            conn = self._connection(inline)
+            for statement in _INLINE_SETTINGS:
+                conn.execute(statement)
+        except Exception as exc:
+            if conn is not None:
+                conn.close()
+            logger.warning("%s: cannot open a second connection for commits on the Trio thread (%s); "
+                           "every call runs on the writer thread", self._name, exc)
+            return
+        self._checkpointer = _Checkpointer(str(main[2]), self._name)
+        self._inline_resource = inline
+        self._inline_conn = conn
 
     def _run_alone(self, call: _Call[Any]) -> None:
         if call.opens:
