@@ -27,8 +27,8 @@ timeout is 0, so if another connection holds the write lock (or anything else fa
 transaction is rolled back at once and the calls go to the thread as usual, which waits for the
 lock and gives each call its own error. Its automatic checkpoints are off, so no ``COMMIT`` on
 the Trio thread writes the database file or calls ``fsync``. After about `CHECKPOINT_PAGES`
-pages were written to the WAL by inline commits (SQLite's own threshold; the pages per commit
-are learnt from each checkpoint's count), a *checkpointer* thread with a connection of its own
+pages were written to the WAL by inline commits (the pages per commit are learnt from each
+checkpoint's count), a *checkpointer* thread with a connection of its own
 copies the WAL into the database (``PASSIVE``) while inline commits go on; then the writer
 thread checkpoints what was committed meanwhile (a short ``PASSIVE`` on the writer's
 connection, inline commits waiting for it), so that the next write can start the WAL again
@@ -67,9 +67,12 @@ MAX_GROUP = 512
 INLINE_WEIGHT = 64
 """The most weight (e.g. jobs inserted) the calls of one inline transaction may have."""
 
-CHECKPOINT_PAGES = 1000
-"""About how many pages written to the WAL by inline commits call for a checkpoint (SQLite's
-default ``wal_autocheckpoint``, which the thread's own commits keep)."""
+CHECKPOINT_PAGES = 4000
+"""About how many pages written to the WAL by inline commits call for a checkpoint (16 MiB of
+WAL). Four times SQLite's default ``wal_autocheckpoint`` (which the thread's own commits keep):
+the copy runs beside the commits, so a larger WAL costs only disk, and the pause that ends a
+checkpoint comes four times less often (8 tasks enqueuing one at a time: +18%, median of 10
+runs alternated with 1,000; 8,000 gained nothing more)."""
 
 _INLINE_SETTINGS = ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
 """The inline connection's settings: never wait for a lock, never checkpoint on commit."""

@@ -339,7 +339,10 @@ def test_a_second_connection_in_one_process_keeps_the_file_locks_of_the_first(tm
         first.enqueue("x")
         with JobClient(path) as second:  # the same file, the same process
             assert second.get(1).name == "x"
-        other = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM jobs'); c.close()"
+        other = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM jobs'); "
+            "c.close()"
+        )
         subprocess.run([sys.executable, "-c", other, str(path)], check=True)
         assert Path(f"{path}-wal").exists()  # the other process saw us: it left the WAL alone
         first.enqueue("y")

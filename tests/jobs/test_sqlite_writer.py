@@ -15,7 +15,7 @@ from supervisors.jobs import JobRegistry, JobSystem, NewJob, SQLiteStore
 from supervisors.jobs import _writer as writer_module
 from supervisors.jobs._sqlite_db import SQLiteDB
 from supervisors.jobs._sqlite_merge import ROWS_PER_INSERT, insert_merged
-from supervisors.jobs._writer import CHECKPOINT_PAGES, Writer
+from supervisors.jobs._writer import Writer
 
 
 @pytest.fixture
@@ -506,17 +506,20 @@ async def test_an_inline_call_cancelled_before_its_pass_ends_writes_nothing(db: 
     await writer.stop(sqlite3.Connection.close)
 
 
-async def test_inline_commits_keep_the_wal_checkpointed(db: Path) -> None:
-    """Inline commits never checkpoint themselves; the writer thread does it for them about every
-    `CHECKPOINT_PAGES` pages, so the WAL file does not grow with the number of commits."""
+async def test_inline_commits_keep_the_wal_checkpointed(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inline commits never checkpoint themselves; the checkpointer and the writer thread do it
+    for them about every `CHECKPOINT_PAGES` pages, so the WAL file does not grow with the number
+    of commits."""
+    pages = 500
+    monkeypatch.setattr(writer_module, "CHECKPOINT_PAGES", pages)
     writer = make_writer(db, inline=True)
     await opened(writer)
-    commits = 5 * CHECKPOINT_PAGES  # one page or more each: 20 MB of WAL if never checkpointed
+    commits = 6 * pages  # one page or more each: 12 MB of WAL if never checkpointed
     for n in range(commits):
         await writer.call(insert(n), group=True)
     assert len(rows(db)) == commits
     wal = db.with_name(db.name + "-wal").stat().st_size
-    assert wal < 2 * CHECKPOINT_PAGES * (4096 + 24)
+    assert wal < 3 * pages * (4096 + 24)
     await writer.stop(sqlite3.Connection.close)
 
 
