@@ -158,7 +158,8 @@ class Writer:
         self._commits = 0
         """Inline commits since the last checkpoint."""
         self._checkpointer: _Checkpointer | None = None
-        """Copies the WAL into the database beside inline commits (file databases only)."""
+        """Copies the WAL into the database beside inline commits (file databases only: an
+        in-memory one has no WAL)."""
         self._commits_per_checkpoint = 64
         """Inline commits that write about `CHECKPOINT_PAGES` pages (learnt by `_checkpoint`)."""
         self._resource: Any = None
@@ -252,7 +253,7 @@ class Writer:
         if (
             inline
             and conn is not None
-            and self._in_flight == 0  # the thread is idle: the connection is ours meanwhile
+            and self._in_flight == 0  # the thread is idle: no call overtaken, no checkpoint pending
             and len(calls) <= MAX_GROUP
             and all(call.group for call in calls)
             and sum(call.weight for call in calls) <= INLINE_WEIGHT
@@ -297,11 +298,8 @@ class Writer:
             if checkpointer.done:  # copy the rest, so that the WAL restarts
                 checkpointer.running = False
                 self._hand_over_checkpoint(batch[0].token, self._commits)
-        elif self._commits >= self._commits_per_checkpoint:
-            if checkpointer is not None:
-                checkpointer.start(self._commits)
-            else:
-                self._hand_over_checkpoint(batch[0].token, self._commits)
+        elif checkpointer is not None and self._commits >= self._commits_per_checkpoint:
+            checkpointer.start(self._commits)
         return True
 
     def _hand_over_checkpoint(self, token: trio.lowlevel.TrioToken, commits: int) -> None:
@@ -394,7 +392,7 @@ class Writer:
         """Open what inline transactions run on (see ``_inline_resource``); on failure, log it
         and leave every call to this thread."""
         main = self._connection(resource).execute("PRAGMA database_list").fetchone()
-        if main is None or not main[2]:  # in memory: no other process, no WAL
+        if main is None or not main[2]:  # in memory: no other process, no WAL, no checkpoints
             self._inline_resource = resource
             self._inline_conn = self._connection(resource)
             return
