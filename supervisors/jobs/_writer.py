@@ -154,7 +154,7 @@ class Writer:
         second one (its connection set up by `_INLINE_SETTINGS`) for a file, the same one for an
         in-memory database."""
         self._inline_conn: sqlite3.Connection | None = None
-        """``_inline_resource``'s connection."""
+        """``_inline_resource``'s connection once it is set up: inline transactions run only then."""
         self._commits = 0
         """Inline commits since the last checkpoint."""
         self._checkpointer: _Checkpointer | None = None
@@ -396,20 +396,16 @@ class Writer:
             self._inline_resource = resource
             self._inline_conn = self._connection(resource)
             return
-        conn: sqlite3.Connection | None = None
         try:
-            inline = self._open_fn()
+            self._inline_resource = inline = self._open_fn()  # `stop` closes it, whatever follows
             conn = self._connection(inline)
             for statement in _INLINE_SETTINGS:
                 conn.execute(statement)
         except Exception as exc:
-            if conn is not None:
-                conn.close()
             logger.warning("%s: cannot open a second connection for commits on the Trio thread (%s); "
                            "every call runs on the writer thread", self._name, exc)
             return
         self._checkpointer = _Checkpointer(str(main[2]), self._name)
-        self._inline_resource = inline
         self._inline_conn = conn
 
     def _run_alone(self, call: _Call[Any]) -> None:
