@@ -88,6 +88,11 @@ async def hold(writer: Writer, nursery: trio.Nursery) -> threading.Event:
     return release
 
 
+async def opened(writer: Writer) -> None:
+    """Open the writer's connection (on its thread, as every first call does)."""
+    await writer.call(lambda _: None)
+
+
 async def test_calls_waiting_together_are_committed_in_one_transaction(db: Path) -> None:
     """Grouped calls queued while the thread is busy run in one transaction, and each caller
     returns after it committed."""
@@ -109,10 +114,12 @@ async def test_calls_waiting_together_are_committed_in_one_transaction(db: Path)
     await writer.stop(sqlite3.Connection.close)
 
 
-async def test_a_failing_call_in_a_group_does_not_fail_the_others(db: Path) -> None:
-    """When one call of a group raises, the group is rolled back and each call runs alone: the
-    others commit, the failing one raises its own error and leaves nothing."""
-    writer = make_writer(db)
+@pytest.mark.parametrize("inline", [False, True], ids=["writer_thread", "trio_thread"])
+async def test_a_failing_call_in_a_group_does_not_fail_the_others(db: Path, inline: bool) -> None:
+    """When one call of a group raises, the group is rolled back and each call runs alone (on the
+    writer thread, an inline group handed to it): the others commit, the failing one raises its
+    own error and leaves nothing."""
+    writer = make_writer(db, inline=inline)
     outcomes: dict[int, object] = {}
 
     async def call(n: int) -> None:
@@ -121,12 +128,15 @@ async def test_a_failing_call_in_a_group_does_not_fail_the_others(db: Path) -> N
         except ValueError as exc:
             outcomes[n] = str(exc)
 
+    if inline:
+        await opened(writer)  # the thread idle: the three calls of one pass commit inline
     async with trio.open_nursery() as nursery:
-        release = await hold(writer, nursery)
+        release = None if inline else await hold(writer, nursery)  # else they wait as one group
         for n in range(3):
             nursery.start_soon(call, n)
-        await trio.testing.wait_all_tasks_blocked()
-        release.set()
+        if release is not None:
+            await trio.testing.wait_all_tasks_blocked()
+            release.set()
     assert outcomes == {0: False, 1: "call 1 fails", 2: False}
     assert rows(db) == [0, 2]
     await writer.stop(sqlite3.Connection.close)
@@ -404,11 +414,6 @@ def on_this_thread(n: int, ident: int) -> Callable[[sqlite3.Connection], bool]:
     return fn
 
 
-async def opened(writer: Writer) -> None:
-    """Open the writer's connection (on its thread, as every first call does)."""
-    await writer.call(lambda _: None)
-
-
 async def test_a_small_group_commits_on_the_trio_thread_when_the_writer_thread_is_idle(
     db: Path,
 ) -> None:
@@ -470,27 +475,6 @@ async def test_an_inline_group_that_finds_the_file_locked_waits_on_the_thread_no
     other.close()
     assert results == [False, False]  # they ran on the writer thread
     assert rows(db) == [0, 1]
-    await writer.stop(sqlite3.Connection.close)
-
-
-async def test_a_failing_call_in_an_inline_group_does_not_fail_the_others(db: Path) -> None:
-    """An inline group in which one call raises is rolled back and handed to the thread, which
-    runs each call alone: the others commit, the failing one gets its own error."""
-    writer = make_writer(db, inline=True)
-    await opened(writer)
-    outcomes: dict[int, object] = {}
-
-    async def call(n: int) -> None:
-        try:
-            outcomes[n] = await writer.call(insert(n, fail=n == 1), group=True)
-        except ValueError as exc:
-            outcomes[n] = str(exc)
-
-    async with trio.open_nursery() as nursery:
-        for n in range(3):
-            nursery.start_soon(call, n)
-    assert outcomes == {0: False, 1: "call 1 fails", 2: False}
-    assert rows(db) == [0, 2]
     await writer.stop(sqlite3.Connection.close)
 
 
