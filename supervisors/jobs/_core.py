@@ -9,6 +9,7 @@ import random
 import uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from typing import Protocol
 
 import attrs
 import trio
@@ -61,6 +62,21 @@ class Settings:
     max_result_size: int = 64 * 1024
 
 
+class Slots(Protocol):
+    """A queue's runner as `JobSystem.enqueue` sees it: free slots that a job inserted already
+    claimed (`Store.insert_and_claim`) goes straight to."""
+
+    def reserve(self) -> bool:
+        """Take a free slot if there is one and the runner still claims (true); `accept` or
+        `release` follows."""
+
+    def release(self) -> None:
+        """Give back the slot of a `reserve` whose job was not claimed."""
+
+    def accept(self, job: ClaimedJob) -> None:
+        """Run ``job``, claimed for this system, in the slot of a `reserve`."""
+
+
 class Core:
     """Store, registry, clock and the in-process wake-ups shared by the parts of a job system."""
 
@@ -104,6 +120,8 @@ class Core:
         """Set when a schedule's next occurrence waits for the previous run (``RUN_ALL``)."""
         self.runs = Runs()
         """The jobs running in this process now, and the observers of their runs (the dashboard)."""
+        self.slots: dict[str, Slots] = {}
+        """The runner of each queue running in this process now (registered by the runner)."""
 
     def wake_queue(self, queue: str) -> None:
         """Tell the runner of ``queue`` (if it runs in this process) that jobs may be ready."""

@@ -8,7 +8,9 @@ from typing import TypeVar, final
 
 import trio
 
+from ._model import ClaimedJob, NewJob
 from ._sqlite_db import SQLiteDB
+from ._sqlite_merge import ClaimAtInsert, claimed_at_insert, insert_claimed
 from ._sqlstore import SQLStore
 
 T = TypeVar("T")
@@ -36,3 +38,10 @@ class InMemoryStore(SQLStore):
         if self._db is None:
             self._db = SQLiteDB(":memory:")
         return fn(self._db)
+
+    async def insert_and_claim(
+        self, job: NewJob, *, now: float, owner: str, lease_until: float
+    ) -> tuple[int, ClaimedJob | None]:
+        item = ClaimAtInsert(job, now, owner, lease_until)
+        job_id, claimed = await self._run(lambda db: insert_claimed(db, item))
+        return job_id, claimed_at_insert(job, job_id) if claimed else None

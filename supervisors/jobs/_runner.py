@@ -134,6 +134,9 @@ class QueueRunner:
         self._plans: dict[str, _Plan] = {}
         """Job name → how to run it (`_plan`)."""
         self._in_flight = 0
+        """Jobs claimed and not yet recorded as ended, and slots reserved (`reserve`)."""
+        self._open = False
+        """Whether the pump runs (slots may be reserved: `Core.slots` has this runner)."""
         self._draining = False
         self._stop_jobs_at = math.inf
         self._give_up_at = math.inf
@@ -180,7 +183,15 @@ class QueueRunner:
                     slot = _Slot()
                     self._slots.append(slot)
                     nursery.start_soon(self._work, slot)
-                await self._pump()
+                slots = self.core.slots
+                slots[self.queue] = self
+                self._open = True
+                try:
+                    await self._pump()
+                finally:
+                    self._open = False
+                    if slots.get(self.queue) is self:
+                        del slots[self.queue]
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -269,6 +280,40 @@ class QueueRunner:
                     waiting.append(job)
             if refused:
                 await self._explain_refused(refused, "before its outcome was recorded; the outcome is discarded")
+
+    def reserve(self) -> bool:
+        """`Slots.reserve`: a slot is free and the runner claims (not draining)."""
+        if not self._open or self._draining or self._in_flight >= self.concurrency:
+            return False
+        self._in_flight += 1
+        return True
+
+    def release(self) -> None:
+        """`Slots.release`: the pump may claim with the slot again."""
+        self._in_flight -= 1
+        self._kick.set()
+
+    def accept(self, job: ClaimedJob) -> None:
+        """`Slots.accept`: ``job`` is run as if the pump had claimed it.
+
+        Only a runner stopped without draining (cancelled: its pump no longer waits for the
+        reserved slot) has no worker left: the job is logged and stays leased until its lease
+        expires, as for a host that died."""
+        if not self._open:
+            self._in_flight -= 1
+            logger.warning(
+                "job %d (%s) was claimed as the runner of queue %r stopped; it stays leased "
+                "until its lease expires, then runs again",
+                job.id, job.name, self.queue,
+            )  # fmt: skip
+            return
+        self._active[job.id] = job
+        self.core.local_cancels.by_id[job.id] = self.cancel
+        idle = self._idle
+        if idle:
+            trio.lowlevel.reschedule(idle.pop(), outcome.Value(job))
+        else:
+            self._ready.append(job)
 
     def cancel(self, job_id: int) -> None:
         """Cancel the run of ``job_id`` here, whose cancellation was requested in the store: its

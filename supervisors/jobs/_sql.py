@@ -197,6 +197,21 @@ _TEMPLATES: Mapping[str, str] = {
                           priority, concurrency_key, concurrency_limit)
         VALUES {rows}
     """,
+    # Jobs inserted already claimed (`Store.insert_and_claim`), for ``{rows}`` rows of 13
+    # parameters: the columns of ``insert_rows``, then the claim's attempt and lease.
+    "insert_running_rows": """
+        INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at,
+                          priority, concurrency_key, concurrency_limit,
+                          attempt, lease_owner, lease_until)
+        VALUES {rows}
+    """,
+    # Whether a job inserted now into ``:queue`` would be the next one claimed there, with no
+    # limit to count: the queue is not paused, has no rate limit, and no job waits in it.
+    "claims_at_insert": f"""
+        SELECT NOT {_PAUSED}
+            AND NOT EXISTS (SELECT 1 FROM queue_limits WHERE queue = :queue)
+            AND NOT EXISTS (SELECT 1 FROM jobs WHERE {in_states(sources(Op.CLAIM))} AND queue = :queue)
+    """,
     "unique_holder": f"SELECT id FROM jobs WHERE unique_key = :unique_key AND {UNFINISHED}",
     "occurrence": "SELECT id FROM jobs WHERE schedule = :schedule AND fire_time = :fire_time",
     "claim": f"""

@@ -9,9 +9,9 @@ from typing import TypeVar, final
 
 import trio
 
-from ._model import NewJob
+from ._model import ClaimedJob, NewJob
 from ._sqlite_db import SQLiteDB
-from ._sqlite_merge import insert_merged
+from ._sqlite_merge import ClaimAtInsert, claimed_at_insert, insert_claimed, insert_merged
 from ._sqlstore import SQLStore
 from ._wakeup import listen
 from ._writer import Writer
@@ -79,6 +79,16 @@ class SQLiteStore(SQLStore):
             item=(jobs, now),
             weight=len(jobs),
         )
+
+    async def insert_and_claim(
+        self, job: NewJob, *, now: float, owner: str, lease_until: float
+    ) -> tuple[int, ClaimedJob | None]:
+        # Merged with the other inserts waiting together (`insert_merged`).
+        item = ClaimAtInsert(job, now, owner, lease_until)
+        job_id, claimed = await self._writer.call(
+            lambda db: insert_claimed(db, item), group=True, merge=insert_merged, item=item
+        )
+        return job_id, claimed_at_insert(job, job_id) if claimed else None
 
     async def open(self) -> None:
         """Check, open and migrate the file; raises `StoreError` if it is unusable."""

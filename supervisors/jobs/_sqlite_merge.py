@@ -1,78 +1,169 @@
 """Merged inserts on SQLite: the enqueues that wait together for the writer thread, as one
-multi-row ``INSERT`` inside the group's transaction (see `_writer`'s ``merge``)."""
+multi-row ``INSERT`` inside the group's transaction (see `_writer`'s ``merge``), and the jobs
+inserted already claimed (`Store.insert_and_claim`)."""
 
 from __future__ import annotations
 
 import functools
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
-from ._model import NewJob
+import attrs
+
+from ._model import ClaimedJob, NewJob
 from ._sql import STATEMENTS as Q
 from ._sqlite_db import SQLiteDB
 
 ROWS_PER_INSERT = 500
-"""The most jobs in one multi-row ``INSERT`` (10 parameters each: within SQLite's 32,766)."""
+"""The most jobs in one multi-row ``INSERT`` (13 parameters each at most: within SQLite's
+32,766)."""
 
 
-@functools.lru_cache(maxsize=64)
-def _statement(n: int) -> str:
-    return Q["insert_rows"].format(rows=",".join(["(?,?,?,?,?,?,?,?,?,?)"] * n))
+@attrs.frozen
+class ClaimAtInsert:
+    """An item of `insert_merged`: insert ``job`` at ``now`` and claim it for ``owner``, leased
+    until ``lease_until``, if `claims_at_insert` allows; its result is ``(id, claimed)``."""
+
+    job: NewJob
+    now: float
+    owner: str
+    lease_until: float
 
 
-def insert_merged(db: SQLiteDB, items: list[tuple[Sequence[NewJob], float]]) -> list[list[int]]:
-    """`SQLiteDB.insert` of each ``(jobs, now)`` of ``items``, in order, inside the transaction
-    open on ``db``: the consecutive items whose jobs are all plain (settings resolved, no unique
-    key, no schedule, no parent: nothing to look up) in one multi-row ``INSERT`` per
-    `ROWS_PER_INSERT` jobs, the others one by one."""
-    out: list[list[int]] = []
-    params: list[object] = []  # of the plain jobs not inserted yet, 10 per job
-    sizes: list[int] = []  # of the items in ``params``
-    for jobs, now in items:
+InsertItem = tuple[Sequence[NewJob], float] | ClaimAtInsert
+"""An item of `insert_merged`: ``(jobs, now)`` as `SQLiteDB.insert` (its result: the ids), or
+a `ClaimAtInsert`."""
+
+
+def claimed_at_insert(job: NewJob, job_id: int) -> ClaimedJob:
+    """The claim of ``job``, inserted with ``job_id`` already claimed (its first attempt)."""
+    assert job.queue is not None
+    assert job.max_attempts is not None
+    return ClaimedJob(job_id, job.name, job.queue, job.args, 1, job.max_attempts)
+
+
+def _plain(job: NewJob) -> bool:
+    """Nothing to look up to insert ``job``: settings resolved, no unique key, no schedule, no
+    parent."""
+    return not job.defined and job.unique_key is None and job.schedule is None and job.parent_id is None
+
+
+@functools.lru_cache(maxsize=128)
+def _statement(name: str, n: int, columns: int) -> str:
+    row = "(" + ",".join(["?"] * columns) + ")"
+    return Q[name].format(rows=",".join([row] * n))
+
+
+class _Rows:
+    """Rows waiting for one multi-row ``INSERT`` of the statement ``name``: their parameters
+    and, per item, its index in the results and its number of rows."""
+
+    def __init__(self, name: str, columns: int) -> None:
+        self.name = name
+        self.columns = columns
+        self.params: list[object] = []
+        self.items: list[tuple[int, int]] = []
+
+    def flush(self, c: sqlite3.Connection, out: list[Any], claimed: bool | None) -> None:
+        """Insert the rows; each item's result is its ids (``claimed`` None) or ``(its one id,
+        claimed)``.
+
+        The ids are AUTOINCREMENT's (above every id ever given, so never a deleted job's): it
+        gives the rows of one ``INSERT`` consecutive ids, in order (the transaction holds the
+        write lock), the last of them ``lastrowid``."""
+        if not self.params:
+            return
+        ids: list[int] = []
+        step = self.columns * ROWS_PER_INSERT
+        for start in range(0, len(self.params), step):
+            chunk = self.params[start : start + step]
+            rows = len(chunk) // self.columns
+            last = c.execute(_statement(self.name, rows, self.columns), chunk).lastrowid
+            assert last is not None
+            ids.extend(range(last - rows + 1, last + 1))
+        first = 0
+        for index, size in self.items:
+            out[index] = ids[first : first + size] if claimed is None else (ids[first], claimed)
+            first += size
+        self.params.clear()
+        self.items.clear()
+
+
+def insert_merged(db: SQLiteDB, items: Sequence[InsertItem]) -> list[Any]:
+    """Each item of ``items`` inside the transaction open on ``db``, with its result in order.
+
+    ``(jobs, now)``: `SQLiteDB.insert`; plain jobs (see `_plain`) of consecutive items are one
+    multi-row ``INSERT`` per `ROWS_PER_INSERT` jobs, the others one by one.
+
+    `ClaimAtInsert`: its job is inserted ``RUNNING`` (attempt 1, leased to its owner: `Op.ENQUEUE`
+    then `Op.CLAIM`, the ``ENQUEUED`` state seen by no other transaction) if it is plain, due,
+    without a concurrency key, and would be the next job its queue hands out: the statement
+    ``claims_at_insert`` (not paused, no rate limit, no job waiting), and no job of these items
+    inserted ``ENQUEUED`` in that queue before it. Otherwise it is inserted as `SQLiteDB.insert`
+    does. Its result: ``(its id, whether it was claimed)``.
+    """
+    out: list[Any] = [None] * len(items)
+    enqueued = _Rows("insert_rows", 10)
+    running = _Rows("insert_running_rows", 13)
+    c = db.conn
+    waiting: set[str] = set()  # queues given an ENQUEUED job by these items
+    free: dict[str, bool] = {}  # queue -> `claims_at_insert`, asked once
+
+    def flush() -> None:
+        enqueued.flush(c, out, None)
+        running.flush(c, out, True)
+
+    for index, item in enumerate(items):
+        if isinstance(item, ClaimAtInsert):
+            job, now = item.job, item.now
+            if not _plain(job):
+                flush()
+                out[index] = (db.insert([job], now)[0], False)
+                continue
+            queue = str(job.queue)
+            if job.run_at <= now and job.concurrency_key is None and queue not in waiting:
+                if queue not in free:
+                    free[queue] = bool(c.execute(Q["claims_at_insert"], {"queue": queue}).fetchone()[0])
+                if free[queue]:
+                    running.params += (
+                        job.name, queue, job.args, "running", job.max_attempts, job.run_at, now,
+                        job.priority, None, job.concurrency_limit, 1, item.owner, item.lease_until,
+                    )  # fmt: skip
+                    running.items.append((index, 1))
+                    continue
+            enqueued.params += _row(job, now)
+            enqueued.items.append((index, 1))
+            if job.run_at <= now:
+                waiting.add(queue)
+            continue
+        jobs, now = item
+        if not all(_plain(j) for j in jobs):
+            flush()
+            out[index] = db.insert(jobs, now)
+            continue
         for j in jobs:
-            if j.defined or j.unique_key is not None or j.schedule is not None or (
-                j.parent_id is not None
-            ):
-                _insert_rows(db.conn, params, sizes, out)
-                out.append(db.insert(jobs, now))
-                break
-        else:
-            for j in jobs:
-                params += (
-                    j.name, j.queue, j.args, "enqueued" if j.run_at <= now else "scheduled",
-                    j.max_attempts, j.run_at, now, j.priority, j.concurrency_key,
-                    j.concurrency_limit,
-                )  # fmt: skip
-            sizes.append(len(jobs))
-    _insert_rows(db.conn, params, sizes, out)
+            enqueued.params += _row(j, now)
+            if j.run_at <= now:
+                waiting.add(str(j.queue))
+        enqueued.items.append((index, len(jobs)))
+    flush()
+    for index, item in enumerate(items):  # the ClaimAtInsert items inserted ENQUEUED
+        if isinstance(item, ClaimAtInsert) and isinstance(out[index], list):
+            out[index] = (out[index][0], False)
     return out
 
 
-def _insert_rows(
-    c: sqlite3.Connection, params: list[object], sizes: list[int], out: list[list[int]]
-) -> None:
-    """Insert the rows of ``params``; append each item's ids to ``out``; empty ``params`` and
-    ``sizes``.
-
-    The ids are AUTOINCREMENT's (above every id ever given, so never a deleted job's): it gives
-    the rows of one ``INSERT`` consecutive ids, in order (the transaction holds the write lock),
-    the last of them ``lastrowid``."""
-    if not params:
-        return
-    ids: list[int] = []
-    step = _COLUMNS * ROWS_PER_INSERT
-    for start in range(0, len(params), step):
-        chunk = params[start : start + step]
-        rows = len(chunk) // _COLUMNS
-        last = c.execute(_statement(rows), chunk).lastrowid
-        assert last is not None
-        ids.extend(range(last - rows + 1, last + 1))
-    first = 0
-    for size in sizes:
-        out.append(ids[first : first + size])
-        first += size
-    params.clear()
-    sizes.clear()
+def _row(job: NewJob, now: float) -> tuple[object, ...]:
+    return (
+        job.name, job.queue, job.args, "enqueued" if job.run_at <= now else "scheduled",
+        job.max_attempts, job.run_at, now, job.priority, job.concurrency_key,
+        job.concurrency_limit,
+    )  # fmt: skip
 
 
-_COLUMNS = 10
+def insert_claimed(db: SQLiteDB, item: ClaimAtInsert) -> tuple[int, bool]:
+    """`insert_merged` of ``item`` alone, in a write transaction of its own (or the one open)."""
+    with db._write():
+        result: tuple[int, bool] = insert_merged(db, [item])[0]
+    return result

@@ -82,6 +82,22 @@ class Store(abc.ABC):
         ``lease_until``. No job is handed to two claimers.
         """
 
+    async def insert_and_claim(
+        self, job: NewJob, *, now: float, owner: str, lease_until: float
+    ) -> tuple[int, ClaimedJob | None]:
+        """`insert` ``job`` and, in the same transaction, claim it for ``owner`` (as `claim`
+        would: attempt 1, leased until ``lease_until``) if it would be the next job its queue
+        hands out and no limit applies: it is due, has no unique key, schedule, parent or
+        concurrency key, and its queue is not paused, has no rate limit and no ``ENQUEUED``
+        job. No other transaction sees it ``ENQUEUED``.
+
+        Returns its id and its claim, or ``None`` if it was only inserted (then it is exactly
+        `insert`'s job). A store may never claim here; this default does not (the stores on
+        SQLite do).
+        """
+        (job_id,) = await self.insert((job,), now=now)
+        return job_id, None
+
     @abc.abstractmethod
     async def settle(
         self,

@@ -370,8 +370,24 @@ class JobSystem:
         target = new.queue
         if target is None or target not in core.queues:  # a registry sets the queue
             self._unknown_queue(target or "", f"job {job!r}")
-        (job_id,) = await core.store.insert((new,), now=now)
-        core.wake_queue(target)
+        slots = core.slots.get(target)
+        if slots is None or not slots.reserve():
+            (job_id,) = await core.store.insert((new,), now=now)
+            core.wake_queue(target)
+            return job_id
+        # A slot is free here: the job may be claimed in its own insert (no claim to wait for).
+        try:
+            job_id, claimed = await core.store.insert_and_claim(
+                new, now=now, owner=core.owner, lease_until=now + core.settings.lease
+            )
+        except BaseException:
+            slots.release()
+            raise
+        if claimed is None:
+            slots.release()
+            core.wake_queue(target)
+        else:
+            slots.accept(claimed)
         return job_id
 
     async def schedule(

@@ -45,6 +45,11 @@ insert = st.builds(
     st.one_of(st.none(), st.none(), st.integers(1, 8)),  # a continuation of job ``parent``
     st.sampled_from(list(ContinueOn)),
 )
+# A plain job inserted by a host with a free slot: claimed by its insert if its queue would hand
+# it out next (`Store.insert_and_claim`).
+insert_claim = st.tuples(
+    st.just("insert_claim"), st.sampled_from(["a", "b"]), st.sampled_from(["o1", "o2"])
+)
 # ``lost``: the claim committed but its answer was lost with the connection, so the same call
 # (the same claim tag) is run again, which must hand out the jobs the first run took.
 claim = st.tuples(
@@ -77,7 +82,7 @@ other = st.one_of(
     st.tuples(st.just("rate"), st.sampled_from(["a", "b"]), st.sampled_from([None, 1, 2])),
 )
 operations = st.lists(
-    st.one_of(insert, claim, settle, settle, renew, report, other), min_size=5, max_size=40
+    st.one_of(insert, insert_claim, claim, settle, settle, renew, report, other), min_size=5, max_size=40
 )
 
 # The lifecycle operations each step may perform (what the transition table is checked against).
@@ -85,6 +90,7 @@ operations = st.lists(
 _RESOLVE = {Op.CONTINUE, Op.ABANDON}
 MAY_DO: dict[str, set[Op]] = {
     "insert": set(),
+    "insert_claim": set(),
     "claim": {Op.CLAIM},
     "settle": {Op.SUCCEED, Op.FAIL, Op.KILL, Op.INTERRUPT, Op.INTERRUPT_LAST, Op.CANCEL_END}
     | _RESOLVE,
@@ -157,6 +163,26 @@ async def apply(store: Store, ops: list[tuple[object, ...]]) -> list[object]:
             except JobError as exc:  # a continuation of a job that does not exist
                 assert parent not in known
                 out.append(type(exc).__name__)
+        elif kind == "insert_claim":
+            _, queue, owner = op
+            job = NewJob(name="j", queue=str(queue), args="null", run_at=now, max_attempts=2)
+            job_id, got = await store.insert_and_claim(job, now=now, owner=str(owner), lease_until=now + LEASE)
+            assert job_id > highest
+            highest = job_id
+            out.append((job_id, None if got is None else got.token))
+            stored = await store.get(job_id)
+            assert stored is not None
+            if got is None:
+                assert stored.state is JobState.ENQUEUED
+            else:  # claimed as `claim` would: its queue had nothing waiting, no pause, no limit
+                assert got.token == (job_id, 1)
+                assert (stored.state, stored.attempt) == (JobState.RUNNING, 1)
+                assert not any(
+                    j.queue == queue and j.state is JobState.ENQUEUED for j in known.values()
+                )
+                assert queue not in await store.paused_queues()
+                assert queue not in await store.rate_limits()
+                claims.append((job_id, 1, str(owner)))
         elif kind == "claim":
             _, queue, limit, owner, lost = op
             if lost:
@@ -343,7 +369,9 @@ def test_every_sequence_gives_the_same_results_on_postgres(
                 )
 
             await store._run(empty)
-            return await apply(InMemoryStore(), ops), await apply(store, ops)
+            # Not claimed at insert on PostgreSQL (the store's default): the other steps only.
+            steps = [op for op in ops if op[0] != "insert_claim"]
+            return await apply(InMemoryStore(), steps), await apply(store, steps)
 
         memory_result, pg_result = trio.run(run_both)
     finally:

@@ -93,7 +93,8 @@ async def test_crashed_queue_worker_is_restarted_and_its_jobs_run_again(
         long_id = await jobs.enqueue("long")
         await trio.sleep(1)
         store.fail_next = True
-        short_id = await jobs.enqueue("short")
+        # A concurrency key: not claimed by its own insert, so the pump's claim fails.
+        short_id = await jobs.enqueue("short", concurrency_key="k")
         long_job = await jobs.wait_finished(long_id)
         short_job = await jobs.wait_finished(short_id)
         worker = tree.snapshot().find("jobs/workers/default")
