@@ -9,15 +9,16 @@ warm-up), in milliseconds per page of 50 jobs:
 
 - ``state_first``: the newest dead jobs; ``state_deep``: a page of dead jobs from a cursor in the
   middle of them (keyset paging: no rows skipped by counting);
-- ``two_states``: the newest dead or retrying jobs (one index walk per state, merged);
+- ``two_states``: the newest dead or retrying jobs (one index walk per state and queue, merged);
 - ``queue_name``: one queue and one name; ``time_range``: jobs created in a one-hour window in
   the middle of the table;
 - ``args_equal``: one name and ``user_id == 4242`` (checked on that name's jobs, newest first);
 - ``args_contains``: ``"ord-99"`` in the arguments (checked on all jobs, newest first).
 
 - ``ours`` column: `SQLiteDB.search(JobQuery(...))` (what `JobClient.search` and a store's
-  `search` run): the statement of ``_sql.search_statement``, the jobs' errors read too, `Job`
-  records built, the page's cursors encoded.
+  `search` run): the statements of ``_sql.search_statements`` (after the list of queues, for
+  a search by state alone), the jobs' errors read too, `Job` records built, the page's cursors
+  encoded.
 - ``raw_trio`` column: the same SQL text run by hand on a plain ``sqlite3`` connection, rows
   fetched as tuples, plus one ``SELECT`` of the page's errors (what ours also reads).
 """
@@ -145,18 +146,18 @@ def _repeat(n: int) -> int:
 
 def raw_trio(n: int) -> dict[str, float]:
     """The same SQL by hand on a plain sqlite3 connection."""
-    from supervisors.jobs._sql import SQLITE, search_statement
+    from supervisors.jobs._sql import SEARCH_QUEUES, SQLITE, merge_pages, search_needs_queues, search_statements
 
     path = database(n)
     conn = sqlite3.connect(path, isolation_level=None)
     errors = "SELECT job_id, attempt, at, error, traceback FROM job_errors WHERE job_id IN ({}) ORDER BY rowid"
     out: dict[str, float] = {}
     for name, query in queries(n, path).items():
-        sql, params = search_statement(SQLITE, query)
-
-        def run(sql: str = sql, params: dict[str, object] = params) -> None:
+        def run(query: Any = query) -> None:
             conn.execute("BEGIN")
-            rows = conn.execute(sql, params).fetchall()
+            queues = [r[0] for r in conn.execute(SEARCH_QUEUES)] if search_needs_queues(query) else []
+            statements = search_statements(SQLITE, query, queues)
+            rows = merge_pages(query, [conn.execute(sql, params).fetchall() for sql, params in statements])
             ids = [r[0] for r in rows[:PAGE]]
             if ids:
                 conn.execute(errors.format(",".join("?" * len(ids))), ids).fetchall()

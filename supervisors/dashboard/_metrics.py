@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from supervisors import ChildCrashed, ChildStartFailed, Event, GaveUp, MessagesDropped, Tree
-from supervisors.jobs import JobState, JobSystem, RunningJob
+from supervisors.jobs import Cursor, JobQuery, JobState, JobSystem, RunningJob
 
 __all__ = ["METRICS", "Metrics"]
 
@@ -125,8 +125,11 @@ class Metrics:
 
 
 async def oldest_wait(system: JobSystem, queue: str) -> float:
-    """How long the oldest enqueued job of ``queue`` has waited since it was due, in seconds (0 if none)."""
-    oldest = await system.list(state=JobState.ENQUEUED, queue=queue, limit=1)
-    if not oldest:
+    """How long the enqueued job of ``queue`` created first has waited since it was due, in
+    seconds (0 if none). Read from the start of the search order (one step down an index, however
+    many jobs wait)."""
+    first = Cursor(created_at=0.0, id=0, forward=False)  # before every job: oldest first
+    page = await system.search(JobQuery(states={JobState.ENQUEUED}, queue=queue, limit=1, cursor=first))
+    if not page.jobs:
         return 0.0
-    return max(0.0, (datetime.now(UTC) - oldest[0].run_at).total_seconds())
+    return max(0.0, (datetime.now(UTC) - page.jobs[0].run_at).total_seconds())

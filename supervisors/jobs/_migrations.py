@@ -45,9 +45,8 @@ CREATE INDEX jobs_search_state ON jobs(state, created_at);
 CREATE INDEX jobs_search_queue ON jobs(queue, created_at);
 CREATE INDEX jobs_search_name ON jobs(name, created_at)
 """
-"""The indexes of `_sql.search_statement` (each ends in the row id, so it is in search order).
-A search without a state walks ``jobs_search_state`` once per state; no index on ``created_at``
-alone, which every insert would pay for."""
+"""The search indexes as migration 6 made them (each ends in the row id, so it is in search
+order); migration 10 puts ``queue`` into ``jobs_search_state`` (see `_sql.search_statements`)."""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -287,6 +286,18 @@ MIGRATIONS += (
         version=9,
         summary="claim tags: which call claimed a running job (a retried claim finds its own)",
         script="ALTER TABLE jobs ADD COLUMN claim_tag TEXT",
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        version=10,
+        summary="one index by state and queue: jobs_state merged into jobs_search_state",
+        script="""
+DROP INDEX jobs_state;
+DROP INDEX jobs_search_state;
+CREATE INDEX jobs_search_state ON jobs(state, queue, created_at)
+""",
     ),
 )
 

@@ -238,6 +238,18 @@ PG_MIGRATIONS += (
     ),
 )
 
+PG_MIGRATIONS += (
+    PgMigration(
+        version=8,
+        summary="one index by state and queue: jobs_state merged into jobs_search_state",
+        statements=(
+            "DROP INDEX jobs_state",
+            "DROP INDEX jobs_search_state",
+            "CREATE INDEX jobs_search_state ON jobs(state, queue, created_at, id)",
+        ),
+    ),
+)
+
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1].version
 """The version of a schema this library has fully migrated."""
 

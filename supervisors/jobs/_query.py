@@ -2,7 +2,7 @@
 
 One type for every caller (`JobSystem.search`, `JobClient.search`, the dashboard and the CLI), so
 that a filter means the same thing everywhere and bad input is refused in one place, naming the
-field. The SQL is built from a query in `_sql.search_statement`.
+field. The SQL is built from a query in `_sql.search_statements`.
 """
 
 from __future__ import annotations

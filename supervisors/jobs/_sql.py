@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -583,26 +583,52 @@ PRUNE_INDEXES = prune_indexes(SQLITE)
 SEARCH_ORDER = "created_at DESC, id DESC"
 """A search's order: newest first (`JobQuery`); the search indexes end in these columns."""
 
+SEARCH_QUEUES = """
+    WITH RECURSIVE queues(queue) AS (
+        SELECT min(queue) FROM jobs
+        UNION ALL
+        SELECT (SELECT min(queue) FROM jobs WHERE jobs.queue > queues.queue) FROM queues
+        WHERE queues.queue IS NOT NULL
+    )
+    SELECT queue FROM queues WHERE queue IS NOT NULL
+"""
+"""Every queue that has a job, in order: one step down ``jobs_search_queue`` per queue (a skip
+scan), however many jobs there are."""
 
-def search_statement(dialect: Dialect, query: JobQuery) -> tuple[str, dict[str, object]]:
-    """The ``SELECT`` of `COLUMNS` answering ``query`` in ``dialect``, and its parameters.
+SEARCH_WALKS_PER_STATEMENT = 200
+"""The most walks merged by one statement (SQLite allows 500 terms in a compound ``SELECT``);
+the pages of several statements are merged by `merge_pages`."""
 
-    It reads ``query.limit + 1`` rows (the extra one says whether another page follows) in
+
+def search_needs_queues(query: JobQuery) -> bool:
+    """Whether `search_statements` needs the list of queues (`SEARCH_QUEUES`) for ``query``:
+    it filters on neither queue nor name."""
+    return query.queue is None and query.name is None
+
+
+def search_statements(
+    dialect: Dialect, query: JobQuery, queues: Sequence[str] = ()
+) -> list[tuple[str, dict[str, object]]]:
+    """The ``SELECT``s of `COLUMNS` answering ``query`` in ``dialect``, with their parameters;
+    ``queues``: every queue that has a job, when `search_needs_queues`.
+
+    Each reads ``query.limit + 1`` rows (the extra one says whether another page follows) in
     the order of `SEARCH_ORDER` from the query's cursor, or the reverse order for a cursor
-    that pages back. Equality filters and the time range lead the search indexes
-    (``jobs_search_*``: state, queue or name, then ``created_at``), so the database walks one
-    index in order and stops after the page. Several states are one such walk per state, each
-    limited to the page, merged (``UNION ALL``) and cut to the page; a query without a state
-    and without queue or name is one walk per state of every state (so no index on
-    ``created_at`` alone is needed). The argument filters are checked on the rows walked.
+    that pages back; several statements' rows are merged by `merge_pages`. Equality filters
+    and the time range lead the search indexes, so the database walks one index in order and
+    stops after the page: ``jobs_search_state`` (state, queue, ``created_at``),
+    ``jobs_search_queue`` (queue, ``created_at``) and ``jobs_search_name`` (name,
+    ``created_at``). With a queue or a name, one walk per state asked (none: one walk); with
+    states but neither, one walk per state and queue; with none of the three, one walk per
+    queue. The walks of a statement are each limited to the page, merged (``UNION ALL``) and
+    cut to the page; the argument filters are checked on the rows walked.
     """
     p = dialect.param
     params: dict[str, object] = {"limit": query.limit + 1}
     where: list[str] = []
-    for field in ("queue", "name"):
-        if getattr(query, field) is not None:
-            where.append(f"{field} = {p(field)}")
-            params[field] = getattr(query, field)
+    if query.name is not None:
+        where.append(f"name = {p('name')}")
+        params["name"] = query.name
     if query.since is not None:
         where.append(f"created_at >= {p('since')}")
         params["since"] = query.since
@@ -623,21 +649,47 @@ def search_statement(dialect: Dialect, query: JobQuery) -> tuple[str, dict[str, 
         params["cursor_at"], params["cursor_id"] = query.cursor.created_at, query.cursor.id
         if not forward:
             order = "created_at, id"
-    states = [s for s in JobState if s in query.states]
-    if not states and query.queue is None and query.name is None:
-        states = list(JobState)  # through ``jobs_search_state``: one walk per state
+    states: list[JobState | None] = [s for s in JobState if s in query.states] or [None]
+    walk_queues: list[str | None] = [query.queue]
+    if search_needs_queues(query):
+        walk_queues = list(queues)
+    walks = [(state, queue) for state in states for queue in walk_queues]
 
-    def select(extra: list[str]) -> str:
-        clauses = extra + where
+    def select(state: JobState | None, queue: str | None, tag: int, values: dict[str, object]) -> str:
+        clauses = list(where)
+        if state is not None:
+            clauses.insert(0, f"state = {p(f's{tag}')}")
+            values[f"s{tag}"] = state.value
+        if queue is not None:
+            clauses.insert(0, f"queue = {p(f'q{tag}')}")
+            values[f"q{tag}"] = queue
         condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return f"SELECT {COLUMNS} FROM jobs{condition} ORDER BY {order} LIMIT {p('limit')}"
 
-    if len(states) <= 1:
-        return select([in_states((states[0],))] if states else []), params
-    branches = " UNION ALL ".join(
-        f"SELECT * FROM ({select([in_states((s,))])}) AS s{i}" for i, s in enumerate(states)
-    )
-    return f"SELECT * FROM ({branches}) AS found ORDER BY {order} LIMIT {p('limit')}", params
+    out: list[tuple[str, dict[str, object]]] = []
+    for first in range(0, len(walks), SEARCH_WALKS_PER_STATEMENT):
+        chunk = walks[first : first + SEARCH_WALKS_PER_STATEMENT]
+        values = dict(params)
+        if len(chunk) == 1:
+            out.append((select(*chunk[0], 0, values), values))
+            continue
+        branches = " UNION ALL ".join(
+            f"SELECT * FROM ({select(state, queue, i, values)}) AS s{i}"
+            for i, (state, queue) in enumerate(chunk)
+        )
+        out.append((f"SELECT * FROM ({branches}) AS found ORDER BY {order} LIMIT {p('limit')}", values))
+    return out
+
+
+def merge_pages(query: JobQuery, pages: list[list[Any]]) -> list[Any]:
+    """The rows of `search_statements`' statements (``pages``, each in the search's order) as
+    one page of ``query.limit + 1`` rows at most, in that order (row: `COLUMNS`)."""
+    if len(pages) == 1:
+        return pages[0]
+    forward = query.cursor is None or query.cursor.forward
+    rows = [row for page in pages for row in page]
+    rows.sort(key=lambda r: (float(r[8]), int(r[0])), reverse=forward)
+    return rows[: query.limit + 1]
 
 
 def json_param(dialect: Dialect, value: object) -> object:

@@ -50,7 +50,16 @@ from ._model import (
 from ._query import JobPage, JobQuery, page_of
 from ._reports import FireOutcome
 from ._reports_db import Entry, ReportsDB, duplicate_reason
-from ._sql import PRUNE_INDEXES, SQLITE, in_states, rate_bucket, search_statement
+from ._sql import (
+    PRUNE_INDEXES,
+    SEARCH_QUEUES,
+    SQLITE,
+    in_states,
+    merge_pages,
+    rate_bucket,
+    search_needs_queues,
+    search_statements,
+)
 from ._sql import STATEMENTS as Q
 from ._sqlite_open import close, connect
 
@@ -783,11 +792,15 @@ class SQLiteDB(ReportsDB):
 
     def search(self, query: JobQuery) -> JobPage:
         """One page of ``query``'s answer (see `JobQuery`), read in one transaction."""
-        sql, params = search_statement(self.dialect, query)
         c = self.conn
         c.execute("BEGIN")
         try:
-            rows = c.execute(sql, params).fetchall()
+            queues: list[str] = []
+            if search_needs_queues(query):
+                queues = [str(r[0]) for r in c.execute(SEARCH_QUEUES).fetchall()]
+            statements = search_statements(self.dialect, query, queues)
+            pages = [c.execute(sql, params).fetchall() for sql, params in statements]
+            rows = merge_pages(query, pages) if pages else []
             more = len(rows) > query.limit
             rows = rows[: query.limit]
             cursor = query.cursor

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from supervisors.jobs import JobState
 from supervisors.jobs._sql import STATEMENTS as Q
 from supervisors.jobs._sqlite_db import SQLiteDB
 
@@ -52,11 +51,17 @@ _COMBINATIONS = [
 ]
 
 
+QUEUES = ("mail", "reports")
+"""The queues that have jobs, for the searches by state alone (one walk per state and queue)."""
+
+
 def _search_plan(**fields: object) -> list[str]:
     from supervisors.jobs import JobQuery
-    from supervisors.jobs._sql import SQLITE, search_statement
+    from supervisors.jobs._sql import SQLITE, search_statements
 
-    sql, params = search_statement(SQLITE, JobQuery(**fields))  # type: ignore[arg-type]
+    statements = search_statements(SQLITE, JobQuery(**fields), QUEUES)  # type: ignore[arg-type]
+    assert len(statements) == 1
+    sql, params = statements[0]
     return plan(sql, params).splitlines()
 
 
@@ -68,8 +73,8 @@ def test_every_search_the_dashboard_offers_walks_a_search_index_in_order(
     """Each combination of states, queue, name and creation time the dashboard and CLI offer
     (from the first page or a cursor, either way) reads ``jobs`` only through a
     ``jobs_search_*`` index, in the index's order: no full scan of the table, no sort of the
-    rows found (several states, or none and no queue or name: one walk per state, and only
-    their pages are merged)."""
+    rows found (several walks: one per state asked, and without a queue or a name one per
+    state and queue, or per queue; only their pages are merged)."""
     from supervisors.jobs import Cursor
 
     if cursor is not None:
@@ -79,19 +84,49 @@ def test_every_search_the_dashboard_offers_walks_a_search_index_in_order(
     assert reads
     assert all("USING INDEX jobs_search_" in line for line in reads), lines
     assert all(line.startswith("SEARCH jobs") for line in reads), lines
-    per_state = len(fields["states"]) > 1 or not (fields["states"] or fields["queue"] or fields["name"])  # type: ignore[arg-type]
+    per_state = len(fields["states"]) > 1 or not (fields["queue"] or fields["name"])  # type: ignore[arg-type]
     for i, line in enumerate(lines):
         if "TEMP B-TREE" in line:  # only the merge of the per-state pages, each at most a page
             assert per_state, lines
             assert lines[i - 1].startswith("SCAN s"), lines
 
 
-def test_a_search_on_the_arguments_alone_walks_each_state_newest_first() -> None:
+def test_a_search_on_the_arguments_alone_walks_each_queue_newest_first() -> None:
     """Argument filters use no index of their own: alone, they are checked on the jobs walked
-    newest first through ``jobs_search_state``, once per state (each walk stops at a page)."""
+    newest first through ``jobs_search_queue``, once per queue (each walk stops at a page)."""
     for fields in ({"args_contains": "x"}, {"args_equal": {"user_id": 42}}):
         reads = [line for line in _search_plan(**fields) if "jobs" in line]
-        assert reads == ["SEARCH jobs USING INDEX jobs_search_state (state=?)"] * len(JobState)
+        assert reads == ["SEARCH jobs USING INDEX jobs_search_queue (queue=?)"] * len(QUEUES)
+
+
+def test_a_search_by_states_alone_walks_each_state_of_each_queue() -> None:
+    """States without a queue or a name: one walk of ``jobs_search_state`` (state, queue,
+    ``created_at``) per state and queue, each in order."""
+    reads = [line for line in _search_plan(states=("dead", "retrying")) if "jobs" in line]
+    assert reads == ["SEARCH jobs USING INDEX jobs_search_state (state=? AND queue=?)"] * 4
+
+
+def test_the_queues_of_a_search_are_found_without_reading_every_job() -> None:
+    """The list of queues is one step down ``jobs_search_queue`` per queue (a skip scan)."""
+    from supervisors.jobs._sql import SEARCH_QUEUES
+
+    text = plan(SEARCH_QUEUES, {})
+    assert "SCAN jobs" not in text
+    assert "jobs_search_queue" in text
+
+
+def test_searches_with_more_walks_than_a_statement_takes_are_split_and_merged() -> None:
+    """Past `SEARCH_WALKS_PER_STATEMENT` walks (many queues), the walks are spread over several
+    statements, whose pages `merge_pages` merges in the search's order."""
+    from supervisors.jobs import JobQuery
+    from supervisors.jobs._sql import SEARCH_WALKS_PER_STATEMENT, SQLITE, search_statements
+
+    queues = [f"q{i:03d}" for i in range(SEARCH_WALKS_PER_STATEMENT + 1)]
+    statements = search_statements(SQLITE, JobQuery(states=("dead",)), queues)  # type: ignore[arg-type]
+    assert len(statements) == 2
+    assert plan(*statements[1]).splitlines() == [
+        "SEARCH jobs USING INDEX jobs_search_state (state=? AND queue=?)"
+    ]
 
 
 @pytest.mark.parametrize("fields", _COMBINATIONS[1::2], ids=lambda f: ",".join(k for k, v in f.items() if v) or "none")
@@ -107,10 +142,12 @@ def test_postgres_can_answer_every_search_from_a_search_index_without_sorting(
 
     from supervisors.jobs import Cursor, JobQuery
     from supervisors.jobs._pg_migrations import migrate
-    from supervisors.jobs._sql import POSTGRES, search_statement
+    from supervisors.jobs._sql import POSTGRES, search_statements
 
     query = JobQuery(**fields, cursor=Cursor(created_at=1.5, id=7))  # type: ignore[arg-type]
-    sql, params = search_statement(POSTGRES, query)
+    statements = search_statements(POSTGRES, query, QUEUES)
+    assert len(statements) == 1
+    sql, params = statements[0]
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         migrate(conn, pg_schema)
         conn.execute(f"SET search_path = {pg_schema}")
@@ -122,7 +159,8 @@ def test_postgres_can_answer_every_search_from_a_search_index_without_sorting(
     assert scans, text
     assert all("jobs_search_" in line for line in scans), text
     sorts = [line for line in lines if "Sort" in line and "Key" not in line]
-    assert len(sorts) <= (1 if len(fields["states"]) > 1 else 0), text  # type: ignore[arg-type]
+    several = len(fields["states"]) > 1 or not (fields["queue"] or fields["name"])  # type: ignore[arg-type]
+    assert len(sorts) <= (1 if several else 0), text
 
 
 def test_a_retried_claim_looks_for_its_jobs_among_the_running_ones_only() -> None:

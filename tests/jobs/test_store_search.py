@@ -40,6 +40,26 @@ async def test_search_filters_by_one_state_or_several(any_store: Store) -> None:
     assert await ids_of(any_store, states=["dead"]) == []
 
 
+async def test_search_by_state_merges_the_newest_of_every_queue(any_store: Store) -> None:
+    """A search by state alone walks each queue and merges their newest jobs into one page in
+    the search's order, both ways, also past the walks one statement takes (many queues)."""
+    from supervisors.jobs._sql import SEARCH_WALKS_PER_STATEMENT
+
+    queues = [f"q{i:03d}" for i in range(SEARCH_WALKS_PER_STATEMENT + 5)]
+    ids = [(await any_store.insert([new(queue=q)], now=T0 + i))[0] for i, q in enumerate(reversed(queues))]
+    await any_store.insert([new(queue="q000", run_at=T0 + 900)], now=T0)  # scheduled: filtered out
+    page = await any_store.search(JobQuery(states={JobState.ENQUEUED}, limit=3))
+    assert [j.id for j in page.jobs] == ids[::-1][:3]
+    assert page.next is not None
+    second = await any_store.search(JobQuery(states={JobState.ENQUEUED}, limit=4, cursor=page.next))
+    assert [j.id for j in second.jobs] == ids[::-1][3:7]
+    assert second.previous is not None
+    back = await any_store.search(JobQuery(states={JobState.ENQUEUED}, limit=3, cursor=second.previous))
+    assert [j.id for j in back.jobs] == ids[::-1][:3]
+    everything = await any_store.search(JobQuery(states={JobState.ENQUEUED}, limit=500))
+    assert [j.id for j in everything.jobs] == ids[::-1]
+
+
 async def test_search_filters_by_queue_and_by_name(any_store: Store) -> None:
     """``queue`` and ``name`` match exactly."""
     ids = await any_store.insert([new("mail", queue="a"), new("sms", queue="a"), new("mail", queue="b")], now=T0)
