@@ -621,7 +621,9 @@ def search_statements(
     ``created_at``). With a queue or a name, one walk per state asked (none: one walk); with
     states but neither, one walk per state and queue; with none of the three, one walk per
     queue. The walks of a statement are each limited to the page, merged (``UNION ALL``) and
-    cut to the page; the argument filters are checked on the rows walked.
+    cut to the page; the argument filters are checked on the rows walked. Several walks
+    without a name or argument filter read only their index (ids and creation times), and
+    the page's rows are read once it is known.
     """
     p = dialect.param
     params: dict[str, object] = {"limit": query.limit + 1}
@@ -655,7 +657,13 @@ def search_statements(
         walk_queues = list(queues)
     walks = [(state, queue) for state in states for queue in walk_queues]
 
-    def select(state: JobState | None, queue: str | None, tag: int, values: dict[str, object]) -> str:
+    # Walks that filter on indexed columns only read their index (state or queue, then
+    # ``created_at`` and the id): each walk's page of keys, merged, then the rows of one page.
+    keys_only = query.name is None and query.args_contains is None and not query.args_equal
+
+    def select(
+        columns: str, state: JobState | None, queue: str | None, tag: int, values: dict[str, object]
+    ) -> str:
         clauses = list(where)
         if state is not None:
             clauses.insert(0, f"state = {p(f's{tag}')}")
@@ -664,20 +672,27 @@ def search_statements(
             clauses.insert(0, f"queue = {p(f'q{tag}')}")
             values[f"q{tag}"] = queue
         condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return f"SELECT {COLUMNS} FROM jobs{condition} ORDER BY {order} LIMIT {p('limit')}"
+        return f"SELECT {columns} FROM jobs{condition} ORDER BY {order} LIMIT {p('limit')}"
 
     out: list[tuple[str, dict[str, object]]] = []
     for first in range(0, len(walks), SEARCH_WALKS_PER_STATEMENT):
         chunk = walks[first : first + SEARCH_WALKS_PER_STATEMENT]
         values = dict(params)
         if len(chunk) == 1:
-            out.append((select(*chunk[0], 0, values), values))
+            out.append((select(COLUMNS, *chunk[0], 0, values), values))
             continue
+        columns = "id, created_at" if keys_only else COLUMNS
         branches = " UNION ALL ".join(
-            f"SELECT * FROM ({select(state, queue, i, values)}) AS s{i}"
+            f"SELECT * FROM ({select(columns, state, queue, i, values)}) AS s{i}"
             for i, (state, queue) in enumerate(chunk)
         )
-        out.append((f"SELECT * FROM ({branches}) AS found ORDER BY {order} LIMIT {p('limit')}", values))
+        merged = f"SELECT * FROM ({branches}) AS found ORDER BY {order} LIMIT {p('limit')}"
+        if keys_only:
+            merged = (
+                f"SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT id FROM ({merged}) AS page) "
+                f"ORDER BY {order}"
+            )
+        out.append((merged, values))
     return out
 
 
