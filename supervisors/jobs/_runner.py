@@ -135,8 +135,6 @@ class QueueRunner:
         """Job name → how to run it (`_plan`)."""
         self._in_flight = 0
         """Jobs claimed and not yet recorded as ended, and slots reserved (`reserve`)."""
-        self._open = False
-        """Whether the pump runs (slots may be reserved: `Core.slots` has this runner)."""
         self._draining = False
         self._stop_jobs_at = math.inf
         self._give_up_at = math.inf
@@ -184,12 +182,10 @@ class QueueRunner:
                     self._slots.append(slot)
                     nursery.start_soon(self._work, slot)
                 slots = self.core.slots
-                slots[self.queue] = self
-                self._open = True
+                slots[self.queue] = self  # slots may be reserved while the pump runs
                 try:
                     await self._pump()
                 finally:
-                    self._open = False
                     if slots.get(self.queue) is self:
                         del slots[self.queue]
                 nursery.cancel_scope.cancel()
@@ -281,9 +277,13 @@ class QueueRunner:
             if refused:
                 await self._explain_refused(refused, "before its outcome was recorded; the outcome is discarded")
 
+    def _open(self) -> bool:
+        """Whether the pump runs: this runner is the one `Core.slots` has for its queue."""
+        return self.core.slots.get(self.queue) is self
+
     def reserve(self) -> bool:
         """`Slots.reserve`: a slot is free and the runner claims (not draining)."""
-        if not self._open or self._draining or self._in_flight >= self.concurrency:
+        if not self._open() or self._draining or self._in_flight >= self.concurrency:
             return False
         self._in_flight += 1
         return True
@@ -299,7 +299,7 @@ class QueueRunner:
         Only a runner stopped without draining (cancelled: its pump no longer waits for the
         reserved slot) has no worker left: the job is logged and stays leased until its lease
         expires, as for a host that died."""
-        if not self._open:
+        if not self._open():
             self._in_flight -= 1
             logger.warning(
                 "job %d (%s) was claimed as the runner of queue %r stopped; it stays leased "

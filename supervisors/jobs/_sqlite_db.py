@@ -800,7 +800,7 @@ class SQLiteDB(ReportsDB):
                 queues = [str(r[0]) for r in c.execute(SEARCH_QUEUES).fetchall()]
             statements = search_statements(self.dialect, query, queues)
             pages = [c.execute(sql, params).fetchall() for sql, params in statements]
-            rows = merge_pages(query, pages) if pages else []
+            rows = merge_pages(query, pages)
             more = len(rows) > query.limit
             rows = rows[: query.limit]
             cursor = query.cursor

@@ -57,16 +57,22 @@ def _statement(name: str, n: int, columns: int) -> str:
 
 class _Rows:
     """Rows waiting for one multi-row ``INSERT`` of the statement ``name``: their parameters
-    and, per item, its index in the results and its number of rows."""
+    and, per item, its index in the results, its number of rows, and for a `ClaimAtInsert`
+    whether it is claimed (``None`` for an ``(jobs, now)`` item)."""
 
     def __init__(self, name: str, columns: int) -> None:
         self.name = name
         self.columns = columns
         self.params: list[object] = []
-        self.items: list[tuple[int, int]] = []
+        self.items: list[tuple[int, int, bool | None]] = []
 
-    def flush(self, c: sqlite3.Connection, out: list[Any], claimed: bool | None) -> None:
-        """Insert the rows; each item's result is its ids (``claimed`` None) or ``(its one id,
+    def add(self, index: int, row: tuple[object, ...], claimed: bool | None) -> None:
+        """The row of the `ClaimAtInsert` item ``index``."""
+        self.params += row
+        self.items.append((index, 1, claimed))
+
+    def flush(self, c: sqlite3.Connection, out: list[Any]) -> None:
+        """Insert the rows; each item's result is its ids, or for a `ClaimAtInsert` ``(its id,
         claimed)``.
 
         The ids are AUTOINCREMENT's (above every id ever given, so never a deleted job's): it
@@ -83,7 +89,7 @@ class _Rows:
             assert last is not None
             ids.extend(range(last - rows + 1, last + 1))
         first = 0
-        for index, size in self.items:
+        for index, size, claimed in self.items:
             out[index] = ids[first : first + size] if claimed is None else (ids[first], claimed)
             first += size
         self.params.clear()
@@ -111,8 +117,8 @@ def insert_merged(db: SQLiteDB, items: Sequence[InsertItem]) -> list[Any]:
     free: dict[str, bool] = {}  # queue -> `claims_at_insert`, asked once
 
     def flush() -> None:
-        enqueued.flush(c, out, None)
-        running.flush(c, out, True)
+        enqueued.flush(c, out)
+        running.flush(c, out)
 
     for index, item in enumerate(items):
         if isinstance(item, ClaimAtInsert):
@@ -126,14 +132,9 @@ def insert_merged(db: SQLiteDB, items: Sequence[InsertItem]) -> list[Any]:
                 if queue not in free:
                     free[queue] = bool(c.execute(Q["claims_at_insert"], {"queue": queue}).fetchone()[0])
                 if free[queue]:
-                    running.params += (
-                        job.name, queue, job.args, "running", job.max_attempts, job.run_at, now,
-                        job.priority, None, job.concurrency_limit, 1, item.owner, item.lease_until,
-                    )  # fmt: skip
-                    running.items.append((index, 1))
+                    running.add(index, (*_row(job, now, "running"), 1, item.owner, item.lease_until), True)
                     continue
-            enqueued.params += _row(job, now)
-            enqueued.items.append((index, 1))
+            enqueued.add(index, _row(job, now), False)
             if job.run_at <= now:
                 waiting.add(queue)
             continue
@@ -146,19 +147,19 @@ def insert_merged(db: SQLiteDB, items: Sequence[InsertItem]) -> list[Any]:
             enqueued.params += _row(j, now)
             if j.run_at <= now:
                 waiting.add(str(j.queue))
-        enqueued.items.append((index, len(jobs)))
+        enqueued.items.append((index, len(jobs), None))
     flush()
-    for index, item in enumerate(items):  # the ClaimAtInsert items inserted ENQUEUED
-        if isinstance(item, ClaimAtInsert) and isinstance(out[index], list):
-            out[index] = (out[index][0], False)
     return out
 
 
-def _row(job: NewJob, now: float) -> tuple[object, ...]:
+def _row(job: NewJob, now: float, state: str | None = None) -> tuple[object, ...]:
+    """The ``insert_rows`` parameters of ``job``; ``state`` defaults to enqueued if due, else
+    scheduled."""
+    if state is None:
+        state = "enqueued" if job.run_at <= now else "scheduled"
     return (
-        job.name, job.queue, job.args, "enqueued" if job.run_at <= now else "scheduled",
-        job.max_attempts, job.run_at, now, job.priority, job.concurrency_key,
-        job.concurrency_limit,
+        job.name, job.queue, job.args, state, job.max_attempts, job.run_at, now, job.priority,
+        job.concurrency_key, job.concurrency_limit,
     )  # fmt: skip
 
 
