@@ -245,8 +245,17 @@ def migrate(conn: sqlite3.Connection, where: str) -> None:
 
     Runs each step after the database's ``user_version`` in order, then sets ``user_version``
     and ``application_id``. Checks again under the write lock, since another process may have
-    migrated (or another application written) the file since `check_file` looked.
+    migrated (or another application written) the file since `check_file` looked. A file
+    already at `SCHEMA_VERSION` with our ``application_id`` (committed: a migration under way
+    elsewhere is not seen before its commit) is left as it is without taking the lock, so a
+    connection that opens while another holds the write lock (a store's reader) does not wait.
     """
+    current = (
+        int(conn.execute("PRAGMA application_id").fetchone()[0]),
+        int(conn.execute("PRAGMA user_version").fetchone()[0]),
+    )
+    if current == (APPLICATION_ID, SCHEMA_VERSION):
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
@@ -297,8 +306,10 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
     try:
         # Space freed by pruning can be given back to the file system in small steps
         # (`SQLiteDB.reclaim`). Takes effect only on a new, empty file, so it must come before
-        # the switch to WAL writes the header; an existing file keeps its setting.
-        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        # the switch to WAL writes the header; an existing file keeps its setting (and is not
+        # asked: the pragma waits for the write lock).
+        if memory or int(conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if not memory:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":

@@ -1,7 +1,8 @@
 """`SQLStore`: the `Store` methods over a `SQLiteDB`, for every store that speaks SQL to SQLite.
 
 Subclasses say only how a call reaches the connection (`SQLStore._run`): `SQLiteStore` on a
-worker thread, `InMemoryStore` inline on a private ``:memory:`` database.
+worker thread, `InMemoryStore` inline on a private ``:memory:`` database. A call that only reads
+goes through `SQLStore._read`, which a store may run beside the writes (`SQLiteStore` does).
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ class SQLStore(Store):
     async def _run(self, fn: Callable[[SQLiteDB], T]) -> T:
         """Call ``fn`` with the connection, serialised with every other call; checkpoints."""
 
+    async def _read(self, fn: Callable[[SQLiteDB], T]) -> T:
+        """As `_run`, for ``fn`` that only reads (its reads in one transaction when it needs
+        them consistent): it sees every transaction committed before the call, and may run
+        beside the writes, on another connection, so that a long read (a count of every job, a
+        search scanning many) does not hold them up. Defaults to `_run`."""
+        return await self._run(fn)
+
     async def _run_grouped(self, fn: Callable[[SQLiteDB], T]) -> T:
         """As `_run`, for a write that may share a transaction with other such calls waiting
         at the same time (group commit: `SQLiteDB`'s writes join a transaction already open);
@@ -114,7 +122,7 @@ class SQLStore(Store):
         await self._run(lambda db: db.define(settings))
 
     async def job_names(self) -> frozenset[str]:
-        return await self._run(lambda db: db.job_names())
+        return await self._read(lambda db: db.job_names())
 
     async def promote_due(self, *, now: float) -> Promoted:
         return await self._run(lambda db: db.promote_due(now))
@@ -123,7 +131,7 @@ class SQLStore(Store):
         return await self._run(lambda db: db.requeue_expired(now))
 
     async def cursor(self, schedule: str) -> float | None:
-        return await self._run(lambda db: db.cursor(schedule))
+        return await self._read(lambda db: db.cursor(schedule))
 
     async def fire(
         self,
@@ -143,13 +151,13 @@ class SQLStore(Store):
         )
 
     async def ledger(self, schedule: str, *, limit: int = 100) -> list[LedgerEntry]:
-        return await self._run(lambda db: db.ledger(schedule, limit))
+        return await self._read(lambda db: db.ledger(schedule, limit))
 
     async def trim_ledger(self, *, keep: int) -> int:
         return await self._run(lambda db: db.trim_ledger(keep))
 
     async def schedules(self, *, now: float) -> list[ScheduleInfo]:
-        return await self._run(lambda db: db.schedules(now))
+        return await self._read(lambda db: db.schedules(now))
 
     async def report(
         self, reports: Sequence[ProgressReport], *, owner: str, now: float
@@ -157,10 +165,10 @@ class SQLStore(Store):
         return await self._run_grouped(lambda db: db.report(reports, owner, now))
 
     async def progress(self, job_id: int) -> list[AttemptProgress]:
-        return await self._run(lambda db: db.progress(job_id))
+        return await self._read(lambda db: db.progress(job_id))
 
     async def get(self, job_id: int) -> Job | None:
-        return await self._run(lambda db: db.get(job_id))
+        return await self._read(lambda db: db.get(job_id))
 
     async def list(
         self,
@@ -170,13 +178,13 @@ class SQLStore(Store):
         limit: int = 100,
         offset: int = 0,
     ) -> list[Job]:
-        return await self._run(lambda db: db.list(state, queue, limit, offset))
+        return await self._read(lambda db: db.list(state, queue, limit, offset))
 
     async def search(self, query: JobQuery) -> JobPage:
-        return await self._run(lambda db: db.search(query))
+        return await self._read(lambda db: db.search(query))
 
     async def counts(self) -> JobCounts:
-        return await self._run(lambda db: db.counts())
+        return await self._read(lambda db: db.counts())
 
     async def retry(self, job_id: int, *, now: float, attempts: int) -> str:
         return await self._run(lambda db: db.retry(job_id, now, attempts))
@@ -188,7 +196,7 @@ class SQLStore(Store):
         return await self._run(lambda db: db.cancel(job_id, now))
 
     async def cancelling(self, job_ids: Sequence[int]) -> frozenset[int]:
-        return await self._run(lambda db: db.cancelling(job_ids))
+        return await self._read(lambda db: db.cancelling(job_ids))
 
     async def delete(self, job_id: int, *, now: float) -> None:
         await self._run(lambda db: db.delete(job_id, now))
@@ -197,7 +205,7 @@ class SQLStore(Store):
         await self._run(lambda db: db.pause_queue(queue, paused, now))
 
     async def paused_queues(self) -> frozenset[str]:
-        return await self._run(lambda db: db.paused_queues())
+        return await self._read(lambda db: db.paused_queues())
 
     async def define_schedules(self, schedules: Sequence[ScheduleSettings]) -> None:
         await self._run(lambda db: db.define_schedules(schedules))
@@ -209,13 +217,13 @@ class SQLStore(Store):
         await self._run(lambda db: db.pause_schedule(schedule, paused))
 
     async def paused_schedules(self) -> frozenset[str]:
-        return await self._run(lambda db: db.paused_schedules())
+        return await self._read(lambda db: db.paused_schedules())
 
     async def set_rate_limit(self, queue: str, *, limit: int | None, period: float) -> None:
         await self._run(lambda db: db.set_rate_limit(queue, limit, period))
 
     async def rate_limits(self) -> dict[str, tuple[int, float]]:
-        return await self._run(lambda db: db.rate_limits())
+        return await self._read(lambda db: db.rate_limits())
 
     async def prune(self, *, state: JobState, before: float, limit: int = 500) -> int:
         return await self._run(lambda db: db.prune(state, before, limit))

@@ -36,6 +36,9 @@ from its beginning. (Without that second step a WAL written to without pause is 
 copied and grows.) Use it only where a commit does not wait for the disk (``PRAGMA
 synchronous`` ``NORMAL`` or ``OFF`` in WAL mode, or an in-memory database).
 
+A `SQLiteStore` runs a second `Writer` as its reader: the same thread and hand-off for the calls
+that only read, on a connection of their own, none of them grouped, none inline.
+
 Cancellation: a call that the thread has not started yet is withdrawn and raises `trio.Cancelled`
 (nothing was written); once started it runs to the end and its outcome is delivered.
 """

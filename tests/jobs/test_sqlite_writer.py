@@ -11,7 +11,7 @@ import pytest
 import trio
 import trio.testing
 
-from supervisors.jobs import JobRegistry, JobSystem, NewJob, SQLiteStore
+from supervisors.jobs import JobQuery, JobRegistry, JobSystem, NewJob, SQLiteStore
 from supervisors.jobs import _writer as writer_module
 from supervisors.jobs._sqlite_db import SQLiteDB
 from supervisors.jobs._sqlite_merge import ROWS_PER_INSERT, insert_merged
@@ -222,6 +222,50 @@ async def test_the_store_reopens_after_aclose(tmp_path: Path) -> None:
     assert (await jobs.get(first)).id == first
     assert second == first + 1
     await store.aclose()
+
+
+async def test_reads_of_a_store_do_not_wait_for_its_writes(tmp_path: Path) -> None:
+    """While a write waits for the file's lock (held here by another connection), reads run on
+    the store's reader connection and answer at once, from the last commit; the write commits
+    once the lock is released, and the next read sees it."""
+    path = tmp_path / "jobs.db"
+    jobs = JobSystem(store=SQLiteStore(path), registry=registry())
+    first = await jobs.enqueue("x")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    written: list[int] = []
+
+    async def enqueue() -> None:
+        written.append(await jobs.enqueue("x"))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(enqueue)
+            await trio.sleep(0.1)
+            with trio.fail_after(5):  # a read queued behind the write would wait for the lock
+                counts = await jobs.counts()
+                page = await jobs.search(JobQuery())
+                job = await jobs.get(first)
+            assert written == []  # the write still waits for the lock
+            assert counts.total == 1
+            assert [j.id for j in page.jobs] == [first]
+            assert job.id == first
+            other.execute("COMMIT")
+    finally:
+        other.close()
+    assert (await jobs.counts()).total == 2
+    assert (await jobs.get(written[0])).id == written[0]
+    await jobs.store.aclose()
+
+
+async def test_an_in_memory_sqlite_store_reads_its_own_writes(tmp_path: Path) -> None:
+    """``SQLiteStore(":memory:")`` has one private database: its reads use the writer's
+    connection (a second connection would open another, empty, database)."""
+    jobs = JobSystem(store=SQLiteStore(":memory:"), registry=registry())
+    job_id = await jobs.enqueue("x")
+    assert (await jobs.get(job_id)).id == job_id
+    assert (await jobs.counts()).total == 1
+    await jobs.store.aclose()
 
 
 async def test_concurrent_enqueues_are_committed_when_they_return(tmp_path: Path) -> None:
