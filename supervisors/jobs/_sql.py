@@ -404,6 +404,11 @@ _TEMPLATES: Mapping[str, str] = {
         WHERE job_id IN ({ids}) ORDER BY {row_order}
     """,
     "counts": "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state",
+    # One seek of `jobs_search_state` per state, not a count of every job (`Store.has_work`).
+    "has_work": f"""
+        SELECT 1 FROM jobs WHERE {in_states(frozenset((JobState.ENQUEUED, JobState.RUNNING)))}
+        AND queue = :queue LIMIT 1
+    """,
     # --- progress and log of running attempts (`_reports`), fenced like `renew` ------------------
     "fenced": f"SELECT 1 FROM jobs WHERE {_FENCE}",
     "report_progress": """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -814,6 +814,10 @@ class SQLiteDB(ReportsDB):
     def counts(self) -> JobCounts:
         rows = self.conn.execute(self.Q["counts"]).fetchall()
         return JobCounts.from_rows([(q, JobState(s), n) for q, s, n in rows])
+
+    def has_work(self, queues: Collection[str]) -> bool:
+        statement = self.Q["has_work"]
+        return any(self.conn.execute(statement, {"queue": q}).fetchone() is not None for q in queues)
 
 
 def _time(job: NewJob) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TypeVar
 
 from ._lifecycle import Op
@@ -185,6 +185,9 @@ class SQLStore(Store):
 
     async def counts(self) -> JobCounts:
         return await self._read(lambda db: db.counts())
+
+    async def has_work(self, queues: Collection[str]) -> bool:
+        return await self._read(lambda db: db.has_work(queues))
 
     async def retry(self, job_id: int, *, now: float, attempts: int) -> str:
         return await self._run(lambda db: db.retry(job_id, now, attempts))

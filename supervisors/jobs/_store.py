@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import builtins
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import trio
 
@@ -266,6 +266,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def counts(self) -> JobCounts:
         """Jobs per state and per queue."""
+
+    async def has_work(self, queues: Collection[str]) -> bool:
+        """Whether any job of ``queues`` is ``ENQUEUED`` or ``RUNNING`` (`JobSystem.wait_idle`
+        asks after every recorded outcome). Defaults to reading `counts`, which reads every
+        job; the SQL stores look for one such job through an index instead."""
+        counts = await self.counts()
+        busy = (JobState.ENQUEUED, JobState.RUNNING)
+        return any(counts.by_queue[q][s] > 0 for q in queues if q in counts.by_queue for s in busy)
 
     @abc.abstractmethod
     async def retry(self, job_id: int, *, now: float, attempts: int) -> str:

@@ -684,12 +684,6 @@ class JobSystem:
         core = self._core
         while True:
             seen = core.settled_count
-            counts = await core.store.counts()
-            busy = sum(
-                per[JobState.ENQUEUED] + per[JobState.RUNNING]
-                for queue, per in counts.by_queue.items()
-                if queue in core.queues
-            )
-            if busy == 0:
+            if not await core.store.has_work(core.queues):
                 return
             await core.wait_settled(core.settings.poll_interval, since=seen)

@@ -41,6 +41,15 @@ def test_continuations_are_found_through_the_parent_index() -> None:
     assert "jobs_parent" in text
 
 
+def test_has_work_seeks_the_state_index_without_reading_every_job() -> None:
+    """`Store.has_work` (asked by ``wait_idle`` after each recorded outcome) seeks
+    ``jobs_search_state`` by state and queue, reading the index alone: its cost does not grow
+    with the jobs kept (``counts`` reads every one)."""
+    text = plan(Q["has_work"], {"queue": "q"})
+    assert "SEARCH jobs USING COVERING INDEX jobs_search_state (state=? AND queue=?)" in text, text
+    assert "SCAN" not in text, text
+
+
 _STATES: tuple[tuple[str, ...], ...] = ((), ("dead",), ("dead", "retrying"))
 _COMBINATIONS = [
     {"states": states, "queue": queue, "name": name, "since": since, "until": until}

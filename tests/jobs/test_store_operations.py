@@ -31,6 +31,31 @@ async def test_counts_per_state_and_queue(any_store: Store) -> None:
     assert counts.by_queue["b"][JobState.SCHEDULED] == 1
 
 
+async def test_has_work_while_a_job_of_the_queues_is_enqueued_or_running(any_store: Store) -> None:
+    """`has_work` is true while a job of one of the queues is enqueued or running, whatever the
+    other queues hold; scheduled and finished jobs do not count. It agrees with `counts` (the
+    base class's default), on every store."""
+
+    async def both(queues: list[str]) -> bool:
+        answer = await any_store.has_work(queues)
+        assert await Store.has_work(any_store, queues) is answer  # the default, from counts
+        return answer
+
+    assert await both(["a"]) is False
+    (later,) = await any_store.insert([new(queue="a", run_at=T0 + 60)], now=T0)
+    (other,) = await any_store.insert([new(queue="b")], now=T0)
+    assert (await both(["a"]), await both(["a", "b"]), await both([])) == (False, True, False)
+    (job_id,) = await any_store.insert([new(queue="a")], now=T0)
+    assert await both(["a"]) is True  # enqueued
+    assert await claim(any_store, queue="a") == [job_id]
+    assert await both(["a"]) is True  # running
+    await any_store.settle(owner="a", now=T0, succeeded=[(job_id, 1)])
+    assert await both(["a"]) is False  # succeeded; the other job of "a" is scheduled
+    assert await state(any_store, later) is JobState.SCHEDULED
+    assert await both(["b", "c"]) is True
+    assert await state(any_store, other) is JobState.ENQUEUED
+
+
 async def test_retry_gives_a_dead_job_more_attempts(any_store: Store) -> None:
     """Retrying a dead job enqueues it with the extra attempts and keeps its errors."""
     (job_id,) = await any_store.insert([new(max_attempts=1)], now=T0)
