@@ -96,10 +96,10 @@ async def test_readyz_is_503_when_the_job_store_fails() -> None:
     jobs = make_jobs()
     async with hosted(jobs=jobs) as (_tree, _jobs, url), client(url) as http:
 
-        async def broken() -> None:
+        async def broken(queues: object) -> None:
             raise OSError("disk gone")
 
-        jobs.store.counts = broken  # type: ignore[method-assign]
+        jobs.store.has_work = broken  # type: ignore[method-assign,assignment]
         ready = await http.get("/readyz")
     assert ready.status_code == 503
     assert "disk gone" in next(c for c in ready.json()["checks"] if c["check"] == "jobs:jobs")["reason"]
