@@ -258,22 +258,14 @@ class QueueRunner:
                 if any(f.retry_at is not None for f in failed):
                     core.wake_scheduler()
             claimed = settled.claimed
-            cancels, cancel = core.local_cancels.by_id, self.cancel
-            for job in claimed:
-                active[job.id] = job
-                cancels[job.id] = cancel
             if want and len(claimed) < limit:
                 maybe_work = core.wake_gen[queue] != seen
             if want:
                 held_by_key = settled.held_by_key
                 rate_until = settled.rate_limited_until
             self._in_flight += len(claimed)
-            idle, waiting = self._idle, self._ready
             for job in claimed:
-                if idle:
-                    trio.lowlevel.reschedule(idle.pop(), outcome.Value(job))
-                else:
-                    waiting.append(job)
+                self._hand_out(job)
             if refused:
                 await self._explain_refused(refused, "before its outcome was recorded; the outcome is discarded")
 
@@ -307,6 +299,11 @@ class QueueRunner:
                 job.id, job.name, self.queue,
             )  # fmt: skip
             return
+        self._hand_out(job)
+
+    def _hand_out(self, job: ClaimedJob) -> None:
+        """Run ``job``, claimed for this runner (its slot counted in ``_in_flight``): it becomes
+        active and cancellable here, and goes to an idle worker, else waits for the next one."""
         self._active[job.id] = job
         self.core.local_cancels.by_id[job.id] = self.cancel
         idle = self._idle

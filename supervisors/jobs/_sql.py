@@ -142,6 +142,14 @@ COLUMNS = (
     "concurrency_limit, result, parent_id, continue_on"
 )
 
+_CREATED_AT = [column.strip() for column in COLUMNS.split(",")].index("created_at")
+
+
+def search_key(row: Sequence[Any]) -> tuple[float, int]:
+    """A row of `COLUMNS`' place in `SEARCH_ORDER`: its ``created_at``, then its id."""
+    return float(row[_CREATED_AT]), int(row[0])
+
+
 _FENCE = "id = :id AND state = 'running' AND attempt = :attempt AND lease_owner = :owner"
 """Only the holder of the current token acts on a claimed job (`_lifecycle.FENCED`)."""
 
@@ -708,7 +716,7 @@ def merge_pages(query: JobQuery, pages: list[list[Any]]) -> list[Any]:
         return pages[0]
     forward = query.cursor is None or query.cursor.forward
     rows = [row for page in pages for row in page]
-    rows.sort(key=lambda r: (float(r[8]), int(r[0])), reverse=forward)
+    rows.sort(key=search_key, reverse=forward)
     return rows[: query.limit + 1]
 
 

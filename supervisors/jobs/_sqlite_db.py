@@ -57,6 +57,7 @@ from ._sql import (
     in_states,
     merge_pages,
     rate_bucket,
+    search_key,
     search_needs_queues,
     search_statements,
 )
@@ -809,7 +810,7 @@ class SQLiteDB(ReportsDB):
             jobs = self._jobs(c, rows)
         finally:
             c.execute("COMMIT")
-        return page_of(query, jobs, more, [(float(r[8]), int(r[0])) for r in rows])
+        return page_of(query, jobs, more, [search_key(r) for r in rows])
 
     def counts(self) -> JobCounts:
         rows = self.conn.execute(self.Q["counts"]).fetchall()

@@ -66,10 +66,11 @@ class _Rows:
         self.params: list[object] = []
         self.items: list[tuple[int, int, bool | None]] = []
 
-    def add(self, index: int, row: tuple[object, ...], claimed: bool | None) -> None:
-        """The row of the `ClaimAtInsert` item ``index``."""
-        self.params += row
-        self.items.append((index, 1, claimed))
+    def add(self, index: int, rows: Sequence[tuple[object, ...]], claimed: bool | None) -> None:
+        """The rows of the item ``index``; ``claimed`` as in ``items``."""
+        for row in rows:
+            self.params += row
+        self.items.append((index, len(rows), claimed))
 
     def flush(self, c: sqlite3.Connection, out: list[Any]) -> None:
         """Insert the rows; each item's result is its ids, or for a `ClaimAtInsert` ``(its id,
@@ -132,9 +133,9 @@ def insert_merged(db: SQLiteDB, items: Sequence[InsertItem]) -> list[Any]:
                 if queue not in free:
                     free[queue] = bool(c.execute(Q["claims_at_insert"], {"queue": queue}).fetchone()[0])
                 if free[queue]:
-                    running.add(index, (*_row(job, now, "running"), 1, item.owner, item.lease_until), True)
+                    running.add(index, [(*_row(job, now, "running"), 1, item.owner, item.lease_until)], True)
                     continue
-            enqueued.add(index, _row(job, now), False)
+            enqueued.add(index, [_row(job, now)], False)
             if job.run_at <= now:
                 waiting.add(queue)
             continue
@@ -143,11 +144,8 @@ def insert_merged(db: SQLiteDB, items: Sequence[InsertItem]) -> list[Any]:
             flush()
             out[index] = db.insert(jobs, now)
             continue
-        for j in jobs:
-            enqueued.params += _row(j, now)
-            if j.run_at <= now:
-                waiting.add(str(j.queue))
-        enqueued.items.append((index, len(jobs), None))
+        enqueued.add(index, [_row(j, now) for j in jobs], None)
+        waiting.update(str(j.queue) for j in jobs if j.run_at <= now)
     flush()
     return out
 
