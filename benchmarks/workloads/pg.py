@@ -61,7 +61,9 @@ BASELINE = (
 )
 
 
-def _psycopg() -> Any:
+def psycopg_or_unavailable() -> Any:
+    """The psycopg module, once a connection to `URL` answered; `RuntimeUnavailable` (with the
+    reason) without the extra or the server. Also used by ``jobs_claim``."""
     try:
         import psycopg
     except ImportError as exc:
@@ -75,8 +77,9 @@ def _psycopg() -> Any:
 
 
 @contextlib.contextmanager
-def _schema() -> Iterator[str]:
-    psycopg = _psycopg()
+def fresh_schema() -> Iterator[str]:
+    """A new schema name for one repetition (not created here), dropped with its tables after."""
+    psycopg = psycopg_or_unavailable()
     name = f"bench_{uuid.uuid4().hex[:12]}"
     try:
         yield name
@@ -102,8 +105,8 @@ _RAW_CLAIM = """UPDATE {s}.q SET state = 'running' WHERE id IN (
 
 def raw_trio(n: int) -> dict[str, float]:
     """Raw psycopg baselines (the name keeps the runner's column contract)."""
-    psycopg = _psycopg()
-    with _schema() as s:
+    psycopg = psycopg_or_unavailable()
+    with fresh_schema() as s:
         with psycopg.connect(URL, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {s}")
             for stmt in _RAW_TABLE.format(s=s).split(";"):
@@ -212,7 +215,7 @@ def _raw_pickup(psycopg: Any, s: str, samples: int) -> tuple[float, float]:
 
 
 def ours(n: int) -> dict[str, float]:
-    _psycopg()
+    psycopg_or_unavailable()
     import trio
 
     from supervisors import Supervisor, open_tree
@@ -229,7 +232,7 @@ def ours(n: int) -> dict[str, float]:
             event[0].set()
 
     out: dict[str, float] = {}
-    with _schema() as s:
+    with fresh_schema() as s:
 
         async def enqueue_rates() -> None:
             store = PostgresStore(URL, schema=s)
@@ -257,9 +260,9 @@ def ours(n: int) -> dict[str, float]:
 
         trio.run(enqueue_rates)
     for hosts, key in ((1, "e2e_1host"), (2, "e2e_2hosts")):
-        with _schema() as s:
+        with fresh_schema() as s:
             out[key] = _e2e(s, n, hosts)
-    with _schema() as s:
+    with fresh_schema() as s:
 
         async def pickup() -> None:
             store = PostgresStore(URL, schema=s)
@@ -372,7 +375,7 @@ def peer_pgqueuer(n: int) -> dict[str, float]:
     from benchmarks._peers import require_pgqueuer
 
     require_pgqueuer()
-    _psycopg()
+    psycopg_or_unavailable()
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pgqueuer_peer.py")
 
     def start(schema: str, mode: str, count: int) -> subprocess.Popen[str]:
@@ -388,17 +391,17 @@ def peer_pgqueuer(n: int) -> dict[str, float]:
         return dict(json.loads(out))
 
     def fresh(s: str) -> None:
-        psycopg = _psycopg()
+        psycopg = psycopg_or_unavailable()
         with psycopg.connect(URL, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {s}")
         run(s, "install", 0)
 
     out: dict[str, float] = {}
-    with _schema() as s:
+    with fresh_schema() as s:
         fresh(s)
         out.update(run(s, "enqueue", n))
     for hosts, key in ((1, "e2e_1host"), (2, "e2e_2hosts")):
-        with _schema() as s:
+        with fresh_schema() as s:
             fresh(s)
             procs = [start(s, "work", 0) for _ in range(hosts)]
             try:
@@ -413,7 +416,7 @@ def peer_pgqueuer(n: int) -> dict[str, float]:
                     p.kill()
                     p.wait()
             out[key] = n / (end - t0)
-    with _schema() as s:
+    with fresh_schema() as s:
         fresh(s)
         out.update(run(s, "pickup", PICKUP_N if n >= N else QUICK_PICKUP_N))
     return out
@@ -421,7 +424,7 @@ def peer_pgqueuer(n: int) -> dict[str, float]:
 
 def _db_time_after(fn: Any) -> float:
     fn()
-    psycopg = _psycopg()
+    psycopg = psycopg_or_unavailable()
     with psycopg.connect(URL) as conn:
         return float(conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0])  # type: ignore[index]
 
@@ -430,7 +433,7 @@ def _wait_drained(schema: str, n: int) -> float:
     """The database time of PgQueuer's last successful job, once ``n`` are logged."""
     import time
 
-    psycopg = _psycopg()
+    psycopg = psycopg_or_unavailable()
     sql = (
         f"SELECT count(*), extract(epoch FROM max(created))::float8 FROM {schema}.pgqueuer_log "
         "WHERE status = 'successful'"
