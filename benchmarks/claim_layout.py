@@ -79,6 +79,13 @@ _LAYOUTS = {
 }
 
 
+_INSERT = (
+    "INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, priority) "
+    "VALUES ('noop', 'q', 'null', 'enqueued', 3, ?, ?, ?)"
+)
+"""A job of the rowid layouts (the id from the table)."""
+
+
 def _priorities(features: bool) -> list[int]:
     rng = random.Random(1)
     return [rng.randrange(10) if features else 0 for _ in range(N)]
@@ -104,46 +111,68 @@ def _store(path: str, features: bool) -> dict[str, float]:
     return {"claim": claim}
 
 
-def _by_hand(layout: str, path: str, features: bool) -> dict[str, float]:
-    schema, ready = _LAYOUTS[layout]
+def _connect(path: str, schema: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-16384")  # as the store's connections
     conn.executescript(schema + _SHARED_INDEXES)
-    clustered = layout == "clustered"
-    insert = (
-        "INSERT INTO jobs (id, name, queue, args, state, max_attempts, run_at, created_at, priority) "
-        "VALUES (?, 'noop', 'q', 'null', 'enqueued', 3, ?, ?, ?)"
-        if clustered
-        else "INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, priority) "
-        "VALUES ('noop', 'q', 'null', 'enqueued', 3, ?, ?, ?)"
-    )
+    return conn
+
+
+def _enqueue(conn: sqlite3.Connection, insert: str, rows: list[tuple[object, ...]]) -> float:
+    """Enqueues per second of CPU time, one job per transaction."""
     t0 = time.process_time()
-    for job_id, priority in enumerate(_priorities(features), start=1):
-        params = (job_id, NOW, NOW, -priority) if clustered else (NOW, NOW, priority)
+    for params in rows:
         conn.execute(insert, params)  # autocommit: one transaction per enqueue
-    enqueue = N / (time.process_time() - t0)
-    claim_sql = (
-        "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = 'bench', "
-        f"lease_until = ? WHERE id IN ({ready}) RETURNING id"
-    )
+    return len(rows) / (time.process_time() - t0)
+
+
+def _work_off(
+    conn: sqlite3.Connection, claim_sql: str, settle: Callable[[list[int], str], None]
+) -> float:
+    """Claims per second of CPU time: ``claim_sql`` (lease deadline, batch size) takes a
+    batch; ``settle(ids, marks)`` records the previous one as succeeded, in the same
+    transaction."""
     done: list[int] = []
     t0 = time.process_time()
     while True:
         conn.execute("BEGIN IMMEDIATE")
         if done:
-            marks = ",".join("?" * len(done))
-            conn.execute(
-                "UPDATE jobs SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
-                f"lease_until = NULL WHERE id IN ({marks}) AND state = 'running'",
-                (NOW, *done),
-            )
+            settle(done, ",".join("?" * len(done)))
         done = [row[0] for row in conn.execute(claim_sql, (NOW + 30.0, BATCH)).fetchall()]
         conn.execute("COMMIT")
         if not done:
             break
-    claim = N / (time.process_time() - t0)
+    return N / (time.process_time() - t0)
+
+
+def _by_hand(layout: str, path: str, features: bool) -> dict[str, float]:
+    schema, ready = _LAYOUTS[layout]
+    conn = _connect(path, schema)
+    if layout == "clustered":
+        enqueue = _enqueue(
+            conn,
+            "INSERT INTO jobs (id, name, queue, args, state, max_attempts, run_at, created_at, "
+            "priority) VALUES (?, 'noop', 'q', 'null', 'enqueued', 3, ?, ?, ?)",
+            [(job_id, NOW, NOW, -p) for job_id, p in enumerate(_priorities(features), start=1)],
+        )
+    else:
+        enqueue = _enqueue(conn, _INSERT, [(NOW, NOW, p) for p in _priorities(features)])
+
+    def settle(done: list[int], marks: str) -> None:
+        conn.execute(
+            "UPDATE jobs SET state = 'succeeded', finished_at = ?, lease_owner = NULL, "
+            f"lease_until = NULL WHERE id IN ({marks}) AND state = 'running'",
+            (NOW, *done),
+        )
+
+    claim = _work_off(
+        conn,
+        "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = 'bench', "
+        f"lease_until = ? WHERE id IN ({ready}) RETURNING id",
+        settle,
+    )
     conn.close()
     return {"enqueue": enqueue, "claim": claim}
 
@@ -153,48 +182,31 @@ def _by_hand_leases(path: str, features: bool) -> dict[str, float]:
     only the settling writes the row (``enqueued`` to ``succeeded``), so each row of the
     backlog is written once, not twice. A sketch of a layout, not a design: the job's state
     while it runs would have to be read from two tables."""
-    schema = _LAYOUTS["rowid"][0]
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA cache_size=-16384")
-    conn.executescript(
-        schema + _SHARED_INDEXES
+    conn = _connect(
+        path,
+        _LAYOUTS["rowid"][0]
         + "CREATE TABLE leases (id INTEGER PRIMARY KEY, attempt INTEGER NOT NULL, "
         "owner TEXT NOT NULL, until REAL NOT NULL);"
-        "CREATE INDEX leases_until ON leases(until);"
-    )  # fmt: skip
-    insert = (
-        "INSERT INTO jobs (name, queue, args, state, max_attempts, run_at, created_at, priority) "
-        "VALUES ('noop', 'q', 'null', 'enqueued', 3, ?, ?, ?)"
+        "CREATE INDEX leases_until ON leases(until);",
     )
-    t0 = time.process_time()
-    for priority in _priorities(features):
-        conn.execute(insert, (NOW, NOW, priority))
-    enqueue = N / (time.process_time() - t0)
-    claim_sql = (
+    enqueue = _enqueue(conn, _INSERT, [(NOW, NOW, p) for p in _priorities(features)])
+
+    def settle(done: list[int], marks: str) -> None:
+        conn.execute(
+            "UPDATE jobs SET state = 'succeeded', finished_at = ?, attempt = attempt + 1 "
+            f"WHERE id IN ({marks}) AND +state = 'enqueued'",  # + : by id, not by state
+            (NOW, *done),
+        )
+        conn.execute(f"DELETE FROM leases WHERE id IN ({marks})", done)
+
+    claim = _work_off(
+        conn,
         "INSERT INTO leases (id, attempt, owner, until) "
         "SELECT id, attempt + 1, 'bench', ? FROM jobs WHERE state = 'enqueued' AND queue = 'q' "
         "AND NOT EXISTS (SELECT 1 FROM leases AS l WHERE l.id = jobs.id) "
-        "ORDER BY priority DESC, run_at, id LIMIT ? RETURNING id"
+        "ORDER BY priority DESC, run_at, id LIMIT ? RETURNING id",
+        settle,
     )
-    done: list[int] = []
-    t0 = time.process_time()
-    while True:
-        conn.execute("BEGIN IMMEDIATE")
-        if done:
-            marks = ",".join("?" * len(done))
-            conn.execute(
-                "UPDATE jobs SET state = 'succeeded', finished_at = ?, attempt = attempt + 1 "
-                f"WHERE id IN ({marks}) AND +state = 'enqueued'",
-                (NOW, *done),
-            )
-            conn.execute(f"DELETE FROM leases WHERE id IN ({marks})", done)
-        done = [row[0] for row in conn.execute(claim_sql, (NOW + 30.0, BATCH)).fetchall()]
-        conn.execute("COMMIT")
-        if not done:
-            break
-    claim = N / (time.process_time() - t0)
     conn.close()
     return {"enqueue": enqueue, "claim": claim}
 
