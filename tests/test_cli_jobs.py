@@ -104,6 +104,20 @@ def test_jobs_commands_refuse_a_store_file_that_does_not_exist(
     assert not missing.exists()
 
 
+def test_a_missing_store_file_named_by_a_relative_path_is_refused_with_the_absolute_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sqlite:///tmp/x.db`` names ``tmp/x.db`` under the current directory: the refusal says
+    so and shows the four-slash form of an absolute path."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "jobs", "list", "--store", "sqlite:///tmp/nope.db")
+    assert code == 1
+    assert "no job store at 'tmp/nope.db'" in err
+    assert f"relative to '{tmp_path}'" in err
+    assert "'sqlite:////tmp/nope.db'" in err
+    assert not (tmp_path / "tmp").exists()
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite://host/x.db", "postgresql://", "jobs.db"])
 def test_jobs_commands_refuse_a_malformed_store_url(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """A malformed URL: one line with the accepted forms."""

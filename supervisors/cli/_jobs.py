@@ -6,6 +6,7 @@ import argparse
 import builtins
 import difflib
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -168,6 +169,7 @@ class _Postgres:
 
     def schedules(self) -> tuple[ScheduleInfo, ...]:
         return tuple(self._call(lambda: self.store.schedules(now=time.time())))
+
     def hosts(self) -> builtins.list[HostInfo] | None:
         return self._call(self.store.hosts)
 
@@ -184,6 +186,8 @@ def open_backend(url: str) -> JobsBackend:
         assert parsed.path is not None
         if not parsed.path.is_file():
             msg = f"no job store at {str(parsed.path)!r} (from {url!r}): check the path, or start the host once"
+            if not parsed.path.is_absolute():
+                msg += f" (the path is relative to {os.getcwd()!r}; an absolute one takes four slashes: 'sqlite:////{parsed.path}')"
             raise CommandError(msg)
         return JobClient(parsed.path)
     from ..jobs import PostgresStore
