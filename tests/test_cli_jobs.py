@@ -381,6 +381,30 @@ def test_queues_pause_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert client.paused_queues() == frozenset()
 
 
+def test_queues_pause_and_resume_say_what_changed_and_name_a_close_queue_for_an_unknown_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pausing a paused queue or resuming a running one says nothing changed; a queue that no
+    job is in is paused all the same, with a note naming the closest queue that has jobs."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)  # one job, in queue 'default'
+    url = f"sqlite:///{db}"
+    assert cli(capsys, "queues", "pause", "default", "--store", url) == (0, "queue 'default' paused\n", "")
+    assert cli(capsys, "queues", "pause", "default", "--store", url) == (
+        0, "queue 'default' was already paused\n", "")  # fmt: skip
+    assert cli(capsys, "queues", "resume", "default", "--store", url) == (0, "queue 'default' resumed\n", "")
+    code, out, err = cli(capsys, "queues", "resume", "default", "--store", url)
+    assert (code, out, err) == (0, "queue 'default' was not paused; nothing changed\n", "")
+    code, out, err = cli(capsys, "queues", "pause", "defualt", "--store", url)
+    assert (code, out) == (0, "queue 'defualt' paused\n")
+    assert err == (
+        "note: no job of this store is in queue 'defualt' (queues with jobs or paused: 'default'); "
+        "did you mean 'default'?\n"
+    )
+    with JobClient(db) as client:
+        assert client.paused_queues() == frozenset({"defualt"})
+
+
 def test_jobs_show_prints_each_attempts_progress_and_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`jobs show ID` prints the attempt's progress, its lines and the dropped count; --json too."""
     from supervisors.jobs import ProgressReport

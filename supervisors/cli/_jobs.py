@@ -598,14 +598,33 @@ def _resume_schedule(backend: JobsBackend, name: str) -> str:
     return f"schedule {name!r} resumed"
 
 
+def _note_unknown_queue(backend: JobsBackend, name: str) -> None:
+    """Say on stderr when no job of the store is in queue ``name`` (a typo would otherwise
+    pause or resume a queue no host runs, and say nothing), with the closest known name."""
+    known = set(backend.counts().by_queue) | backend.paused_queues()
+    if not known or name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    names = ", ".join(repr(q) for q in sorted(known)) if len(known) <= 20 else f"{len(known)} queues"
+    print(f"note: no job of this store is in queue {name!r} (queues with jobs or paused: {names}){hint}",
+          file=sys.stderr)
+
+
 def _pause_queue(backend: JobsBackend, name: str) -> str:
+    was_paused = name in backend.paused_queues()
+    if not was_paused:
+        _note_unknown_queue(backend, name)
     backend.pause_queue(name)
-    return f"queue {name!r} paused"
+    return f"queue {name!r} was already paused" if was_paused else f"queue {name!r} paused"
 
 
 def _resume_queue(backend: JobsBackend, name: str) -> str:
+    was_paused = name in backend.paused_queues()
+    if not was_paused:
+        _note_unknown_queue(backend, name)
     backend.resume_queue(name)
-    return f"queue {name!r} resumed"
+    return f"queue {name!r} resumed" if was_paused else f"queue {name!r} was not paused; nothing changed"
 
 
 def add_schedules_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
