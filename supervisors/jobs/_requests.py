@@ -51,7 +51,8 @@ class JobRequest:
     unique_key: str | None = None
     max_attempts: int | None = None
     priority: int = 0
-    """Higher runs first within the queue; default 0; negative values run after."""
+    """Higher runs first within the queue; default 0; negative values run after. An int from
+    -2**31 to 2**31 - 1 (PostgreSQL's ``INTEGER``, on every store)."""
     concurrency_key: str | None = None
     """Jobs with the same key run at most ``concurrency_limit`` at once, on all hosts."""
     concurrency_limit: int = 1
@@ -130,6 +131,24 @@ def _run_at(request: JobRequest, now: float) -> float:
     return now
 
 
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+"""The range of a job's integer settings (``priority``, ``max_attempts``,
+``concurrency_limit``) in every store: PostgreSQL keeps them as ``INTEGER``."""
+
+
+def _integer(field: str, value: object, low: int) -> int:
+    """``value`` if it is an int (not a bool) in ``[low, INT_MAX]``; else `TypeError` or
+    `ValueError` naming ``field``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        msg = f"{field!r} must be an int (got {type(value).__name__} {value!r})"
+        raise TypeError(msg)
+    if not low <= value <= INT_MAX:
+        bound = f"between {low} and {INT_MAX}" if low == INT_MIN else f">= {low} and <= {INT_MAX}"
+        msg = f"{field!r} must be {bound} (got {value})"
+        raise ValueError(msg)
+    return value
+
+
 def _new_job(
     name: str,
     args: str,
@@ -150,13 +169,13 @@ def _new_job(
     """The record of `build`: the given options over the registered ones (``queue``,
     ``attempts``, the derived key ``unique``; ``registered``: they come from a registry)."""
     if max_attempts is not None:
-        if max_attempts < 1:
-            msg = f"'max_attempts' must be >= 1 (got {max_attempts})"
-            raise ValueError(msg)
-        attempts = max_attempts
-    if concurrency_limit < 1:
-        msg = f"'concurrency_limit' must be >= 1 (got {concurrency_limit})"
-        raise ValueError(msg)
+        attempts = _integer("max_attempts", max_attempts, 1)
+    _integer("priority", priority, INT_MIN)
+    _integer("concurrency_limit", concurrency_limit, 1)
+    for field, text in (("queue", queue), ("unique_key", unique_key), ("concurrency_key", concurrency_key)):
+        if text is not None and not isinstance(text, str):
+            msg = f"{field!r} must be a string or None (got {type(text).__name__} {text!r})"
+            raise TypeError(msg)
     return NewJob(
         name=name,
         queue=queue,

@@ -124,6 +124,16 @@ def test_job_client_checks_names_and_arguments_with_a_registry(tmp_path: Path) -
     assert (job.state, job.args, job.queue) == (JobState.ENQUEUED, {"n": 1}, "default")
 
 
+def test_job_client_without_registry_refuses_a_bad_priority_and_writes_nothing(tmp_path: Path) -> None:
+    """The settings are checked without a registry too (the command line enqueues so)."""
+    with JobClient(tmp_path / "jobs.db") as client:
+        with pytest.raises(TypeError, match=r"'priority' must be an int \(got str '9'\)"):
+            client.enqueue("remote_job", priority="9")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"'priority' must be between"):
+            client.enqueue("remote_job", priority=-(2**31) - 1)
+        assert client.counts().total == 0
+
+
 def test_job_client_without_registry_stores_any_name(tmp_path: Path) -> None:
     """Without a registry, JobClient unstructures attrs arguments and accepts any name."""
     with JobClient(tmp_path / "jobs.db") as client:

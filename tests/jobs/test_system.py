@@ -450,6 +450,34 @@ async def test_enqueue_many_validates_everything_before_writing(autojump_clock: 
     assert [(await jobs.get(i)).state for i in ids] == [JobState.ENQUEUED, JobState.SCHEDULED]
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"priority": "high"}, TypeError, r"'priority' must be an int \(got str 'high'\)"),
+        ({"priority": True}, TypeError, r"'priority' must be an int \(got bool True\)"),
+        ({"priority": 2**31}, ValueError, r"'priority' must be between -2147483648 and 2147483647 \(got 2147483648\)"),
+        ({"max_attempts": 0}, ValueError, r"'max_attempts' must be >= 1 and <= 2147483647 \(got 0\)"),
+        ({"max_attempts": 2.5}, TypeError, r"'max_attempts' must be an int \(got float 2.5\)"),
+        ({"concurrency_key": "u", "concurrency_limit": 0}, ValueError, r"'concurrency_limit' must be >= 1"),
+        ({"queue": 5}, TypeError, r"'queue' must be a string or None \(got int 5\)"),
+        ({"unique_key": 5}, TypeError, r"'unique_key' must be a string or None"),
+        ({"concurrency_key": 7}, TypeError, r"'concurrency_key' must be a string or None"),
+    ],
+)
+async def test_a_bad_job_setting_is_refused_at_the_call_site_naming_it_and_nothing_is_written(
+    autojump_clock: MockClock, wall: TrioWallClock, options: dict[str, object], error: type[Exception], message: str
+) -> None:
+    """Priorities, attempts and limits are ints in PostgreSQL's ``INTEGER`` range on every store
+    (SQLite would take a string as a priority and sort it above every number); queues and keys
+    are strings."""
+    reg = JobRegistry()
+    reg.register(lambda: None, name="ok")
+    jobs = system(wall, reg)
+    with pytest.raises(error, match=message):
+        await jobs.enqueue_many([JobRequest(job="ok"), JobRequest(job="ok", **options)])  # type: ignore[arg-type]
+    assert (await jobs.counts()).total == 0
+
+
 async def test_current_job_describes_the_running_job(
     autojump_clock: MockClock, wall: TrioWallClock, running: Running
 ) -> None:
