@@ -278,7 +278,71 @@ def test_jobs_enqueue_refuses_a_max_attempts_below_one_as_a_usage_error(
         cli(capsys, "jobs", "enqueue", "send", "--max-attempts", attempts, "--store", f"sqlite:///{db}")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert f"argument --max-attempts: expected a whole number of attempts >= 1 (got '{attempts}')" in err
+    assert f"argument --max-attempts: expected a whole number >= 1 (got '{attempts}')" in err
+    with JobClient(db) as client:
+        assert client.counts().total == 1
+
+
+def test_jobs_enqueue_takes_a_priority_and_a_concurrency_key_and_show_prints_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--priority`, `--concurrency-key` and `--concurrency-limit` are the job's settings, as
+    from `JobClient.enqueue`; `jobs show` prints them."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    url = f"sqlite:///{db}"
+    code, out, _ = cli(capsys, "jobs", "enqueue", "send", "--priority", "-5", "--concurrency-key", "user:7",
+                       "--concurrency-limit", "2", "--force", "--store", url)  # fmt: skip
+    assert code == 0
+    job_id = int(out)
+    with JobClient(db) as client:
+        job = client.get(job_id)
+    assert (job.priority, job.concurrency_key, job.concurrency_limit) == (-5, "user:7", 2)
+    code, out, _ = cli(capsys, "jobs", "show", str(job_id), "--store", url)
+    assert code == 0
+    assert "  priority:    -5\n" in out
+    assert "  concurrency: key 'user:7', at most 2 running at once\n" in out
+    code, out, _ = cli(capsys, "jobs", "show", "1", "--store", url)
+    assert "  priority:    0\n" in out
+    assert "concurrency:" not in out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--priority", "high"], "argument --priority: expected a whole number such as 10 or -5 (got 'high')"),
+        (
+            ["--concurrency-limit", "0", "--concurrency-key", "k"],
+            "argument --concurrency-limit: expected a whole number >= 1",
+        ),
+    ],
+)
+def test_jobs_enqueue_refuses_a_malformed_priority_or_limit_as_a_usage_error(
+    options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    with pytest.raises(SystemExit) as exit_info:
+        cli(capsys, "jobs", "enqueue", "send", *options, "--store", f"sqlite:///{db}")
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    with JobClient(db) as client:
+        assert client.counts().total == 1
+
+
+def test_jobs_enqueue_refuses_a_priority_out_of_range_or_a_limit_without_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line naming the setting (exit 1); nothing enqueued."""
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    url = f"sqlite:///{db}"
+    code, _, err = cli(capsys, "jobs", "enqueue", "send", "--priority", str(2**31), "--force", "--store", url)
+    assert (code, err) == (
+        1, "supervisors: error: 'priority' must be between -2147483648 and 2147483647 (got 2147483648)\n")  # fmt: skip
+    code, _, err = cli(capsys, "jobs", "enqueue", "send", "--concurrency-limit", "3", "--force", "--store", url)
+    assert (code, err) == (
+        1, "supervisors: error: --concurrency-limit needs --concurrency-key KEY (the jobs it limits)\n")  # fmt: skip
     with JobClient(db) as client:
         assert client.counts().total == 1
 

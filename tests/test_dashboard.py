@@ -333,6 +333,23 @@ async def test_a_jobs_page_and_api_show_its_result_its_parent_and_its_continuati
         assert f'<a href="/jobs/{parent}?system=jobs" class="parent">job {parent}</a> (runs on its success)' in page
 
 
+async def test_a_jobs_page_and_api_show_its_priority_and_concurrency_key() -> None:
+    """A job's priority is shown always, its concurrency key and limit when it has one."""
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        keyed = await jobs.enqueue("fine", Args(1), priority=-3, concurrency_key="user:9", concurrency_limit=2)
+        plain = await jobs.enqueue("fine", Args(2))
+        await jobs.wait_finished(keyed)
+        await jobs.wait_finished(plain)
+        api = (await http.get(f"/api/jobs/{keyed}")).json()
+        assert (api["priority"], api["concurrency_key"], api["concurrency_limit"]) == (-3, "user:9", 2)
+        page = (await http.get(f"/jobs/{keyed}", params={"system": "jobs"})).text
+        assert '<dd class="priority">-3</dd>' in page
+        assert '<dd class="concurrency">key <code>user:9</code>, at most 2 running at once</dd>' in page
+        page = (await http.get(f"/jobs/{plain}", params={"system": "jobs"})).text
+        assert '<dd class="priority">0</dd>' in page
+        assert 'class="concurrency"' not in page
+
+
 async def test_a_bulk_action_acts_on_everything_the_filter_matches_in_batches() -> None:
     """Bulk retry acts on every dead job of the filter; each one runs again."""
     async with hosted() as (_tree, jobs, url), client(url, headers={"x-supervisors-client": "test"}) as http:

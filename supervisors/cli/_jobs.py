@@ -48,10 +48,12 @@ class JobsBackend(Protocol):
     def counts(self) -> JobCounts: ...
     def retry(self, job_id: int, *, attempts: int = 1) -> None: ...
     def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
-                unique_key: str | None = None, max_attempts: int | None = None) -> int: ...
+                unique_key: str | None = None, max_attempts: int | None = None, priority: int = 0,
+                concurrency_key: str | None = None, concurrency_limit: int = 1) -> int: ...
     def continue_with(self, parent_id: int, job: str, args: object = None, *, on: ContinueOn = ...,
                       queue: str | None = None, unique_key: str | None = None,
-                      max_attempts: int | None = None) -> int: ...
+                      max_attempts: int | None = None, priority: int = 0,
+                      concurrency_key: str | None = None, concurrency_limit: int = 1) -> int: ...
     def requeue(self, job_id: int, *, attempts: int = 1) -> None: ...
     def cancel(self, job_id: int) -> JobState: ...
     def delete(self, job_id: int) -> None: ...
@@ -111,20 +113,26 @@ class _Postgres:
         self._call(lambda: self.store.retry(job_id, now=time.time(), attempts=attempts))
 
     def enqueue(self, job: str, args: object = None, *, queue: str | None = None,
-                unique_key: str | None = None, max_attempts: int | None = None) -> int:
+                unique_key: str | None = None, max_attempts: int | None = None, priority: int = 0,
+                concurrency_key: str | None = None, concurrency_limit: int = 1) -> int:
         from ..jobs import JobRequest
 
-        request = JobRequest(job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts)
+        request = JobRequest(job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
+                             priority=priority, concurrency_key=concurrency_key,
+                             concurrency_limit=concurrency_limit)  # fmt: skip
         with self.store.connect() as conn:
             return self.store.enqueue_in(conn, [request])[0]
 
     def continue_with(self, parent_id: int, job: str, args: object = None, *, on: ContinueOn | None = None,
                       queue: str | None = None, unique_key: str | None = None,
-                      max_attempts: int | None = None) -> int:
+                      max_attempts: int | None = None, priority: int = 0,
+                      concurrency_key: str | None = None, concurrency_limit: int = 1) -> int:
         from ..jobs import ContinueOn, JobRequest
 
         request = JobRequest(job=job, args=args, queue=queue, unique_key=unique_key, max_attempts=max_attempts,
-                             parent=parent_id, on=on if on is not None else ContinueOn.SUCCESS)
+                             priority=priority, concurrency_key=concurrency_key,
+                             concurrency_limit=concurrency_limit,
+                             parent=parent_id, on=on if on is not None else ContinueOn.SUCCESS)  # fmt: skip
         with self.store.connect() as conn:
             return self.store.enqueue_in(conn, [request])[0]
 
@@ -296,8 +304,10 @@ def show_command(options: argparse.Namespace, backend: JobsBackend) -> int:
         ("queue", job.queue), ("args", json.dumps(job.args)), ("attempt", f"{job.attempt} of {job.max_attempts}"),
         ("run at", when(job.run_at)), ("created", when(job.created_at)), ("finished", when(job.finished_at)),
         ("lease until", when(job.lease_until)), ("unique key", job.unique_key or "-"),
-        ("schedule", job.schedule or "-"), ("fire time", when(job.fire_time)),
+        ("schedule", job.schedule or "-"), ("fire time", when(job.fire_time)), ("priority", str(job.priority)),
     ]
+    if job.concurrency_key is not None:
+        fields.append(("concurrency", f"key {job.concurrency_key!r}, at most {job.concurrency_limit} running at once"))
     if job.parent_id is not None:
         on = job.continue_on.value if job.continue_on is not None else "-"
         fields.append(("continues", f"job {job.parent_id} (on {on})"))
@@ -426,16 +436,24 @@ def enqueue_command(options: argparse.Namespace, backend: JobsBackend) -> int:
         raise CommandError("--on needs --after ID (the job this one continues)")
     if not options.force:
         _check_job_name(backend, options.name)
-    if options.after is None:
-        job_id = backend.enqueue(options.name, args, queue=options.queue, unique_key=options.unique_key,
-                                 max_attempts=options.max_attempts)
-    else:
-        from ..jobs import ContinueOn
+    if options.concurrency_limit is not None and options.concurrency_key is None:
+        raise CommandError("--concurrency-limit needs --concurrency-key KEY (the jobs it limits)")
+    settings: dict[str, Any] = {
+        "queue": options.queue, "unique_key": options.unique_key, "max_attempts": options.max_attempts,
+        "priority": options.priority, "concurrency_key": options.concurrency_key,
+        "concurrency_limit": 1 if options.concurrency_limit is None else options.concurrency_limit,
+    }
+    try:
+        if options.after is None:
+            job_id = backend.enqueue(options.name, args, **settings)
+        else:
+            from ..jobs import ContinueOn
 
-        job_id = backend.continue_with(
-            options.after, options.name, args, on=ContinueOn(options.on or "success"), queue=options.queue,
-            unique_key=options.unique_key, max_attempts=options.max_attempts,
-        )
+            job_id = backend.continue_with(
+                options.after, options.name, args, on=ContinueOn(options.on or "success"), **settings
+            )
+    except ValueError as exc:  # a setting out of range, named by the message
+        raise CommandError(str(exc)) from None
     print(job_id)
     return 0
 
@@ -470,15 +488,25 @@ def _with_backend(fn: Callable[[argparse.Namespace, JobsBackend], int]) -> Calla
 
 
 def _attempts(text: str) -> int:
-    """The value of ``--max-attempts``: a whole number >= 1."""
+    """The value of ``--max-attempts`` and ``--concurrency-limit``: a whole number >= 1."""
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        msg = f"expected a whole number of attempts >= 1 (got {text!r})"
+        msg = f"expected a whole number >= 1 (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def _whole(text: str) -> int:
+    """The value of ``--priority``: a whole number, negative or not (its range is checked with
+    the job's other settings)."""
+    try:
+        return int(text)
+    except ValueError:
+        msg = f"expected a whole number such as 10 or -5 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -546,6 +574,12 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     enqueue.add_argument("--unique-key")
     enqueue.add_argument("--max-attempts", type=_attempts, metavar="N",
                          help="attempts before the job is dead (default: the job's registered setting)")
+    enqueue.add_argument("--priority", type=_whole, metavar="N", default=0,
+                         help="higher is claimed first within the queue (default 0; negative after)")
+    enqueue.add_argument("--concurrency-key", metavar="KEY",
+                         help="jobs with this key run at most --concurrency-limit at once, on all hosts")
+    enqueue.add_argument("--concurrency-limit", type=_attempts, metavar="N",
+                         help="with --concurrency-key: how many may run at once (default 1)")
     enqueue.add_argument("--after", metavar="ID", type=int,
                          help="enqueue it as a continuation of job ID: it waits until that job ends")
     enqueue.add_argument("--on", choices=["success", "failure", "any"],

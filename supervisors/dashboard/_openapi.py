@@ -32,7 +32,8 @@ _NODE: dict[str, Any] = {
 _JOB = {
     "type": "object",
     "required": ["id", "system", "name", "queue", "state", "args", "attempt", "max_attempts", "run_at",
-                 "created_at", "finished_at", "errors", "result", "parent_id", "continue_on", "continuations"],
+                 "created_at", "finished_at", "errors", "result", "parent_id", "continue_on", "continuations",
+                 "priority", "concurrency_key", "concurrency_limit", "cancel_requested"],
     "properties": {
         "id": {"type": "integer"}, "system": {"type": "string"}, "name": {"type": "string"},
         "queue": {"type": "string"}, "state": {"type": "string"}, "args": {}, "attempt": {"type": "integer"},
@@ -44,6 +45,11 @@ _JOB = {
         "continue_on": {"type": ["string", "null"], "enum": ["success", "failure", "any", None]},
         "continuations": {"type": "array", "items": {"type": "integer"},
                           "description": "the ids of the jobs that continue this one"},
+        "priority": {"type": "integer", "description": "higher is claimed first within the queue"},
+        "concurrency_key": {"type": ["string", "null"],
+                            "description": "jobs with this key run at most concurrency_limit at once"},
+        "concurrency_limit": {"type": ["integer", "null"]},
+        "cancel_requested": {"type": "boolean", "description": "its cancellation was asked while it ran"},
     },
 }
 _PROGRESS = {

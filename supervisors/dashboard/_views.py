@@ -158,10 +158,11 @@ def job_view(job: Job, system: JobSystem) -> dict[str, Any]:
         "parent_id": job.parent_id,
         "continue_on": None if job.continue_on is None else job.continue_on.value,
         "continuations": list(job.continuations),
+        "priority": job.priority,
+        "concurrency_key": job.concurrency_key,
+        "concurrency_limit": job.concurrency_limit,
+        "cancel_requested": job.cancel_requested,
     }
-    for optional in ("progress", "priority", "cancel_requested"):
-        if hasattr(job, optional):
-            view[optional] = getattr(job, optional)
     return view
 
 

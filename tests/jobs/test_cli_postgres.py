@@ -48,8 +48,13 @@ def test_cli_migrates_then_operates_jobs_in_a_postgres_store(
     assert capsys.readouterr().out.splitlines()[-1] == "1 shown; in the store: 1 (1 enqueued)"
     assert main(["jobs", "show", "1", "--store", pg_store_url]) == 0
     assert '  args:        {"n": 1}' in capsys.readouterr().out
-    assert main(["jobs", "enqueue", "report", "--after", "1", "--store", pg_store_url]) == 0
+    assert main(["jobs", "enqueue", "report", "--after", "1", "--priority", "3", "--concurrency-key", "u",
+                 "--store", pg_store_url]) == 0  # fmt: skip
     assert capsys.readouterr().out.strip() == "2"
+    assert main(["jobs", "show", "2", "--store", pg_store_url]) == 0
+    shown = capsys.readouterr().out
+    assert "  priority:    3\n" in shown
+    assert "  concurrency: key 'u', at most 1 running at once\n" in shown
     assert main(["jobs", "delete", "2", "--store", pg_store_url]) == 0
     assert capsys.readouterr().out.strip() == "job 2 deleted"
     assert main(["jobs", "retry", "1", "--store", pg_store_url]) == 1
