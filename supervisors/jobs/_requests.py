@@ -137,16 +137,25 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 def _integer(field: str, value: object, low: int) -> int:
-    """``value`` if it is an int (not a bool) in ``[low, INT_MAX]``; else `TypeError` or
-    `ValueError` naming ``field``."""
+    """``value`` as a plain int if it is an int (an `enum.IntEnum` member too, not a bool) in
+    ``[low, INT_MAX]``; else `TypeError` or `ValueError` naming ``field``."""
     if not isinstance(value, int) or isinstance(value, bool):
         msg = f"{field!r} must be an int (got {type(value).__name__} {value!r})"
         raise TypeError(msg)
     if not low <= value <= INT_MAX:
         bound = f"between {low} and {INT_MAX}" if low == INT_MIN else f">= {low} and <= {INT_MAX}"
-        msg = f"{field!r} must be {bound} (got {value})"
+        msg = f"{field!r} must be {bound} (got {int(value)})"
         raise ValueError(msg)
-    return value
+    return int(value)
+
+
+def _text(field: str, value: object) -> str:
+    """``value`` as a plain str if it is a str (an `enum.StrEnum` member too); else `TypeError`
+    naming ``field``."""
+    if not isinstance(value, str):
+        msg = f"{field!r} must be a string or None (got {type(value).__name__} {value!r})"
+        raise TypeError(msg)
+    return str.__str__(value)
 
 
 def _new_job(
@@ -170,12 +179,16 @@ def _new_job(
     ``attempts``, the derived key ``unique``; ``registered``: they come from a registry)."""
     if max_attempts is not None:
         attempts = _integer("max_attempts", max_attempts, 1)
-    _integer("priority", priority, INT_MIN)
-    _integer("concurrency_limit", concurrency_limit, 1)
-    for field, text in (("queue", queue), ("unique_key", unique_key), ("concurrency_key", concurrency_key)):
-        if text is not None and not isinstance(text, str):
-            msg = f"{field!r} must be a string or None (got {type(text).__name__} {text!r})"
-            raise TypeError(msg)
+    if type(priority) is not int or not INT_MIN <= priority <= INT_MAX:  # the common case first
+        priority = _integer("priority", priority, INT_MIN)
+    if type(concurrency_limit) is not int or not 1 <= concurrency_limit <= INT_MAX:
+        concurrency_limit = _integer("concurrency_limit", concurrency_limit, 1)
+    if not (type(queue) is str or queue is None):
+        queue = _text("queue", queue)
+    if not (unique_key is None or type(unique_key) is str):
+        unique_key = _text("unique_key", unique_key)
+    if not (concurrency_key is None or type(concurrency_key) is str):
+        concurrency_key = _text("concurrency_key", concurrency_key)
     return NewJob(
         name=name,
         queue=queue,

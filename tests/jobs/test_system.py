@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 from collections.abc import Callable
@@ -476,6 +477,24 @@ async def test_a_bad_job_setting_is_refused_at_the_call_site_naming_it_and_nothi
     with pytest.raises(error, match=message):
         await jobs.enqueue_many([JobRequest(job="ok"), JobRequest(job="ok", **options)])  # type: ignore[arg-type]
     assert (await jobs.counts()).total == 0
+
+
+async def test_an_int_enum_priority_and_a_str_enum_queue_are_taken_as_their_values(
+    autojump_clock: MockClock, wall: TrioWallClock
+) -> None:
+    """`enum.IntEnum` and `enum.StrEnum` members are ints and strings: stored as their values."""
+
+    class Priority(enum.IntEnum):
+        HIGH = 10
+
+    class Queue(enum.StrEnum):
+        MAIL = "mail"
+
+    reg = JobRegistry()
+    reg.register(lambda: None, name="ok")
+    jobs = system(wall, reg, queues={"mail": 1})
+    job = await jobs.get(await jobs.enqueue("ok", priority=Priority.HIGH, queue=Queue.MAIL))
+    assert (job.priority, type(job.priority), job.queue, type(job.queue)) == (10, int, "mail", str)
 
 
 async def test_current_job_describes_the_running_job(
