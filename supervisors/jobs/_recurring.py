@@ -58,6 +58,18 @@ def _non_negative(_inst: object, attribute: attrs.Attribute[float], value: float
         raise ValueError(msg)
 
 
+def _flag(_inst: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        msg = f"{attribute.name!r} must be True or False (got {value!r} of type {type(value).__name__})"
+        raise TypeError(msg)
+
+
+def _optional_text(_inst: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and not isinstance(value, str):
+        msg = f"{attribute.name!r} must be a string or None (got {value!r} of type {type(value).__name__})"
+        raise TypeError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class Recurring:
     """A job enqueued at every occurrence of a cron expression.
@@ -81,6 +93,7 @@ class Recurring:
     - ``overlap``: when false (default), an occurrence is skipped (and logged) while a job of
       this schedule is still unfinished (scheduled, enqueued, running or retrying), except
       under ``Misfire.RUN_ALL``, where it waits for that run; when true, runs may overlap.
+      A bool: anything else raises ``TypeError`` (as does a ``queue`` that is not a string).
 
     The first time a schedule is seen, it starts from that moment: past occurrences are not
     run. Each occurrence is enqueued at most once, even with several hosts on one store.
@@ -91,10 +104,10 @@ class Recurring:
     job: str = attrs.field(validator=_non_empty)
     args: object = None
     tz: str = "UTC"
-    queue: str | None = None
+    queue: str | None = attrs.field(default=None, validator=_optional_text)
     misfire: Misfire = attrs.field(default=Misfire.RUN_ONCE, converter=_misfire)
     misfire_grace: float = attrs.field(default=60.0, validator=_non_negative)
-    overlap: bool = False
+    overlap: bool = attrs.field(default=False, validator=_flag)
     compiled: Cron = attrs.field(init=False, repr=False, eq=False)
 
     @compiled.default

@@ -6,7 +6,7 @@ second; ``--cron-skip``: the same with ``Misfire.SKIP``) appends ``tick <job id>
 ``singleton_beats`` and ``beat <time>`` lines to LOG. ``--clock-offset SECONDS`` is the test hook
 for clock skew: it shifts this process's wall clock (``time.time`` and ``time.time_ns``) by that
 many seconds before anything runs, as if the host's clock were wrong by that much (its monotonic
-clock is left alone). With ``--until-idle`` the host exits once no job is pending;
+clock is left alone). With ``--until-idle`` the host exits 0.5 s after no job is pending;
 otherwise it runs until killed. The lease is 10 s (``PG_HOST_LEASE``): long enough that a host
 starved of CPU on a loaded machine keeps its leases, short enough that a killed host's jobs come
 back within the test.
@@ -136,6 +136,9 @@ async def main(url: str, schema: str, argv: list[str]) -> None:
         while True:
             counts = await jobs.counts()
             if sum(counts.by_state[s] for s in PENDING) == 0:
+                # Linger for two more ``other alive`` lines: a test that cut the connections
+                # sees the other child log after the cut however fast the jobs were worked off.
+                await trio.sleep(0.5)
                 return
             await trio.sleep(0.1)
 

@@ -172,6 +172,17 @@ def test_a_misfire_policy_can_be_given_as_its_string_and_a_bad_one_is_refused_by
         spec(Misfire.SKIP, misfire_grace="60")
 
 
+def test_an_overlap_that_is_not_a_bool_or_a_queue_that_is_not_a_string_is_refused_by_name() -> None:
+    """``overlap=1`` or ``"yes"`` would read as true by accident: refused, as is ``queue=5``."""
+    with pytest.raises(TypeError, match=r"^'overlap' must be True or False \(got 'yes' of type str\)$"):
+        spec(Misfire.SKIP, overlap="yes")
+    with pytest.raises(TypeError, match=r"^'overlap' must be True or False \(got 1 of type int\)$"):
+        spec(Misfire.SKIP, overlap=1)
+    with pytest.raises(TypeError, match=r"^'queue' must be a string or None \(got 5 of type int\)$"):
+        spec(Misfire.SKIP, queue=5)
+    assert spec(Misfire.SKIP, overlap=True, queue="mail").overlap is True
+
+
 def test_nothing_due_plans_nothing() -> None:
     """Before the next occurrence, plan returns None."""
     assert plan(spec(Misfire.RUN_ALL), NOW - 60, NOW) is None
