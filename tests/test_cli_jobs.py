@@ -462,11 +462,46 @@ def test_queues_pause_and_resume_say_what_changed_and_name_a_close_queue_for_an_
     code, out, err = cli(capsys, "queues", "pause", "defualt", "--store", url)
     assert (code, out) == (0, "queue 'defualt' paused\n")
     assert err == (
-        "note: no job of this store is in queue 'defualt' (queues with jobs or paused: 'default'); "
+        "note: no job of this store is in queue 'defualt' (queues with jobs, paused or rate-limited: "
+        "'default'); "
         "did you mean 'default'?\n"
     )
     with JobClient(db) as client:
         assert client.paused_queues() == frozenset({"defualt"})
+
+
+def test_queues_limit_sets_lists_and_removes_a_rate_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`queues limit NAME N --per S`, `queues limits [--json]`, `queues limit NAME --none`: the
+    limit `JobClient.rate_limits` sees; a limit without its window, or neither, is refused."""
+    from supervisors.jobs import RateLimit
+
+    db = tmp_path / "j.db"
+    make_store(db, enqueued=1)
+    url = f"sqlite:///{db}"
+    assert cli(capsys, "queues", "limits", "--store", url) == (0, "", "no queue is rate-limited\n")
+    assert cli(capsys, "queues", "limit", "default", "100", "--per", "60", "--store", url) == (
+        0, "queue 'default': at most 100 jobs started per 60 s, on every host\n", "")  # fmt: skip
+    with JobClient(db) as client:
+        assert client.rate_limits() == {"default": RateLimit(100, 60.0)}
+    assert cli(capsys, "queues", "limits", "--store", url) == (0, "default  100 per 60 s\n", "")
+    code, out, _ = cli(capsys, "queues", "limits", "--json", "--store", url)
+    assert (code, json.loads(out)) == (0, {"default": {"limit": 100, "per_seconds": 60.0}})
+    code, _, err = cli(capsys, "queues", "limit", "default", "5", "--store", url)
+    assert (code, err) == (
+        1, "supervisors: error: --per SECONDS is needed with a limit: 5 jobs per how many seconds?\n")  # fmt: skip
+    code, _, err = cli(capsys, "queues", "limit", "default", "--store", url)
+    assert code == 1
+    assert "or --none to remove the limit" in err
+    assert cli(capsys, "queues", "limit", "default", "--none", "--store", url) == (
+        0, "queue 'default': no rate limit\n", "")  # fmt: skip
+    assert cli(capsys, "queues", "limit", "default", "--none", "--store", url)[1] == (
+        "queue 'default': no rate limit (it had none)\n")  # fmt: skip
+    with JobClient(db) as client:
+        assert client.rate_limits() == {}
+    with pytest.raises(SystemExit) as exit_info:
+        cli(capsys, "queues", "limit", "default", "5", "--per", "0", "--store", url)
+    assert exit_info.value.code == 2
+    assert "argument --per: expected a number of seconds > 0" in capsys.readouterr().err
 
 
 def test_jobs_show_prints_each_attempts_progress_and_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

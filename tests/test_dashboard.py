@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from contextlib import aclosing
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from supervisors.jobs import (
     JobRegistry,
     JobState,
     JobSystem,
+    RateLimit,
     SQLiteStore,
 )
 from supervisors.web import ServerUrls
@@ -388,6 +390,22 @@ async def test_schedules_and_queues_are_listed_with_next_run_and_zone() -> None:
     assert [(q["name"], q["concurrency"], q["paused"]) for q in queues] == [("default", 10, False)]
     assert "nightly" in page
     assert "0 3 * * *" in page
+
+
+async def test_the_queues_page_and_api_show_rate_limits_and_paused_queues_that_no_host_runs() -> None:
+    """A queue's rate limit is listed with it; a queue that is only paused or only rate-limited
+    (a name no host runs, e.g. mistyped) is listed too, so that it is seen."""
+    async with hosted() as (_tree, jobs, url), client(url) as http:
+        await jobs.set_rate_limit("default", RateLimit(100, timedelta(minutes=1)))
+        await jobs.pause_queue("defualt")
+        queues = (await http.get("/api/queues")).json()["items"]
+        page = (await http.get("/queues")).text
+    assert [(q["name"], q["paused"], q["rate_limit"]) for q in queues] == [
+        ("default", False, {"limit": 100, "per_seconds": 60.0}),
+        ("defualt", True, None),
+    ]
+    assert '<td class="rate-limit">100 per 1m 0s</td>' in page
+    assert '<td class="rate-limit">-</td>' in page
 
 
 # -- the API document, live streams, stopping -----------------------------------------------------

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         JobState,
         LedgerEntry,
         PostgresStore,
+        RateLimit,
         ScheduleInfo,
     )
 
@@ -60,6 +61,8 @@ class JobsBackend(Protocol):
     def pause_queue(self, queue: str) -> None: ...
     def resume_queue(self, queue: str) -> None: ...
     def paused_queues(self) -> frozenset[str]: ...
+    def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None: ...
+    def rate_limits(self) -> dict[str, RateLimit]: ...
     def job_names(self) -> frozenset[str]: ...
     def trigger(self, schedule: str) -> int: ...
     def pause_schedule(self, schedule: str) -> None: ...
@@ -153,6 +156,17 @@ class _Postgres:
 
     def paused_queues(self) -> frozenset[str]:
         return self._call(self.store.paused_queues)
+
+    def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None:
+        if limit is None:
+            self._call(lambda: self.store.set_rate_limit(queue, limit=None, period=0.0))
+        else:
+            self._call(lambda: self.store.set_rate_limit(queue, limit=limit.limit, period=limit.per))
+
+    def rate_limits(self) -> dict[str, RateLimit]:
+        from ..jobs import RateLimit
+
+        return {q: RateLimit(n, per) for q, (n, per) in self._call(self.store.rate_limits).items()}
 
     def job_names(self) -> frozenset[str]:
         return self._call(self.store.job_names)
@@ -499,6 +513,18 @@ def _attempts(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """The value of ``--per``: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        msg = f"expected a number of seconds > 0, such as 60 or 0.5 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _whole(text: str) -> int:
     """The value of ``--priority``: a whole number, negative or not (its range is checked with
     the job's other settings)."""
@@ -618,6 +644,52 @@ def _paused(fn: Callable[[JobsBackend], frozenset[str]], what: str) -> Callable[
     return handler
 
 
+def _limits(options: argparse.Namespace) -> int:
+    """``queues limits``: each rate-limited queue and its limit, one per line (or JSON)."""
+    backend = open_backend(options.store)
+    try:
+        limits = backend.rate_limits()
+    finally:
+        backend.close()
+    if options.json:
+        print(json.dumps({q: {"limit": r.limit, "per_seconds": r.per} for q, r in sorted(limits.items())}))
+        return 0
+    for queue, limit in sorted(limits.items()):
+        print(f"{queue}  {limit.limit} per {limit.per:g} s")
+    if not limits:
+        print("no queue is rate-limited", file=sys.stderr)
+    return 0
+
+
+def _limit(options: argparse.Namespace) -> int:
+    """``queues limit NAME N --per SECONDS`` and ``queues limit NAME --none``."""
+    from ..jobs import RateLimit
+
+    if options.none == (options.limit is not None):
+        raise CommandError("give a limit and --per SECONDS (e.g. 100 --per 60), or --none to remove the limit")
+    limit = None
+    if options.limit is not None:
+        if options.per is None:
+            raise CommandError(f"--per SECONDS is needed with a limit: {options.limit} jobs per how many seconds?")
+        try:
+            limit = RateLimit(options.limit, options.per)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    backend = open_backend(options.store)
+    try:
+        before = backend.rate_limits().get(options.name)
+        if limit is not None or before is not None:
+            _note_unknown_queue(backend, options.name)
+        backend.set_rate_limit(options.name, limit)
+    finally:
+        backend.close()
+    if limit is None:
+        print(f"queue {options.name!r}: no rate limit" + ("" if before is not None else " (it had none)"))
+    else:
+        print(f"queue {options.name!r}: at most {limit.limit} jobs started per {limit.per:g} s, on every host")
+    return 0
+
+
 def _trigger(backend: JobsBackend, name: str) -> str:
     return f"schedule {name!r} triggered: job {backend.trigger(name)}"
 
@@ -633,15 +705,16 @@ def _resume_schedule(backend: JobsBackend, name: str) -> str:
 
 
 def _note_unknown_queue(backend: JobsBackend, name: str) -> None:
-    """Say on stderr when no job of the store is in queue ``name`` (a typo would otherwise
-    pause or resume a queue no host runs, and say nothing), with the closest known name."""
-    known = set(backend.counts().by_queue) | backend.paused_queues()
+    """Say on stderr when no job of the store is in queue ``name`` and it is neither paused nor
+    rate-limited (a typo would otherwise act on a queue no host runs, and say nothing), with
+    the closest known name."""
+    known = set(backend.counts().by_queue) | backend.paused_queues() | set(backend.rate_limits())
     if not known or name in known:
         return
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     names = ", ".join(repr(q) for q in sorted(known)) if len(known) <= 20 else f"{len(known)} queues"
-    print(f"note: no job of this store is in queue {name!r} (queues with jobs or paused: {names}){hint}",
+    print(f"note: no job of this store is in queue {name!r} (queues with jobs, paused or rate-limited: {names}){hint}",
           file=sys.stderr)
 
 
@@ -683,8 +756,9 @@ def add_schedules_parsers(commands: Any, common: argparse.ArgumentParser) -> Non
 
     add_listing_parsers(sub, [common, store], _with_backend)
 
-    queues = commands.add_parser("queues", help="pause and resume queues",
-                                 description="Pause a queue (no host claims its jobs) or resume it.")
+    queues = commands.add_parser("queues", help="pause, resume and rate-limit queues",
+                                 description="Pause a queue (no host claims its jobs) or resume it; set or "
+                                 "remove its rate limit.")
     qsub = queues.add_subparsers(dest="queues_command", required=True, metavar="COMMAND")
     for name, fn, text in (
         ("pause", _pause_queue, "no host claims jobs of the queue until it is resumed (running ones finish)"),
@@ -695,3 +769,17 @@ def add_schedules_parsers(commands: Any, common: argparse.ArgumentParser) -> Non
         command.set_defaults(handler=_named(fn))
     qpaused = qsub.add_parser("paused", parents=[common, store], help="the paused queues, one per line")
     qpaused.set_defaults(handler=_paused(lambda b: b.paused_queues(), "queue"))
+    limits = qsub.add_parser("limits", parents=[common, store], help="the rate-limited queues and their limits")
+    limits.add_argument("--json", action="store_true", help='{"queue": {"limit": N, "per_seconds": S}, ...}')
+    limits.set_defaults(handler=_limits)
+    limit = qsub.add_parser(
+        "limit", parents=[common, store],
+        help="limit a queue to N jobs started per --per SECONDS on every host (--none: no limit)",
+        description="Set or remove a queue's rate limit, kept in the store: at most N claims (attempts "
+        "started, retries included) in any window of --per seconds, counted across every host.",
+    )  # fmt: skip
+    limit.add_argument("name", help="the queue's name")
+    limit.add_argument("limit", nargs="?", type=_attempts, metavar="N", help="jobs started per window")
+    limit.add_argument("--per", type=_seconds, metavar="SECONDS", help="the window, in seconds (e.g. 60)")
+    limit.add_argument("--none", action="store_true", help="remove the queue's rate limit")
+    limit.set_defaults(handler=_limit)

@@ -212,7 +212,8 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": {"200": _ok(_BULK, "how many were done and refused"),
                               "400": _err("no filter, or a malformed one"), **denied}}},
-            "/api/queues": {"get": {"summary": "Every queue: concurrency, counts, paused, latency",
+            "/api/queues": {"get": {"summary": "Every queue: concurrency, counts, paused, rate limit "
+                                               "({limit, per_seconds} or null), latency",
                                     "responses": {"200": _ok(_ITEMS, "the queues"), **denied}}},
             "/api/queues/{name}/{action}": {"post": {
                 "summary": "Pause or resume a queue",

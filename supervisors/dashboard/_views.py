@@ -321,7 +321,8 @@ async def bulk_action(system: JobSystem, action: str, query: JobQuery, *, batch:
 
 
 async def queues_view(system: JobSystem) -> list[dict[str, Any]]:
-    """Every queue of the system: concurrency, counts by state, running here, paused, latency."""
+    """Every queue of the system (run here, holding jobs, paused or rate-limited): concurrency,
+    counts by state, running here, paused, rate limit, latency."""
     from ._metrics import oldest_wait
 
     counts = await system.counts()
@@ -329,10 +330,12 @@ async def queues_view(system: JobSystem) -> list[dict[str, Any]]:
     paused_queues = getattr(system, "paused_queues", None)
     if callable(paused_queues):
         paused = await paused_queues()
+    limits = await system.rate_limits()
     running = system.running()
     out = []
-    for queue in sorted(set(system.queues) | set(counts.by_queue)):
+    for queue in sorted(set(system.queues) | set(counts.by_queue) | paused | set(limits)):
         per = counts.by_queue.get(queue, {})
+        limit = limits.get(queue)
         out.append({
             "name": queue,
             "system": system.name,
@@ -340,6 +343,7 @@ async def queues_view(system: JobSystem) -> list[dict[str, Any]]:
             "counts": {s.value: per.get(s, 0) for s in JobState},
             "running_here": sum(1 for run in running if run.queue == queue),
             "paused": queue in paused,
+            "rate_limit": None if limit is None else {"limit": limit.limit, "per_seconds": limit.per},
             "latency_seconds": await oldest_wait(system, queue),
             "actions": [a for a in QUEUE_ACTIONS if callable(getattr(system, f"{a}_queue", None))],
         })

@@ -73,6 +73,12 @@ def test_cli_migrates_then_operates_jobs_in_a_postgres_store(
     assert main(["queues", "paused", "--store", pg_store_url]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "mail"
     assert main(["queues", "resume", "mail", "--store", pg_store_url]) == 0
+    assert main(["queues", "limit", "mail", "5", "--per", "1.5", "--store", pg_store_url]) == 0
+    capsys.readouterr()
+    assert main(["queues", "limits", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out == "mail  5 per 1.5 s\n"
+    assert main(["queues", "limit", "mail", "--none", "--store", pg_store_url]) == 0
+    assert capsys.readouterr().out == "queue 'mail': no rate limit\n"
     assert main(["jobs", "list", "--store", pg_store_url]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "0 shown; in the store: 0 (none)"
     assert main(["schedules", "list", "--store", pg_store_url]) == 0
