@@ -6,6 +6,7 @@ import argparse
 import builtins
 import difflib
 import json
+import math
 import os
 import sys
 import time
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     )
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 PAGE = 500
 """Jobs read per page by the bulk commands."""
@@ -501,38 +503,31 @@ def _with_backend(fn: Callable[[argparse.Namespace, JobsBackend], int]) -> Calla
     return handler
 
 
-def _attempts(text: str) -> int:
-    """The value of ``--max-attempts`` and ``--concurrency-limit``: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a whole number >= 1 (got {text!r})"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+def _argument(parse: Callable[[str], N], ok: Callable[[N], bool], expected: str) -> Callable[[str], N]:
+    """An argparse ``type``: ``parse`` the text, keep what ``ok`` accepts; else a usage error
+    saying what was ``expected``."""
+
+    def convert(text: str) -> N:
+        try:
+            value = parse(text)
+        except ValueError:
+            ok_value = False
+        else:
+            ok_value = ok(value)
+        if not ok_value:
+            msg = f"expected {expected} (got {text!r})"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return convert
 
 
-def _seconds(text: str) -> float:
-    """The value of ``--per``: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        msg = f"expected a number of seconds > 0, such as 60 or 0.5 (got {text!r})"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _whole(text: str) -> int:
-    """The value of ``--priority``: a whole number, negative or not (its range is checked with
-    the job's other settings)."""
-    try:
-        return int(text)
-    except ValueError:
-        msg = f"expected a whole number such as 10 or -5 (got {text!r})"
-        raise argparse.ArgumentTypeError(msg) from None
+_attempts = _argument(int, lambda n: n >= 1, "a whole number >= 1")
+"""``--max-attempts``, ``--concurrency-limit`` and a rate limit's N."""
+_seconds = _argument(float, lambda s: 0 < s < math.inf, "a number of seconds > 0, such as 60 or 0.5")
+"""``--per``."""
+_whole = _argument(int, lambda _: True, "a whole number such as 10 or -5")
+"""``--priority`` (its range is checked with the job's other settings)."""
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -644,13 +639,9 @@ def _paused(fn: Callable[[JobsBackend], frozenset[str]], what: str) -> Callable[
     return handler
 
 
-def _limits(options: argparse.Namespace) -> int:
+def _limits(options: argparse.Namespace, backend: JobsBackend) -> int:
     """``queues limits``: each rate-limited queue and its limit, one per line (or JSON)."""
-    backend = open_backend(options.store)
-    try:
-        limits = backend.rate_limits()
-    finally:
-        backend.close()
+    limits = backend.rate_limits()
     if options.json:
         print(json.dumps({q: {"limit": r.limit, "per_seconds": r.per} for q, r in sorted(limits.items())}))
         return 0
@@ -771,7 +762,7 @@ def add_schedules_parsers(commands: Any, common: argparse.ArgumentParser) -> Non
     qpaused.set_defaults(handler=_paused(lambda b: b.paused_queues(), "queue"))
     limits = qsub.add_parser("limits", parents=[common, store], help="the rate-limited queues and their limits")
     limits.add_argument("--json", action="store_true", help='{"queue": {"limit": N, "per_seconds": S}, ...}')
-    limits.set_defaults(handler=_limits)
+    limits.set_defaults(handler=_with_backend(_limits))
     limit = qsub.add_parser(
         "limit", parents=[common, store],
         help="limit a queue to N jobs started per --per SECONDS on every host (--none: no limit)",
