@@ -11,7 +11,11 @@ from ._errors import StoreError
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 done, 1 refused or failed)."""
-    parser = argparse.ArgumentParser(prog="python -m supervisors.jobs")
+    parser = argparse.ArgumentParser(
+        prog="python -m supervisors.jobs",
+        description="Create or upgrade a PostgreSQL job schema. To list, operate and enqueue jobs, "
+        "pause queues or trigger schedules, use the full command line: python -m supervisors --help.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     m = commands.add_parser("migrate", help="create or upgrade a PostgreSQL job schema")
     m.add_argument("url", help="the database, e.g. postgresql://user@host:5432/db")
