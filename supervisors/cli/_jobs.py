@@ -160,15 +160,15 @@ class _Postgres:
         return self._call(self.store.paused_queues)
 
     def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None:
-        if limit is None:
-            self._call(lambda: self.store.set_rate_limit(queue, limit=None, period=0.0))
-        else:
-            self._call(lambda: self.store.set_rate_limit(queue, limit=limit.limit, period=limit.per))
+        from ..jobs._model import rate_limit_row
+
+        n, period = rate_limit_row(limit)
+        self._call(lambda: self.store.set_rate_limit(queue, limit=n, period=period))
 
     def rate_limits(self) -> dict[str, RateLimit]:
-        from ..jobs import RateLimit
+        from ..jobs._model import rate_limits_of
 
-        return {q: RateLimit(n, per) for q, (n, per) in self._call(self.store.rate_limits).items()}
+        return rate_limits_of(self._call(self.store.rate_limits))
 
     def job_names(self) -> frozenset[str]:
         return self._call(self.store.job_names)
@@ -669,7 +669,7 @@ def _limit(options: argparse.Namespace) -> int:
     backend = open_backend(options.store)
     try:
         before = backend.rate_limits().get(options.name)
-        if limit is not None or before is not None:
+        if limit is not None and before is None:  # a rate-limited queue is known already
             _note_unknown_queue(backend, options.name)
         backend.set_rate_limit(options.name, limit)
     finally:

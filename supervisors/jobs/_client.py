@@ -14,7 +14,7 @@ import cattrs
 
 from ._clock import Clock, SystemClock
 from ._lifecycle import Op
-from ._model import ContinueOn, Job, JobCounts, JobState, RateLimit, RetryPolicy
+from ._model import ContinueOn, Job, JobCounts, JobState, RateLimit, RetryPolicy, rate_limit_row, rate_limits_of
 from ._query import JobPage, JobQuery
 from ._registry import JobRegistry
 from ._reports import AttemptProgress, LedgerEntry, ScheduleInfo
@@ -227,17 +227,13 @@ class JobClient:
     def set_rate_limit(self, queue: str, limit: RateLimit | None) -> None:
         """As `JobSystem.set_rate_limit`."""
         with self._lock:
-            if limit is None:
-                self._db.set_rate_limit(queue, None, 0.0)
-            else:
-                self._db.set_rate_limit(queue, limit.limit, limit.per)
+            self._db.set_rate_limit(queue, *rate_limit_row(limit))
             self._poker.poke([queue])
 
     def rate_limits(self) -> dict[str, RateLimit]:
         """As `JobSystem.rate_limits`."""
         with self._lock:
-            limits = self._db.rate_limits()
-        return {q: RateLimit(n, per) for q, (n, per) in limits.items()}
+            return rate_limits_of(self._db.rate_limits())
 
     def pause_queue(self, queue: str) -> None:
         """As `JobSystem.pause_queue`."""

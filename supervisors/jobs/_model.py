@@ -293,6 +293,17 @@ class RateLimit:
     """The window, in seconds (a timedelta is converted)."""
 
 
+def rate_limit_row(limit: RateLimit | None) -> tuple[int | None, float]:
+    """``limit`` as a store keeps it (`Store.set_rate_limit`): ``(limit, period)``, or
+    ``(None, 0.0)`` for no limit."""
+    return (None, 0.0) if limit is None else (limit.limit, limit.per)
+
+
+def rate_limits_of(rows: Mapping[str, tuple[int, float]]) -> dict[str, RateLimit]:
+    """The `RateLimit` of each queue of `Store.rate_limits`' ``queue → (limit, period)``."""
+    return {queue: RateLimit(n, per) for queue, (n, per) in rows.items()}
+
+
 @attrs.frozen(kw_only=True)
 class ScheduleSettings:
     """A recurring schedule as a host records it in its store (`Store.define_schedules`), so

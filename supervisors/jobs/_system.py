@@ -16,7 +16,18 @@ from supervisors import ChildSpec, Restart, Strategy, Supervisor
 from ._clock import Clock, SystemClock
 from ._core import Core, RunningJob, Settings
 from ._errors import JobError
-from ._model import ContinueOn, HostInfo, Job, JobCounts, JobState, NewJob, RateLimit, RetryPolicy
+from ._model import (
+    ContinueOn,
+    HostInfo,
+    Job,
+    JobCounts,
+    JobState,
+    NewJob,
+    RateLimit,
+    RetryPolicy,
+    rate_limit_row,
+    rate_limits_of,
+)
 from ._query import JobPage, JobQuery
 from ._recurring import Misfire, Recurring
 from ._registry import JobRegistry
@@ -570,16 +581,13 @@ class JobSystem:
         the store (``None`` removes the limit). What counts: each claim (an attempt started,
         retries included) in the sliding window ``(now - per, now]``, whatever its outcome.
         Kept in the store. Jobs over the limit wait, enqueued, in their priority order."""
-        if limit is None:
-            await self._core.store.set_rate_limit(queue, limit=None, period=0.0)
-        else:
-            await self._core.store.set_rate_limit(queue, limit=limit.limit, period=limit.per)
+        n, period = rate_limit_row(limit)
+        await self._core.store.set_rate_limit(queue, limit=n, period=period)
         self._core.wake_queue(queue)
 
     async def rate_limits(self) -> dict[str, RateLimit]:
         """The rate limit of each rate-limited queue (set by any host or client)."""
-        limits = await self._core.store.rate_limits()
-        return {q: RateLimit(n, per) for q, (n, per) in limits.items()}
+        return rate_limits_of(await self._core.store.rate_limits())
 
     async def pause_queue(self, queue: str) -> None:
         """Pause ``queue`` for every host on the store: no job of it is claimed until
